@@ -1,0 +1,33 @@
+# ModelFool — build, test, demo and benchmark. Every target installs missing Debian packages first.
+SWIFT ?= swift
+APT_PACKAGES = pkg-config libopenblas-dev libhdf5-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+BIN = .build/release/modelfool
+
+.PHONY: setup build test demo bench clean
+
+setup:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+build: setup
+	$(SWIFT) build -c release --product modelfool
+
+# The suite runs as a release build: hand-written kernels are 30-130x slower in debug builds.
+test: setup
+	$(SWIFT) build -c release --build-tests
+	$(SWIFT) test -c release --skip-build
+
+demo: build
+	$(BIN) bench
+
+bench: build
+	$(BIN) bench
+
+clean:
+	rm -rf .build

@@ -1,0 +1,64 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Release builds drop bounds checks in the hot kernels; debug builds keep every check.
+let fastKernels: [SwiftSetting] = [
+  .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))
+]
+
+let package = Package(
+  name: "ModelFool",
+  products: [
+    .library(name: "ModelFool", targets: ["ModelFool"]),
+    .library(name: "ModelFoolTraining", targets: ["ModelFoolTraining"]),
+    .library(name: "ModelFoolData", targets: ["ModelFoolData"]),
+    .executable(name: "modelfool", targets: ["ModelFoolCLI"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+  ],
+  targets: [
+    .systemLibrary(
+      name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+      providers: [.apt(["libopenblas-dev"])]),
+    .systemLibrary(
+      name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
+      providers: [.apt(["libhdf5-dev"])]),
+    .systemLibrary(
+      name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+      providers: [.apt(["libpng-dev"])]),
+    .systemLibrary(
+      name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
+      providers: [.apt(["libjpeg62-turbo-dev"])]),
+    .systemLibrary(
+      name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+      providers: [.apt(["zlib1g-dev"])]),
+    .target(
+      name: "ModelFool", dependencies: ["CBLAS"], path: "Sources/ModelFool",
+      swiftSettings: fastKernels),
+    .target(
+      name: "ModelFoolData", dependencies: ["ModelFool", "CHDF5", "CPNG", "CJPEG", "CZlib"],
+      path: "Sources/Data", swiftSettings: fastKernels),
+    .target(
+      name: "ModelFoolTraining", dependencies: ["ModelFool", "ModelFoolData"],
+      path: "Sources/Training", swiftSettings: fastKernels),
+    .executableTarget(
+      name: "ModelFoolCLI",
+      dependencies: [
+        "ModelFool", "ModelFoolData", "ModelFoolTraining",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      path: "Sources/modelfool", swiftSettings: fastKernels),
+    .target(name: "TestSupport", dependencies: ["ModelFool"], path: "Tests/TestSupport"),
+    .testTarget(
+      name: "ModelFoolTests", dependencies: ["ModelFool", "TestSupport"],
+      path: "Tests/ModelFoolTests"),
+    .testTarget(
+      name: "ModelFoolDataTests", dependencies: ["ModelFoolData", "TestSupport"],
+      path: "Tests/ModelFoolDataTests"),
+    .testTarget(
+      name: "ModelFoolTrainingTests",
+      dependencies: ["ModelFoolTraining", "ModelFoolData", "TestSupport"],
+      path: "Tests/ModelFoolTrainingTests"),
+  ]
+)

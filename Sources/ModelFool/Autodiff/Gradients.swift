@@ -1,0 +1,86 @@
+/// Reverse-mode differentiation over the recorded graph.
+
+/// Gradients of the scalar (or seeded) `output` with respect to each tensor in `inputs`.
+///
+/// - Parameters:
+///   - output: the tensor to differentiate; a scalar unless `seed` is given.
+///   - inputs: recorded tensors (variables or intermediate results) to differentiate against.
+///   - seed: the cotangent of `output` (defaults to ones of its shape).
+///   - createGraph: record the backward pass so the returned gradients can be differentiated
+///     again (double backprop, needed by every fooling loss). Off by default, which is faster.
+/// - Returns: one gradient per input, shaped like it; zeros where `output` does not depend on it.
+public func gradients(
+  of output: Tensor, withRespectTo inputs: [Tensor], seed: Tensor? = nil,
+  createGraph: Bool = false
+) -> [Tensor] {
+  if seed == nil {
+    shapeCheck(
+      output.count == 1, "gradients(of:): output of shape \(output.shape) is not a scalar; pass a seed")
+  }
+  let zerosFor = { (t: Tensor) in Tensor.zeros(t.shape) }
+  guard let root = output.node else { return inputs.map(zerosFor) }
+  let targets = Set(inputs.compactMap { $0.node.map(ObjectIdentifier.init) })
+  if targets.isEmpty { return inputs.map(zerosFor) }
+
+  // Topological order (inputs before outputs) by an iterative depth-first search.
+  var order: [GraphNode] = []
+  var visited = Set<ObjectIdentifier>()
+  var stack: [(GraphNode, Int)] = [(root, 0)]
+  visited.insert(ObjectIdentifier(root))
+  while let (node, next) = stack.popLast() {
+    if next < node.inputs.count {
+      stack.append((node, next + 1))
+      if let child = node.inputs[next].node, visited.insert(ObjectIdentifier(child)).inserted {
+        stack.append((child, 0))
+      }
+    } else {
+      order.append(node)
+    }
+  }
+  // A node needs a gradient only if some target lies at or below it.
+  var needed = Set<ObjectIdentifier>()
+  for node in order {
+    let id = ObjectIdentifier(node)
+    if targets.contains(id)
+      || node.inputs.contains(where: { $0.node.map { needed.contains(ObjectIdentifier($0)) } ?? false })
+    {
+      needed.insert(id)
+    }
+  }
+
+  var grads: [ObjectIdentifier: Tensor] = [:]
+  let initial = seed ?? Tensor.ones(output.shape)
+  shapeCheck(initial.shape == output.shape, "gradients(of:): seed shape \(initial.shape) != \(output.shape)")
+
+  GradientRecording.$isEnabled.withValue(createGraph) {
+    grads[ObjectIdentifier(root)] = initial
+    for node in order.reversed() {
+      let id = ObjectIdentifier(node)
+      guard needed.contains(id), let vjp = node.vjp, let g = grads[id] else { continue }
+      if !targets.contains(id) { grads[id] = nil }  // free memory of intermediate gradients
+      let out = Tensor(shape: node.shape, storage: node.outputStorage!, node: node)
+      let inputGrads = vjp(g, out)
+      for (input, ig) in zip(node.inputs, inputGrads) {
+        guard let ig, let child = input.node else { continue }
+        let cid = ObjectIdentifier(child)
+        guard needed.contains(cid) else { continue }
+        shapeCheck(
+          ig.shape == input.shape,
+          "internal: VJP of \(node.name) returned shape \(ig.shape) for input \(input.shape)")
+        if let existing = grads[cid] { grads[cid] = existing + ig } else { grads[cid] = ig }
+      }
+    }
+  }
+  return inputs.map { t in t.node.flatMap { grads[ObjectIdentifier($0)] } ?? zerosFor(t) }
+}
+
+/// The value of `f(x...)` and its gradients with respect to the given tensors.
+///
+/// The inputs are made variables first, so constants can be passed directly.
+public func valueWithGradient(
+  at inputs: [Tensor], createGraph: Bool = false, in f: ([Tensor]) -> Tensor
+) -> (value: Tensor, gradients: [Tensor]) {
+  let vars = inputs.map { $0.requiresGradient ? $0 : $0.variable() }
+  let y = f(vars)
+  return (y, gradients(of: y, withRespectTo: vars, createGraph: createGraph))
+}

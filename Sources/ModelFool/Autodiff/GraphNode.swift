@@ -1,0 +1,72 @@
+/// Implementation note: the graph is recorded define-by-run. Each op that sees a recorded input
+/// (and finds recording on) attaches a `GraphNode` to its output. The node keeps its inputs and a
+/// vector-Jacobian product written only with differentiable `Tensor` ops, so the gradient it
+/// returns is itself recorded when the backward pass runs with `createGraph: true`: that is what
+/// makes gradients of gradients (double backprop) work without any second-order code.
+
+/// A recorded operation: its inputs and its vector-Jacobian product.
+public final class GraphNode: @unchecked Sendable {
+  /// The op's name, for error messages and graph dumps.
+  public let name: String
+  /// The tensors the op read (they keep their own nodes, so the graph stays reachable).
+  let inputs: [Tensor]
+  /// Shape of the op's output.
+  let shape: [Int]
+  /// Given the gradient of the output (and the output itself), the gradients of each input,
+  /// `nil` where an input gets none. `nil` for leaves (variables).
+  let vjp: (@Sendable (_ gradient: Tensor, _ output: Tensor) -> [Tensor?])?
+  /// The output's values, needed by VJPs such as exp's that reuse the result.
+  let outputStorage: TensorStorage?
+
+  init(leafShape: [Int]) {
+    name = "variable"
+    inputs = []
+    shape = leafShape
+    vjp = nil
+    outputStorage = nil
+  }
+
+  init(
+    name: String, inputs: [Tensor], shape: [Int], outputStorage: TensorStorage,
+    vjp: @escaping @Sendable (_ gradient: Tensor, _ output: Tensor) -> [Tensor?]
+  ) {
+    self.name = name
+    self.inputs = inputs
+    self.shape = shape
+    self.vjp = vjp
+    self.outputStorage = outputStorage
+  }
+
+  /// True for variables (nodes without an op).
+  public var isLeaf: Bool { vjp == nil }
+}
+
+/// Whether ops record graph nodes in the current task (see ``withoutRecording(_:)``).
+public enum GradientRecording {
+  @TaskLocal public static var isEnabled = true
+}
+
+/// Runs `body` without recording: results are constants, which saves memory and time in
+/// evaluation and inside optimiser updates.
+public func withoutRecording<R>(_ body: () throws -> R) rethrows -> R {
+  try GradientRecording.$isEnabled.withValue(false, operation: body)
+}
+
+extension Tensor {
+  /// Attaches a node to `result` if recording is on and any input is recorded.
+  ///
+  /// Every primitive ends with this call; compositions of primitives need nothing.
+  @inline(__always)
+  static func record(
+    _ name: String, _ result: Tensor, inputs: [Tensor],
+    vjp: @escaping @Sendable (_ gradient: Tensor, _ output: Tensor) -> [Tensor?]
+  ) -> Tensor {
+    guard inputs.contains(where: { $0.node != nil }), GradientRecording.isEnabled else {
+      return result
+    }
+    var out = result
+    out.node = GraphNode(
+      name: name, inputs: inputs, shape: result.shape, outputStorage: result.storage, vjp: vjp)
+    return out
+  }
+}

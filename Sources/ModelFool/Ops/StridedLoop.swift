@@ -1,0 +1,144 @@
+/// Implementation note: every broadcasting elementwise op and every reduction runs through one
+/// loop. The iteration space (the larger shape) is walked in row-major order while each operand
+/// advances by its own strides (0 along broadcast or reduced axes). Adjacent dimensions that are
+/// contiguous for every operand are merged first, so the innermost loop is as long as possible
+/// (a bias add over NCHW becomes an outer loop over N*C and an inner loop over H*W).
+
+/// Merged iteration space: `shape` and, per operand, its strides.
+struct StridedLayout {
+  var shape: [Int]
+  var strides: [[Int]]
+
+  init(shape: [Int], strides: [[Int]]) {
+    var s: [Int] = []
+    var st: [[Int]] = Array(repeating: [], count: strides.count)
+    for d in 0..<shape.count where shape[d] != 1 {
+      if let last = s.indices.last,
+        strides.indices.allSatisfy({ st[$0][last] == strides[$0][d] * shape[d] })
+      {
+        s[last] *= shape[d]
+        for k in strides.indices { st[k][last] = strides[k][d] }
+      } else {
+        s.append(shape[d])
+        for k in strides.indices { st[k].append(strides[k][d]) }
+      }
+    }
+    if s.isEmpty {
+      s = [1]
+      st = strides.map { _ in [0] }
+    }
+    self.shape = s
+    self.strides = st
+  }
+
+  /// Calls `body(offsets, innerCount, innerStrides)` once per innermost row.
+  @inline(__always)
+  func forEachRow(_ body: (_ offsets: [Int], _ count: Int, _ innerStrides: [Int]) -> Void) {
+    let rank = shape.count
+    let inner = shape[rank - 1]
+    let innerStrides = strides.map { $0[rank - 1] }
+    var index = [Int](repeating: 0, count: rank)
+    var offsets = [Int](repeating: 0, count: strides.count)
+    let rows = elementCount(Array(shape.dropLast()))
+    for _ in 0..<rows {
+      body(offsets, inner, innerStrides)
+      var d = rank - 2
+      while d >= 0 {
+        index[d] += 1
+        for k in strides.indices { offsets[k] += strides[k][d] }
+        if index[d] < shape[d] { break }
+        for k in strides.indices { offsets[k] -= strides[k][d] * shape[d] }
+        index[d] = 0
+        d -= 1
+      }
+    }
+  }
+}
+
+/// Writes `f(a, b)` for the broadcast of `a` and `b` into a new tensor.
+@inline(__always)
+func broadcastKernel(_ a: Tensor, _ b: Tensor, op: String, _ f: (Float, Float) -> Float) -> Tensor {
+  if a.shape == b.shape {
+    return Tensor.build(shape: a.shape) { out in
+      let pa = a.storage.pointer, pb = b.storage.pointer
+      for i in 0..<a.count { out[i] = f(pa[i], pb[i]) }
+    }
+  }
+  guard let shape = broadcastShape(a.shape, b.shape) else {
+    fatalError("shape error: \(op): cannot broadcast \(a.shape) with \(b.shape)")
+  }
+  if b.count == 1 {
+    let s = b.storage.pointer[0]
+    return Tensor.build(shape: shape) { out in
+      let pa = a.storage.pointer
+      for i in 0..<a.count { out[i] = f(pa[i], s) }
+    }
+  }
+  if a.count == 1 {
+    let s = a.storage.pointer[0]
+    return Tensor.build(shape: shape) { out in
+      let pb = b.storage.pointer
+      for i in 0..<b.count { out[i] = f(s, pb[i]) }
+    }
+  }
+  let layout = StridedLayout(
+    shape: shape,
+    strides: [contiguousStrides(shape), broadcastStrides(a.shape, to: shape), broadcastStrides(b.shape, to: shape)])
+  return Tensor.build(shape: shape) { out in
+    let pa = a.storage.pointer, pb = b.storage.pointer
+    layout.forEachRow { off, n, st in
+      let o = out + off[0], x = pa + off[1], y = pb + off[2]
+      let sx = st[1], sy = st[2]
+      if sx == 1 && sy == 1 {
+        for i in 0..<n { o[i] = f(x[i], y[i]) }
+      } else if sx == 1 && sy == 0 {
+        let v = y[0]
+        for i in 0..<n { o[i] = f(x[i], v) }
+      } else if sx == 0 && sy == 1 {
+        let v = x[0]
+        for i in 0..<n { o[i] = f(v, y[i]) }
+      } else {
+        for i in 0..<n { o[i * st[0]] = f(x[i * sx], y[i * sy]) }
+      }
+    }
+  }
+}
+
+/// Writes `f(x)` elementwise into a new tensor.
+@inline(__always)
+func unaryKernel(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
+  Tensor.build(shape: x.shape) { out in
+    let p = x.storage.pointer
+    for i in 0..<x.count { out[i] = f(p[i]) }
+  }
+}
+
+/// Folds `x` along `axes` with `combine`, starting from `initial`; the result keeps rank
+/// (reduced axes become 1).
+@inline(__always)
+func reduceKernel(
+  _ x: Tensor, axes: Set<Int>, initial: Float, _ combine: (Float, Float) -> Float
+) -> Tensor {
+  var outShape = x.shape
+  for a in axes { outShape[a] = 1 }
+  let outStrides = broadcastStrides(outShape, to: x.shape)
+  let layout = StridedLayout(shape: x.shape, strides: [contiguousStrides(x.shape), outStrides])
+  return Tensor.build(shape: outShape) { out in
+    out.initialize(repeating: initial, count: elementCount(outShape))
+    let p = x.storage.pointer
+    layout.forEachRow { off, n, st in
+      let src = p + off[0], dst = out + off[1]
+      if st[1] == 0 {
+        var acc = dst[0]
+        if st[0] == 1 {
+          for i in 0..<n { acc = combine(acc, src[i]) }
+        } else {
+          for i in 0..<n { acc = combine(acc, src[i * st[0]]) }
+        }
+        dst[0] = acc
+      } else {
+        for i in 0..<n { dst[i * st[1]] = combine(dst[i * st[1]], src[i * st[0]]) }
+      }
+    }
+  }
+}

@@ -1,0 +1,75 @@
+import Foundation
+
+/// Activations. ReLU, ReLU6 and softplus are primitives (their VJPs are masks or a sigmoid);
+/// softmax and log-softmax are compositions.
+extension Tensor {
+  /// `max(x, 0)`; derivative 1 where x > 0, else 0.
+  public func relu() -> Tensor {
+    let r = unaryKernel(self) { $0 > 0 ? $0 : 0 }
+    return Tensor.record("relu", r, inputs: [self]) { g, _ in
+      [g * unaryKernel(self) { $0 > 0 ? 1 : 0 }]
+    }
+  }
+
+  /// `min(max(x, 0), 6)`; derivative 1 on (0, 6).
+  public func relu6() -> Tensor {
+    let r = unaryKernel(self) { Swift.min(Swift.max($0, 0), 6) }
+    return Tensor.record("relu6", r, inputs: [self]) { g, _ in
+      [g * unaryKernel(self) { $0 > 0 && $0 < 6 ? 1 : 0 }]
+    }
+  }
+
+  /// `log(1 + e^(beta x)) / beta`, the smooth ReLU of Dombrowski et al. (2019); derivative
+  /// `sigmoid(beta x)`. Tends to ReLU as beta grows.
+  public func softplus(beta: Float = 1) -> Tensor {
+    let r = unaryKernel(self) { v in
+      let z = beta * v
+      return (Swift.max(z, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(z)))) / beta
+    }
+    return Tensor.record("softplus", r, inputs: [self]) { g, _ in [g * (self * beta).sigmoid()] }
+  }
+
+  /// Softmax along `axis`.
+  public func softmax(alongAxis axis: Int = -1) -> Tensor {
+    logSoftmax(alongAxis: axis).exp()
+  }
+
+  /// Log-softmax along `axis`, computed stably.
+  public func logSoftmax(alongAxis axis: Int = -1) -> Tensor {
+    self - logSumExp(alongAxes: [axis], keepingDimensions: true)
+  }
+}
+
+/// An activation function as a value, so a whole model can switch between ReLU and
+/// softplus(beta) without touching its weights (explanations, input attacks, the defence).
+public enum Activation: Sendable, Hashable, CustomStringConvertible {
+  case identity
+  case relu
+  case relu6
+  /// Softplus with the given beta (Dombrowski et al.'s smooth ReLU).
+  case softplus(beta: Float)
+  case sigmoid
+  case tanh
+
+  public func callAsFunction(_ x: Tensor) -> Tensor {
+    switch self {
+    case .identity: x
+    case .relu: x.relu()
+    case .relu6: x.relu6()
+    case .softplus(let beta): x.softplus(beta: beta)
+    case .sigmoid: x.sigmoid()
+    case .tanh: x.tanh()
+    }
+  }
+
+  public var description: String {
+    switch self {
+    case .identity: "identity"
+    case .relu: "relu"
+    case .relu6: "relu6"
+    case .softplus(let beta): "softplus(beta=\(beta))"
+    case .sigmoid: "sigmoid"
+    case .tanh: "tanh"
+    }
+  }
+}

@@ -1,0 +1,55 @@
+/// Comparisons (constants: 1 where true, 0 where false) and `where` selection.
+extension Tensor {
+  /// 1 where `self > other`, else 0. Not differentiable (a constant).
+  public func isGreater(than other: Tensor) -> Tensor {
+    broadcastKernel(self, other, op: "greater") { $0 > $1 ? 1 : 0 }
+  }
+  /// 1 where `self >= other`, else 0.
+  public func isGreaterOrEqual(to other: Tensor) -> Tensor {
+    broadcastKernel(self, other, op: "greaterEqual") { $0 >= $1 ? 1 : 0 }
+  }
+  /// 1 where `self < other`, else 0.
+  public func isLess(than other: Tensor) -> Tensor {
+    broadcastKernel(self, other, op: "less") { $0 < $1 ? 1 : 0 }
+  }
+  /// 1 where `self == other`, else 0.
+  public func isEqual(to other: Tensor) -> Tensor {
+    broadcastKernel(self, other, op: "equal") { $0 == $1 ? 1 : 0 }
+  }
+  public func isGreater(than s: Float) -> Tensor { isGreater(than: Tensor(s)) }
+  public func isLess(than s: Float) -> Tensor { isLess(than: Tensor(s)) }
+
+  /// `a` where `condition` is non-zero, else `b` (all three broadcast together).
+  public static func select(_ condition: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
+    guard let ab = broadcastShape(a.shape, b.shape), let shape = broadcastShape(condition.shape, ab)
+    else { fatalError("shape error: select: cannot broadcast \(condition.shape), \(a.shape), \(b.shape)") }
+    let c = condition.expand(to: shape), x = a.expand(to: shape), y = b.expand(to: shape)
+    let r = Tensor.build(shape: shape) { out in
+      let pc = c.storage.pointer, px = x.storage.pointer, py = y.storage.pointer
+      for i in 0..<c.count { out[i] = pc[i] != 0 ? px[i] : py[i] }
+    }
+    let cond = condition.detached()
+    return record("select", r, inputs: [a, b]) { g, _ in
+      let zero = Tensor(0)
+      return [
+        a.node == nil ? nil : select(cond, g, zero).sum(toShape: a.shape),
+        b.node == nil ? nil : select(cond, zero, g).sum(toShape: b.shape),
+      ]
+    }
+  }
+
+  /// Elementwise maximum; ties send the gradient to `a`.
+  public static func maximum(_ a: Tensor, _ b: Tensor) -> Tensor {
+    select(a.isGreaterOrEqual(to: b), a, b)
+  }
+
+  /// Elementwise minimum; ties send the gradient to `a`.
+  public static func minimum(_ a: Tensor, _ b: Tensor) -> Tensor {
+    select(b.isGreaterOrEqual(to: a), a, b)
+  }
+
+  /// Clamps every value into `[low, high]`.
+  public func clamped(_ low: Float, _ high: Float) -> Tensor {
+    Tensor.minimum(Tensor.maximum(self, Tensor(low)), Tensor(high))
+  }
+}

@@ -1,0 +1,156 @@
+/// Implementation note: convolution is three primitives that are closed under differentiation.
+/// With `y = conv(x, w)`:
+///   - `conv2d(x, w)`                      VJP: (`convInputGradient(g, w)`, `convWeightGradient(x, g)`)
+///   - `convInputGradient(g, w)` (= transposed convolution, linear in both)
+///                                         VJP: (`conv2d(u, w)`, `convWeightGradient(u, g)`)
+///   - `convWeightGradient(x, g)`          VJP: (`convInputGradient(g, v)`, `conv2d(x, v)`)
+/// so second and higher derivatives of any network need no further code. Each runs per image and
+/// per group as im2col + one `cblas_sgemm` (1x1 stride-1 convolutions skip im2col).
+
+extension Tensor {
+  /// 2-D convolution (cross-correlation) of NCHW `input` with OIHW `weight`
+  /// (`[out, in / groups, kh, kw]`), no bias. Output `[N, out, Ho, Wo]`.
+  public static func conv2d(
+    _ input: Tensor, _ weight: Tensor, geometry: ConvGeometry, groups: Int = 1
+  ) -> Tensor {
+    let (n, c, h, w) = checkConvShapes(input.shape, weight.shape, geometry: geometry, groups: groups, op: "conv2d")
+    let o = weight.shape[0]
+    guard let (oh, ow) = geometry.outputSize(h: h, w: w) else {
+      fatalError("shape error: conv2d: window (\(geometry)) does not fit input \(input.shape)")
+    }
+    let cg = c / groups, og = o / groups, kk = cg * geometry.kh * geometry.kw, plane = oh * ow
+    let r = Tensor.build(shape: [n, o, oh, ow]) { out in
+      let pointwise = geometry.isPointwise
+      let cols = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kk * plane)
+      defer { cols?.deallocate() }
+      for b in 0..<n {
+        for gi in 0..<groups {
+          let src = input.storage.pointer + (b * c + gi * cg) * h * w
+          if let cols {
+            im2col(src, channels: cg, h: h, w: w, geometry: geometry, outH: oh, outW: ow, cols: cols)
+          }
+          gemm(
+            transposeA: false, transposeB: false, m: og, n: plane, k: kk,
+            a: weight.storage.pointer + gi * og * kk, lda: kk,
+            b: cols.map { UnsafePointer($0) } ?? UnsafePointer(src), ldb: plane,
+            c: out + (b * o + gi * og) * plane, ldc: plane, beta: 0)
+        }
+      }
+    }
+    return record("conv2d", r, inputs: [input, weight]) { g, _ in
+      [
+        input.node == nil
+          ? nil : convInputGradient(g, weight, inputShape: input.shape, geometry: geometry, groups: groups),
+        weight.node == nil
+          ? nil : convWeightGradient(input, g, weightShape: weight.shape, geometry: geometry, groups: groups),
+      ]
+    }
+  }
+
+  /// Gradient of `conv2d` with respect to its input; also the transposed convolution of `gradient`
+  /// (`[N, out, Ho, Wo]`) with `weight`, producing `inputShape`.
+  public static func convInputGradient(
+    _ gradient: Tensor, _ weight: Tensor, inputShape: [Int], geometry: ConvGeometry, groups: Int = 1
+  ) -> Tensor {
+    let (n, c, h, w) = checkConvShapes(inputShape, weight.shape, geometry: geometry, groups: groups, op: "convTranspose")
+    let o = weight.shape[0]
+    guard let (oh, ow) = geometry.outputSize(h: h, w: w), gradient.shape == [n, o, oh, ow] else {
+      fatalError("shape error: convTranspose: gradient \(gradient.shape) does not match input \(inputShape) with \(geometry)")
+    }
+    let cg = c / groups, og = o / groups, kk = cg * geometry.kh * geometry.kw, plane = oh * ow
+    let r = Tensor.build(shape: inputShape) { out in
+      let pointwise = geometry.isPointwise
+      if !pointwise { out.initialize(repeating: 0, count: n * c * h * w) }
+      let cols = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kk * plane)
+      defer { cols?.deallocate() }
+      for b in 0..<n {
+        for gi in 0..<groups {
+          let dst = out + (b * c + gi * cg) * h * w
+          gemm(
+            transposeA: true, transposeB: false, m: kk, n: plane, k: og,
+            a: weight.storage.pointer + gi * og * kk, lda: kk,
+            b: gradient.storage.pointer + (b * o + gi * og) * plane, ldb: plane,
+            c: cols ?? dst, ldc: plane, beta: 0)
+          if let cols {
+            col2imAdd(cols, channels: cg, h: h, w: w, geometry: geometry, outH: oh, outW: ow, dst: dst)
+          }
+        }
+      }
+    }
+    return record("convInputGradient", r, inputs: [gradient, weight]) { u, _ in
+      [
+        gradient.node == nil ? nil : conv2d(u, weight, geometry: geometry, groups: groups),
+        weight.node == nil
+          ? nil : convWeightGradient(u, gradient, weightShape: weight.shape, geometry: geometry, groups: groups),
+      ]
+    }
+  }
+
+  /// Gradient of `conv2d` with respect to its weight, for `input` and output `gradient`.
+  public static func convWeightGradient(
+    _ input: Tensor, _ gradient: Tensor, weightShape: [Int], geometry: ConvGeometry, groups: Int = 1
+  ) -> Tensor {
+    let (n, c, h, w) = checkConvShapes(input.shape, weightShape, geometry: geometry, groups: groups, op: "convWeightGradient")
+    let o = weightShape[0]
+    guard let (oh, ow) = geometry.outputSize(h: h, w: w), gradient.shape == [n, o, oh, ow] else {
+      fatalError("shape error: convWeightGradient: gradient \(gradient.shape) does not match input \(input.shape) with \(geometry)")
+    }
+    let cg = c / groups, og = o / groups, kk = cg * geometry.kh * geometry.kw, plane = oh * ow
+    let r = Tensor.build(shape: weightShape) { out in
+      let pointwise = geometry.isPointwise
+      let cols = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kk * plane)
+      defer { cols?.deallocate() }
+      for b in 0..<n {
+        for gi in 0..<groups {
+          let src = input.storage.pointer + (b * c + gi * cg) * h * w
+          if let cols {
+            im2col(src, channels: cg, h: h, w: w, geometry: geometry, outH: oh, outW: ow, cols: cols)
+          }
+          gemm(
+            transposeA: false, transposeB: true, m: og, n: kk, k: plane,
+            a: gradient.storage.pointer + (b * o + gi * og) * plane, lda: plane,
+            b: cols.map { UnsafePointer($0) } ?? UnsafePointer(src), ldb: plane,
+            c: out + gi * og * kk, ldc: kk, beta: b == 0 ? 0 : 1)
+        }
+      }
+    }
+    return record("convWeightGradient", r, inputs: [input, gradient]) { v, _ in
+      [
+        input.node == nil
+          ? nil : convInputGradient(gradient, v, inputShape: input.shape, geometry: geometry, groups: groups),
+        gradient.node == nil ? nil : conv2d(input, v, geometry: geometry, groups: groups),
+      ]
+    }
+  }
+
+  /// Transposed convolution ("deconvolution") of NCHW `input` with weight `[in, out / groups, kh, kw]`
+  /// (PyTorch's layout), producing spatial size `(H-1)*stride - padding + dilation*(k-1) + 1 + outputPadding`.
+  public static func convTranspose2d(
+    _ input: Tensor, _ weight: Tensor, geometry: ConvGeometry, groups: Int = 1,
+    outputPadding: (Int, Int) = (0, 0)
+  ) -> Tensor {
+    shapeCheck(input.rank == 4 && weight.rank == 4, "convTranspose2d: need NCHW input and 4-D weight, got \(input.shape), \(weight.shape)")
+    let (n, h, w) = (input.shape[0], input.shape[2], input.shape[3])
+    let outH = (h - 1) * geometry.strideH - geometry.padTop - geometry.padBottom
+      + geometry.dilationH * (geometry.kh - 1) + 1 + outputPadding.0
+    let outW = (w - 1) * geometry.strideW - geometry.padLeft - geometry.padRight
+      + geometry.dilationW * (geometry.kw - 1) + 1 + outputPadding.1
+    let cOut = weight.shape[1] * groups
+    return convInputGradient(input, weight, inputShape: [n, cOut, outH, outW], geometry: geometry, groups: groups)
+  }
+}
+
+/// Validates NCHW input and OIHW weight shapes for a grouped convolution; returns (N, C, H, W).
+func checkConvShapes(
+  _ input: [Int], _ weight: [Int], geometry: ConvGeometry, groups: Int, op: String
+) -> (Int, Int, Int, Int) {
+  shapeCheck(input.count == 4, "\(op): input must be NCHW (rank 4), got \(input)")
+  shapeCheck(weight.count == 4, "\(op): weight must be [out, in/groups, kh, kw], got \(weight)")
+  shapeCheck(groups > 0 && input[1] % groups == 0 && weight[0] % groups == 0,
+    "\(op): groups \(groups) must divide input channels \(input[1]) and output channels \(weight[0])")
+  shapeCheck(weight[1] * groups == input[1],
+    "\(op): weight \(weight) expects \(weight[1] * groups) input channels, input \(input) has \(input[1])")
+  shapeCheck(weight[2] == geometry.kh && weight[3] == geometry.kw,
+    "\(op): weight kernel \(weight[2])x\(weight[3]) differs from geometry \(geometry.kh)x\(geometry.kw)")
+  return (input[0], input[1], input[2], input[3])
+}

@@ -1,0 +1,74 @@
+import CBLAS
+
+/// Matrix multiplication primitive through `cblas_sgemm`, with optional transposes so that VJPs
+/// never materialise a transposed copy.
+extension Tensor {
+  /// `op(a) @ op(b)` for rank-2 tensors, or batched for rank-3 tensors with the same batch size.
+  /// A rank-3 `a` with a rank-2 `b` multiplies every matrix of the batch by `b`.
+  public static func matmul(
+    _ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false
+  ) -> Tensor {
+    if a.rank == 3 && b.rank == 2 && !transposeA {
+      let (n, m, k) = (a.shape[0], a.shape[1], a.shape[2])
+      return matmul(a.reshaped([n * m, k]), b, transposeB: transposeB).reshaped([n, m, -1])
+    }
+    shapeCheck(
+      (a.rank == 2 && b.rank == 2) || (a.rank == 3 && b.rank == 3 && a.shape[0] == b.shape[0]),
+      "matmul: unsupported shapes \(a.shape) x \(b.shape) (need 2-D x 2-D or 3-D x 3-D, same batch)")
+    let batched = a.rank == 3
+    let batch = batched ? a.shape[0] : 1
+    let (ar, ac) = (a.shape[a.rank - 2], a.shape[a.rank - 1])
+    let (br, bc) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
+    let (m, k) = transposeA ? (ac, ar) : (ar, ac)
+    let (k2, n) = transposeB ? (bc, br) : (br, bc)
+    shapeCheck(
+      k == k2,
+      "matmul: inner dimensions differ: \(a.shape)\(transposeA ? "ᵀ" : "") x \(b.shape)\(transposeB ? "ᵀ" : "") (\(k) vs \(k2))")
+    let outShape = batched ? [batch, m, n] : [m, n]
+    let r = Tensor.build(shape: outShape) { out in
+      for i in 0..<batch {
+        gemm(
+          transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+          a: a.storage.pointer + i * ar * ac, lda: ac,
+          b: b.storage.pointer + i * br * bc, ldb: bc,
+          c: out + i * m * n, ldc: n, beta: 0)
+      }
+    }
+    return record("matmul", r, inputs: [a, b]) { g, _ in
+      let ga: Tensor?
+      let gb: Tensor?
+      switch (transposeA, transposeB) {
+      case (false, false):
+        ga = a.node == nil ? nil : matmul(g, b, transposeB: true)
+        gb = b.node == nil ? nil : matmul(a, g, transposeA: true)
+      case (true, false):
+        ga = a.node == nil ? nil : matmul(b, g, transposeB: true)
+        gb = b.node == nil ? nil : matmul(a, g)
+      case (false, true):
+        ga = a.node == nil ? nil : matmul(g, b)
+        gb = b.node == nil ? nil : matmul(g, a, transposeA: true)
+      case (true, true):
+        ga = a.node == nil ? nil : matmul(b, g, transposeA: true, transposeB: true)
+        gb = b.node == nil ? nil : matmul(g, a, transposeA: true, transposeB: true)
+      }
+      return [ga, gb]
+    }
+  }
+}
+
+/// `C = op(A) op(B) + beta C` on raw row-major buffers (single precision, via OpenBLAS).
+@inline(__always)
+func gemm(
+  transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+  a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+  c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float
+) {
+  if m == 0 || n == 0 { return }
+  if k == 0 {
+    if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+    return
+  }
+  cblas_sgemm(
+    CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+    Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}

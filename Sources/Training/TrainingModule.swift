@@ -1,0 +1,2 @@
+/// Training: optimizers, loops and checkpoints (see the files of this folder).
+import ModelFool

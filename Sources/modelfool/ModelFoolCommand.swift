@@ -1,0 +1,9 @@
+import ArgumentParser
+
+@main
+struct ModelFoolCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "modelfool",
+    abstract: "Attack neural-network explanations: model and input manipulation.",
+    subcommands: [])
+}
