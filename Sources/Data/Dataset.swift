@@ -1,0 +1,75 @@
+import ModelFool
+
+/// A labelled set of examples, images (`[N, C, H, W]`) or tabular rows (`[N, D]`), with the
+/// metadata explanations and reports need.
+public struct Dataset: Sendable {
+  /// Catalogue name ("digits", "adult", "german", "compas", "imagenet-sample", ...).
+  public var name: String
+  /// Model-ready inputs, batch first.
+  public var inputs: Tensor
+  /// One integer class per example.
+  public var labels: [Int]
+  /// Human-readable class names, indexed by label.
+  public var classNames: [String]
+  /// Tabular data: the columns that form each original feature; empty for images.
+  public var features: [FeatureGroup]
+
+  public init(
+    name: String, inputs: Tensor, labels: [Int], classNames: [String], features: [FeatureGroup] = []
+  ) {
+    precondition(inputs.shape.first == labels.count, "Dataset \(name): \(labels.count) labels for inputs \(inputs.shape)")
+    self.name = name
+    self.inputs = inputs
+    self.labels = labels
+    self.classNames = classNames
+    self.features = features
+  }
+
+  /// Number of examples.
+  public var count: Int { labels.count }
+
+  /// Shape of one example (without the batch dimension).
+  public var exampleShape: [Int] { Array(inputs.shape.dropFirst()) }
+}
+
+/// One original tabular feature and the model-input columns that encode it
+/// (one column for a numeric feature, one per category for a one-hot categorical).
+public struct FeatureGroup: Sendable, Hashable, Codable {
+  /// Feature name as in the source ("sex", "age", "race").
+  public var name: String
+  /// First input column.
+  public var start: Int
+  /// Number of input columns.
+  public var width: Int
+  /// Category labels of a one-hot feature (column order); empty for numeric features.
+  public var categories: [String]
+  /// A protected attribute (fairness audits, the "hide" objective).
+  public var isSensitive: Bool
+
+  public init(name: String, start: Int, width: Int, categories: [String] = [], isSensitive: Bool = false) {
+    self.name = name
+    self.start = start
+    self.width = width
+    self.categories = categories
+    self.isSensitive = isSensitive
+  }
+
+  /// The input columns of this feature.
+  public var columns: Range<Int> { start..<(start + width) }
+}
+
+/// A train/test pair from one source.
+public struct DatasetSplit: Sendable {
+  public var train: Dataset
+  public var test: Dataset
+  public init(train: Dataset, test: Dataset) {
+    self.train = train
+    self.test = test
+  }
+}
+
+/// A data set could not be read: names the file and what is wrong with it.
+public struct DataError: Error, CustomStringConvertible, Sendable {
+  public var description: String
+  public init(_ description: String) { self.description = description }
+}
