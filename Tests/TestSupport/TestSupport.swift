@@ -43,11 +43,13 @@ public func randomTensor(
 }
 
 /// Central finite-difference gradient of a scalar function with respect to each input.
+///
+/// Recording stays on: `f` may itself take gradients (saliency inside a loss).
 public func numericalGradients(
   of f: ([Tensor]) -> Tensor, at inputs: [Tensor], epsilon: Float = 1e-2
 ) -> [Tensor] {
-  withoutRecording {
-    inputs.indices.map { k in
+  do {
+    return inputs.indices.map { k in
       var grad = [Float](repeating: 0, count: inputs[k].count)
       for i in 0..<inputs[k].count {
         var plus = inputs, minus = inputs
