@@ -131,7 +131,19 @@ func reduceKernel(
       if st[1] == 0 {
         var acc = dst[0]
         if st[0] == 1 {
-          for i in 0..<n { acc = combine(acc, src[i]) }
+          // Eight independent lanes let the compiler vectorise; folded at the end.
+          var lanes = SIMD8<Float>(repeating: initial)
+          var i = 0
+          while i + 8 <= n {
+            let v = SIMD8<Float>(UnsafeBufferPointer(start: src + i, count: 8))
+            for k in 0..<8 { lanes[k] = combine(lanes[k], v[k]) }
+            i += 8
+          }
+          for k in 0..<8 { acc = combine(acc, lanes[k]) }
+          while i < n {
+            acc = combine(acc, src[i])
+            i += 1
+          }
         } else {
           for i in 0..<n { acc = combine(acc, src[i * st[0]]) }
         }

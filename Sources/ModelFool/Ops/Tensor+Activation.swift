@@ -6,17 +6,26 @@ extension Tensor {
   /// `max(x, 0)`; derivative 1 where x > 0, else 0.
   public func relu() -> Tensor {
     let r = unaryKernel(self) { $0 > 0 ? $0 : 0 }
-    return Tensor.record("relu", r, inputs: [self]) { g, _ in
-      [g * unaryKernel(self) { $0 > 0 ? 1 : 0 }]
-    }
+    let x = detached()
+    return Tensor.record("relu", r, inputs: [self]) { g, _ in [g.masked(where: x, lower: 0)] }
   }
 
   /// `min(max(x, 0), 6)`; derivative 1 on (0, 6).
   public func relu6() -> Tensor {
     let r = unaryKernel(self) { Swift.min(Swift.max($0, 0), 6) }
-    return Tensor.record("relu6", r, inputs: [self]) { g, _ in
-      [g * unaryKernel(self) { $0 > 0 && $0 < 6 ? 1 : 0 }]
+    let x = detached()
+    return Tensor.record("relu6", r, inputs: [self]) { g, _ in [g.masked(where: x, lower: 0, upper: 6)] }
+  }
+
+  /// `self` where `lower < mask < upper`, else 0: the VJP of ReLU and ReLU6 in one pass.
+  /// Linear in `self` (its VJP is the same masking); the mask is a constant.
+  public func masked(where mask: Tensor, lower: Float, upper: Float = .infinity) -> Tensor {
+    shapeCheck(mask.shape == shape, "masked(where:): mask \(mask.shape) differs from \(shape)")
+    let r = Tensor.build(shape: shape) { out in
+      let p = storage.pointer, m = mask.storage.pointer
+      for i in 0..<count { out[i] = m[i] > lower && m[i] < upper ? p[i] : 0 }
     }
+    return Tensor.record("masked", r, inputs: [self]) { g, _ in [g.masked(where: mask, lower: lower, upper: upper)] }
   }
 
   /// `log(1 + e^(beta x)) / beta`, the smooth ReLU of Dombrowski et al. (2019); derivative

@@ -8,7 +8,7 @@ extension Tensor {
   public static func + (a: Tensor, b: Tensor) -> Tensor {
     let r = broadcastKernel(a, b, op: "add") { $0 + $1 }
     return record("add", r, inputs: [a, b]) { g, _ in
-      [g.sum(toShape: a.shape), g.sum(toShape: b.shape)]
+      [a.node == nil ? nil : g.sum(toShape: a.shape), b.node == nil ? nil : g.sum(toShape: b.shape)]
     }
   }
 
@@ -16,7 +16,7 @@ extension Tensor {
   public static func - (a: Tensor, b: Tensor) -> Tensor {
     let r = broadcastKernel(a, b, op: "sub") { $0 - $1 }
     return record("sub", r, inputs: [a, b]) { g, _ in
-      [g.sum(toShape: a.shape), (-g).sum(toShape: b.shape)]
+      [a.node == nil ? nil : g.sum(toShape: a.shape), b.node == nil ? nil : (-g).sum(toShape: b.shape)]
     }
   }
 

@@ -9,8 +9,17 @@ public final class TensorStorage: @unchecked Sendable {
   /// Start of the buffer; valid for `count` elements for the lifetime of the storage.
   public let pointer: UnsafeMutablePointer<Float>
 
+  /// Keeps freed tensor buffers inside the process: glibc otherwise returns every large block
+  /// to the kernel at once, and the next tensor of the same size pays a page fault per 4 KiB.
+  private static let allocatorTuned: Bool = {
+    _ = glibcMallopt(-3, 1 << 30)  // M_MMAP_THRESHOLD (malloc.h)
+    _ = glibcMallopt(-1, 1 << 30)  // M_TRIM_THRESHOLD
+    return true
+  }()
+
   /// Allocates `count` uninitialised elements.
   public init(uninitializedCount count: Int) {
+    _ = Self.allocatorTuned
     self.count = count
     let raw = UnsafeMutableRawPointer.allocate(
       byteCount: Swift.max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
@@ -40,3 +49,7 @@ public final class TensorStorage: @unchecked Sendable {
 
   deinit { UnsafeMutableRawPointer(pointer).deallocate() }
 }
+
+/// glibc's `mallopt` (malloc.h does not import into Swift through Glibc).
+@_silgen_name("mallopt")
+private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
