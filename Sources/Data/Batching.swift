@@ -1,0 +1,92 @@
+import ModelFool
+
+/// One mini-batch: the chosen example indices and their gathered inputs and labels.
+public struct Batch: Sendable {
+  /// Positions of the examples in the dataset.
+  public var indices: [Int]
+  /// Inputs `[B, ...]` (same layout as the dataset's inputs).
+  public var inputs: Tensor
+  /// Labels of the batch, in `indices` order.
+  public var labels: [Int]
+}
+
+extension Dataset {
+  /// The examples at `indices` (in that order, repeats allowed) as a new dataset with the same
+  /// name, class names and feature groups.
+  public func subset(_ indices: [Int]) -> Dataset {
+    let (x, y) = gather(indices)
+    return Dataset(name: name, inputs: x, labels: y, classNames: classNames, features: features)
+  }
+
+  /// Inputs `[indices.count, ...]` and labels of the examples at `indices` (a row copy).
+  public func gather(_ indices: [Int]) -> (inputs: Tensor, labels: [Int]) {
+    let rowSize = exampleShape.reduce(1, *)
+    let storage = TensorStorage(uninitializedCount: indices.count * rowSize)
+    let src = inputs.storage.pointer
+    for (k, i) in indices.enumerated() {
+      precondition(i >= 0 && i < count, "Dataset \(name): index \(i) out of range 0..<\(count)")
+      (storage.pointer + k * rowSize).update(from: src + i * rowSize, count: rowSize)
+    }
+    return (Tensor(shape: [indices.count] + exampleShape, storage: storage), indices.map { labels[$0] })
+  }
+
+  /// Example indices cut into batches of `size` (the last one smaller unless `dropLast`),
+  /// in order, or in a `SeededSplit.permutation` drawn from `g` when `shuffle` is true.
+  public func batchIndices(size: Int, shuffle: Bool, dropLast: Bool = false, using g: inout SeededGenerator)
+    -> [[Int]]
+  {
+    precondition(size > 0, "batch size must be positive, got \(size)")
+    let order = shuffle ? SeededSplit.permutation(count, using: &g) : Array(0..<count)
+    var out: [[Int]] = []
+    var start = 0
+    while start < count {
+      let end = min(start + size, count)
+      if end - start < size && dropLast { break }
+      out.append(Array(order[start..<end]))
+      start = end
+    }
+    return out
+  }
+
+  /// Lazily gathered mini-batches (see `batchIndices(size:shuffle:dropLast:using:)`): each
+  /// batch's inputs are copied only when the iteration reaches it.
+  public func batches(size: Int, shuffle: Bool, dropLast: Bool = false, using g: inout SeededGenerator)
+    -> BatchSequence
+  {
+    BatchSequence(dataset: self, indexBatches: batchIndices(size: size, shuffle: shuffle, dropLast: dropLast, using: &g))
+  }
+
+  /// Mini-batches in dataset order (no shuffling, last batch may be smaller).
+  public func batches(size: Int) -> BatchSequence {
+    var unused = SeededGenerator(seed: 0)
+    return batches(size: size, shuffle: false, using: &unused)
+  }
+}
+
+/// The mini-batches of one pass over a dataset; `count` batches, gathered on demand.
+public struct BatchSequence: Sequence, Sendable {
+  /// The dataset the batches come from.
+  public let dataset: Dataset
+  /// The example indices of each batch.
+  public let indexBatches: [[Int]]
+
+  /// Number of batches.
+  public var count: Int { indexBatches.count }
+
+  public func makeIterator() -> Iterator { Iterator(dataset: dataset, indexBatches: indexBatches) }
+
+  /// Gathers one batch per `next()`.
+  public struct Iterator: IteratorProtocol {
+    let dataset: Dataset
+    let indexBatches: [[Int]]
+    var position = 0
+
+    public mutating func next() -> Batch? {
+      guard position < indexBatches.count else { return nil }
+      let ids = indexBatches[position]
+      position += 1
+      let (x, y) = dataset.gather(ids)
+      return Batch(indices: ids, inputs: x, labels: y)
+    }
+  }
+}
