@@ -1,0 +1,537 @@
+// Implementation note: a thin, safe layer over the HDF5 C library (libhdf5 1.10+). Every
+// public entry point first silences HDF5's automatic error printing for the calling thread
+// (thread-safe builds keep one error stack per thread), checks each C return code, and turns a
+// failure into a one-line `DataError` that names the file, the object path and the library's
+// most specific message. Objects opened internally are closed before returning.
+
+import CHDF5
+import Foundation
+import ModelFool
+
+/// An open HDF5 file: Float32/UInt8/Int64 datasets at hierarchical paths and string attributes.
+///
+/// Paths use `/` as the only separator (a leading `/` is optional; `""` or `"/"` is the root
+/// group); dots are ordinary characters here. Intermediate groups are created on write, as h5py
+/// does for `f["a/b/c"] = array`. Checkpoints map a dotted parameter name to groups, one group
+/// per dot-separated component (`features.3.weight` is stored at `features/3/weight`; see
+/// `datasetPath(forParameter:)`), so h5py writes the same file with
+/// `f[name.replace(".", "/")] = tensor.numpy().astype("float32")`.
+///
+/// Datasets are written contiguous, uncompressed, little-endian (`<f4`, `|u1`, `<i8`); string
+/// attributes are scalar variable-length UTF-8 strings, which h5py reads back as `str`.
+/// Reading converts any stored integer or float type. The file closes on `close()` or when the
+/// object is released. Not for concurrent use of one object from several threads.
+public final class HDF5File {
+  /// How an existing file is opened.
+  public enum Mode: Sendable {
+    /// Reading only.
+    case readOnly
+    /// Reading and writing.
+    case readWrite
+  }
+
+  /// The file's path, as given.
+  public let path: String
+  /// The mode it was opened with (`create` gives `.readWrite`).
+  public let mode: Mode
+  private var fileID: hid_t
+
+  private init(path: String, fileID: hid_t, mode: Mode) {
+    self.path = path
+    self.fileID = fileID
+    self.mode = mode
+  }
+
+  deinit {
+    if fileID >= 0 { H5Fclose(fileID) }
+  }
+
+  // MARK: Opening and closing
+
+  /// Creates (or truncates) an HDF5 file for writing.
+  public static func create(_ path: String) throws -> HDF5File {
+    mf_h5_silence_errors()
+    let id = H5Fcreate(path, mf_h5f_acc_trunc(), mf_h5p_default(), mf_h5p_default())
+    if id < 0 {
+      throw DataError("\(path): cannot create HDF5 file (\(lastHDF5Message()))")
+    }
+    return HDF5File(path: path, fileID: id, mode: .readWrite)
+  }
+
+  /// Opens an existing HDF5 file; a missing, non-HDF5, corrupt or truncated file throws a
+  /// one-line `DataError` naming it.
+  public static func open(_ path: String, mode: Mode = .readOnly) throws -> HDF5File {
+    mf_h5_silence_errors()
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+      throw DataError("\(path): file not found")
+    }
+    if isDirectory.boolValue { throw DataError("\(path): is a directory, not an HDF5 file") }
+    let flags = mode == .readOnly ? mf_h5f_acc_rdonly() : mf_h5f_acc_rdwr()
+    let id = H5Fopen(path, flags, mf_h5p_default())
+    if id < 0 {
+      let message = lastHDF5Message()
+      if !hasHDF5Signature(path) { throw DataError("\(path): not an HDF5 file") }
+      throw DataError("\(path): cannot open HDF5 file, corrupt or truncated (\(message))")
+    }
+    return HDF5File(path: path, fileID: id, mode: mode)
+  }
+
+  /// Flushes and closes the file; later calls on this object throw.
+  public func close() throws {
+    guard fileID >= 0 else { return }
+    mf_h5_silence_errors()
+    let status = H5Fclose(fileID)
+    fileID = -1
+    if status < 0 { throw DataError("\(path): closing the HDF5 file failed (\(lastHDF5Message()))") }
+  }
+
+  /// Writes buffered data to disk without closing.
+  public func flush() throws {
+    let id = try openFileID()
+    if H5Fflush(id, H5F_SCOPE_GLOBAL) < 0 {
+      throw DataError("\(path): flushing the HDF5 file failed (\(lastHDF5Message()))")
+    }
+  }
+
+  // MARK: Parameter names
+
+  /// The dataset path of a dotted parameter name: each dot becomes a group separator
+  /// (`features.3.weight` -> `features/3/weight`).
+  public static func datasetPath(forParameter name: String) -> String {
+    name.replacingOccurrences(of: ".", with: "/")
+  }
+
+  /// The parameter name of a dataset path, the inverse of `datasetPath(forParameter:)`
+  /// (`/features/3/weight` -> `features.3.weight`).
+  public static func parameterName(forDatasetPath path: String) -> String {
+    components(of: path).joined(separator: ".")
+  }
+
+  // MARK: Writing datasets
+
+  /// Writes a Float32 dataset (`<f4`) of the given shape (row-major values; `[]` = scalar),
+  /// creating intermediate groups and replacing an existing dataset at `datasetPath`.
+  public func write(_ values: [Float], shape: [Int], at datasetPath: String) throws {
+    try values.withUnsafeBufferPointer { buffer in
+      try writeRaw(
+        UnsafeRawPointer(buffer.baseAddress), count: buffer.count, shape: shape,
+        fileType: mf_h5t_ieee_f32le(), memoryType: mf_h5t_native_float(), at: datasetPath)
+    }
+  }
+
+  /// Writes a UInt8 dataset (`|u1`), e.g. images as `N x H x W x 3`.
+  public func write(_ values: [UInt8], shape: [Int], at datasetPath: String) throws {
+    try values.withUnsafeBufferPointer { buffer in
+      try writeRaw(
+        UnsafeRawPointer(buffer.baseAddress), count: buffer.count, shape: shape,
+        fileType: mf_h5t_std_u8le(), memoryType: mf_h5t_native_uint8(), at: datasetPath)
+    }
+  }
+
+  /// Writes an Int64 dataset (`<i8`), e.g. labels.
+  public func write(_ values: [Int], shape: [Int], at datasetPath: String) throws {
+    let wide = values.map { Int64($0) }
+    try wide.withUnsafeBufferPointer { buffer in
+      try writeRaw(
+        UnsafeRawPointer(buffer.baseAddress), count: buffer.count, shape: shape,
+        fileType: mf_h5t_std_i64le(), memoryType: mf_h5t_native_int64(), at: datasetPath)
+    }
+  }
+
+  /// Writes a tensor's values and shape as a Float32 dataset (bit-exact).
+  public func writeTensor(_ tensor: Tensor, at datasetPath: String) throws {
+    try tensor.withUnsafeScalars { buffer in
+      try writeRaw(
+        UnsafeRawPointer(buffer.baseAddress), count: buffer.count, shape: tensor.shape,
+        fileType: mf_h5t_ieee_f32le(), memoryType: mf_h5t_native_float(), at: datasetPath)
+    }
+  }
+
+  // MARK: Reading datasets
+
+  /// Reads a numeric dataset as Float32, converting from any stored integer or float type
+  /// (float64 rounds to nearest, integers convert exactly up to 2^24). `rows` selects a range of
+  /// the first dimension (all rows when nil).
+  public func readFloats(at datasetPath: String, rows: Range<Int>? = nil) throws -> (shape: [Int], values: [Float]) {
+    try readNumeric(at: datasetPath, rows: rows, memoryType: mf_h5t_native_float(), as: Float.self) { cls, _ in
+      cls == H5T_FLOAT || cls == H5T_INTEGER ? nil : "a numeric dataset"
+    }
+  }
+
+  /// Reads a numeric dataset into a tensor of its shape (see `readFloats(at:rows:)`).
+  public func readTensor(at datasetPath: String) throws -> Tensor {
+    let (shape, values) = try readFloats(at: datasetPath)
+    return Tensor(shape: shape, scalars: values)
+  }
+
+  /// Reads an 8-bit integer dataset unconverted (`rows`: a range of the first dimension).
+  public func readUInt8(at datasetPath: String, rows: Range<Int>? = nil) throws -> (shape: [Int], values: [UInt8]) {
+    try readNumeric(at: datasetPath, rows: rows, memoryType: mf_h5t_native_uint8(), as: UInt8.self) { cls, size in
+      cls == H5T_INTEGER && size == 1 ? nil : "an 8-bit integer dataset"
+    }
+  }
+
+  /// Reads an integer dataset (any width, signed or unsigned) as `Int`, e.g. class labels.
+  public func readInts(at datasetPath: String, rows: Range<Int>? = nil) throws -> (shape: [Int], values: [Int]) {
+    let (shape, wide) = try readNumeric(
+      at: datasetPath, rows: rows, memoryType: mf_h5t_native_int64(), as: Int64.self
+    ) { cls, _ in
+      cls == H5T_INTEGER ? nil : "an integer dataset"
+    }
+    return (shape, wide.map { Int($0) })
+  }
+
+  /// The shape of a dataset (`[]` for a scalar).
+  public func shape(at datasetPath: String) throws -> [Int] {
+    try withDataset(datasetPath) { dataset in try dataspaceShape(of: dataset, datasetPath) }
+  }
+
+  // MARK: Structure
+
+  /// Whether a group or dataset exists at `objectPath` (false for a bad path, never throws).
+  public func exists(_ objectPath: String) -> Bool {
+    guard fileID >= 0 else { return false }
+    mf_h5_silence_errors()
+    return linkExists(Self.components(of: objectPath))
+  }
+
+  /// Whether a dataset (not a group) exists at `datasetPath`.
+  public func isDataset(_ datasetPath: String) -> Bool {
+    guard exists(datasetPath) else { return false }
+    let object = H5Oopen(fileID, Self.normalized(datasetPath), mf_h5p_default())
+    guard object >= 0 else { return false }
+    defer { H5Oclose(object) }
+    return H5Iget_type(object) == H5I_DATASET
+  }
+
+  /// All dataset paths in the file, recursively, without a leading slash, sorted
+  /// (`["features/0/bias", "features/0/weight", ...]`).
+  public func datasetPaths() throws -> [String] {
+    let id = try openFileID()
+    var paths: [String] = []
+    try collectDatasets(in: id, prefix: "", depth: 0, into: &paths)
+    return paths.sorted()
+  }
+
+  // MARK: Attributes
+
+  /// Sets a string attribute (scalar variable-length UTF-8) on the object at `objectPath`
+  /// (the root group by default), replacing an existing attribute of that name.
+  public func setAttribute(_ name: String, to value: String, at objectPath: String = "/") throws {
+    try withObject(objectPath) { object in
+      if H5Aexists(object, name) > 0, H5Adelete(object, name) < 0 {
+        throw failure("cannot replace attribute '\(name)' of", objectPath)
+      }
+      let type = H5Tcopy(mf_h5t_c_s1())
+      defer { H5Tclose(type) }
+      H5Tset_size(type, mf_h5t_variable())
+      H5Tset_cset(type, H5T_CSET_UTF8)
+      let space = H5Screate(H5S_SCALAR)
+      defer { H5Sclose(space) }
+      let attribute = H5Acreate2(object, name, type, space, mf_h5p_default(), mf_h5p_default())
+      if attribute < 0 { throw failure("cannot create attribute '\(name)' on", objectPath) }
+      defer { H5Aclose(attribute) }
+      let status = value.withCString { cString -> herr_t in
+        var pointer: UnsafePointer<CChar>? = cString
+        return H5Awrite(attribute, type, &pointer)
+      }
+      if status < 0 { throw failure("cannot write attribute '\(name)' on", objectPath) }
+    }
+  }
+
+  /// Reads a string attribute (variable- or fixed-length, as h5py and other tools write them)
+  /// from the object at `objectPath` (the root group by default).
+  public func stringAttribute(_ name: String, at objectPath: String = "/") throws -> String {
+    try withObject(objectPath) { object in
+      guard H5Aexists(object, name) > 0 else {
+        throw DataError("\(path): no attribute '\(name)' on '\(Self.display(objectPath))'")
+      }
+      let attribute = H5Aopen(object, name, mf_h5p_default())
+      if attribute < 0 { throw failure("cannot open attribute '\(name)' of", objectPath) }
+      defer { H5Aclose(attribute) }
+      let fileType = H5Aget_type(attribute)
+      defer { H5Tclose(fileType) }
+      guard H5Tget_class(fileType) == H5T_STRING else {
+        throw DataError("\(path): attribute '\(name)' of '\(Self.display(objectPath))' is not a string")
+      }
+      let space = H5Aget_space(attribute)
+      defer { H5Sclose(space) }
+      guard H5Sget_simple_extent_npoints(space) == 1 else {
+        throw DataError("\(path): attribute '\(name)' of '\(Self.display(objectPath))' is not a single string")
+      }
+      let memoryType = H5Tcopy(mf_h5t_c_s1())
+      defer { H5Tclose(memoryType) }
+      H5Tset_cset(memoryType, H5Tget_cset(fileType))
+      if H5Tis_variable_str(fileType) > 0 {
+        H5Tset_size(memoryType, mf_h5t_variable())
+        var pointer: UnsafeMutablePointer<CChar>? = nil
+        if H5Aread(attribute, memoryType, &pointer) < 0 {
+          throw failure("cannot read attribute '\(name)' of", objectPath)
+        }
+        defer { if let pointer { H5free_memory(pointer) } }
+        return pointer.map { String(cString: $0) } ?? ""
+      }
+      let size = H5Tget_size(fileType)
+      H5Tset_size(memoryType, size)
+      H5Tset_strpad(memoryType, H5T_STR_NULLPAD)
+      var bytes = [UInt8](repeating: 0, count: size + 1)
+      if H5Aread(attribute, memoryType, &bytes) < 0 {
+        throw failure("cannot read attribute '\(name)' of", objectPath)
+      }
+      let end = bytes.firstIndex(of: 0) ?? size
+      var text = String(decoding: bytes[..<end], as: UTF8.self)
+      if H5Tget_strpad(fileType) == H5T_STR_SPACEPAD {
+        while text.hasSuffix(" ") { text.removeLast() }
+      }
+      return text
+    }
+  }
+
+  /// Whether the object at `objectPath` has an attribute called `name`.
+  public func hasAttribute(_ name: String, at objectPath: String = "/") -> Bool {
+    (try? withObject(objectPath) { object in H5Aexists(object, name) > 0 }) ?? false
+  }
+
+  /// The names of all attributes of the object at `objectPath`, in name order.
+  public func attributeNames(at objectPath: String = "/") throws -> [String] {
+    try withObject(objectPath) { object in
+      var names: [String] = []
+      let status = withUnsafeMutablePointer(to: &names) { namesPointer -> herr_t in
+        H5Aiterate2(object, H5_INDEX_NAME, H5_ITER_INC, nil, { _, name, _, context in
+          guard let name, let context else { return 0 }
+          context.assumingMemoryBound(to: [String].self).pointee.append(String(cString: name))
+          return 0
+        }, UnsafeMutableRawPointer(namesPointer))
+      }
+      if status < 0 { throw failure("cannot list the attributes of", objectPath) }
+      return names
+    }
+  }
+
+  // MARK: Internals
+
+  private func openFileID() throws -> hid_t {
+    mf_h5_silence_errors()
+    guard fileID >= 0 else { throw DataError("\(path): HDF5 file is closed") }
+    return fileID
+  }
+
+  /// Path components, empty ones dropped ("/a//b/" -> ["a", "b"]).
+  static func components(of path: String) -> [String] {
+    path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+  }
+
+  /// Relative path for HDF5 calls ("." for the root).
+  static func normalized(_ path: String) -> String {
+    let parts = components(of: path)
+    return parts.isEmpty ? "." : parts.joined(separator: "/")
+  }
+
+  /// Path for messages ("/" for the root).
+  static func display(_ path: String) -> String {
+    let parts = components(of: path)
+    return parts.isEmpty ? "/" : parts.joined(separator: "/")
+  }
+
+  private func linkExists(_ parts: [String]) -> Bool {
+    var prefix = ""
+    for part in parts {
+      prefix = prefix.isEmpty ? part : prefix + "/" + part
+      if H5Lexists(fileID, prefix, mf_h5p_default()) <= 0 { return false }
+    }
+    return true
+  }
+
+  private func failure(_ what: String, _ objectPath: String) -> DataError {
+    DataError("\(path): \(what) '\(Self.display(objectPath))' (\(lastHDF5Message()))")
+  }
+
+  private func withObject<R>(_ objectPath: String, _ body: (hid_t) throws -> R) throws -> R {
+    let id = try openFileID()
+    guard linkExists(Self.components(of: objectPath)) else {
+      throw DataError("\(path): no object '\(Self.display(objectPath))'")
+    }
+    let object = H5Oopen(id, Self.normalized(objectPath), mf_h5p_default())
+    if object < 0 { throw failure("cannot open", objectPath) }
+    defer { H5Oclose(object) }
+    return try body(object)
+  }
+
+  private func withDataset<R>(_ datasetPath: String, _ body: (hid_t) throws -> R) throws -> R {
+    let id = try openFileID()
+    guard linkExists(Self.components(of: datasetPath)) else {
+      throw DataError("\(path): no dataset '\(Self.display(datasetPath))'")
+    }
+    let object = H5Oopen(id, Self.normalized(datasetPath), mf_h5p_default())
+    if object < 0 { throw failure("cannot open", datasetPath) }
+    defer { H5Oclose(object) }
+    guard H5Iget_type(object) == H5I_DATASET else {
+      throw DataError("\(path): '\(Self.display(datasetPath))' is a group, not a dataset")
+    }
+    return try body(object)
+  }
+
+  private func dataspaceShape(of dataset: hid_t, _ datasetPath: String) throws -> [Int] {
+    let space = H5Dget_space(dataset)
+    if space < 0 { throw failure("cannot read the dataspace of", datasetPath) }
+    defer { H5Sclose(space) }
+    let rank = Int(H5Sget_simple_extent_ndims(space))
+    if rank < 0 { throw failure("cannot read the dataspace of", datasetPath) }
+    var dims = [hsize_t](repeating: 0, count: rank)
+    if rank > 0, H5Sget_simple_extent_dims(space, &dims, nil) < 0 {
+      throw failure("cannot read the dataspace of", datasetPath)
+    }
+    return dims.map { Int($0) }
+  }
+
+  private func writeRaw(
+    _ pointer: UnsafeRawPointer?, count: Int, shape: [Int], fileType: hid_t, memoryType: hid_t,
+    at datasetPath: String
+  ) throws {
+    let id = try openFileID()
+    let parts = Self.components(of: datasetPath)
+    guard !parts.isEmpty else { throw DataError("\(path): empty dataset path") }
+    guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, *) == count else {
+      throw DataError(
+        "\(path): dataset '\(Self.display(datasetPath))' has shape \(shape) but \(count) values were given")
+    }
+    let name = parts.joined(separator: "/")
+    if linkExists(parts), H5Ldelete(id, name, mf_h5p_default()) < 0 {
+      throw failure("cannot replace", datasetPath)
+    }
+    let dims = shape.map { hsize_t($0) }
+    let space = shape.isEmpty ? H5Screate(H5S_SCALAR) : H5Screate_simple(Int32(shape.count), dims, nil)
+    if space < 0 { throw failure("cannot create a dataspace for", datasetPath) }
+    defer { H5Sclose(space) }
+    let linkProperties = H5Pcreate(mf_h5p_link_create())
+    defer { H5Pclose(linkProperties) }
+    H5Pset_create_intermediate_group(linkProperties, 1)
+    let dataset = H5Dcreate2(id, name, fileType, space, linkProperties, mf_h5p_default(), mf_h5p_default())
+    if dataset < 0 { throw failure("cannot create dataset", datasetPath) }
+    defer { H5Dclose(dataset) }
+    if count > 0, let pointer {
+      if H5Dwrite(dataset, memoryType, mf_h5s_all(), mf_h5s_all(), mf_h5p_default(), pointer) < 0 {
+        throw failure("cannot write dataset", datasetPath)
+      }
+    }
+  }
+
+  /// Reads a dataset (or a first-dimension range of it) through HDF5's type conversion into
+  /// `memoryType`; `reject` returns a description of the expected kind when the stored
+  /// (class, element size) is unsuitable.
+  private func readNumeric<T>(
+    at datasetPath: String, rows: Range<Int>?, memoryType: hid_t, as: T.Type,
+    reject: (H5T_class_t, Int) -> String?
+  ) throws -> (shape: [Int], values: [T]) {
+    try withDataset(datasetPath) { dataset in
+      let fileType = H5Dget_type(dataset)
+      if fileType < 0 { throw failure("cannot read the type of", datasetPath) }
+      let typeClass = H5Tget_class(fileType)
+      let size = H5Tget_size(fileType)
+      H5Tclose(fileType)
+      if let expected = reject(typeClass, size) {
+        throw DataError(
+          "\(path): '\(Self.display(datasetPath))' is not \(expected) (stored type: \(Self.describe(typeClass, size)))")
+      }
+      var shape = try dataspaceShape(of: dataset, datasetPath)
+      var memorySpace = mf_h5s_all()
+      var fileSpace = mf_h5s_all()
+      if let rows {
+        guard let first = shape.first, rows.lowerBound >= 0, rows.upperBound <= first else {
+          throw DataError(
+            "\(path): rows \(rows.lowerBound)..<\(rows.upperBound) out of range for '\(Self.display(datasetPath))' of shape \(shape)")
+        }
+        shape[0] = rows.count
+        fileSpace = H5Dget_space(dataset)
+        var start = [hsize_t](repeating: 0, count: shape.count)
+        start[0] = hsize_t(rows.lowerBound)
+        let counts = shape.map { hsize_t($0) }
+        H5Sselect_hyperslab(fileSpace, H5S_SELECT_SET, start, nil, counts, nil)
+        memorySpace = H5Screate_simple(Int32(shape.count), counts, nil)
+      }
+      defer {
+        if rows != nil {
+          H5Sclose(fileSpace)
+          H5Sclose(memorySpace)
+        }
+      }
+      let count = shape.reduce(1, *)
+      var status: herr_t = 0
+      let values = [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+        if count > 0 {
+          status = H5Dread(
+            dataset, memoryType, memorySpace, fileSpace, mf_h5p_default(), UnsafeMutableRawPointer(buffer.baseAddress))
+        }
+        if status < 0, let base = buffer.baseAddress {
+          memset(base, 0, count * MemoryLayout<T>.stride)  // nothing uninitialized escapes
+        }
+        initialized = count
+      }
+      if status < 0 { throw failure("cannot read dataset", datasetPath) }
+      return (shape, values)
+    }
+  }
+
+  private func collectDatasets(in group: hid_t, prefix: String, depth: Int, into paths: inout [String]) throws {
+    guard depth < 64 else { throw DataError("\(path): groups nested deeper than 64 levels at '\(prefix)'") }
+    var info = H5G_info_t()
+    if H5Gget_info(group, &info) < 0 { throw failure("cannot list group", prefix) }
+    for index in 0..<info.nlinks {
+      let length = H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, index, nil, 0, mf_h5p_default())
+      if length < 0 { throw failure("cannot list group", prefix) }
+      var buffer = [CChar](repeating: 0, count: Int(length) + 1)
+      H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, index, &buffer, buffer.count, mf_h5p_default())
+      let name = String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+      let child = H5Oopen(group, name, mf_h5p_default())
+      if child < 0 {
+        H5Eclear2(hid_t(H5E_DEFAULT))  // dangling soft or external link: not a dataset of this file
+        continue
+      }
+      defer { H5Oclose(child) }
+      let childPath = prefix.isEmpty ? name : prefix + "/" + name
+      switch H5Iget_type(child) {
+      case H5I_GROUP: try collectDatasets(in: child, prefix: childPath, depth: depth + 1, into: &paths)
+      case H5I_DATASET: paths.append(childPath)
+      default: break
+      }
+    }
+  }
+
+  private static func describe(_ typeClass: H5T_class_t, _ size: Int) -> String {
+    switch typeClass {
+    case H5T_INTEGER: return "\(size * 8)-bit integer"
+    case H5T_FLOAT: return "\(size * 8)-bit float"
+    case H5T_STRING: return "string"
+    case H5T_COMPOUND: return "compound"
+    default: return "HDF5 type class \(typeClass.rawValue)"
+    }
+  }
+}
+
+/// The calling thread's most specific HDF5 error message, on one line (clears the stack).
+func lastHDF5Message() -> String {
+  var buffer = [CChar](repeating: 0, count: 256)
+  mf_h5_last_error(&buffer)
+  let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+  let oneLine = text.split(whereSeparator: \.isNewline).joined(separator: " ")
+  return oneLine.isEmpty ? "unknown HDF5 error" : oneLine
+}
+
+/// Whether the file carries the HDF5 signature `\x89HDF\r\n\x1a\n` at offset 0 or at one of the
+/// user-block offsets 512, 1024, 2048, ... (as the format specification allows).
+func hasHDF5Signature(_ path: String) -> Bool {
+  guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+  defer { try? handle.close() }
+  let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
+  var offset: UInt64 = 0
+  while offset < (1 << 30) {
+    do {
+      try handle.seek(toOffset: offset)
+      guard let bytes = try handle.read(upToCount: 8), bytes.count == 8 else { return false }
+      if Array(bytes) == signature { return true }
+    } catch { return false }
+    offset = offset == 0 ? 512 : offset * 2
+  }
+  return false
+}
