@@ -73,6 +73,7 @@ public struct BatchSequence: Sequence, Sendable {
   /// Number of batches.
   public var count: Int { indexBatches.count }
 
+  /// An iterator that gathers the batches in order.
   public func makeIterator() -> Iterator { Iterator(dataset: dataset, indexBatches: indexBatches) }
 
   /// Gathers one batch per `next()`.
@@ -81,6 +82,7 @@ public struct BatchSequence: Sequence, Sendable {
     let indexBatches: [[Int]]
     var position = 0
 
+    /// The next batch, or nil after the last.
     public mutating func next() -> Batch? {
       guard position < indexBatches.count else { return nil }
       let ids = indexBatches[position]

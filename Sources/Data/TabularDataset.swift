@@ -29,6 +29,7 @@ public struct TabularColumn: Sendable, Codable, Hashable {
   /// Readable names for category codes ("A93" -> "male : single"); missing codes show as-is.
   public var displayNames: [String: String]
 
+  /// A column called `name` encoded as `kind`.
   public init(_ name: String, _ kind: Kind, sensitive: Bool = false, displayNames: [String: String] = [:]) {
     self.name = name
     self.kind = kind
@@ -61,6 +62,7 @@ public struct TabularRows: Sendable {
   /// 1-based source line of each row.
   public var lines: [Int]
 
+  /// Rows read from `file` (empty by default; fill with `append`).
   public init(file: String, values: [[String]] = [], labels: [Int] = [], lines: [Int] = []) {
     self.file = file
     self.values = values
