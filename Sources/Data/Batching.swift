@@ -53,7 +53,8 @@ extension Dataset {
   public func batches(size: Int, shuffle: Bool, dropLast: Bool = false, using g: inout SeededGenerator)
     -> BatchSequence
   {
-    BatchSequence(dataset: self, indexBatches: batchIndices(size: size, shuffle: shuffle, dropLast: dropLast, using: &g))
+    let ids = batchIndices(size: size, shuffle: shuffle, dropLast: dropLast, using: &g)
+    return BatchSequence(dataset: self, indexBatches: ids)
   }
 
   /// Mini-batches in dataset order (no shuffling, last batch may be smaller).

@@ -166,7 +166,8 @@ public struct TabularEncoder: Sendable, Codable, Hashable {
     }
     for r in 0..<rows.count {
       guard rows.values[r].count == columns.count else {
-        throw DataError("\(rows.file): line \(rows.lines[r]): expected \(columns.count) values, found \(rows.values[r].count)")
+        let found = rows.values[r].count
+        throw DataError("\(rows.file): line \(rows.lines[r]): expected \(columns.count) values, found \(found)")
       }
       let out = storage.pointer + r * d
       for (c, column) in columns.enumerated() {
