@@ -53,7 +53,8 @@ extension Dataset {
   public func batches(size: Int, shuffle: Bool, dropLast: Bool = false, using g: inout SeededGenerator)
     -> BatchSequence
   {
-    BatchSequence(dataset: self, indexBatches: batchIndices(size: size, shuffle: shuffle, dropLast: dropLast, using: &g))
+    let ids = batchIndices(size: size, shuffle: shuffle, dropLast: dropLast, using: &g)
+    return BatchSequence(dataset: self, indexBatches: ids)
   }
 
   /// Mini-batches in dataset order (no shuffling, last batch may be smaller).
@@ -73,6 +74,7 @@ public struct BatchSequence: Sequence, Sendable {
   /// Number of batches.
   public var count: Int { indexBatches.count }
 
+  /// An iterator that gathers the batches in order.
   public func makeIterator() -> Iterator { Iterator(dataset: dataset, indexBatches: indexBatches) }
 
   /// Gathers one batch per `next()`.
@@ -81,6 +83,7 @@ public struct BatchSequence: Sequence, Sendable {
     let indexBatches: [[Int]]
     var position = 0
 
+    /// The next batch, or nil after the last.
     public mutating func next() -> Batch? {
       guard position < indexBatches.count else { return nil }
       let ids = indexBatches[position]

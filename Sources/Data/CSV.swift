@@ -48,6 +48,7 @@ public enum CSV {
     /// Lines starting with this prefix are skipped (the Adult test file starts with "|1x3 ...").
     public var commentPrefix: String?
 
+    /// Options with the given separator, trimming, header and comment settings.
     public init(separator: UInt8 = UInt8(ascii: ","), trimSpaces: Bool = false, hasHeader: Bool = true,
                 commentPrefix: String? = nil) {
       self.separator = separator

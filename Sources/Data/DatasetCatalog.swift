@@ -13,6 +13,7 @@ public enum DatasetCatalog {
     /// Loads the train/test split from the datasets folder.
     public var load: @Sendable (_ root: String) throws -> DatasetSplit
 
+    /// An entry called `name` that loads with `load`.
     public init(name: String, summary: String, load: @escaping @Sendable (_ root: String) throws -> DatasetSplit) {
       self.name = name
       self.summary = summary

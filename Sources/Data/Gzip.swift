@@ -23,16 +23,15 @@ public enum Gzip {
     var buffer = [UInt8](repeating: 0, count: chunk)
     while true {
       let n = buffer.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32(chunk)) }
-      if n < 0 { throw DataError("\(path): corrupt gzip data (\(zlibMessage(file)))") }
+      if n < 0 { throw DataError("\(path): corrupt gzip data (\(zlibMessage(file, path: path)))") }
       if n == 0 { break }
       out.append(contentsOf: buffer[0..<Int(n)])
     }
     // A clean end of file still sets an error when the stream stopped early.
     var code: Int32 = 0
-    let message = gzerror(file, &code)
+    _ = gzerror(file, &code)
     if code != Z_OK && code != Z_STREAM_END {
-      let text = message.map { String(cString: $0) } ?? "zlib error \(code)"
-      throw DataError("\(path): corrupt gzip data (\(text))")
+      throw DataError("\(path): corrupt gzip data (\(zlibMessage(file, path: path)))")
     }
     if gzdirect(file) != 0 {
       throw DataError("\(path): not gzip data (no gzip header)")
@@ -40,9 +39,11 @@ public enum Gzip {
     return out
   }
 
-  private static func zlibMessage(_ file: gzFile) -> String {
+  /// zlib's error text without the "path: " prefix it adds.
+  private static func zlibMessage(_ file: gzFile, path: String) -> String {
     var code: Int32 = 0
     guard let m = gzerror(file, &code) else { return "zlib error \(code)" }
-    return String(cString: m)
+    let text = String(cString: m)
+    return text.hasPrefix(path + ": ") ? String(text.dropFirst(path.count + 2)) : text
   }
 }

@@ -29,6 +29,7 @@ public struct TabularColumn: Sendable, Codable, Hashable {
   /// Readable names for category codes ("A93" -> "male : single"); missing codes show as-is.
   public var displayNames: [String: String]
 
+  /// A column called `name` encoded as `kind`.
   public init(_ name: String, _ kind: Kind, sensitive: Bool = false, displayNames: [String: String] = [:]) {
     self.name = name
     self.kind = kind
@@ -61,6 +62,7 @@ public struct TabularRows: Sendable {
   /// 1-based source line of each row.
   public var lines: [Int]
 
+  /// Rows read from `file` (empty by default; fill with `append`).
   public init(file: String, values: [[String]] = [], labels: [Int] = [], lines: [Int] = []) {
     self.file = file
     self.values = values
@@ -164,7 +166,8 @@ public struct TabularEncoder: Sendable, Codable, Hashable {
     }
     for r in 0..<rows.count {
       guard rows.values[r].count == columns.count else {
-        throw DataError("\(rows.file): line \(rows.lines[r]): expected \(columns.count) values, found \(rows.values[r].count)")
+        let found = rows.values[r].count
+        throw DataError("\(rows.file): line \(rows.lines[r]): expected \(columns.count) values, found \(found)")
       }
       let out = storage.pointer + r * d
       for (c, column) in columns.enumerated() {
