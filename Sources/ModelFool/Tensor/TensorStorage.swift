@@ -12,7 +12,7 @@ public final class TensorStorage: @unchecked Sendable {
   /// Keeps freed tensor buffers inside the process: glibc otherwise returns every large block
   /// to the kernel at once, and the next tensor of the same size pays a page fault per 4 KiB.
   private static let allocatorTuned: Bool = {
-    _ = glibcMallopt(-3, 1 << 30)  // M_MMAP_THRESHOLD (malloc.h)
+    _ = glibcMallopt(-3, 32 << 20)  // M_MMAP_THRESHOLD (malloc.h); 32 MiB is glibc's maximum
     _ = glibcMallopt(-1, 1 << 30)  // M_TRIM_THRESHOLD
     return true
   }()

@@ -1,0 +1,95 @@
+import Foundation
+import ModelFool
+
+/// Updates parameters in place from their gradients.
+///
+/// State (momentum, Adam moments) is kept per parameter object, so the same optimiser can be
+/// used across steps with `model.trainableParameters()` in any order.
+public protocol Optimizer {
+  /// Applies one step: `parameters[i]` moves along `-gradients[i]`.
+  mutating func update(_ parameters: [Parameter], along gradients: [Tensor])
+  /// The step size used by the next update.
+  var learningRate: Float { get set }
+}
+
+/// Stochastic gradient descent with optional momentum (PyTorch's form: `v = mu v + g`,
+/// `p -= lr v`) and L2 weight decay added to the gradient.
+public struct SGD: Optimizer {
+  public var learningRate: Float
+  public var momentum: Float
+  public var weightDecay: Float
+  private var velocity: [ObjectIdentifier: [Float]] = [:]
+
+  public init(learningRate: Float, momentum: Float = 0, weightDecay: Float = 0) {
+    self.learningRate = learningRate
+    self.momentum = momentum
+    self.weightDecay = weightDecay
+  }
+
+  public mutating func update(_ parameters: [Parameter], along gradients: [Tensor]) {
+    precondition(parameters.count == gradients.count, "SGD: \(parameters.count) parameters, \(gradients.count) gradients")
+    for (p, g) in zip(parameters, gradients) where p.isTrainable {
+      let id = ObjectIdentifier(p)
+      var v = velocity[id] ?? [Float](repeating: 0, count: p.count)
+      let (lr, mu, wd) = (learningRate, momentum, weightDecay)
+      p.value = updated(p.value, g) { w, grad, i in
+        let d = grad + wd * w
+        if mu == 0 { return w - lr * d }
+        v[i] = mu * v[i] + d
+        return w - lr * v[i]
+      }
+      if momentum != 0 { velocity[id] = v }
+    }
+  }
+}
+
+/// Adam (Kingma & Ba, 2015) with bias correction; `weightDecay` adds `wd * p` to the gradient
+/// (PyTorch's `Adam`, not AdamW). The fine-tuning attack uses it with no weight decay.
+public struct Adam: Optimizer {
+  public var learningRate: Float
+  public var beta1: Float
+  public var beta2: Float
+  public var epsilon: Float
+  public var weightDecay: Float
+  private var moments: [ObjectIdentifier: (m: [Float], v: [Float], step: Int)] = [:]
+
+  public init(
+    learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
+    weightDecay: Float = 0
+  ) {
+    self.learningRate = learningRate
+    self.beta1 = beta1
+    self.beta2 = beta2
+    self.epsilon = epsilon
+    self.weightDecay = weightDecay
+  }
+
+  public mutating func update(_ parameters: [Parameter], along gradients: [Tensor]) {
+    precondition(parameters.count == gradients.count, "Adam: \(parameters.count) parameters, \(gradients.count) gradients")
+    for (p, g) in zip(parameters, gradients) where p.isTrainable {
+      let id = ObjectIdentifier(p)
+      var state = moments[id] ?? ([Float](repeating: 0, count: p.count), [Float](repeating: 0, count: p.count), 0)
+      state.step += 1
+      let (b1, b2, eps, wd) = (beta1, beta2, epsilon, weightDecay)
+      let t = Float(state.step)
+      let stepSize = learningRate * (1 - Foundation.pow(b2, t)).squareRoot() / (1 - Foundation.pow(b1, t))
+      p.value = updated(p.value, g) { w, grad, i in
+        let d = grad + wd * w
+        state.m[i] = b1 * state.m[i] + (1 - b1) * d
+        state.v[i] = b2 * state.v[i] + (1 - b2) * d * d
+        return w - stepSize * state.m[i] / (state.v[i].squareRoot() + eps * (1 - Foundation.pow(b2, t)).squareRoot())
+      }
+      moments[id] = state
+    }
+  }
+}
+
+/// A new tensor with `rule(weight, gradient, index)` applied to every element (no graph).
+@inline(__always)
+func updated(_ w: Tensor, _ g: Tensor, _ rule: (Float, Float, Int) -> Float) -> Tensor {
+  precondition(w.shape == g.shape, "optimizer: gradient shape \(g.shape) differs from parameter \(w.shape)")
+  let storage = TensorStorage(uninitializedCount: w.count)
+  let pw = w.storage.pointer, pg = g.storage.pointer, out = storage.pointer
+  for i in 0..<w.count { out[i] = rule(pw[i], pg[i], i) }
+  return Tensor(shape: w.shape, storage: storage)
+}

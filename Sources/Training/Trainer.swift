@@ -1,0 +1,137 @@
+import Foundation
+import ModelFool
+import ModelFoolData
+
+/// A run stopped because training went wrong (NaN/inf loss, bad options); one line.
+public struct TrainingError: Error, CustomStringConvertible, Sendable {
+  public var description: String
+  public init(_ description: String) { self.description = description }
+}
+
+/// Settings of a supervised training run.
+public struct TrainingOptions: Sendable {
+  public var epochs = 5
+  public var batchSize = 64
+  public var learningRate: Float = 1e-3
+  /// `adam` or `sgd` (momentum 0.9).
+  public var optimizer = "adam"
+  public var weightDecay: Float = 0
+  public var schedule: LearningRateSchedule = .constant
+  /// Seeds shuffling and dropout; weights are seeded by the model builder.
+  public var seed: UInt64 = 0
+  /// Show a progress bar on standard error.
+  public var showProgress = true
+
+  public init() {}
+
+  /// The optimiser these options describe.
+  public func makeOptimizer() throws -> any Optimizer {
+    switch optimizer {
+    case "adam": return Adam(learningRate: learningRate, weightDecay: weightDecay)
+    case "sgd": return SGD(learningRate: learningRate, momentum: 0.9, weightDecay: weightDecay)
+    default: throw TrainingError("unknown optimizer '\(optimizer)' (known: adam, sgd)")
+    }
+  }
+}
+
+/// What happened in one epoch.
+public struct EpochRecord: Codable, Sendable {
+  public var epoch: Int
+  public var loss: Float
+  public var trainAccuracy: Float
+  public var testAccuracy: Float?
+  public var seconds: Double
+}
+
+/// Accuracy and loss of a model on a data set.
+public struct Evaluation: Codable, Sendable {
+  public var accuracy: Float
+  public var top5Accuracy: Float
+  public var loss: Float
+  public var count: Int
+}
+
+/// Supervised training and evaluation loops.
+public enum Trainer {
+  /// Trains `model` on `train` with cross-entropy; evaluates on `test` after each epoch.
+  ///
+  /// - Throws: ``TrainingError`` when the loss becomes NaN or infinite (the model is then in an
+  ///   undefined state and must not be saved).
+  @discardableResult
+  public static func fit(
+    _ model: Model, train: Dataset, test: Dataset?, options: TrainingOptions
+  ) throws -> [EpochRecord] {
+    guard options.epochs > 0, options.batchSize > 0, options.learningRate > 0 else {
+      throw TrainingError("epochs, batch size and learning rate must be positive")
+    }
+    var optimizer = try options.makeOptimizer()
+    var generator = SeededGenerator(seed: options.seed)
+    let parameters = model.trainableParameters()
+    let stepsPerEpoch = (train.count + options.batchSize - 1) / options.batchSize
+    var records: [EpochRecord] = []
+    var step = 0
+    for epoch in 1...options.epochs {
+      model.setTraining(true)
+      let start = Date()
+      let bar = ProgressBar(label: "epoch \(epoch)/\(options.epochs)", total: stepsPerEpoch, unit: "img", enabled: options.showProgress)
+      var lossSum: Float = 0, correct = 0, seen = 0, done = 0
+      for batch in train.batches(size: options.batchSize, shuffle: true, using: &generator) {
+        optimizer.learningRate = options.schedule.rate(base: options.learningRate, step: step)
+        let logits = model(batch.inputs)
+        let loss = Tensor.crossEntropy(logits: logits, labels: batch.labels)
+        let value = loss.scalar
+        guard value.isFinite else {
+          throw TrainingError("loss became \(value) at epoch \(epoch), step \(done + 1); lower --lr (now \(options.learningRate))")
+        }
+        let grads = gradients(of: loss, withRespectTo: parameters.map(\.value))
+        optimizer.update(parameters, along: grads)
+        lossSum += value * Float(batch.labels.count)
+        correct += zip(logits.argmaxLastAxis(), batch.labels).filter { $0 == $1 }.count
+        seen += batch.labels.count
+        done += 1
+        step += 1
+        bar.update(done, items: seen, metrics: [
+          ("loss", String(format: "%.4f", lossSum / Float(seen))),
+          ("acc", String(format: "%.3f", Float(correct) / Float(seen))),
+        ])
+      }
+      let testAccuracy = test.map { evaluate(model, on: $0).accuracy }
+      let record = EpochRecord(
+        epoch: epoch, loss: lossSum / Float(seen), trainAccuracy: Float(correct) / Float(seen),
+        testAccuracy: testAccuracy, seconds: Date().timeIntervalSince(start))
+      bar.finish(String(format: "loss %.4f, train acc %.4f", record.loss, record.trainAccuracy)
+        + (testAccuracy.map { String(format: ", test acc %.4f", $0) } ?? ""))
+      records.append(record)
+    }
+    model.setTraining(false)
+    return records
+  }
+
+  /// Logits for every example of `data`, in order, in evaluation mode and without recording.
+  public static func logits(_ model: Model, on data: Dataset, batchSize: Int = 256) -> Tensor {
+    let wasTraining = model.isTraining
+    model.setTraining(false)
+    defer { model.setTraining(wasTraining) }
+    return withoutRecording {
+      Tensor.concatenate(data.batches(size: batchSize).map { model($0.inputs) }, alongAxis: 0)
+    }
+  }
+
+  /// Top-1 / top-5 accuracy and mean cross-entropy on `data`.
+  public static func evaluate(_ model: Model, on data: Dataset, batchSize: Int = 256) -> Evaluation {
+    let all = logits(model, on: data, batchSize: batchSize)
+    let classes = all.shape[1]
+    let values = all.scalars
+    var top1 = 0, top5 = 0
+    for (i, label) in data.labels.enumerated() {
+      let row = values[(i * classes)..<((i + 1) * classes)]
+      let target = row[row.startIndex + label]
+      let better = row.filter { $0 > target }.count
+      if better == 0 { top1 += 1 }
+      if better < 5 { top5 += 1 }
+    }
+    let loss = withoutRecording { Tensor.crossEntropy(logits: all, labels: data.labels).scalar }
+    let n = Float(max(data.count, 1))
+    return Evaluation(accuracy: Float(top1) / n, top5Accuracy: Float(top5) / n, loss: loss, count: data.count)
+  }
+}

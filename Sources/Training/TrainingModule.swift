@@ -1,2 +1,0 @@
-/// Training: optimizers, loops and checkpoints (see the files of this folder).
-import ModelFool

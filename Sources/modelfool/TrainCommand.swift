@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import ModelFool
+import ModelFoolData
+import ModelFoolTraining
+
+/// `modelfool train`: trains the default base model of a data set and writes its checkpoint.
+struct TrainCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "train", abstract: "Train a base model (digits CNN or tabular MLP) and save an HDF5 checkpoint.")
+
+  @Option(help: "Data set: \(DatasetCatalog.names.joined(separator: ", ")).")
+  var dataset = "digits"
+
+  @Option(help: "Folder with the data sets.")
+  var datasetsRoot = DatasetCatalog.defaultRoot
+
+  @Option(help: "Epochs (default: the data set's recipe).")
+  var epochs: Int?
+
+  @Option(help: "Learning rate (default: the data set's recipe).")
+  var lr: Float?
+
+  @Option(help: "Batch size (default: the data set's recipe).")
+  var batchSize: Int?
+
+  @Option(help: "Hidden layer widths of the tabular MLP, e.g. 64,32 (default: the recipe's).")
+  var hidden: String?
+
+  @Option(help: "L2 weight decay (default: the recipe's).")
+  var weightDecay: Float?
+
+  @Option(help: "Seed for weights and shuffling.")
+  var seed: UInt64 = 0
+
+  @Option(help: "Checkpoint path (default runs/base/DATASET.h5).")
+  var out: String?
+
+  @Flag(help: "Print one JSON object (test_accuracy, checkpoint, epochs) on stdout.")
+  var json = false
+
+  func run() throws {
+    let split = try DatasetCatalog.load(dataset, root: datasetsRoot)
+    var recipe = BaseModelRecipe.forDataset(split)
+    if let epochs { recipe.training.epochs = epochs }
+    if let lr { recipe.training.learningRate = lr }
+    if let batchSize { recipe.training.batchSize = batchSize }
+    if let weightDecay { recipe.training.weightDecay = weightDecay }
+    if let hidden {
+      guard recipe.architecture == "mlp" else { throw ValidationError("--hidden applies to tabular MLPs only") }
+      recipe.options["hidden"] = hidden
+    }
+    if case .cosine = recipe.training.schedule {
+      let steps = recipe.training.epochs * ((split.train.count + recipe.training.batchSize - 1) / recipe.training.batchSize)
+      recipe.training.schedule = .cosine(totalSteps: steps, floor: 0.05)
+    }
+    let path = out ?? "runs/base/\(dataset).h5"
+    FileHandle.standardError.write(Data("training \(recipe.architecture) on \(dataset): \(split.train.count) train / \(split.test.count) test examples\n".utf8))
+    let (_, result) = try Trainer.trainBase(split, recipe: recipe, seed: seed, checkpoint: path)
+    if json {
+      print(try jsonLine(result))
+    } else {
+      print(String(format: "test accuracy %.4f (%d examples), checkpoint %@, %.1f s", result.testAccuracy, split.test.count, path, result.seconds))
+    }
+  }
+}
+
+/// Encodes `value` as one line of JSON with snake_case keys.
+func jsonLine<T: Encodable>(_ value: T) throws -> String {
+  let encoder = JSONEncoder()
+  encoder.keyEncodingStrategy = .convertToSnakeCase
+  encoder.outputFormatting = .sortedKeys
+  return String(decoding: try encoder.encode(value), as: UTF8.self)
+}
