@@ -1,0 +1,147 @@
+import Foundation
+
+/// The registry of architectures: builds a ``Model`` from an architecture name and string options
+/// (the form stored in checkpoints), so a checkpoint's `architecture` and `config` rebuild the
+/// network before its weights are loaded.
+///
+/// Options common to all builders: `seed` (UInt64, default 0) and `classes`. Image builders for
+/// ImageNet also take `normalize` (`true`/`false`, default `true`: the network starts with a
+/// ``Normalize`` layer and takes RGB in [0, 1]) and `size` (input height = width, default 224).
+/// See each builder for its own options. Unknown options or bad values are one-line errors.
+public enum ModelZoo {
+  /// Builder signature.
+  public typealias Builder = @Sendable (inout ModelOptions) throws -> Model
+
+  static let builders: [String: Builder] = [
+    "digits-cnn": { try SmallModels.digitsCNN(&$0) },
+    "mlp": { try SmallModels.mlp(&$0) },
+    "vgg11": { try VGG.build(depth: 11, &$0) },
+    "vgg16": { try VGG.build(depth: 16, &$0) },
+    "vgg19": { try VGG.build(depth: 19, &$0) },
+    "resnet18": { try ResNet.build(depth: 18, &$0) },
+    "resnet50": { try ResNet.build(depth: 50, &$0) },
+    "densenet121": { try DenseNet.build121(&$0) },
+    "efficientnet-lite0": { try EfficientNetLite.buildLite0(&$0) },
+  ]
+
+  /// Known architecture names, sorted.
+  public static var architectures: [String] { builders.keys.sorted() }
+
+  /// Builds `architecture` with `options`.
+  ///
+  /// - Throws: ``LayerError`` for an unknown architecture (listing the known ones), an unknown
+  ///   option, or a value that does not parse.
+  public static func build(architecture: String, options: [String: String] = [:]) throws -> Model {
+    guard let builder = builders[architecture] else {
+      throw LayerError(
+        "unknown architecture '\(architecture)' (known: \(architectures.joined(separator: ", ")))")
+    }
+    var opts = ModelOptions(architecture: architecture, values: options)
+    let model = try builder(&opts)
+    try opts.checkAllUsed()
+    model.config = opts.resolved
+    return model
+  }
+}
+
+/// String options of a zoo builder, parsed with one-line errors; records which keys were read so
+/// that misspelt options are reported.
+public struct ModelOptions: Sendable {
+  /// The architecture being built (for messages).
+  public let architecture: String
+  /// The raw options.
+  public let values: [String: String]
+  private var used: Set<String> = []
+  /// Every option the builder read, with the value it used (defaults included), so that a
+  /// checkpoint's config rebuilds the same network even if defaults change later.
+  public private(set) var resolved: [String: String] = [:]
+
+  /// Options for `architecture`.
+  public init(architecture: String, values: [String: String]) {
+    self.architecture = architecture
+    self.values = values
+  }
+
+  /// An integer option (`default` when absent, required when `default` is nil).
+  public mutating func int(_ key: String, default def: Int? = nil, minimum: Int = 1) throws -> Int {
+    used.insert(key)
+    guard let raw = values[key] else {
+      if let def {
+        resolved[key] = String(def)
+        return def
+      }
+      throw LayerError("\(architecture): missing option '\(key)'")
+    }
+    guard let v = Int(raw.trimmingCharacters(in: .whitespaces)), v >= minimum else {
+      throw LayerError("\(architecture): option \(key)=\(raw) is not an integer >= \(minimum)")
+    }
+    resolved[key] = String(v)
+    return v
+  }
+
+  /// A comma-separated list of integers (`"64,32"`; empty string = empty list).
+  public mutating func intList(_ key: String, default def: [Int]) throws -> [Int] {
+    used.insert(key)
+    var list = def
+    if let raw = values[key] {
+      let trimmed = raw.trimmingCharacters(in: .whitespaces)
+      let parts = trimmed.isEmpty ? [] : trimmed.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+      guard parts.allSatisfy({ ($0 ?? 0) > 0 }) else {
+        throw LayerError("\(architecture): option \(key)=\(raw) is not a comma-separated list of positive integers")
+      }
+      list = parts.map { $0! }
+    }
+    resolved[key] = list.map(String.init).joined(separator: ",")
+    return list
+  }
+
+  /// A UInt64 option.
+  public mutating func seed(_ key: String = "seed") throws -> UInt64 {
+    used.insert(key)
+    var v: UInt64 = 0
+    if let raw = values[key] {
+      guard let parsed = UInt64(raw) else {
+        throw LayerError("\(architecture): option \(key)=\(raw) is not a non-negative integer")
+      }
+      v = parsed
+    }
+    resolved[key] = String(v)
+    return v
+  }
+
+  /// A Float option.
+  public mutating func float(_ key: String, default def: Float) throws -> Float {
+    used.insert(key)
+    var v = def
+    if let raw = values[key] {
+      guard let parsed = Float(raw) else { throw LayerError("\(architecture): option \(key)=\(raw) is not a number") }
+      v = parsed
+    }
+    resolved[key] = String(v)
+    return v
+  }
+
+  /// A Boolean option (`true/false/1/0/yes/no`).
+  public mutating func bool(_ key: String, default def: Bool) throws -> Bool {
+    used.insert(key)
+    var v = def
+    if let raw = values[key] {
+      switch raw.lowercased() {
+      case "true", "1", "yes": v = true
+      case "false", "0", "no": v = false
+      default: throw LayerError("\(architecture): option \(key)=\(raw) is not true or false")
+      }
+    }
+    resolved[key] = String(v)
+    return v
+  }
+
+  /// Throws if an option was given that the builder never read.
+  public func checkAllUsed() throws {
+    let unknown = Set(values.keys).subtracting(used).sorted()
+    if !unknown.isEmpty {
+      throw LayerError(
+        "\(architecture): unknown option(s) \(unknown.joined(separator: ", ")) (known: \(used.sorted().joined(separator: ", ")))")
+    }
+  }
+}
