@@ -35,10 +35,10 @@ public enum DatasetCatalog {
     Entry(name: "compas", summary: "ProPublica COMPAS two-year recidivism (6,172 rows after filters)") {
       try CompasDataset.load(root: $0)
     },
-    // Hook for the ImageNet sample (datasets/imagenet-sample/): replace this closure with the
-    // image loader once it exists.
-    Entry(name: "imagenet-sample", summary: "20 ImageNet photos from foolbox 3.3.4 (evaluation only)") { _ in
-      throw DataError("imagenet-sample: loader not available yet")
+    // Evaluation data only: train and test are the same 20 photos.
+    Entry(name: "imagenet-sample", summary: "20 ImageNet photos from foolbox 3.3.4 (evaluation only)") { root in
+      let photos = try ImageNetDataset.loadSample(folder: root + "/imagenet-sample")
+      return DatasetSplit(train: photos, test: photos)
     },
   ]
 
