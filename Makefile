@@ -23,8 +23,10 @@ test: setup
 	$(SWIFT) build -c release --build-tests
 	$(SWIFT) test -c release --skip-build
 
+# The main job on the shipped defaults (grows with the project: see README).
 demo: build
-	$(BIN) bench
+	$(BIN) train --dataset digits
+	$(BIN) bench --rounds 1
 
 bench: build
 	$(BIN) bench
