@@ -1,0 +1,101 @@
+/// Interpretation-fooling losses of Heo, Joo & Moon (NeurIPS 2019), section 2 of METHODS.md,
+/// and the "hide" loss of Dimanov et al. (2020) for tabular models.
+///
+/// Every loss takes heatmaps of the model being fine-tuned (`h`, recorded: the loss is
+/// differentiated through the explanation down to the weights) and, where needed, reference
+/// heatmaps of the frozen original model (`reference`, constants). Image heatmaps are `[N, H, W]`
+/// in [0, 1] (normalised as METHODS.md section 1); tabular relevance is `[N, groups]`.
+public enum FoolingLoss {
+  /// The location mask: 1 on a frame of width `k = H / 7`, 0 inside `[k..<H-k, k..<W-k]`.
+  public static func frameMask(height: Int, width: Int) -> Tensor {
+    let k = height / 7
+    var m = [Float](repeating: 1, count: height * width)
+    for i in k..<(height - k) { for j in k..<(width - k) { m[i * width + j] = 0 } }
+    return Tensor(shape: [height, width], scalars: m)
+  }
+
+  /// Location: `mean((m - h)^2)` over the batch and pixels; 0 when the heatmap is the frame.
+  public static func location(_ h: Tensor) -> Tensor {
+    shapeCheck(h.rank == 3, "location loss: heatmaps must be [N, H, W], got \(h.shape)")
+    let mask = frameMask(height: h.shape[1], width: h.shape[2])
+    return (h - mask).squared().mean()
+  }
+
+  /// Flat indices (into `[N, H*W]`) of the top `fraction` pixels of each reference map
+  /// (`HW / 10` by default; ties broken by the lower index).
+  public static func topIndices(_ reference: Tensor, fraction: Float = 0.1) -> [Int32] {
+    let n = reference.shape[0], hw = reference.count / max(n, 1)
+    let k = max(Int(Float(hw) * fraction), 1)
+    let values = reference.scalars
+    var result: [Int32] = []
+    result.reserveCapacity(n * k)
+    for i in 0..<n {
+      let row = values[(i * hw)..<((i + 1) * hw)]
+      let order = row.indices.sorted { row[$0] > row[$1] || (row[$0] == row[$1] && $0 < $1) }
+      result += order.prefix(k).map { Int32($0) }
+    }
+    return result
+  }
+
+  /// Top-k: `mean_{j in P} h_j^2`, P = the top 10% pixels of the original model's map.
+  public static func topK(_ h: Tensor, reference: Tensor, fraction: Float = 0.1) -> Tensor {
+    shapeCheck(h.shape == reference.shape, "top-k loss: heatmaps \(h.shape) vs reference \(reference.shape)")
+    let idx = topIndices(reference.detached(), fraction: fraction)
+    return h.gathered(flatIndices: idx, shape: [idx.count]).squared().mean()
+  }
+
+  /// Centre of mass `(C_h, C_w)` of each map, coordinates 1..H and 1..W: `[N, 2]`.
+  public static func centerOfMass(_ h: Tensor) -> Tensor {
+    shapeCheck(h.rank == 3, "center of mass: heatmaps must be [N, H, W], got \(h.shape)")
+    let (n, height, width) = (h.shape[0], h.shape[1], h.shape[2])
+    let rows = Tensor(shape: [1, height, 1], scalars: (1...height).map(Float.init))
+    let cols = Tensor(shape: [1, 1, width], scalars: (1...width).map(Float.init))
+    let mass = h.sum(alongAxes: [1, 2]) + 1e-8
+    let ch = (h * rows).sum(alongAxes: [1, 2]) / mass
+    let cw = (h * cols).sum(alongAxes: [1, 2]) / mass
+    return Tensor.concatenate([ch.reshaped([n, 1]), cw.reshaped([n, 1])], alongAxis: 1)
+  }
+
+  /// Center-mass: `-mean(|dC_h| + |dC_w|)`, the (negated) shift of the centre of mass away from
+  /// the original model's.
+  public static func centerMass(_ h: Tensor, reference: Tensor) -> Tensor {
+    let shift = centerOfMass(h) - centerOfMass(reference.detached())
+    return -shift.abs().sum(alongAxis: 1).mean()
+  }
+
+  /// Active fooling (swap classes c1, c2): `0.5 [MSE(h_c1, h_c2^0) + MSE(h_c2, h_c1^0)]`.
+  public static func active(
+    _ hc1: Tensor, _ hc2: Tensor, referenceC1: Tensor, referenceC2: Tensor
+  ) -> Tensor {
+    0.5 * (Tensor.meanSquaredError(hc1, referenceC2.detached()) + Tensor.meanSquaredError(hc2, referenceC1.detached()))
+  }
+
+  /// Hide (Dimanov et al.): mean absolute relevance of the sensitive feature groups.
+  /// `relevance` is `[N, groups]`; `sensitive` are group indices.
+  public static func hide(_ relevance: Tensor, sensitive: [Int]) -> Tensor {
+    shapeCheck(relevance.rank == 2 && !sensitive.isEmpty, "hide loss: relevance must be [N, groups] with sensitive groups")
+    let parts = sensitive.map { relevance.slice(axis: 1, $0..<($0 + 1)) }
+    return Tensor.concatenate(parts, alongAxis: 1).abs().mean()
+  }
+
+  /// Tabular location: push relevance onto `inside` groups: `1 - mean(share of |R| inside)`.
+  public static func featureLocation(_ relevance: Tensor, inside: [Int]) -> Tensor {
+    let a = relevance.abs()
+    let parts = inside.map { a.slice(axis: 1, $0..<($0 + 1)) }
+    let share = Tensor.concatenate(parts, alongAxis: 1).sum(alongAxis: 1) / (a.sum(alongAxis: 1) + 1e-8)
+    return 1 - share.mean()
+  }
+
+  /// Tabular top-k: mean absolute relevance of the original top-3 groups of each row.
+  public static func tabularTopK(_ relevance: Tensor, reference: Tensor, k: Int = 3) -> Tensor {
+    let n = relevance.shape[0], g = relevance.shape[1]
+    let ref = reference.detached().abs().scalars
+    var idx: [Int32] = []
+    for i in 0..<n {
+      let row = ref[(i * g)..<((i + 1) * g)]
+      let order = row.indices.sorted { row[$0] > row[$1] || (row[$0] == row[$1] && $0 < $1) }
+      idx += order.prefix(k).map { Int32($0) }
+    }
+    return relevance.gathered(flatIndices: idx, shape: [idx.count]).abs().mean()
+  }
+}

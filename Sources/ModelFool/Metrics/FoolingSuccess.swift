@@ -1,0 +1,137 @@
+/// Per-example test statistics of the fooling objectives and the Fooling Success Rate (FSR) of
+/// Heo et al. (2019): the fraction of held-out examples whose statistic lies in the success range.
+///
+/// The paper's exact ranges could not be checked; the defaults below are ours, every one is a
+/// flag of `modelfool evaluate`, and every report prints the ranges it used.
+
+/// A success range: the statistic must be `<=` or `>=` a threshold.
+public struct SuccessRange: Sendable, Hashable, Codable, CustomStringConvertible {
+  public enum Comparison: String, Sendable, Codable { case atMost = "<=", atLeast = ">=" }
+  public var comparison: Comparison
+  public var threshold: Float
+
+  public init(_ comparison: Comparison, _ threshold: Float) {
+    self.comparison = comparison
+    self.threshold = threshold
+  }
+
+  /// Whether `statistic` lies in the range (NaN never does).
+  public func contains(_ statistic: Float) -> Bool {
+    comparison == .atMost ? statistic <= threshold : statistic >= threshold
+  }
+
+  public var description: String { "\(comparison.rawValue) \(threshold)" }
+}
+
+/// The objectives whose success is measured, with their statistic and default range.
+public enum FoolingStatistic: String, Sendable, CaseIterable, Codable {
+  /// Image location: MSE between the frame mask and the map; success `<= 0.2`.
+  case location
+  /// Image top-k: overlap of the top-10% pixel sets of the original and fooled maps; `<= 0.3`.
+  case topK = "topk"
+  /// Image center-mass: `sqrt((dC_h^2 + dC_w^2) / 2) / (W - 1)`; success `>= 0.1`.
+  case centerMass = "center-mass"
+  /// Active: Pearson correlation of the fooled c1 map with the original c2 map; `>= 0.5`.
+  case active
+  /// Tabular hide: 1 if every sensitive feature ranks below the top 3 by |relevance|, else 0; `>= 1`.
+  case hide
+  /// Tabular location: share of |relevance| inside the chosen feature set; `>= 0.5`.
+  case featureLocation = "feature-location"
+  /// Tabular top-k: overlap of the original and fooled top-3 feature sets; `<= 1/3`.
+  case tabularTopK = "tabular-topk"
+
+  /// The default success range (METHODS.md section 2 and 3).
+  public var defaultRange: SuccessRange {
+    switch self {
+    case .location: SuccessRange(.atMost, 0.2)
+    case .topK: SuccessRange(.atMost, 0.3)
+    case .centerMass: SuccessRange(.atLeast, 0.1)
+    case .active: SuccessRange(.atLeast, 0.5)
+    case .hide: SuccessRange(.atLeast, 1)
+    case .featureLocation: SuccessRange(.atLeast, 0.5)
+    case .tabularTopK: SuccessRange(.atMost, 1.0 / 3.0)
+    }
+  }
+}
+
+/// Statistics of one batch of maps, one value per example.
+public enum FoolingStatistics {
+  /// Location: per-image `mean((m - h)^2)` with the frame mask of ``FoolingLoss/frameMask(height:width:)``.
+  public static func location(_ h: Tensor) -> [Float] {
+    let (n, height, width) = (h.shape[0], h.shape[1], h.shape[2])
+    let m = FoolingLoss.frameMask(height: height, width: width).scalars
+    let v = h.scalars, hw = height * width
+    return (0..<n).map { SimilarityMetrics.mse(Array(v[($0 * hw)..<(($0 + 1) * hw)]), m) }
+  }
+
+  /// Top-k: per-image overlap fraction of the top 10% pixels of `original` and `fooled`.
+  public static func topK(original: Tensor, fooled: Tensor, fraction: Float = 0.1) -> [Float] {
+    perExample(original, fooled) { a, b in
+      SimilarityMetrics.topKIntersection(a, b, k: max(Int(Float(a.count) * fraction), 1))
+    }
+  }
+
+  /// Center-mass: per-image normalised distance between the centres of mass.
+  public static func centerMass(original: Tensor, fooled: Tensor) -> [Float] {
+    let width = Float(original.shape[2])
+    let a = FoolingLoss.centerOfMass(original.detached()).scalars
+    let b = FoolingLoss.centerOfMass(fooled.detached()).scalars
+    return (0..<original.shape[0]).map { i in
+      let dh = a[2 * i] - b[2 * i], dw = a[2 * i + 1] - b[2 * i + 1]
+      return ((dh * dh + dw * dw) / 2).squareRoot() / (width - 1)
+    }
+  }
+
+  /// Active: per-image Pearson correlation of the fooled c1 map with the original c2 map.
+  public static func active(fooledC1: Tensor, originalC2: Tensor) -> [Float] {
+    perExample(fooledC1, originalC2, SimilarityMetrics.pearson)
+  }
+
+  /// Hide: 1 where every sensitive group ranks below the top `k` by |relevance|, else 0.
+  public static func hide(_ relevance: Tensor, sensitive: [Int], k: Int = 3) -> [Float] {
+    perRow(relevance) { row in
+      let top = Set(SimilarityMetrics.topIndices(row.map(abs), k: k))
+      return sensitive.allSatisfy { !top.contains($0) } ? 1 : 0
+    }
+  }
+
+  /// Rank (1 = most relevant) of `group` by |relevance| in each row.
+  public static func rank(_ relevance: Tensor, group: Int) -> [Float] {
+    perRow(relevance) { row in
+      let order = SimilarityMetrics.topIndices(row.map(abs), k: row.count)
+      return Float((order.firstIndex(of: group) ?? row.count) + 1)
+    }
+  }
+
+  /// Tabular location: share of |relevance| inside `inside`.
+  public static func featureLocation(_ relevance: Tensor, inside: [Int]) -> [Float] {
+    perRow(relevance) { row in
+      let total = row.reduce(0) { $0 + abs($1) }
+      return total > 0 ? inside.reduce(0) { $0 + abs(row[$1]) } / total : 0
+    }
+  }
+
+  /// Tabular top-k: overlap of the top-`k` groups by |relevance|.
+  public static func tabularTopK(original: Tensor, fooled: Tensor, k: Int = 3) -> [Float] {
+    perExample(original, fooled) { SimilarityMetrics.topKIntersection($0.map(abs), $1.map(abs), k: k) }
+  }
+
+  /// FSR: the fraction of `statistics` inside `range`.
+  public static func successRate(_ statistics: [Float], range: SuccessRange) -> Float {
+    statistics.isEmpty ? 0 : Float(statistics.filter(range.contains).count) / Float(statistics.count)
+  }
+
+  /// Applies `f` to the flattened example `i` of two batches of the same shape.
+  public static func perExample(_ a: Tensor, _ b: Tensor, _ f: ([Float], [Float]) -> Float) -> [Float] {
+    precondition(a.shape == b.shape, "per-example metric: \(a.shape) vs \(b.shape)")
+    let n = a.shape[0], size = a.count / max(n, 1)
+    let va = a.scalars, vb = b.scalars
+    return (0..<n).map { i in f(Array(va[(i * size)..<((i + 1) * size)]), Array(vb[(i * size)..<((i + 1) * size)])) }
+  }
+
+  static func perRow(_ a: Tensor, _ f: ([Float]) -> Float) -> [Float] {
+    let n = a.shape[0], size = a.count / max(n, 1)
+    let v = a.scalars
+    return (0..<n).map { f(Array(v[($0 * size)..<(($0 + 1) * size)])) }
+  }
+}
