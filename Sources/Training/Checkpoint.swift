@@ -72,7 +72,8 @@ public enum Checkpoint {
     let named = model.namedParameters()
     let expected = Set(named.map(\.name))
     var problems: [String] = []
-    let missing = expected.subtracting(stored).sorted()
+    // BatchNorm's step counter is bookkeeping, not a weight: exports from Keras lack it.
+    let missing = expected.subtracting(stored).filter { !$0.hasSuffix("num_batches_tracked") }.sorted()
     let unexpected = stored.subtracting(expected).sorted()
     if !missing.isEmpty { problems.append("missing \(list(missing))") }
     if !unexpected.isEmpty { problems.append("unexpected \(list(unexpected))") }
@@ -83,7 +84,7 @@ public enum Checkpoint {
     guard problems.isEmpty else {
       throw DataError("checkpoint \(path) does not fit \(architecture): \(problems.prefix(4).joined(separator: "; "))\(problems.count > 4 ? "; and \(problems.count - 4) more" : "")")
     }
-    for (name, p) in named {
+    for (name, p) in named where stored.contains(name) {
       try p.load(file.readTensor(at: HDF5File.datasetPath(forParameter: name)), name: name)
     }
     return model
