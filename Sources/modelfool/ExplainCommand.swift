@@ -175,7 +175,7 @@ struct ExplainCommand: ParsableCommand {
       let t = KernelBenchmark.medianSeconds(repeats: 10) { _ = try! explain(net, x, labels: labels, method: m, options: o) }
       rows["\(m.rawValue)\(graph ? "_graph" : "")_ms"] = t * 1000
       if !json {
-        print(String(format: "%-14@ %@: %7.2f ms  (%.2fx forward+backward %.2f ms)", m.rawValue, graph ? "graph kept" : "no graph  ", t * 1000, t / base, base * 1000))
+        print(String(format: "%@ %@: %7.2f ms  (%.2fx forward+backward %.2f ms)", m.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0), graph ? "graph kept" : "no graph  ", t * 1000, t / base, base * 1000))
       }
     }
     if json { print(try jsonLine(rows)) }
