@@ -1,0 +1,95 @@
+/// The explanation methods of section 1 of METHODS.md, their options and their errors.
+
+/// An explanation method (Heo et al. 2019, Dombrowski et al. 2019), by the short name used on the
+/// command line and in reports.
+///
+/// "_T" variants (``simpleGradTarget``, ``lrpTarget``) and ``gradCAM`` explain at a *target layer*
+/// (the input activation of a named layer, `[N, C, h, w]`); the others explain at the input.
+public enum ExplanationMethod: String, CaseIterable, Sendable, CustomStringConvertible {
+  /// `|d logit_c / d A|` at the target layer; channel sum, min-max.
+  case simpleGradTarget = "simplegrad_t"
+  /// `|d logit_c / d x|`; channel sum, divided by the image's sum.
+  case simpleGrad = "simplegrad"
+  /// `x * d logit_c / d x`; abs, channel sum, sum-normalised.
+  case gradTimesInput = "gradxinput"
+  /// Grad-CAM (Selvaraju et al. 2017) at the target layer; divided by its max.
+  case gradCAM = "gradcam"
+  /// LRP down to the input of the target layer; channel sum, ReLU, min-max.
+  case lrpTarget = "lrp_t"
+  /// LRP down to the input; channel sum.
+  case lrp = "lrp"
+  /// SmoothGrad (Smilkov et al. 2017): mean `|gradient|` over noisy copies; as SimpleGrad.
+  case smoothGrad = "smoothgrad"
+  /// Integrated Gradients (Sundararajan et al. 2017), zero baseline, times input; as Grad x Input.
+  case integratedGradients = "ig"
+
+  /// Parses a method name (case-insensitive; `-` and `_` are interchangeable).
+  ///
+  /// - Throws: ``ExplanationError`` listing the valid names.
+  public init(parsing name: String) throws {
+    let key = name.lowercased().replacingOccurrences(of: "-", with: "_")
+    guard let m = ExplanationMethod(rawValue: key) else {
+      throw ExplanationError(
+        "unknown explanation method '\(name)' (valid: \(ExplanationMethod.allCases.map(\.rawValue).joined(separator: ", ")))")
+    }
+    self = m
+  }
+
+  /// True for the methods that explain at a target layer and need a spatial `[N, C, h, w]`
+  /// activation there.
+  public var needsTargetLayer: Bool { self == .simpleGradTarget || self == .gradCAM || self == .lrpTarget }
+
+  public var description: String { rawValue }
+}
+
+/// Which class's logit an explanation explains.
+public enum ExplainedClass: String, Sendable, CaseIterable {
+  /// The labels passed in (the true labels; METHODS.md's default).
+  case label
+  /// The model's arg-max prediction on the (clean) input.
+  case predicted
+}
+
+/// Options shared by all explanation methods; the defaults are METHODS.md's.
+public struct ExplanationOptions: Sendable {
+  /// The class whose pre-softmax logit is explained.
+  public var explainedClass: ExplainedClass = .label
+  /// Target layer for Grad-CAM and the "_T" methods (its *input* is explained); `nil` means
+  /// ``Model/targetLayer``.
+  public var layer: String? = nil
+  /// LRP rules per layer type.
+  public var lrp: LRPComposite = .heo
+  /// SmoothGrad: number of noisy copies (16).
+  public var smoothGradSamples = 16
+  /// SmoothGrad: noise standard deviation in normalised-input units (0.1): when the model starts
+  /// with a ``Normalize`` layer the noise added to the raw input is `sigma * std_c` per channel.
+  public var smoothGradSigma: Float = 0.1
+  /// Seed of the SmoothGrad noise.
+  public var seed: UInt64 = 0
+  /// Integrated Gradients: Riemann steps `k / m`, `k = 1 ... m` (16, Heo; Dombrowski uses 30).
+  public var integratedGradientsSteps = 16
+  /// Apply METHODS.md's post-processing (see ``Heatmap/postProcess(_:method:)``); when false the
+  /// raw map is returned.
+  public var postProcess = true
+  /// When set, every ReLU of the model is replaced by `softplus(beta)` for the explanation
+  /// (Dombrowski et al.'s beta smoothing) and restored afterwards.
+  public var beta: Float? = nil
+  /// Record the explanation's graph so that it can be differentiated again (w.r.t. the weights,
+  /// and w.r.t. the input when `x` is a graph tensor). False is faster and returns constants.
+  public var createGraph = true
+  /// Upper bound on the rows of one internal forward pass (SmoothGrad and Integrated Gradients
+  /// batch their copies in chunks of at most this many rows, but at least one copy of the batch).
+  public var chunkRows = 256
+
+  /// The defaults.
+  public init() {}
+}
+
+/// A one-line error from an explanation: unknown method, missing or non-spatial layer, bad labels.
+public struct ExplanationError: Error, CustomStringConvertible, Sendable, Equatable {
+  /// The message, one line.
+  public let message: String
+  /// An error with the given message.
+  public init(_ message: String) { self.message = message }
+  public var description: String { message }
+}

@@ -1,0 +1,70 @@
+/// Post-processing of raw explanation maps into heatmaps, as in section 1 of METHODS.md. Every
+/// function works per example (axis 0 is the batch), is built from differentiable tensor ops and
+/// can therefore sit inside a fooling loss or a metric.
+public enum Heatmap {
+  /// Sum over the channel axis: `[N, C, H, W] -> [N, H, W]`; maps of any other rank (tabular
+  /// `[N, D]`, already reduced `[N, H, W]`) are returned unchanged.
+  public static func channelSum(_ map: Tensor) -> Tensor {
+    map.rank == 4 ? map.sum(alongAxis: 1) : map
+  }
+
+  /// `(h - min) / (max - min + epsilon)` per example, min and max over all non-batch axes.
+  /// The epsilon keeps a constant map finite (it becomes 0).
+  public static func minMax(_ map: Tensor, epsilon: Float = 1e-8) -> Tensor {
+    let flat = map.reshaped([map.shape[0], -1])
+    let lo = flat.min(alongAxes: [1], keepingDimensions: true)
+    let hi = flat.max(alongAxes: [1], keepingDimensions: true)
+    return ((flat - lo) / (hi - lo + epsilon)).reshaped(map.shape)
+  }
+
+  /// `h / (max + epsilon)` per example (Grad-CAM's normalisation, epsilon 1e-8).
+  public static func divideByMax(_ map: Tensor, epsilon: Float = 1e-8) -> Tensor {
+    let flat = map.reshaped([map.shape[0], -1])
+    return (flat / (flat.max(alongAxes: [1], keepingDimensions: true) + epsilon)).reshaped(map.shape)
+  }
+
+  /// `h / (sum h + epsilon)` per example (Dombrowski et al.'s normalisation of non-negative maps).
+  public static func sumNormalize(_ map: Tensor, epsilon: Float = 1e-12) -> Tensor {
+    let flat = map.reshaped([map.shape[0], -1])
+    return (flat / (flat.sum(alongAxes: [1], keepingDimensions: true) + epsilon)).reshaped(map.shape)
+  }
+
+  /// METHODS.md's post-processing of a raw map of `method` (as returned in
+  /// ``Explanation/raw``):
+  ///
+  /// | method | post-processing |
+  /// |---|---|
+  /// | simplegrad_t | channel sum, min-max |
+  /// | simplegrad, smoothgrad | channel sum, sum-normalise (raw is already `|grad|`) |
+  /// | gradxinput, ig | abs, channel sum, sum-normalise |
+  /// | gradcam | divide by max (+1e-8) |
+  /// | lrp_t | channel sum, ReLU, min-max |
+  /// | lrp | channel sum |
+  ///
+  /// Output: `[N, h, w]` for images, `[N, D]` for tabular inputs.
+  public static func postProcess(_ raw: Tensor, method: ExplanationMethod) -> Tensor {
+    switch method {
+    case .simpleGradTarget: minMax(channelSum(raw))
+    case .simpleGrad, .smoothGrad: sumNormalize(channelSum(raw))
+    case .gradTimesInput, .integratedGradients: sumNormalize(channelSum(raw.abs()))
+    case .gradCAM: divideByMax(raw)
+    case .lrpTarget: minMax(channelSum(raw).relu())
+    case .lrp: channelSum(raw)
+    }
+  }
+
+  /// Per-feature relevance of a tabular map `[N, D]`: the sum over each feature's columns (the
+  /// one-hot columns of a categorical feature, the single column of a numeric one), `[N, G]` in
+  /// the order of `features`. A matrix product with a 0/1 `[D, G]` membership matrix, so it is
+  /// differentiable.
+  public static func sumPerFeature(_ map: Tensor, features: [FeatureSpan]) -> Tensor {
+    precondition(map.rank == 2, "shape error: sumPerFeature needs a tabular map [N, D], got \(map.shape)")
+    let d = map.shape[1]
+    var m = [Float](repeating: 0, count: d * features.count)
+    for (g, f) in features.enumerated() {
+      precondition(f.start >= 0 && f.start + f.width <= d, "sumPerFeature: feature '\(f.name)' columns \(f.start)..<\(f.start + f.width) outside 0..<\(d)")
+      for c in f.start..<(f.start + f.width) { m[c * features.count + g] = 1 }
+    }
+    return Tensor.matmul(map, Tensor(shape: [d, features.count], scalars: m))
+  }
+}
