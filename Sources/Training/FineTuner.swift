@@ -1,0 +1,138 @@
+import Foundation
+import ModelFool
+import ModelFoolData
+
+/// Settings of the model-manipulation attack (Heo et al. 2019): fine-tune the weights with
+/// `CE + lambda * L_F` on the same minibatch, Adam without weight decay, BatchNorm frozen.
+public struct FineTuneOptions: Sendable {
+  public var objective: FoolingObjective = .location
+  public var method: ExplanationMethod = .gradCAM
+  /// Target layer (nil: the model's default).
+  public var layer: String?
+  public var lambda: Float = 1
+  public var learningRate: Float = 1e-4
+  public var steps = 300
+  public var batchSize = 32
+  public var seed: UInt64 = 0
+  /// Held-out examples scored during training (accuracy and L_F) every `evaluateEvery` steps.
+  public var monitorCount = 256
+  public var evaluateEvery = 50
+  public var showProgress = true
+  public init() {}
+}
+
+/// One point of the training curves.
+public struct FineTuneRecord: Codable, Sendable {
+  public var step: Int
+  public var crossEntropy: Float
+  public var foolingLoss: Float
+  public var heldOutAccuracy: Float?
+  public var heldOutFoolingLoss: Float?
+}
+
+/// The fine-tuning loop of the model-manipulation attack.
+public enum FineTuner {
+  /// Heatmaps (image objectives, `[N, h, w]`) or per-feature relevance (tabular, `[N, groups]`)
+  /// of `model` for `labels`, as the fooling losses expect them.
+  public static func maps(
+    _ model: Model, _ x: Tensor, labels: [Int], method: ExplanationMethod, layer: String?,
+    tabular: Bool, createGraph: Bool
+  ) throws -> Tensor {
+    var options = ExplanationOptions()
+    options.layer = layer
+    options.createGraph = createGraph
+    let h = try explain(model, x, labels: labels, method: method, options: options)
+    guard tabular else { return h }
+    return Heatmap.sumPerFeature(h, features: try FeatureSpan.features(of: model))
+  }
+
+  /// The fooling loss `L_F` of `model` on a batch; `original` is the frozen reference model.
+  public static func foolingLoss(
+    _ model: Model, original: Model, x: Tensor, labels: [Int], options: FineTuneOptions
+  ) throws -> Tensor {
+    let tabular = options.objective.isTabular
+    func current(_ l: [Int]) throws -> Tensor {
+      try maps(model, x, labels: l, method: options.method, layer: options.layer, tabular: tabular, createGraph: true)
+    }
+    // Explanations need a recorded forward pass even for constants: the reference maps are
+    // computed without keeping their graph and then cut from it.
+    func reference(_ l: [Int]) throws -> Tensor {
+      try maps(original, x, labels: l, method: options.method, layer: options.layer, tabular: tabular, createGraph: false).detached()
+    }
+    switch options.objective {
+    case .location: return FoolingLoss.location(try current(labels))
+    case .topK: return FoolingLoss.topK(try current(labels), reference: try reference(labels))
+    case .centerMass: return FoolingLoss.centerMass(try current(labels), reference: try reference(labels))
+    case .active(let c1, let c2):
+      let n = labels.count
+      let a = [Int](repeating: c1, count: n), b = [Int](repeating: c2, count: n)
+      return FoolingLoss.active(try current(a), try current(b), referenceC1: try reference(a), referenceC2: try reference(b))
+    case .hide(let sensitive): return FoolingLoss.hide(try current(labels), sensitive: sensitive)
+    case .featureLocation(let inside): return FoolingLoss.featureLocation(try current(labels), inside: inside)
+    case .tabularTopK: return FoolingLoss.tabularTopK(try current(labels), reference: try reference(labels))
+    }
+  }
+
+  /// Fine-tunes `model` in place; `original` (a frozen copy of the starting weights) supplies
+  /// reference maps. Stops with ``TrainingError`` on a NaN or infinite loss.
+  @discardableResult
+  public static func run(
+    _ model: Model, original: Model, train: Dataset, heldOut: Dataset, options: FineTuneOptions
+  ) throws -> [FineTuneRecord] {
+    guard options.steps > 0, options.batchSize > 0, options.learningRate > 0, options.lambda >= 0 else {
+      throw TrainingError("steps, batch size and learning rate must be positive and lambda non-negative")
+    }
+    model.setTraining(false)
+    original.setTraining(false)
+    var optimizer = Adam(learningRate: options.learningRate)
+    var generator = SeededGenerator(seed: options.seed)
+    let parameters = model.trainableParameters()
+    let monitor = heldOut.subset(Array(0..<min(options.monitorCount, heldOut.count)))
+    var records: [FineTuneRecord] = []
+    let bar = ProgressBar(label: "finetune \(options.objective.name)/\(options.method)", total: options.steps, enabled: options.showProgress)
+    var batches = train.batches(size: options.batchSize, shuffle: true, dropLast: true, using: &generator).makeIterator()
+    var last = (ce: Float.nan, lf: Float.nan)
+    var monitored: (accuracy: Float, foolingLoss: Float)?
+    for step in 1...options.steps {
+      guard let batch = batches.next() ?? {
+        batches = train.batches(size: options.batchSize, shuffle: true, dropLast: true, using: &generator).makeIterator()
+        return batches.next()
+      }() else { throw TrainingError("training set has fewer than \(options.batchSize) examples") }
+      let ce = Tensor.crossEntropy(logits: model(batch.inputs), labels: batch.labels)
+      let lf = try foolingLoss(model, original: original, x: batch.inputs, labels: batch.labels, options: options)
+      let loss = ce + options.lambda * lf
+      guard loss.scalar.isFinite else {
+        throw TrainingError("loss became \(loss.scalar) at step \(step) (CE \(ce.scalar), L_F \(lf.scalar)); lower --lr (now \(options.learningRate)) or --lambda (now \(options.lambda))")
+      }
+      optimizer.update(parameters, along: gradients(of: loss, withRespectTo: parameters.map(\.value)))
+      last = (ce.scalar, lf.scalar)
+      var record = FineTuneRecord(step: step, crossEntropy: last.ce, foolingLoss: last.lf)
+      if step % options.evaluateEvery == 0 || step == options.steps {
+        let m = try score(model, original: original, on: monitor, options: options)
+        record.heldOutAccuracy = m.accuracy
+        record.heldOutFoolingLoss = m.foolingLoss
+        monitored = m
+      }
+      records.append(record)
+      var metrics = [("CE", String(format: "%.3f", last.ce)), ("L_F", String(format: "%.4f", last.lf))]
+      if let monitored { metrics.append(("held-out acc", String(format: "%.3f", monitored.accuracy))) }
+      bar.update(step, metrics: metrics)
+    }
+    bar.finish()
+    return records
+  }
+
+  /// Accuracy and mean fooling loss on `data` (in batches, without recording the weights' graph).
+  static func score(
+    _ model: Model, original: Model, on data: Dataset, options: FineTuneOptions
+  ) throws -> (accuracy: Float, foolingLoss: Float) {
+    var lossSum: Float = 0
+    var batches = 0
+    for batch in data.batches(size: 64) {
+      let lf = try foolingLoss(model, original: original, x: batch.inputs, labels: batch.labels, options: options)
+      lossSum += lf.scalar
+      batches += 1
+    }
+    return (Trainer.evaluate(model, on: data).accuracy, lossSum / Float(max(batches, 1)))
+  }
+}

@@ -1,0 +1,142 @@
+import ArgumentParser
+import Foundation
+import ModelFool
+import ModelFoolData
+import ModelFoolTraining
+
+/// `modelfool finetune`: the model-manipulation attack of Heo et al. (2019).
+struct FinetuneCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "finetune",
+    abstract: "Fine-tune a model so its explanations are fooled while its accuracy stays (Heo et al. 2019).")
+
+  @Option(help: "Objective: location, topk, center-mass, active (images); hide, location, topk (tabular).")
+  var objective = "location"
+
+  @Option(help: "Explanation method to fool (default gradcam for images, simplegrad for tabular).")
+  var method: String?
+
+  @Option(help: "Base checkpoint (default runs/base/DATASET.h5, trained first if missing).")
+  var model: String?
+
+  @Option(help: "Data set: \(DatasetCatalog.names.joined(separator: ", ")).")
+  var dataset = "digits"
+
+  @Option(help: "Folder with the data sets.")
+  var datasetsRoot = DatasetCatalog.defaultRoot
+
+  @Option(help: "Target layer for Grad-CAM and the _T methods (default: the model's).")
+  var layer: String?
+
+  @Option(name: .customLong("lambda"), help: "Weight of the fooling loss.")
+  var lambdaWeight: Float?
+
+  @Option(help: "Adam learning rate.")
+  var lr: Float?
+
+  @Option(help: "Fine-tuning steps.")
+  var steps: Int?
+
+  @Option(help: "Minibatch size.")
+  var batchSize: Int?
+
+  @Option(help: "Two classes to swap for the active objective, e.g. 3,8.")
+  var classes: String?
+
+  @Option(help: "Sensitive features to hide (tabular), comma separated; default per data set.")
+  var sensitive: String?
+
+  @Option(help: "Methods scored after fine-tuning: comma list or 'all'.")
+  var methods = "all"
+
+  @Option(help: "Held-out examples scored at the end (default: the whole test split).")
+  var evalCount: Int?
+
+  @Option(help: "Seed for shuffling (and the base model if it is trained).")
+  var seed: UInt64 = 0
+
+  @Option(help: "Output folder (default runs/finetune/DATASET-OBJECTIVE-METHOD).")
+  var out: String?
+
+  @Flag(help: "Print the final evaluation as one JSON object on stdout.")
+  var json = false
+
+  func run() throws {
+    let split = try DatasetCatalog.load(dataset, root: datasetsRoot)
+    let (base, basePath) = try FineTuneSetup.loadOrTrainBase(path: model, dataset: dataset, split: split, seed: seed)
+    let tabular = base.inputShape.count == 1
+    let goal = try FineTuneSetup.objective(
+      named: objective, model: base, dataset: dataset,
+      classes: try classes.map(parseIntegers), features: sensitive.map(parseNames))
+    var options = FineTuneSetup.defaults(for: goal, tabular: tabular)
+    if let method { options.method = try ExplanationMethod(parsing: method) }
+    options.layer = layer
+    if let lambdaWeight { options.lambda = lambdaWeight }
+    if let lr { options.learningRate = lr }
+    if let steps { options.steps = steps }
+    if let batchSize { options.batchSize = batchSize }
+    options.seed = seed
+    options.showProgress = true
+    let scored = try methodList(methods, tabular: tabular, fooled: options.method)
+
+    let original = base.deepCopy()
+    let fooled = base
+    let folder = out ?? "runs/finetune/\(dataset)-\(goal.name)-\(options.method.rawValue)"
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let start = Date()
+    let curves = try FineTuner.run(fooled, original: original, train: split.train, heldOut: split.test, options: options)
+    let seconds = Date().timeIntervalSince(start)
+    // An evenly spaced subset: the test split is ordered by class.
+    let heldOut = evalCount.map { n in
+      split.test.subset(Array(stride(from: 0, to: split.test.count, by: max(split.test.count / max(n, 1), 1)).prefix(n)))
+    } ?? split.test
+    let evaluation = try FoolingEvaluator.evaluate(
+      fooled: fooled, original: original, data: heldOut, objective: goal, methods: scored, layer: layer)
+    let settings: [String: String] = [
+      "dataset": dataset, "base_model": basePath, "objective": goal.description, "method": options.method.rawValue,
+      "layer": layer ?? fooled.targetLayer, "lambda": "\(options.lambda)", "learning_rate": "\(options.learningRate)",
+      "steps": "\(options.steps)", "batch_size": "\(options.batchSize)", "seed": "\(seed)",
+      "seconds": String(format: "%.1f", seconds),
+    ]
+    try Checkpoint.save(fooled, to: folder + "/model.h5", metadata: settings)
+    let report = FineTuneReport(settings: settings, curves: curves, evaluation: evaluation)
+    try AtomicFile.write(to: folder + "/report.json") { try Data(jsonLine(report).utf8).write(to: URL(fileURLWithPath: $0)) }
+    if json {
+      print(try jsonLine(evaluation))
+    } else {
+      print(evaluation.table())
+      print("fine-tuned in \(String(format: "%.1f", seconds)) s; wrote \(folder)/model.h5 and report.json")
+    }
+  }
+
+  /// The methods to score: `all` means every method that applies to the model.
+  func methodList(_ text: String, tabular: Bool, fooled: ExplanationMethod) throws -> [ExplanationMethod] {
+    if text == "all" {
+      let all: [ExplanationMethod] = tabular
+        ? [.simpleGrad, .gradTimesInput, .lrp, .integratedGradients, .smoothGrad]
+        : [.gradCAM, .lrpTarget, .simpleGradTarget, .simpleGrad, .lrp, .smoothGrad]
+      return [fooled] + all.filter { $0 != fooled }
+    }
+    return try parseNames(text).map(ExplanationMethod.init(parsing:))
+  }
+}
+
+/// What `finetune` writes to report.json.
+struct FineTuneReport: Encodable {
+  var settings: [String: String]
+  var curves: [FineTuneRecord]
+  var evaluation: FoolingEvaluation
+}
+
+/// `"3,8"` -> `[3, 8]`, with a one-line error for anything else.
+func parseIntegers(_ text: String) throws -> [Int] {
+  try text.split(separator: ",").map {
+    guard let v = Int($0.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("'\(text)' is not a comma-separated list of integers") }
+    return v
+  }
+}
+
+/// `"a, b"` -> `["a", "b"]`.
+func parseNames(_ text: String) -> [String] {
+  text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+}
