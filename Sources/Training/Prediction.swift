@@ -13,6 +13,14 @@ public struct ClassScore: Sendable, Codable, Equatable {
   /// `softmax(logits)[classIndex]`.
   public var probability: Float
 
+  /// A score for class `classIndex`.
+  public init(classIndex: Int, name: String, logit: Float, probability: Float) {
+    self.classIndex = classIndex
+    self.name = name
+    self.logit = logit
+    self.probability = probability
+  }
+
   enum CodingKeys: String, CodingKey {
     case classIndex = "class", name, logit, probability
   }
@@ -24,6 +32,12 @@ public struct Prediction: Sendable, Codable, Equatable {
   public var input: String
   /// Classes by decreasing logit.
   public var top: [ClassScore]
+
+  /// The prediction `top` for `input`.
+  public init(input: String, top: [ClassScore]) {
+    self.input = input
+    self.top = top
+  }
 }
 
 /// Plain accuracy of a model on a labelled data set.

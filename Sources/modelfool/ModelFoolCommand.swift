@@ -5,5 +5,5 @@ struct ModelFoolCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "modelfool",
     abstract: "Attack neural-network explanations: model and input manipulation.",
-    subcommands: [TrainCommand.self, ImportCommand.self, EvaluateCommand.self, PredictCommand.self, BenchCommand.self])
+    subcommands: [TrainCommand.self, ImportCommand.self, EvaluateCommand.self, PredictCommand.self, BenchCommand.self, BenchForwardCommand.self])
 }

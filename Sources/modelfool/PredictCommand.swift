@@ -60,7 +60,8 @@ struct PredictCommand: ParsableCommand {
     for p in predictions {
       print(p.input)
       for s in p.top {
-        print(String(format: "  %4d  %-32@ logit %8.3f  p %.4f", s.classIndex, s.name, s.logit, s.probability))
+        let name = s.name.count >= 32 ? s.name : s.name.padding(toLength: 32, withPad: " ", startingAt: 0)
+        print(String(format: "  %4d  ", s.classIndex) + name + String(format: " logit %8.3f  p %.4f", s.logit, s.probability))
       }
     }
   }

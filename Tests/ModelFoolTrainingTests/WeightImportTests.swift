@@ -65,7 +65,8 @@ private func temporaryPath(_ name: String) -> String {
     #expect(shapes["_conv_stem.weight"] == [32, 3, 3, 3])
     #expect(shapes["_blocks.0._depthwise_conv.weight"] == [32, 1, 3, 3])
     #expect(shapes["_blocks.1._expand_conv.weight"] == [96, 16, 1, 1])
-    #expect(shapes["_blocks.5._depthwise_conv.weight"] == [240, 1, 5, 5])
+    #expect(shapes["_blocks.3._depthwise_conv.weight"] == [144, 1, 5, 5])  // stage 3: 24 x 6 channels, kernel 5
+    #expect(shapes["_blocks.5._depthwise_conv.weight"] == [240, 1, 3, 3])  // stage 4: 40 x 6, kernel 3
     #expect(shapes["_blocks.15._depthwise_conv.weight"] == [1152, 1, 3, 3])
     #expect(shapes["_blocks.15._project_conv.weight"] == [320, 1152, 1, 1])
     #expect(shapes["_conv_head.weight"] == [1280, 320, 1, 1])
