@@ -40,6 +40,9 @@ struct BenchForwardCommand: ParsableCommand {
     if profile {
       let p = ForwardBenchmark.profile(network)
       for row in p.layers { logLine("  " + row.name.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: " %8.2f ms", row.ms)) }
+      for row in p.convs.sorted(by: { $0.ms > $1.ms }).prefix(8) {
+        logLine("  " + row.name.padding(toLength: 32, withPad: " ", startingAt: 0) + String(format: " %8.3f ms", row.ms))
+      }
       logLine(String(format: "  convolutions alone: depthwise %.2f ms, other %.2f ms", p.depthwiseMs, p.convMs))
     }
     var peerMs: Double?

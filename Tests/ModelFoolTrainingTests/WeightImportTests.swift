@@ -57,6 +57,39 @@ private func temporaryPath(_ name: String) -> String {
   }
 }
 
+@Suite struct DepthwiseKernelTests {
+  /// The direct depthwise kernels agree with per-channel dense convolutions (im2col + GEMM path)
+  /// for forward, input gradient and weight gradient, at strides 1 and 2 with TF-SAME padding.
+  @Test(arguments: [(3, 1), (5, 2), (3, 2)])
+  func matchesPerChannelDenseConvolution(_ c: (Int, Int)) throws {
+    let (k, s) = c
+    var g = SeededGenerator(seed: 5)
+    let x = Tensor.randomUniform([2, 4, 9, 8], low: -1, high: 1, using: &g)
+    let w = Tensor.randomUniform([4, 1, k, k], low: -1, high: 1, using: &g)
+    let geometry = PaddingMode.same.geometry(kernel: (k, k), stride: (s, s), inputHeight: 9, inputWidth: 8)
+    let y = Tensor.conv2d(x, w, geometry: geometry, groups: 4)
+    let perChannel = (0..<4).map {
+      Tensor.conv2d(x.slice(axis: 1, $0..<($0 + 1)), w.slice(axis: 0, $0..<($0 + 1)), geometry: geometry)
+    }
+    let expected = Tensor.concatenate(perChannel, alongAxis: 1)
+    #expect(y.shape == expected.shape)
+    #expect(zip(y.scalars, expected.scalars).allSatisfy { abs($0 - $1) < 1e-5 })
+    let gy = Tensor.randomUniform(y.shape, low: -1, high: 1, using: &g)
+    let dx = Tensor.convInputGradient(gy, w, inputShape: x.shape, geometry: geometry, groups: 4)
+    let dw = Tensor.convWeightGradient(x, gy, weightShape: w.shape, geometry: geometry, groups: 4)
+    let dxExpected = Tensor.concatenate((0..<4).map {
+      Tensor.convInputGradient(gy.slice(axis: 1, $0..<($0 + 1)), w.slice(axis: 0, $0..<($0 + 1)),
+                               inputShape: [2, 1, 9, 8], geometry: geometry)
+    }, alongAxis: 1)
+    let dwExpected = Tensor.concatenate((0..<4).map {
+      Tensor.convWeightGradient(x.slice(axis: 1, $0..<($0 + 1)), gy.slice(axis: 1, $0..<($0 + 1)),
+                                weightShape: [1, 1, k, k], geometry: geometry)
+    }, alongAxis: 0)
+    #expect(zip(dx.scalars, dxExpected.scalars).allSatisfy { abs($0 - $1) < 1e-5 })
+    #expect(zip(dw.scalars, dwExpected.scalars).allSatisfy { abs($0 - $1) < 1e-4 })
+  }
+}
+
 @Suite struct EfficientNetImportTests {
   @Test(.enabled(if: effnetPTH != nil)) func tensorCountAndShapes() throws {
     let tensors = try LegacyTorchFile.read(path: effnetPTH!)
