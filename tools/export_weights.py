@@ -48,7 +48,7 @@ def write_checkpoint(state, architecture, path, config=None, class_names=None, m
     tmp = path + ".tmp"
     with h5py.File(tmp, "w") as f:
         for name, value in state.items():
-            array = np.ascontiguousarray(np.asarray(value, dtype=np.float32))
+            array = np.array(value, dtype=np.float32, order="C")  # keeps 0-d (num_batches_tracked) 0-d
             if not np.all(np.isfinite(array)):
                 fail(f"{name} holds NaN or infinite values")
             f.create_dataset("/" + name.replace(".", "/"), data=array)

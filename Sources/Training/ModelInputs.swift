@@ -107,8 +107,11 @@ public enum ModelInputs {
   /// or `inputs` (Float32 `[N] + inputShape`, used as is).
   public static func hdf5(_ path: String, for model: Model) throws -> Tensor {
     let file = try HDF5File.open(path)
-    let hasInputs = file.isDataset("inputs")
+    let hasInputs = file.isDataset("inputs"), hasImages = file.isDataset("images")
     try file.close()
+    guard hasInputs || hasImages else {
+      throw DataError("\(path): no 'images' (uint8 N x H x W x 3) or 'inputs' (float32 [N] + \(model.inputShape)) dataset")
+    }
     let inputs: Tensor
     if hasInputs {
       let f = try HDF5File.open(path)
@@ -134,7 +137,7 @@ public enum ModelInputs {
       return try ImageNetDataset.loadHDF5(
         path, preprocessing: steps, classNames: model.classNames.isEmpty ? nil : model.classNames)
     }
-    // No labels: write nothing, read images only through a labelled copy in memory.
+    // No labels (prediction only): run each image through the pipeline.
     let f = try HDF5File.open(path)
     defer { try? f.close() }
     let (shape, pixels) = try f.readUInt8(at: "images")
