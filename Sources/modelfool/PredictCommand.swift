@@ -53,7 +53,7 @@ struct PredictCommand: ParsableCommand {
     let predictions = try Predictor.predict(network, inputs: inputs, labels: names, top: top)
     if json {
       let encoder = JSONEncoder()
-      encoder.outputFormatting = .sortedKeys
+      encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
       print(String(decoding: try encoder.encode(predictions), as: UTF8.self))
       return
     }
