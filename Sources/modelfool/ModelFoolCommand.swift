@@ -5,5 +5,8 @@ struct ModelFoolCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "modelfool",
     abstract: "Attack neural-network explanations: model and input manipulation.",
-    subcommands: [TrainCommand.self, FinetuneCommand.self, ExplainCommand.self, BenchCommand.self])
+    subcommands: [
+      TrainCommand.self, FinetuneCommand.self, EvaluateCommand.self, ExplainCommand.self,
+      PredictCommand.self, ImportCommand.self, BenchCommand.self, BenchForwardCommand.self,
+    ])
 }

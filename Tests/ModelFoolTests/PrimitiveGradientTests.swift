@@ -94,6 +94,21 @@ let opCases: [OpCase] = [
   OpCase(name: "conv2d depthwise", inputs: [r([2, 3, 4, 4], 1), r([3, 1, 3, 3], 2)]) {
     Tensor.conv2d($0[0], $0[1], geometry: geometryStride2Same, groups: 3)
   },
+  OpCase(name: "conv2d depthwise 5x5 TF-same", inputs: [r([2, 4, 6, 5], 1), r([4, 1, 5, 5], 2)]) {
+    Tensor.conv2d($0[0], $0[1], geometry: ConvGeometry(kernel: (5, 5), stride: (1, 1), padding: (2, 2)), groups: 4)
+  },
+  OpCase(name: "conv2d depthwise 5x5 stride 2 TF-same", inputs: [r([1, 3, 7, 6], 1), r([3, 1, 5, 5], 2)]) {
+    Tensor.conv2d($0[0], $0[1], geometry: ConvGeometry(kernel: (5, 5), stride: (2, 2), padding: (top: 2, bottom: 2, left: 1, right: 2)), groups: 3)
+  },
+  OpCase(name: "conv2d depthwise dilation 2", inputs: [r([1, 2, 5, 5], 1), r([2, 1, 2, 2], 2)]) {
+    Tensor.conv2d($0[0], $0[1], geometry: geometryDilated, groups: 2)
+  },
+  OpCase(name: "convInputGradient depthwise", inputs: [r([2, 3, 3, 3], 1), r([3, 1, 3, 3], 2)]) {
+    Tensor.convInputGradient($0[0], $0[1], inputShape: [2, 3, 6, 6], geometry: geometryStride2Same, groups: 3)
+  },
+  OpCase(name: "convWeightGradient depthwise", inputs: [r([2, 3, 6, 6], 1), r([2, 3, 3, 3], 2)]) {
+    Tensor.convWeightGradient($0[0], $0[1], weightShape: [3, 1, 3, 3], geometry: geometryStride2Same, groups: 3)
+  },
   OpCase(name: "conv2d 1x1", inputs: [r([2, 3, 3, 3], 1), r([4, 3, 1, 1], 2)]) {
     Tensor.conv2d($0[0], $0[1], geometry: ConvGeometry(kernel: (1, 1)))
   },

