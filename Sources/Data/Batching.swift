@@ -93,3 +93,12 @@ public struct BatchSequence: Sequence, Sendable {
     }
   }
 }
+
+extension Dataset {
+  /// `count` examples spread evenly over the data set (its test splits are ordered by class),
+  /// or all of them when `count` is at least the size.
+  public func evenlySpacedSubset(_ count: Int) -> Dataset {
+    guard count > 0, count < self.count else { return self }
+    return subset((0..<count).map { $0 * self.count / count })
+  }
+}

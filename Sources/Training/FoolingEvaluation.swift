@@ -175,13 +175,20 @@ extension FoolingEvaluation {
   /// A terminal table: per method the FSR of the fooled and the original model and the map
   /// similarity, then accuracy (and fairness for tabular data).
   public func table() -> String {
+    func cell(_ text: String, _ width: Int = 10) -> String {
+      String(repeating: " ", count: max(width - text.count, 0)) + text
+    }
     var lines: [String] = []
     lines.append("objective \(objective), statistic \(statistic), success when \(successRange), \(examples) held-out examples")
-    lines.append(String(format: "%-14@ %9@ %9@ %9@ %9@ %9@ %9@", "method" as NSString, "FSR" as NSString, "FSR orig" as NSString, "spearman" as NSString, "top-k" as NSString, "PCC" as NSString, "SSIM" as NSString))
+    lines.append("method".padding(toLength: 14, withPad: " ", startingAt: 0)
+      + ["FSR", "FSR orig", "spearman", "top-k", "PCC", "SSIM"].map { cell($0) }.joined())
     for m in methods {
-      lines.append(String(
-        format: "%-14@ %8.1f%% %8.1f%% %9.3f %9.3f %9.3f %9@", m.method as NSString, 100 * m.fsr.fooled, 100 * m.fsr.original,
-        m.spearman, m.topKIntersection, m.pcc, (m.ssim.map { String(format: "%.3f", $0) } ?? "-") as NSString))
+      let values = [
+        String(format: "%.1f%%", 100 * m.fsr.fooled), String(format: "%.1f%%", 100 * m.fsr.original),
+        String(format: "%.3f", m.spearman), String(format: "%.3f", m.topKIntersection), String(format: "%.3f", m.pcc),
+        m.ssim.map { String(format: "%.3f", $0) } ?? "-",
+      ]
+      lines.append(m.method.padding(toLength: 14, withPad: " ", startingAt: 0) + values.map { cell($0) }.joined())
     }
     lines.append(String(format: "top-1 accuracy: original %.4f, fooled %.4f (change %+.2f points)", accuracy.original, accuracy.fooled, 100 * (accuracy.fooled - accuracy.original)))
     if let fairness {

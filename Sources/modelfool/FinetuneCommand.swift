@@ -77,7 +77,7 @@ struct FinetuneCommand: ParsableCommand {
     if let batchSize { options.batchSize = batchSize }
     options.seed = seed
     options.showProgress = true
-    let scored = try methodList(methods, tabular: tabular, fooled: options.method)
+    let scored = try Self.methodList(methods, tabular: tabular, fooled: options.method)
 
     let original = base.deepCopy()
     let fooled = base
@@ -86,31 +86,32 @@ struct FinetuneCommand: ParsableCommand {
     let start = Date()
     let curves = try FineTuner.run(fooled, original: original, train: split.train, heldOut: split.test, options: options)
     let seconds = Date().timeIntervalSince(start)
-    // An evenly spaced subset: the test split is ordered by class.
-    let heldOut = evalCount.map { n in
-      split.test.subset(Array(stride(from: 0, to: split.test.count, by: max(split.test.count / max(n, 1), 1)).prefix(n)))
-    } ?? split.test
+    let heldOut = evalCount.map { split.test.evenlySpacedSubset($0) } ?? split.test
     let evaluation = try FoolingEvaluator.evaluate(
       fooled: fooled, original: original, data: heldOut, objective: goal, methods: scored, layer: layer)
     let settings: [String: String] = [
       "dataset": dataset, "base_model": basePath, "objective": goal.description, "method": options.method.rawValue,
       "layer": layer ?? fooled.targetLayer, "lambda": "\(options.lambda)", "learning_rate": "\(options.learningRate)",
       "steps": "\(options.steps)", "batch_size": "\(options.batchSize)", "seed": "\(seed)",
+      "objective_name": objective, "active_classes": classes ?? "", "sensitive_features": sensitive ?? "",
       "seconds": String(format: "%.1f", seconds),
     ]
     try Checkpoint.save(fooled, to: folder + "/model.h5", metadata: settings)
     let report = FineTuneReport(settings: settings, curves: curves, evaluation: evaluation)
     try AtomicFile.write(to: folder + "/report.json") { try Data(jsonLine(report).utf8).write(to: URL(fileURLWithPath: $0)) }
+    try FineTuneReportPage.write(
+      folder: folder, fooled: fooled, original: original, examples: split.test.evenlySpacedSubset(6), objective: goal,
+      methods: scored, layer: layer, curves: curves, evaluation: evaluation, settings: settings)
     if json {
       print(try jsonLine(evaluation))
     } else {
       print(evaluation.table())
-      print("fine-tuned in \(String(format: "%.1f", seconds)) s; wrote \(folder)/model.h5 and report.json")
+      print("fine-tuned in \(String(format: "%.1f", seconds)) s; wrote \(folder)/model.h5, report.json and report.html")
     }
   }
 
   /// The methods to score: `all` means every method that applies to the model.
-  func methodList(_ text: String, tabular: Bool, fooled: ExplanationMethod) throws -> [ExplanationMethod] {
+  static func methodList(_ text: String, tabular: Bool, fooled: ExplanationMethod) throws -> [ExplanationMethod] {
     if text == "all" {
       let all: [ExplanationMethod] = tabular
         ? [.simpleGrad, .gradTimesInput, .lrp, .integratedGradients, .smoothGrad]

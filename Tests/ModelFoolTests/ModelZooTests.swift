@@ -11,7 +11,7 @@ struct ModelZooTests {
   @Test func digitsCNNArchitecture() throws {
     let m = try ModelZoo.build(architecture: "digits-cnn")
     #expect(m.config == ["channels": "32,64,128", "classes": "10", "seed": "0"])
-    #expect(m.inputShape == [1, 28, 28] && m.targetLayer == "pool" && m.preprocessing == "scale=1/255")
+    #expect(m.inputShape == [1, 28, 28] && m.targetLayer == "features.6" && m.preprocessing == "scale=1/255")
     #expect(m.classNames == (0..<10).map(String.init))
     #expect(m.parameterCount == (9 * 32 + 32) + (288 * 64 + 64) + (576 * 128 + 128) + (128 * 10 + 10))
     #expect(m.namedParameters().map(\.name) == [
@@ -20,7 +20,7 @@ struct ModelZooTests {
     ])
     let (y, captured) = try m.forward(uniformInput([3, 1, 28, 28]), capturingInputsOf: [m.targetLayer])
     #expect(y.shape == [3, 10])
-    #expect(captured["pool"]!.shape == [3, 128, 7, 7])
+    #expect(captured["features.6"]!.shape == [3, 64, 7, 7])
   }
 
   @Test func rebuildFromConfigGivesTheSameWeights() throws {

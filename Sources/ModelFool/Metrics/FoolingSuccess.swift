@@ -1,3 +1,5 @@
+import Foundation
+
 /// Per-example test statistics of the fooling objectives and the Fooling Success Rate (FSR) of
 /// Heo et al. (2019): the fraction of held-out examples whose statistic lies in the success range.
 ///
@@ -21,6 +23,18 @@ public struct SuccessRange: Sendable, Hashable, Codable, CustomStringConvertible
   }
 
   public var description: String { "\(comparison.rawValue) \(threshold)" }
+
+  /// Parses `<=0.2` or `>=0.5` (spaces allowed).
+  public init(parsing text: String) throws {
+    let t = text.replacingOccurrences(of: " ", with: "")
+    for c in [Comparison.atMost, .atLeast] where t.hasPrefix(c.rawValue) {
+      if let v = Float(t.dropFirst(2)) {
+        self.init(c, v)
+        return
+      }
+    }
+    throw ExplanationError("success range '\(text)' must look like '<=0.2' or '>=0.5'")
+  }
 }
 
 /// The objectives whose success is measured, with their statistic and default range.

@@ -10,11 +10,14 @@ enum SmallModels {
   /// features.3  Conv2D c1->c2, 3x3, pad 1     14x14
   /// features.4  ReLU
   /// features.5  MaxPool 2                     -> 7x7
-  /// features.6  Conv2D c2->c3, 3x3, pad 1     7x7   (last conv)
+  /// features.6  Conv2D c2->c3, 3x3, pad 1     7x7   (last conv) <- target layer: input [N, c2, 7, 7]
   /// features.7  ReLU
-  /// pool        GlobalAvgPool2D               [N, c3]   <- target layer: its input is [N, c3, 7, 7]
+  /// pool        GlobalAvgPool2D               [N, c3]
   /// classifier  Dense c3 -> classes
   /// ```
+  /// The target layer mirrors Heo et al.'s choice for VGG19 (the input of the last conv): at the
+  /// input of `pool` SimpleGrad_T would be spatially constant (the gradient of a global average is
+  /// uniform) and LRP_T would equal CAM.
   /// Options: `channels` (default `32,64,128`), `classes` (10), `seed` (0). Kaiming-uniform init.
   static func digitsCNN(_ o: inout ModelOptions) throws -> Model {
     let ch = try o.intList("channels", default: [32, 64, 128])
@@ -42,7 +45,7 @@ enum SmallModels {
     return Model(
       network: net, architecture: "digits-cnn", inputShape: [1, 28, 28],
       classNames: classes == 10 ? (0..<10).map(String.init) : [], preprocessing: "scale=1/255",
-      targetLayer: "pool")
+      targetLayer: "features.6")
   }
 
   /// `mlp`: a ReLU multilayer perceptron for tabular rows `[N, inputs]` (standardised numerics,

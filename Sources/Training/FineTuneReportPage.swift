@@ -1,0 +1,127 @@
+import Foundation
+import ModelFool
+import ModelFoolData
+
+/// `report.html` of a fine-tuning run: settings, the FSR table, loss curves, and before/after
+/// explanations of fixed held-out examples for every scored method (PNG files in `pictures/`
+/// for images, inline SVG bar charts for tabular rows).
+public enum FineTuneReportPage {
+  /// Writes `folder/report.html` (and `folder/pictures/*.png`); returns the page's path.
+  @discardableResult
+  public static func write(
+    folder: String, fooled: Model, original: Model, examples: Dataset, objective: FoolingObjective,
+    methods: [ExplanationMethod], layer: String?, curves: [FineTuneRecord], evaluation: FoolingEvaluation,
+    settings: [String: String]
+  ) throws -> String {
+    let pictures = folder + "/pictures"
+    try FileManager.default.createDirectory(atPath: pictures, withIntermediateDirectories: true)
+    var html = """
+      <!doctype html><html><head><meta charset="utf-8"><title>ModelFool fine-tuning report</title>
+      <style>body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse}
+      td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f4f4f4}
+      td.l,th.l{text-align:left}img{image-rendering:pixelated;display:block}.cap{font-size:12px;color:#555}</style>
+      </head><body><h1>Fine-tuning attack: \(escape(evaluation.objective)) with \(escape(settings["method"] ?? ""))</h1>
+      <p>Heo, Joo &amp; Moon (NeurIPS 2019): the weights are fine-tuned with cross-entropy plus an
+      interpretation-fooling loss. FSR = fraction of held-out examples whose statistic
+      (<code>\(escape(evaluation.statistic))</code>) lies in the success range <code>\(escape(evaluation.successRange))</code>.
+      The original model's FSR is the baseline.</p>
+      <h2>Settings</h2><table>\(settings.sorted { $0.key < $1.key }.map { "<tr><th class=l>\(escape($0.key))</th><td class=l>\(escape($0.value))</td></tr>" }.joined())</table>
+      <h2>Fooling success and map similarity (\(evaluation.examples) held-out examples)</h2>
+      <table><tr><th class=l>method</th><th>FSR fooled</th><th>FSR original</th><th>Spearman</th><th>top-k</th><th>PCC</th><th>SSIM</th><th>MSE</th></tr>
+      """
+    for m in evaluation.methods {
+      html += "<tr><td class=l>\(m.method)</td>" + [
+        String(format: "%.1f%%", 100 * m.fsr.fooled), String(format: "%.1f%%", 100 * m.fsr.original),
+        String(format: "%.3f", m.spearman), String(format: "%.3f", m.topKIntersection), String(format: "%.3f", m.pcc),
+        m.ssim.map { String(format: "%.3f", $0) } ?? "-", String(format: "%.4f", m.mse),
+      ].map { "<td>\($0)</td>" }.joined() + "</tr>"
+    }
+    html += "</table>"
+    html += String(
+      format: "<p>Top-1 accuracy: original %.4f, fooled %.4f (%+.2f points). Top-5: %.4f, %.4f.</p>",
+      evaluation.accuracy.original, evaluation.accuracy.fooled, 100 * (evaluation.accuracy.fooled - evaluation.accuracy.original),
+      evaluation.top5Accuracy.original, evaluation.top5Accuracy.fooled)
+    if let fairness = evaluation.fairness {
+      html += "<h2>Fairness</h2><table><tr><th class=l>feature</th><th>demographic parity difference, original</th><th>fooled</th></tr>"
+      for (f, v) in fairness.demographicParityDifference.sorted(by: { $0.key < $1.key }) {
+        html += String(format: "<tr><td class=l>%@</td><td>%.4f</td><td>%.4f</td></tr>", f as NSString, v.original, v.fooled)
+      }
+      html += "</table><p>The manipulation hides bias from the explanations; it does not remove it.</p>"
+    }
+    html += "<h2>Training curves</h2>" + curveSVG(curves)
+    html += "<h2>Explanations before and after</h2>"
+    html += try explanationGallery(
+      pictures: pictures, fooled: fooled, original: original, examples: examples, objective: objective,
+      methods: methods, layer: layer)
+    html += "</body></html>\n"
+    let path = folder + "/report.html"
+    try AtomicFile.write(to: path) { try Data(html.utf8).write(to: URL(fileURLWithPath: $0)) }
+    return path
+  }
+
+  /// Before/after pictures: one row per method, one column per example.
+  static func explanationGallery(
+    pictures: String, fooled: Model, original: Model, examples: Dataset, objective: FoolingObjective,
+    methods: [ExplanationMethod], layer: String?
+  ) throws -> String {
+    var html = "<table><tr><th class=l>method</th>" + (0..<examples.count).map { "<th>example \($0) (label \(examples.classNames.indices.contains(examples.labels[$0]) ? examples.classNames[examples.labels[$0]] : String(examples.labels[$0])))</th>" }.joined() + "</tr>"
+    let spans = objective.isTabular ? try FeatureSpan.features(of: original) : []
+    for method in methods {
+      html += "<tr><td class=l>\(method.rawValue)</td>"
+      var options = ExplanationOptions()
+      options.layer = layer
+      options.createGraph = false
+      let before = try explain(original, examples.inputs, labels: examples.labels, method: method, options: options)
+      let after = try explain(fooled, examples.inputs, labels: examples.labels, method: method, options: options)
+      for i in 0..<examples.count {
+        html += "<td>"
+        for (tag, maps) in [("original", before), ("fooled", after)] {
+          if objective.isTabular {
+            let r = Heatmap.sumPerFeature(maps.slice(axis: 0, i..<(i + 1)), features: spans).scalars
+            html += "<div class=cap>\(tag)</div>" + HeatmapPicture.featureBars(
+              names: spans.map(\.name), relevance: r, sensitive: spans.map(\.isSensitive), title: "\(method.rawValue), \(tag)")
+          } else {
+            let image = examples.inputs.slice(axis: 0, i..<(i + 1)).reshaped(Array(examples.inputs.shape.dropFirst()))
+            let map = maps.slice(axis: 0, i..<(i + 1)).reshaped(Array(maps.shape.dropFirst()))
+            let pic = HeatmapPicture.triptych(image: image, heatmap: map, scale: image.shape[1] < 64 ? 3 : 1)
+            let name = "\(method.rawValue)-\(i)-\(tag).png"
+            try PNGImage.write(rgb: pic.rgb, width: pic.width, height: pic.height, to: pictures + "/" + name)
+            html += "<div class=cap>\(tag)</div><img src=\"pictures/\(name)\" alt=\"\(tag) \(method.rawValue) example \(i)\">"
+          }
+        }
+        html += "</td>"
+      }
+      html += "</tr>"
+    }
+    return html + "</table>"
+  }
+
+  /// Cross-entropy and fooling loss per step, and held-out accuracy, as an inline SVG.
+  static func curveSVG(_ curves: [FineTuneRecord]) -> String {
+    guard curves.count > 1 else { return "<p>(too few steps to plot)</p>" }
+    let width = 720.0, height = 220.0, pad = 40.0
+    func line(_ values: [Float], color: String) -> String {
+      let finite = values.filter(\.isFinite)
+      guard let lo = finite.min(), let hi = finite.max() else { return "" }
+      let span = Double(max(hi - lo, 1e-12))
+      let points = values.enumerated().compactMap { (i, v) -> String? in
+        guard v.isFinite else { return nil }
+        let x = pad + (width - 2 * pad) * Double(i) / Double(values.count - 1)
+        let y = height - pad - (height - 2 * pad) * Double(v - lo) / span
+        return String(format: "%.1f,%.1f", x, y)
+      }
+      return "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" points=\"\(points.joined(separator: " "))\"/>"
+        + String(format: "<text x=\"%.0f\" y=\"%.0f\" font-size=\"11\" fill=\"%@\">%.3g .. %.3g</text>", width - pad - 120, pad - 8 + (color == "#c0392b" ? 0 : 14), color as NSString, lo, hi)
+    }
+    let accuracy = curves.map { $0.heldOutAccuracy ?? .nan }
+    return "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\">"
+      + "<rect x=\"\(pad)\" y=\"\(pad)\" width=\"\(width - 2 * pad)\" height=\"\(height - 2 * pad)\" fill=\"none\" stroke=\"#999\"/>"
+      + line(curves.map(\.crossEntropy), color: "#2471a3") + line(curves.map(\.foolingLoss), color: "#c0392b")
+      + line(accuracy, color: "#27ae60")
+      + "<text x=\"\(pad)\" y=\"\(height - 10)\" font-size=\"12\">step 1 .. \(curves.count): blue cross-entropy, red fooling loss L_F, green held-out accuracy (each scaled to its own range)</text></svg>"
+  }
+
+  static func escape(_ s: String) -> String {
+    s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+  }
+}
