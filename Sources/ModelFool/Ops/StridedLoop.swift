@@ -60,8 +60,8 @@ struct StridedLayout {
 func broadcastKernel(_ a: Tensor, _ b: Tensor, op: String, _ f: (Float, Float) -> Float) -> Tensor {
   if a.shape == b.shape {
     return Tensor.build(shape: a.shape) { out in
-      let pa = a.storage.pointer, pb = b.storage.pointer
-      for i in 0..<a.count { out[i] = f(pa[i], pb[i]) }
+      let pa = a.storage.pointer, pb = b.storage.pointer, n = a.count
+      for i in 0..<n { out[i] = f(pa[i], pb[i]) }
     }
   }
   guard let shape = broadcastShape(a.shape, b.shape) else {
@@ -70,15 +70,15 @@ func broadcastKernel(_ a: Tensor, _ b: Tensor, op: String, _ f: (Float, Float) -
   if b.count == 1 {
     let s = b.storage.pointer[0]
     return Tensor.build(shape: shape) { out in
-      let pa = a.storage.pointer
-      for i in 0..<a.count { out[i] = f(pa[i], s) }
+      let pa = a.storage.pointer, n = a.count
+      for i in 0..<n { out[i] = f(pa[i], s) }
     }
   }
   if a.count == 1 {
     let s = a.storage.pointer[0]
     return Tensor.build(shape: shape) { out in
-      let pb = b.storage.pointer
-      for i in 0..<b.count { out[i] = f(s, pb[i]) }
+      let pb = b.storage.pointer, n = b.count
+      for i in 0..<n { out[i] = f(s, pb[i]) }
     }
   }
   let layout = StridedLayout(
@@ -108,8 +108,8 @@ func broadcastKernel(_ a: Tensor, _ b: Tensor, op: String, _ f: (Float, Float) -
 @inline(__always)
 func unaryKernel(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
   Tensor.build(shape: x.shape) { out in
-    let p = x.storage.pointer
-    for i in 0..<x.count { out[i] = f(p[i]) }
+    let p = x.storage.pointer, n = x.count
+    for i in 0..<n { out[i] = f(p[i]) }
   }
 }
 

@@ -116,6 +116,10 @@ extension Tensor {
       let pointwise = geometry.isPointwise
       let cols = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kk * plane)
       defer { cols?.deallocate() }
+      // Accumulates the transposed gradient `[kk, og]` per group (`cols @ gradientᵀ`): OpenBLAS
+      // runs that orientation ~15% faster than `gradient @ colsᵀ` for these shapes (long k).
+      let transposed = UnsafeMutablePointer<Float>.allocate(capacity: groups * kk * og)
+      defer { transposed.deallocate() }
       for b in 0..<n {
         for gi in 0..<groups {
           let src = input.storage.pointer + (b * c + gi * cg) * h * w
@@ -123,11 +127,15 @@ extension Tensor {
             im2col(src, channels: cg, h: h, w: w, geometry: geometry, outH: oh, outW: ow, cols: cols)
           }
           gemm(
-            transposeA: false, transposeB: true, m: og, n: kk, k: plane,
-            a: gradient.storage.pointer + (b * o + gi * og) * plane, lda: plane,
-            b: cols.map { UnsafePointer($0) } ?? UnsafePointer(src), ldb: plane,
-            c: out + gi * og * kk, ldc: kk, beta: b == 0 ? 0 : 1)
+            transposeA: false, transposeB: true, m: kk, n: og, k: plane,
+            a: cols.map { UnsafePointer($0) } ?? UnsafePointer(src), lda: plane,
+            b: gradient.storage.pointer + (b * o + gi * og) * plane, ldb: plane,
+            c: transposed + gi * kk * og, ldc: og, beta: b == 0 ? 0 : 1)
         }
+      }
+      for gi in 0..<groups {
+        let t = transposed + gi * kk * og, dst = out + gi * og * kk
+        for oi in 0..<og { for ki in 0..<kk { dst[oi * kk + ki] = t[ki * og + oi] } }
       }
     }
     return record("convWeightGradient", r, inputs: [input, gradient]) { v, _ in
