@@ -18,7 +18,6 @@ public enum KernelBenchmark {
 
   /// GFLOP/s of raw `cblas_sgemm` on `n` x `n` matrices.
   public static func rawSgemmGFLOPs(n: Int = 512, repeats: Int = 20) -> Double {
-    _ = BLASKernelSelection.selected
     let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
     var c = [Float](repeating: 0, count: n * n)
     let s = medianSeconds(repeats: repeats) {
@@ -64,8 +63,5 @@ public enum KernelBenchmark {
   }
 
   /// Sets the number of OpenBLAS threads (1 for the single-threaded comparison).
-  public static func setBLASThreads(_ n: Int) {
-    _ = BLASKernelSelection.selected
-    openblas_set_num_threads(Int32(n))
-  }
+  public static func setBLASThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
 }
