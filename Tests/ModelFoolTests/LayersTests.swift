@@ -165,7 +165,7 @@ struct LayersTests {
     let model = try ModelZoo.build(architecture: "digits-cnn", options: ["channels": "4,6,8", "seed": "3"])
     model.setTraining(false)
     let x = uniformInput([2, 1, 28, 28])
-    let result = try model.forward(x, capturingInputsOf: [model.targetLayer])
+    let result = try model.forward(x, capturingInputsOf: ["pool"])
     let out = result.output
     let a = result.captured["pool"] ?? Tensor(0)
     let features = try model.layer(named: "features")
