@@ -11,6 +11,9 @@ public struct FineTuneOptions: Sendable {
   public var layer: String?
   public var lambda: Float = 1
   public var learningRate: Float = 1e-4
+  /// Learning-rate schedule over the steps (nil: cosine down to 5% of the rate, which lets the
+  /// cross-entropy recover the accuracy once the fooling loss is low).
+  public var schedule: LearningRateSchedule?
   public var steps = 300
   public var batchSize = 32
   public var seed: UInt64 = 0
@@ -98,6 +101,8 @@ public enum FineTuner {
         batches = train.batches(size: options.batchSize, shuffle: true, dropLast: true, using: &generator).makeIterator()
         return batches.next()
       }() else { throw TrainingError("training set has fewer than \(options.batchSize) examples") }
+      optimizer.learningRate = (options.schedule ?? .cosine(totalSteps: options.steps, floor: 0.05))
+        .rate(base: options.learningRate, step: step - 1)
       let ce = Tensor.crossEntropy(logits: model(batch.inputs), labels: batch.labels)
       let lf = try foolingLoss(model, original: original, x: batch.inputs, labels: batch.labels, options: options)
       let loss = ce + options.lambda * lf

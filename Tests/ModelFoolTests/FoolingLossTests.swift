@@ -23,6 +23,17 @@ struct FoolingLossTests {
     #expect(abs(c[0] - 3) < 1e-5 && abs(c[1] - 6) < 1e-5)
   }
 
+  @Test func blankMapsAreNotFooled() {
+    let blank = Tensor.zeros([1, 7, 7])
+    let c = FoolingLoss.centerOfMass(blank).scalars
+    #expect(abs(c[0] - 4) < 1e-5 && abs(c[1] - 4) < 1e-5)
+    var v = [Float](repeating: 0, count: 49)
+    v[24] = 1  // the centre pixel (4, 4)
+    let centred = Tensor(shape: [1, 7, 7], scalars: v)
+    #expect(FoolingStatistics.centerMass(original: centred, fooled: blank)[0] < 1e-5)
+    #expect(FoolingStatistics.topK(original: centred, fooled: blank) == [1])
+  }
+
   @Test func centerMassStatisticAndLoss() {
     var a = [Float](repeating: 0, count: 49), b = a
     a[0] = 1  // (1, 1)

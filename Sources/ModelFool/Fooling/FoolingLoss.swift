@@ -45,14 +45,19 @@ public enum FoolingLoss {
   }
 
   /// Centre of mass `(C_h, C_w)` of each map, coordinates 1..H and 1..W: `[N, 2]`.
+  ///
+  /// A prior mass of 1e-6 sits at the image centre, so an empty (all-zero) map has its centre of
+  /// mass in the middle of the image instead of at (0, 0): blanking the explanation does not
+  /// count as moving it (a zero Grad-CAM map otherwise "succeeds" at center-mass).
   public static func centerOfMass(_ h: Tensor) -> Tensor {
     shapeCheck(h.rank == 3, "center of mass: heatmaps must be [N, H, W], got \(h.shape)")
     let (n, height, width) = (h.shape[0], h.shape[1], h.shape[2])
     let rows = Tensor(shape: [1, height, 1], scalars: (1...height).map(Float.init))
     let cols = Tensor(shape: [1, 1, width], scalars: (1...width).map(Float.init))
-    let mass = h.sum(alongAxes: [1, 2]) + 1e-8
-    let ch = (h * rows).sum(alongAxes: [1, 2]) / mass
-    let cw = (h * cols).sum(alongAxes: [1, 2]) / mass
+    let prior: Float = 1e-6
+    let mass = h.sum(alongAxes: [1, 2]) + prior
+    let ch = ((h * rows).sum(alongAxes: [1, 2]) + prior * Float(height + 1) / 2) / mass
+    let cw = ((h * cols).sum(alongAxes: [1, 2]) + prior * Float(width + 1) / 2) / mass
     return Tensor.concatenate([ch.reshaped([n, 1]), cw.reshaped([n, 1])], alongAxis: 1)
   }
 

@@ -79,9 +79,11 @@ public enum FoolingStatistics {
   }
 
   /// Top-k: per-image overlap fraction of the top 10% pixels of `original` and `fooled`.
+  /// A constant fooled map (a blank explanation ranks nothing) scores 1, a failure.
   public static func topK(original: Tensor, fooled: Tensor, fraction: Float = 0.1) -> [Float] {
     perExample(original, fooled) { a, b in
-      SimilarityMetrics.topKIntersection(a, b, k: max(Int(Float(a.count) * fraction), 1))
+      if b.min() == b.max() { return 1 }
+      return SimilarityMetrics.topKIntersection(a, b, k: max(Int(Float(a.count) * fraction), 1))
     }
   }
 

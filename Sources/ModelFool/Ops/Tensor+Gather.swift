@@ -52,6 +52,19 @@ extension Tensor {
     return gathered(flatIndices: indices.enumerated().map { Int32($0.offset * c + $0.element) }, shape: [indices.count])
   }
 
+  /// The examples (slices along the first axis) at `indices`, in that order; repeats allowed.
+  public func selectingRows(_ indices: [Int]) -> Tensor {
+    shapeCheck(rank >= 1, "selectingRows: tensor of shape \(shape) has no rows")
+    let size = count / Swift.max(shape[0], 1)
+    var flat: [Int32] = []
+    flat.reserveCapacity(indices.count * size)
+    for i in indices {
+      shapeCheck(i >= 0 && i < shape[0], "selectingRows: row \(i) out of range 0..<\(shape[0])")
+      for j in 0..<size { flat.append(Int32(i * size + j)) }
+    }
+    return gathered(flatIndices: flat, shape: [indices.count] + shape.dropFirst())
+  }
+
   /// `[N, classes]` one-hot rows for `labels`.
   public static func oneHot(_ labels: [Int], classes: Int) -> Tensor {
     var v = [Float](repeating: 0, count: labels.count * classes)

@@ -1,0 +1,147 @@
+import ArgumentParser
+import Foundation
+import ModelFool
+import ModelFoolData
+import ModelFoolTraining
+
+/// `modelfool attack-input`: the input-manipulation attack of Dombrowski et al. (2019) and the
+/// beta-smoothing defence.
+struct AttackInputCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "attack-input",
+    abstract: "Perturb inputs so their explanations match a target map while the output stays (Dombrowski et al. 2019).")
+
+  @Option(help: "Checkpoint (default runs/base/DATASET.h5, trained first if missing).")
+  var model: String?
+
+  @Option(help: "Data set whose test split supplies inputs and targets.")
+  var dataset = "digits"
+
+  @Option(help: "Folder with the data sets.")
+  var datasetsRoot = DatasetCatalog.defaultRoot
+
+  @Option(help: "Method: gradient, gradxinput, ig, lrp, gradcam (or any explain method name).")
+  var method = "gradient"
+
+  @Option(help: "Examples attacked (evenly spaced over the test split).")
+  var count = 32
+
+  @Option(help: "Target: index into the same examples whose explanation every input should take (default: example (i + count/2) mod count for input i).")
+  var targetIndex: Int?
+
+  @Option(help: "Adam steps.")
+  var steps = 300
+
+  @Option(help: "Adam learning rate on the input.")
+  var lr: Float = 1e-3
+
+  @Option(help: "Weight of the output term relative to the explanation term (reference 1e-5).")
+  var gamma: Float = 1e-5
+
+  @Option(help: "Softplus beta growth during the attack, FROM,TO (exponential).")
+  var betaGrowth = "10,100"
+
+  @Flag(help: "Keep ReLU during the attack (no softplus smoothing).")
+  var noBetaGrowth = false
+
+  @Option(help: "Perturbation budget (in input units, e.g. 0.1); none by default.")
+  var epsilon: Float?
+
+  @Option(help: "Norm of the budget: linf or l2.")
+  var norm = "linf"
+
+  @Option(help: "Defence: evaluate explanations with softplus(beta) on the same weights, e.g. beta=3.")
+  var defence: String?
+
+  @Option(help: "Report how far the attack gets against beta-smoothed explanations, e.g. 1,3,10,inf.")
+  var sweepBeta: String?
+
+  @Option(help: "Seed (base model training if needed).")
+  var seed: UInt64 = 0
+
+  @Option(help: "Output folder (default runs/attack-input/DATASET-METHOD).")
+  var out: String?
+
+  @Flag(help: "Print one JSON summary object on stdout.")
+  var json = false
+
+  func run() throws {
+    let split = try DatasetCatalog.load(dataset, root: datasetsRoot)
+    let (network, _) = try FineTuneSetup.loadOrTrainBase(path: model, dataset: dataset, split: split, seed: seed)
+    network.setTraining(false)
+    let method = self.method == "gradient" ? ExplanationMethod.simpleGrad : try ExplanationMethod(parsing: self.method)
+    guard count >= 2 else { throw ValidationError("--count must be at least 2 (targets come from the other examples)") }
+    let data = split.test.evenlySpacedSubset(count)
+    let n = data.count
+    if let targetIndex, !(0..<n).contains(targetIndex) {
+      throw ValidationError("--target-index \(targetIndex) is out of range 0..<\(n)")
+    }
+    var options = InputAttackOptions()
+    options.method = method
+    options.steps = steps
+    options.learningRate = lr
+    options.outputWeight = gamma * options.explanationWeight
+    options.betaGrowth = noBetaGrowth ? nil : try parseBetaPair(betaGrowth)
+    options.epsilon = epsilon
+    options.norm = norm
+    options.inputRange = network.inputShape.count == 1 ? nil : (0, 1)
+    let defenceBeta = try defence.flatMap(parseDefence)
+
+    let x = data.inputs
+    let classes = withoutRecording { network(x) }.argmaxLastAxis()
+    let targets = (0..<n).map { targetIndex ?? ($0 + n / 2) % n }
+    let allMaps = try InputAttack.attackMap(network, x, classes: classes, method: method, beta: defenceBeta, createGraph: false).map.detached()
+    let targetMaps = allMaps.selectingRows(targets)
+    let start = Date()
+    let (adversarial, _) = try InputAttack.run(network, x, targetMaps: targetMaps, options: options)
+    let seconds = Date().timeIntervalSince(start)
+    let examples = try InputAttack.evaluate(
+      network, original: x, adversarial: adversarial, classes: classes, labels: data.labels,
+      targetMaps: targetMaps, targetIndices: targets, method: method, beta: defenceBeta)
+    var sweep: [String: Float]?
+    if let sweepBeta {
+      sweep = [:]
+      for text in parseNames(sweepBeta) {
+        let beta = try parseBeta(text)
+        let smoothed = try InputAttack.attackMap(network, x, classes: classes, method: method, beta: beta, createGraph: false)
+        let smoothedTargets = smoothed.map.detached().selectingRows(targets)
+        let scored = try InputAttack.evaluate(
+          network, original: x, adversarial: adversarial, classes: classes, labels: data.labels,
+          targetMaps: smoothedTargets, targetIndices: targets, method: method, beta: beta)
+        sweep?[text] = scored.reduce(0) { $0 + $1.pccToTarget } / Float(scored.count)
+      }
+    }
+    let summary = InputAttack.summarize(examples, method: method, seconds: seconds, betaSweep: sweep)
+    let folder = out ?? "runs/attack-input/\(dataset)-\(method.rawValue)"
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    try AtomicFile.write(to: folder + "/report.json") { try Data(jsonLine(summary).utf8).write(to: URL(fileURLWithPath: $0)) }
+    if x.rank == 4 {
+      let advMaps = try InputAttack.attackMap(network, adversarial, classes: classes, method: method, beta: defenceBeta, createGraph: false).map.detached()
+      try InputAttackPictures.write(
+        folder: folder, original: x, adversarial: adversarial, originalMaps: allMaps, adversarialMaps: advMaps, targetMaps: targetMaps)
+    }
+    if json {
+      print(try jsonLine(summary))
+    } else {
+      print(summary.table())
+      print("attacked \(n) examples in \(String(format: "%.1f", seconds)) s; wrote \(folder)/report.json\(x.rank == 4 ? " and example-*.png" : "")")
+    }
+  }
+
+  func parseBeta(_ text: String) throws -> Float? {
+    if text == "inf" || text == "relu" { return nil }
+    guard let v = Float(text), v > 0 else { throw ValidationError("beta '\(text)' must be a positive number or inf") }
+    return v
+  }
+
+  func parseDefence(_ text: String) throws -> Float? {
+    guard text.hasPrefix("beta=") else { throw ValidationError("--defence takes beta=B, got '\(text)'") }
+    return try parseBeta(String(text.dropFirst(5)))
+  }
+
+  func parseBetaPair(_ text: String) throws -> (Float, Float) {
+    let parts = text.split(separator: ",").compactMap { Float($0) }
+    guard parts.count == 2, parts[0] > 0, parts[1] > 0 else { throw ValidationError("--beta-growth takes FROM,TO, got '\(text)'") }
+    return (parts[0], parts[1])
+  }
+}

@@ -1,0 +1,148 @@
+import Foundation
+import ModelFool
+import ModelFoolData
+import ModelFoolTraining
+import Testing
+
+/// The fine-tuning attack on a tiny model and synthetic images: numbers, not "it runs".
+@Suite("Fine-tuning attack")
+struct FineTunerTests {
+  /// 64 synthetic 1x14x14 images of two classes (a bright blob left or right) and a small CNN.
+  static func setting() throws -> (Model, Dataset) {
+    var g = SeededGenerator(seed: 4)
+    var values: [Float] = []
+    var labels: [Int] = []
+    for i in 0..<64 {
+      let label = i % 2
+      labels.append(label)
+      for y in 0..<14 {
+        for x in 0..<14 {
+          let cx: Float = label == 0 ? 4 : 9
+          let d = (Float(x) - cx) * (Float(x) - cx) + (Float(y) - 7) * (Float(y) - 7)
+          values.append(min(max(Float(exp(Double(-d / 6))) + 0.1 * g.nextUniform(), 0), 1))
+        }
+      }
+    }
+    let data = Dataset(name: "blobs", inputs: Tensor(shape: [64, 1, 14, 14], scalars: values), labels: labels, classNames: ["left", "right"])
+    let model = try ModelZoo.build(architecture: "digits-cnn", options: ["channels": "4,8,8", "classes": "2", "seed": "1"])
+    model.inputShape = [1, 14, 14]
+    var options = TrainingOptions()
+    options.epochs = 3
+    options.batchSize = 16
+    options.learningRate = 1e-2
+    options.showProgress = false
+    try Trainer.fit(model, train: data, test: nil, options: options)
+    return (model, data)
+  }
+
+  @Test func shortRunLowersTheFoolingLossAndKeepsCrossEntropyBounded() throws {
+    let (model, data) = try Self.setting()
+    let original = model.deepCopy()
+    var options = FineTuneOptions()
+    options.objective = .location
+    options.method = .gradCAM
+    options.layer = "features.6"
+    options.lambda = 10
+    options.learningRate = 3e-3
+    options.steps = 40
+    options.batchSize = 16
+    options.showProgress = false
+    options.evaluateEvery = 1000
+    model.setTraining(false)
+    let before = try FineTuner.foolingLoss(model, original: original, x: data.inputs, labels: data.labels, options: options).scalar
+    let curves = try FineTuner.run(model, original: original, train: data, heldOut: data, options: options)
+    let after = try FineTuner.foolingLoss(model, original: original, x: data.inputs, labels: data.labels, options: options).scalar
+    #expect(after < 0.7 * before, "L_F before \(before), after \(after)")
+    #expect(curves.count == 40 && curves.allSatisfy { $0.crossEntropy.isFinite && $0.crossEntropy < 2 })
+    // The original is untouched: its maps still give the starting loss.
+    let again = try FineTuner.foolingLoss(original, original: original, x: data.inputs, labels: data.labels, options: options).scalar
+    #expect(abs(again - before) < 1e-5)
+  }
+
+  @Test func objectivesWithoutMeaningAreClearErrors() throws {
+    let mlp = try ModelZoo.build(architecture: "mlp", options: ["inputs": "4", "hidden": "3"])
+    #expect { try FineTuneSetup.objective(named: "center-mass", model: mlp, dataset: "x", classes: nil, features: nil) } throws: {
+      "\($0)".contains("center-mass has no meaning without spatial order")
+    }
+    let cnn = try ModelZoo.build(architecture: "digits-cnn")
+    #expect { try FineTuneSetup.objective(named: "hide", model: cnn, dataset: "digits", classes: nil, features: nil) } throws: {
+      "\($0)".contains("hide is for tabular models")
+    }
+    #expect { try FineTuneSetup.objective(named: "sideways", model: cnn, dataset: "digits", classes: nil, features: nil) } throws: {
+      "\($0)".contains("unknown objective 'sideways'")
+    }
+    #expect { try FineTuneSetup.objective(named: "active", model: cnn, dataset: "digits", classes: [3, 3], features: nil) } throws: {
+      "\($0)".contains("--classes needs two different class indices")
+    }
+    #expect(try FineTuneSetup.objective(named: "active", model: cnn, dataset: "digits", classes: [3, 8], features: nil) == .active(c1: 3, c2: 8))
+  }
+
+  @Test func evaluationReportsBaselineAndFooledRates() throws {
+    let (model, data) = try Self.setting()
+    // A model compared with itself: identical maps, so similarity is perfect and both FSRs agree.
+    let report = try FoolingEvaluator.evaluate(
+      fooled: model, original: model, data: data, objective: .topK, methods: [.gradCAM], layer: "features.6")
+    #expect(report.fsr["gradcam"]?.fooled == report.fsr["gradcam"]?.original)
+    #expect(report.fsr["gradcam"]?.original == 0)
+    #expect(abs(report.methods[0].pcc - 1) < 1e-4)
+    #expect(report.accuracy.original == report.accuracy.fooled)
+  }
+}
+
+/// The input-manipulation attack (Dombrowski et al.) on the same tiny setting.
+@Suite("Input attack")
+struct InputAttackTests {
+  @Test func clampAndBudgetHoldAndTheLossFalls() throws {
+    let (model, data) = try FineTunerTests.setting()
+    let x = data.inputs.selectingRows(Array(0..<8))
+    let classes = model(x).argmaxLastAxis()
+    let maps = try InputAttack.attackMap(model, x, classes: classes, method: .simpleGrad, beta: nil, createGraph: false).map.detached()
+    let targets = maps.selectingRows([1, 0, 3, 2, 5, 4, 7, 6])
+    var options = InputAttackOptions()
+    options.steps = 30
+    options.learningRate = 1e-2
+    options.epsilon = 0.05
+    options.showProgress = false
+    let (adv, _) = try InputAttack.run(model, x, targetMaps: targets, options: options)
+    #expect(adv.scalars.allSatisfy { $0 >= 0 && $0 <= 1 })
+    #expect(zip(adv.scalars, x.scalars).allSatisfy { abs($0 - $1) <= 0.05 + 1e-6 })
+    let scored = try InputAttack.evaluate(
+      model, original: x, adversarial: adv, classes: classes, labels: Array(data.labels.prefix(8)),
+      targetMaps: targets, targetIndices: [1, 0, 3, 2, 5, 4, 7, 6], method: .simpleGrad)
+    let start = try InputAttack.evaluate(
+      model, original: x, adversarial: x, classes: classes, labels: Array(data.labels.prefix(8)),
+      targetMaps: targets, targetIndices: [1, 0, 3, 2, 5, 4, 7, 6], method: .simpleGrad)
+    let mean = { (e: [InputAttackExample]) in e.reduce(0) { $0 + $1.mseToTarget } / Float(e.count) }
+    #expect(mean(scored) < mean(start))
+    #expect(start.allSatisfy { $0.perturbationLinf == 0 && !$0.labelChanged })
+  }
+
+  @Test func l2ProjectionKeepsTheBudget() throws {
+    let (model, data) = try FineTunerTests.setting()
+    let x = data.inputs.selectingRows([0, 1])
+    let classes = model(x).argmaxLastAxis()
+    let maps = try InputAttack.attackMap(model, x, classes: classes, method: .gradTimesInput, beta: nil, createGraph: false).map.detached()
+    var options = InputAttackOptions()
+    options.method = .gradTimesInput
+    options.steps = 10
+    options.learningRate = 5e-2
+    options.epsilon = 0.3
+    options.norm = "l2"
+    options.showProgress = false
+    let (adv, _) = try InputAttack.run(model, x, targetMaps: maps.selectingRows([1, 0]), options: options)
+    let norms = FoolingStatistics.perExample(adv, x) { a, b in zip(a, b).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot() }
+    #expect(norms.allSatisfy { $0 <= 0.3 + 1e-4 })
+  }
+
+  @Test func impossibleSettingsAreErrors() throws {
+    let (model, data) = try FineTunerTests.setting()
+    let x = data.inputs.selectingRows([0])
+    var options = InputAttackOptions()
+    options.showProgress = false
+    options.epsilon = -1
+    #expect { try InputAttack.run(model, x, targetMaps: Tensor.zeros([1, 14, 14]), options: options) } throws: { "\($0)".contains("budget --epsilon must be positive") }
+    options.epsilon = nil
+    options.norm = "l3"
+    #expect { try InputAttack.run(model, x, targetMaps: Tensor.zeros([1, 14, 14]), options: options) } throws: { "\($0)".contains("unknown norm 'l3'") }
+  }
+}
