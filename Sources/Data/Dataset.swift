@@ -32,31 +32,10 @@ public struct Dataset: Sendable {
   public var exampleShape: [Int] { Array(inputs.shape.dropFirst()) }
 }
 
-/// One original tabular feature and the model-input columns that encode it
-/// (one column for a numeric feature, one per category for a one-hot categorical).
-public struct FeatureGroup: Sendable, Hashable, Codable {
-  /// Feature name as in the source ("sex", "age", "race").
-  public var name: String
-  /// First input column.
-  public var start: Int
-  /// Number of input columns.
-  public var width: Int
-  /// Category labels of a one-hot feature (column order); empty for numeric features.
-  public var categories: [String]
-  /// A protected attribute (fairness audits, the "hide" objective).
-  public var isSensitive: Bool
-
-  public init(name: String, start: Int, width: Int, categories: [String] = [], isSensitive: Bool = false) {
-    self.name = name
-    self.start = start
-    self.width = width
-    self.categories = categories
-    self.isSensitive = isSensitive
-  }
-
-  /// The input columns of this feature.
-  public var columns: Range<Int> { start..<(start + width) }
-}
+/// One original tabular feature and the model-input columns that encode it (one column for a
+/// numeric feature, one per category for a one-hot categorical). The same type as the core's
+/// ``FeatureSpan``, which models and explanations read from a checkpoint's `feature_groups`.
+public typealias FeatureGroup = FeatureSpan
 
 /// A train/test pair from one source.
 public struct DatasetSplit: Sendable {

@@ -100,19 +100,5 @@ public func checkSecondOrder(
   }
   let vars = inputs.map { $0.variable() }
   let analytic = gradients(of: s(vars), withRespectTo: vars)
-  // The finite differences of s need first-order gradients, so recording stays on for them.
-  let numerical = inputs.indices.map { k in
-    var grad = [Float](repeating: 0, count: inputs[k].count)
-    for i in 0..<inputs[k].count {
-      var plus = inputs, minus = inputs
-      var vp = inputs[k].scalars, vm = vp
-      vp[i] += epsilon
-      vm[i] -= epsilon
-      plus[k] = Tensor(shape: inputs[k].shape, scalars: vp)
-      minus[k] = Tensor(shape: inputs[k].shape, scalars: vm)
-      grad[i] = Float((Double(s(plus).scalar) - Double(s(minus).scalar)) / (2 * Double(epsilon)))
-    }
-    return Tensor(shape: inputs[k].shape, scalars: grad)
-  }
-  return GradientCheck(analytic: analytic, numerical: numerical)
+  return GradientCheck(analytic: analytic, numerical: numericalGradients(of: s, at: inputs, epsilon: epsilon))
 }

@@ -15,6 +15,9 @@ public struct FeatureSpan: Sendable, Hashable, Codable {
   /// A protected attribute (sex, race, age, ...).
   public var isSensitive: Bool
 
+  /// The input columns of this feature.
+  public var columns: Range<Int> { start..<(start + width) }
+
   /// A feature occupying columns `start ..< start + width`.
   public init(name: String, start: Int, width: Int, categories: [String] = [], isSensitive: Bool = false) {
     self.name = name
