@@ -95,6 +95,9 @@ public enum InputAttack {
     var adam = Adam(learningRate: options.learningRate)
     let bar = ProgressBar(label: "attack-input \(options.method)", total: options.steps, enabled: options.showProgress)
     for step in 0..<options.steps {
+      // Cosine decay of the step size: large moves early, fine matching at high beta at the end.
+      adam.learningRate = LearningRateSchedule.cosine(totalSteps: options.steps, floor: 0.05)
+        .rate(base: options.learningRate, step: step)
       let beta = growth.map { $0.0 * Foundation.pow($0.1 / $0.0, Float(step) / Float(options.steps)) }
       let (h, logits) = try attackMap(model, current.value, classes: classes, method: options.method, beta: beta, createGraph: true)
       let n = Float(x.shape[0])
