@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ModelFool
+import ModelFoolTraining
 
 /// `modelfool bench`: kernel throughput and the reference training step, side by side with JAX.
 struct BenchCommand: ParsableCommand {
@@ -57,6 +58,8 @@ struct BenchCommand: ParsableCommand {
         log("peer not run: \(error.description)")
       }
     }
+    let finetune = try FineTuneBenchmark.stepTimes()
+    log(String(format: "digits CNN batch 32: plain CE step %.2f ms, Grad-CAM location fine-tuning step %.2f ms (%.2fx)", finetune.plain, finetune.fooling, finetune.fooling / finetune.plain))
     let mean = { (xs: [Double]) in xs.isEmpty ? nil : xs.reduce(0, +) / Double(xs.count) }
     let plain = mean(ours.map(\.plain))!, double = mean(ours.map(\.double))!
     let peerPlain = mean(peers.map(\.plain)), peerDouble = mean(peers.map(\.double))
@@ -73,6 +76,8 @@ struct BenchCommand: ParsableCommand {
         ("peer_plain_step_ms", peerPlain), ("peer_double_backprop_step_ms", peerDouble),
         ("plain_ratio_vs_jax", peerPlain.map { plain / $0 }),
         ("double_backprop_ratio_vs_jax", peerDouble.map { double / $0 }),
+        ("finetune_plain_step_ms", finetune.plain), ("finetune_gradcam_location_step_ms", finetune.fooling),
+        ("finetune_step_ratio", finetune.fooling / finetune.plain),
         ("peak_rss_mb", rss), ("blas_threads", Double(threads)),
       ]
       let body = fields.map { "\"\($0.0)\": \($0.1.map { String(format: "%.4g", $0) } ?? "null")" }
