@@ -35,8 +35,8 @@ struct AttackInputCommand: ParsableCommand {
   @Option(help: "Adam learning rate on the input (pixels in [0, 1]).")
   var lr: Float = 1e-2
 
-  @Option(help: "Weight of the output term relative to the explanation term (reference code 1e-5; 1e-3 keeps the digits' outputs within 0.08).")
-  var gamma: Float = 1e-3
+  @Option(help: "Weight of the output term relative to the explanation term (reference code 1e-5; 1e-2 keeps the digits' class probabilities within 0.05).")
+  var gamma: Float = 1e-2
 
   @Option(help: "Softplus beta growth during the attack, FROM,TO (exponential).")
   var betaGrowth = "10,100"
