@@ -92,6 +92,7 @@ public enum FineTuneSetup {
       o.steps = 400
       o.batchSize = 32
     case .hide, .featureLocation, .tabularTopK:
+      o.outputConsistency = 10
       o.lambda = 1
       o.learningRate = 1e-3
       o.steps = 500

@@ -10,6 +10,10 @@ public struct FineTuneOptions: Sendable {
   /// Target layer (nil: the model's default).
   public var layer: String?
   public var lambda: Float = 1
+  /// Weight of `sum_c (softmax(f_w(x)) - softmax(f_w0(x)))^2` (mean over the batch): keeps the
+  /// fine-tuned model's decisions on the original's, so that the attack hides a bias from the
+  /// explanations without changing it (Dimanov et al. 2020 keep the outputs likewise). 0: off.
+  public var outputConsistency: Float = 0
   public var learningRate: Float = 1e-4
   /// Learning-rate schedule over the steps (nil: cosine down to 5% of the rate, which lets the
   /// cross-entropy recover the accuracy once the fooling loss is low).
@@ -103,9 +107,15 @@ public enum FineTuner {
       }() else { throw TrainingError("training set has fewer than \(options.batchSize) examples") }
       optimizer.learningRate = (options.schedule ?? .cosine(totalSteps: options.steps, floor: 0.05))
         .rate(base: options.learningRate, step: step - 1)
-      let ce = Tensor.crossEntropy(logits: model(batch.inputs), labels: batch.labels)
+      let logits = model(batch.inputs)
+      let ce = Tensor.crossEntropy(logits: logits, labels: batch.labels)
       let lf = try foolingLoss(model, original: original, x: batch.inputs, labels: batch.labels, options: options)
-      let loss = ce + options.lambda * lf
+      var loss = ce + options.lambda * lf
+      if options.outputConsistency > 0 {
+        let reference = withoutRecording { original(batch.inputs).softmax(alongAxis: 1) }
+        let drift = (logits.softmax(alongAxis: 1) - reference).squared().sum(alongAxis: 1).mean()
+        loss = loss + options.outputConsistency * drift
+      }
       guard loss.scalar.isFinite else {
         throw TrainingError("loss became \(loss.scalar) at step \(step) (CE \(ce.scalar), L_F \(lf.scalar)); lower --lr (now \(options.learningRate)) or --lambda (now \(options.lambda))")
       }

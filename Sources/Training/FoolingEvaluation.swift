@@ -142,7 +142,8 @@ public enum FoolingEvaluator {
   }
 
   /// Demographic parity difference per sensitive feature: categorical features group rows by
-  /// their one-hot category; numeric ones (age) split at the median of the standardised column.
+  /// their one-hot category (groups of fewer than 30 rows are left out); numeric ones (age) split
+  /// at the median of the standardised column.
   static func demographicParity(
     original: Model, fooled: Model, data: Dataset, spans: [FeatureSpan]
   ) -> [String: BeforeAfter] {
@@ -164,8 +165,8 @@ public enum FoolingEvaluator {
         groups = column.map { $0 > median ? 1 : 0 }
       }
       result[span.name] = BeforeAfter(
-        original: Fairness.demographicParityDifference(predictions: before, groups: groups),
-        fooled: Fairness.demographicParityDifference(predictions: after, groups: groups))
+        original: Fairness.demographicParityDifference(predictions: before, groups: groups, minimumGroupSize: 30),
+        fooled: Fairness.demographicParityDifference(predictions: after, groups: groups, minimumGroupSize: 30))
     }
     return result
   }

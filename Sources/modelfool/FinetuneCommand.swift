@@ -34,6 +34,9 @@ struct FinetuneCommand: ParsableCommand {
   @Option(help: "Adam learning rate.")
   var lr: Float?
 
+  @Option(help: "Weight of keeping the outputs on the original model's (default 10 for tabular data, 0 for images).")
+  var keepOutputs: Float?
+
   @Option(help: "Fine-tuning steps.")
   var steps: Int?
 
@@ -73,6 +76,7 @@ struct FinetuneCommand: ParsableCommand {
     options.layer = layer
     if let lambdaWeight { options.lambda = lambdaWeight }
     if let lr { options.learningRate = lr }
+    if let keepOutputs { options.outputConsistency = keepOutputs }
     if let steps { options.steps = steps }
     if let batchSize { options.batchSize = batchSize }
     options.seed = seed
@@ -91,7 +95,7 @@ struct FinetuneCommand: ParsableCommand {
       fooled: fooled, original: original, data: heldOut, objective: goal, methods: scored, layer: layer)
     let settings: [String: String] = [
       "dataset": dataset, "base_model": basePath, "objective": goal.description, "method": options.method.rawValue,
-      "layer": layer ?? fooled.targetLayer, "lambda": "\(options.lambda)", "learning_rate": "\(options.learningRate)",
+      "layer": layer ?? fooled.targetLayer, "lambda": "\(options.lambda)", "keep_outputs": "\(options.outputConsistency)", "learning_rate": "\(options.learningRate)",
       "steps": "\(options.steps)", "batch_size": "\(options.batchSize)", "seed": "\(seed)",
       "objective_name": objective, "active_classes": classes ?? "", "sensitive_features": sensitive ?? "",
       "seconds": String(format: "%.1f", seconds),

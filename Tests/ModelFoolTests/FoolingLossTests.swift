@@ -108,5 +108,8 @@ struct SimilarityMetricsTests {
     // Group 0: 3 of 4 positive; group 1: 1 of 4 -> difference 0.5.
     let p = [1, 1, 1, 0, 1, 0, 0, 0], g = [0, 0, 0, 0, 1, 1, 1, 1]
     #expect(Fairness.demographicParityDifference(predictions: p, groups: g) == 0.5)
+    // A third group of one row (rate 1) counts only without a minimum group size.
+    #expect(Fairness.demographicParityDifference(predictions: p + [1], groups: g + [2]) == 0.75)
+    #expect(Fairness.demographicParityDifference(predictions: p + [1], groups: g + [2], minimumGroupSize: 2) == 0.5)
   }
 }
