@@ -20,14 +20,8 @@ extension Dataset {
 
   /// Inputs `[indices.count, ...]` and labels of the examples at `indices` (a row copy).
   public func gather(_ indices: [Int]) -> (inputs: Tensor, labels: [Int]) {
-    let rowSize = exampleShape.reduce(1, *)
-    let storage = TensorStorage(uninitializedCount: indices.count * rowSize)
-    let src = inputs.storage.pointer
-    for (k, i) in indices.enumerated() {
-      precondition(i >= 0 && i < count, "Dataset \(name): index \(i) out of range 0..<\(count)")
-      (storage.pointer + k * rowSize).update(from: src + i * rowSize, count: rowSize)
-    }
-    return (Tensor(shape: [indices.count] + exampleShape, storage: storage), indices.map { labels[$0] })
+    for i in indices { precondition(i >= 0 && i < count, "Dataset \(name): index \(i) out of range 0..<\(count)") }
+    return (inputs.detached().selectingRows(indices), indices.map { labels[$0] })
   }
 
   /// Example indices cut into batches of `size` (the last one smaller unless `dropLast`),
