@@ -70,10 +70,16 @@ public enum FoolingLoss {
   /// The prior mass of the fine-tuned map sits at the original centre of mass, so a blank map
   /// scores 0 (no shift) instead of the distance from the original centre to the image centre:
   /// the loss rewards moving the explanation, never erasing it.
-  public static func centerMass(_ h: Tensor, reference: Tensor) -> Tensor {
+  ///
+  /// `cap` (a fraction of `W - 1`; nil: none) saturates each image's `|dC_h| + |dC_w|`: past
+  /// it an image earns nothing more, so the loss stops squeezing the map onto ever fewer pixels
+  /// of one corner, where the ReLU of Grad-CAM kills the whole map (a blank map has no gradient
+  /// to come back).
+  public static func centerMass(_ h: Tensor, reference: Tensor, cap: Float? = nil) -> Tensor {
     let original = centerOfMass(reference.detached())
-    let shift = centerOfMass(h, prior: original) - original
-    return -shift.abs().sum(alongAxis: 1).mean()
+    let shift = (centerOfMass(h, prior: original) - original).abs().sum(alongAxis: 1)
+    guard let cap else { return -shift.mean() }
+    return -Tensor.minimum(shift, Tensor(cap * Float(h.shape[2] - 1))).mean()
   }
 
   /// Active fooling (swap classes c1, c2): `0.5 [MSE(h_c1, h_c2^0) + MSE(h_c2, h_c1^0)]`.
