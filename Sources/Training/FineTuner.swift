@@ -19,6 +19,9 @@ public struct FineTuneOptions: Sendable {
   /// cross-entropy recover the accuracy once the fooling loss is low).
   public var schedule: LearningRateSchedule?
   public var steps = 300
+  /// Center-mass only: the shift (`|dC_h| + |dC_w|`, fraction of `W - 1`) past which an image
+  /// earns no more fooling loss (see ``FoolingLoss/centerMass(_:reference:cap:)``); nil: none.
+  public var centerMassCap: Float? = 0.3
   public var batchSize = 32
   public var seed: UInt64 = 0
   /// Held-out examples scored during training (accuracy and L_F) every `evaluateEvery` steps.
@@ -69,7 +72,7 @@ public enum FineTuner {
     switch options.objective {
     case .location: return FoolingLoss.location(try current(labels))
     case .topK: return FoolingLoss.topK(try current(labels), reference: try reference(labels))
-    case .centerMass: return FoolingLoss.centerMass(try current(labels), reference: try reference(labels))
+    case .centerMass: return FoolingLoss.centerMass(try current(labels), reference: try reference(labels), cap: options.centerMassCap)
     case .active(let c1, let c2):
       let n = labels.count
       let a = [Int](repeating: c1, count: n), b = [Int](repeating: c2, count: n)

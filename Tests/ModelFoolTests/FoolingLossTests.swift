@@ -42,6 +42,22 @@ struct FoolingLossTests {
     // Distance sqrt((6^2 + 6^2) / 2) / (7 - 1) = 1.
     #expect(abs(FoolingStatistics.centerMass(original: ta, fooled: tb)[0] - 1) < 1e-5)
     #expect(abs(FoolingLoss.centerMass(tb, reference: ta).scalar + 12) < 1e-4)
+    // Capped at 0.3 (W - 1) = 1.8 pixels of |dC_h| + |dC_w|.
+    #expect(abs(FoolingLoss.centerMass(tb, reference: ta, cap: 0.3).scalar + 1.8) < 1e-4)
+  }
+
+  @Test func blankMapsEarnNoCenterMassLoss() {
+    // Original mass at (1, 1): a blank fooled map keeps that centre in the loss (shift 0), and the
+    // statistic scores any constant map 0 although the image centre (4, 4) lies 3 pixels away.
+    var a = [Float](repeating: 0, count: 49)
+    a[0] = 1
+    let ta = Tensor(shape: [1, 7, 7], scalars: a), blank = Tensor.zeros([1, 7, 7])
+    #expect(abs(FoolingLoss.centerMass(blank, reference: ta).scalar) < 1e-5)
+    #expect(FoolingStatistics.centerMass(original: ta, fooled: blank) == [0])
+    #expect(FoolingStatistics.centerMass(original: ta, fooled: Tensor(repeating: 0.5, shape: [1, 7, 7])) == [0])
+    // The prior location: an all-zero map sits at the given point.
+    let c = FoolingLoss.centerOfMass(blank, prior: Tensor(shape: [1, 2], scalars: [2, 6])).scalars
+    #expect(abs(c[0] - 2) < 1e-4 && abs(c[1] - 6) < 1e-4)
   }
 
   @Test func topKLossAndOverlap() {

@@ -46,26 +46,40 @@ public enum FoolingLoss {
 
   /// Centre of mass `(C_h, C_w)` of each map, coordinates 1..H and 1..W: `[N, 2]`.
   ///
-  /// A prior mass of 1e-6 sits at the image centre, so an empty (all-zero) map has its centre of
-  /// mass in the middle of the image instead of at (0, 0): blanking the explanation does not
-  /// count as moving it (a zero Grad-CAM map otherwise "succeeds" at center-mass).
-  public static func centerOfMass(_ h: Tensor) -> Tensor {
+  /// A prior mass of 1e-6 sits at `prior` (`[N, 2]`, constant; nil: the image centre), so an
+  /// empty (all-zero) map has its centre of mass there instead of at (0, 0): with the image
+  /// centre, blanking the explanation does not count as moving it (a zero Grad-CAM map
+  /// otherwise "succeeds" at center-mass).
+  public static func centerOfMass(_ h: Tensor, prior: Tensor? = nil) -> Tensor {
     shapeCheck(h.rank == 3, "center of mass: heatmaps must be [N, H, W], got \(h.shape)")
     let (n, height, width) = (h.shape[0], h.shape[1], h.shape[2])
     let rows = Tensor(shape: [1, height, 1], scalars: (1...height).map(Float.init))
     let cols = Tensor(shape: [1, 1, width], scalars: (1...width).map(Float.init))
-    let prior: Float = 1e-6
-    let mass = h.sum(alongAxes: [1, 2]) + prior
-    let ch = ((h * rows).sum(alongAxes: [1, 2]) + prior * Float(height + 1) / 2) / mass
-    let cw = ((h * cols).sum(alongAxes: [1, 2]) + prior * Float(width + 1) / 2) / mass
-    return Tensor.concatenate([ch.reshaped([n, 1]), cw.reshaped([n, 1])], alongAxis: 1)
+    let mass0: Float = 1e-6
+    let at = prior?.detached() ?? Tensor(shape: [1, 2], scalars: [Float(height + 1) / 2, Float(width + 1) / 2])
+    shapeCheck(at.rank == 2 && at.shape[1] == 2, "center of mass: prior must be [N, 2], got \(at.shape)")
+    let mass = h.sum(alongAxes: [1, 2]).reshaped([n, 1]) + mass0
+    let ch = (h * rows).sum(alongAxes: [1, 2]).reshaped([n, 1])
+    let cw = (h * cols).sum(alongAxes: [1, 2]).reshaped([n, 1])
+    return (Tensor.concatenate([ch, cw], alongAxis: 1) + mass0 * at) / mass
   }
 
   /// Center-mass: `-mean(|dC_h| + |dC_w|)`, the (negated) shift of the centre of mass away from
   /// the original model's.
-  public static func centerMass(_ h: Tensor, reference: Tensor) -> Tensor {
-    let shift = centerOfMass(h) - centerOfMass(reference.detached())
-    return -shift.abs().sum(alongAxis: 1).mean()
+  ///
+  /// The prior mass of the fine-tuned map sits at the original centre of mass, so a blank map
+  /// scores 0 (no shift) instead of the distance from the original centre to the image centre:
+  /// the loss rewards moving the explanation, never erasing it.
+  ///
+  /// `cap` (a fraction of `W - 1`; nil: none) saturates each image's `|dC_h| + |dC_w|`: past
+  /// it an image earns nothing more, so the loss stops squeezing the map onto ever fewer pixels
+  /// of one corner, where the ReLU of Grad-CAM kills the whole map (a blank map has no gradient
+  /// to come back).
+  public static func centerMass(_ h: Tensor, reference: Tensor, cap: Float? = nil) -> Tensor {
+    let original = centerOfMass(reference.detached())
+    let shift = (centerOfMass(h, prior: original) - original).abs().sum(alongAxis: 1)
+    guard let cap else { return -shift.mean() }
+    return -Tensor.minimum(shift, Tensor(cap * Float(h.shape[2] - 1))).mean()
   }
 
   /// Active fooling (swap classes c1, c2): `0.5 [MSE(h_c1, h_c2^0) + MSE(h_c2, h_c1^0)]`.

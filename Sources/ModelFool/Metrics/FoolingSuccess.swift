@@ -88,11 +88,16 @@ public enum FoolingStatistics {
   }
 
   /// Center-mass: per-image normalised distance between the centres of mass.
+  /// A constant fooled map (a blank explanation points nowhere) scores 0, a failure, even where
+  /// the image centre lies far from the original centre of mass.
   public static func centerMass(original: Tensor, fooled: Tensor) -> [Float] {
     let width = Float(original.shape[2])
     let a = FoolingLoss.centerOfMass(original.detached()).scalars
     let b = FoolingLoss.centerOfMass(fooled.detached()).scalars
+    let hw = fooled.count / max(fooled.shape[0], 1), v = fooled.scalars
     return (0..<original.shape[0]).map { i in
+      let map = v[(i * hw)..<((i + 1) * hw)]
+      if map.min() == map.max() { return 0 }
       let dh = a[2 * i] - b[2 * i], dw = a[2 * i + 1] - b[2 * i + 1]
       return ((dh * dh + dw * dw) / 2).squareRoot() / (width - 1)
     }
