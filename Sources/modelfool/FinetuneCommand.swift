@@ -78,7 +78,9 @@ struct FinetuneCommand: ParsableCommand {
     if let batchSize { options.batchSize = batchSize }
     options.seed = seed
     options.showProgress = true
-    let scored = try Self.methodList(methods, tabular: tabular, fooled: options.method)
+    let large = FineTuneSetup.isLargeImage(base)
+    let scored = try Self.methodList(methods, tabular: tabular, fooled: options.method, large: large)
+    let scoreBatch = large ? 4 : 64
 
     let original = base.deepCopy()
     let fooled = base
@@ -89,11 +91,13 @@ struct FinetuneCommand: ParsableCommand {
     let seconds = Date().timeIntervalSince(start)
     let heldOut = evalCount.map { split.test.evenlySpacedSubset($0) } ?? split.test
     let evaluation = try FoolingEvaluator.evaluate(
-      fooled: fooled, original: original, data: heldOut, objective: goal, methods: scored, layer: layer)
+      fooled: fooled, original: original, data: heldOut, objective: goal, methods: scored, layer: layer,
+      batchSize: scoreBatch)
     // Small training sets (the 16 ImageNet photos) are scored too: FSR there shows what the
     // attack fitted, FSR on the held-out photos whether it generalises.
     let trainEvaluation = split.train.count <= Self.smallTrainingSet ? try FoolingEvaluator.evaluate(
-      fooled: fooled, original: original, data: split.train, objective: goal, methods: scored, layer: layer) : nil
+      fooled: fooled, original: original, data: split.train, objective: goal, methods: scored, layer: layer,
+      batchSize: scoreBatch) : nil
     let settings: [String: String] = [
       "dataset": dataset, "base_model": basePath, "objective": goal.description, "method": options.method.rawValue,
       "layer": layer ?? fooled.targetLayer, "lambda": "\(options.lambda)", "learning_rate": "\(options.learningRate)",
@@ -127,12 +131,13 @@ struct FinetuneCommand: ParsableCommand {
   /// Training sets at most this large are scored after fine-tuning as well as the held-out set.
   static let smallTrainingSet = 64
 
-  /// The methods to score: `all` means every method that applies to the model.
-  static func methodList(_ text: String, tabular: Bool, fooled: ExplanationMethod) throws -> [ExplanationMethod] {
+  /// The methods to score: `all` means every method that applies to the model (without
+  /// SmoothGrad for `large` images, see ``FineTuneSetup/isLargeImage(_:)``).
+  static func methodList(_ text: String, tabular: Bool, fooled: ExplanationMethod, large: Bool = false) throws -> [ExplanationMethod] {
     if text == "all" {
       let all: [ExplanationMethod] = tabular
         ? [.simpleGrad, .gradTimesInput, .lrp, .integratedGradients, .smoothGrad]
-        : [.gradCAM, .lrpTarget, .simpleGradTarget, .simpleGrad, .lrp, .smoothGrad]
+        : [.gradCAM, .lrpTarget, .simpleGradTarget, .simpleGrad, .lrp] + (large ? [] : [.smoothGrad])
       return [fooled] + all.filter { $0 != fooled }
     }
     return try parseNames(text).map(ExplanationMethod.init(parsing:))
