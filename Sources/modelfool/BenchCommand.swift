@@ -21,6 +21,12 @@ struct BenchCommand: ParsableCommand {
   @Option(help: "Peer script (JAX on CPU); 'none' skips the peer.")
   var peer = "bench/peers/jax_step.py"
 
+  @Option(help: "Time the fine-tuning step on this model (checkpoint or pretrained name) instead of the digits CNN.")
+  var finetuneModel: String?
+
+  @Option(help: "Batch size of the timed fine-tuning step.")
+  var finetuneBatch = 32
+
   @Flag(help: "Print one JSON object on stdout.")
   var json = false
 
@@ -58,8 +64,10 @@ struct BenchCommand: ParsableCommand {
         log("peer not run: \(error.description)")
       }
     }
-    let finetune = try FineTuneBenchmark.stepTimes()
-    log(String(format: "digits CNN batch 32: plain CE step %.2f ms, Grad-CAM location fine-tuning step %.2f ms (%.2fx)", finetune.plain, finetune.fooling, finetune.fooling / finetune.plain))
+    let finetune = try FineTuneBenchmark.stepTimes(
+      iterations: finetuneModel == nil ? 10 : 3, batch: finetuneBatch,
+      model: try finetuneModel.map { try WeightImport.resolveModel($0, log: log) })
+    log(String(format: "%@ batch %d: plain CE step %.2f ms, Grad-CAM location fine-tuning step %.2f ms (%.2fx)", (finetuneModel ?? "digits CNN") as NSString, finetuneBatch, finetune.plain, finetune.fooling, finetune.fooling / finetune.plain))
     let mean = { (xs: [Double]) in xs.isEmpty ? nil : xs.reduce(0, +) / Double(xs.count) }
     let plain = mean(ours.map(\.plain))!, double = mean(ours.map(\.double))!
     let peerPlain = mean(peers.map(\.plain)), peerDouble = mean(peers.map(\.double))

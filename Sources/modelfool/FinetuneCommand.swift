@@ -65,13 +65,14 @@ struct FinetuneCommand: ParsableCommand {
   var json = false
 
   func run() throws {
-    let split = try DatasetCatalog.load(dataset, root: datasetsRoot)
-    let (base, basePath) = try FineTuneSetup.loadOrTrainBase(path: model, dataset: dataset, split: split, seed: seed)
+    let split = FineTuneSetup.fineTuningSplit(try DatasetCatalog.load(dataset, root: datasetsRoot), dataset: dataset, seed: seed)
+    let (base, basePath) = try FineTuneSetup.loadOrTrainBase(
+      path: model, dataset: dataset, split: split, seed: seed, datasetsRoot: datasetsRoot)
     let tabular = base.inputShape.count == 1
     let goal = try FineTuneSetup.objective(
       named: objective, model: base, dataset: dataset,
       classes: try classes.map(parseIntegers), features: sensitive.map(parseNames))
-    var options = FineTuneSetup.defaults(for: goal, tabular: tabular)
+    var options = FineTuneSetup.defaults(for: goal, model: base)
     if let method { options.method = try ExplanationMethod(parsing: method) }
     options.layer = layer
     if let lambdaWeight { options.lambda = lambdaWeight }
@@ -81,7 +82,9 @@ struct FinetuneCommand: ParsableCommand {
     if let batchSize { options.batchSize = batchSize }
     options.seed = seed
     options.showProgress = true
-    let scored = try Self.methodList(methods, tabular: tabular, fooled: options.method)
+    let large = FineTuneSetup.isLargeImage(base)
+    let scored = try Self.methodList(methods, tabular: tabular, fooled: options.method, large: large)
+    let scoreBatch = large ? 4 : 64
 
     let original = base.deepCopy()
     let fooled = base
@@ -92,34 +95,53 @@ struct FinetuneCommand: ParsableCommand {
     let seconds = Date().timeIntervalSince(start)
     let heldOut = evalCount.map { split.test.evenlySpacedSubset($0) } ?? split.test
     let evaluation = try FoolingEvaluator.evaluate(
-      fooled: fooled, original: original, data: heldOut, objective: goal, methods: scored, layer: layer)
+      fooled: fooled, original: original, data: heldOut, objective: goal, methods: scored, layer: layer,
+      batchSize: scoreBatch)
+    // Small training sets (the 16 ImageNet photos) are scored too: FSR there shows what the
+    // attack fitted, FSR on the held-out photos whether it generalises.
+    let trainEvaluation = split.train.count <= Self.smallTrainingSet ? try FoolingEvaluator.evaluate(
+      fooled: fooled, original: original, data: split.train, objective: goal, methods: scored, layer: layer,
+      batchSize: scoreBatch) : nil
     let settings: [String: String] = [
       "dataset": dataset, "base_model": basePath, "objective": goal.description, "method": options.method.rawValue,
       "layer": layer ?? fooled.targetLayer, "lambda": "\(options.lambda)", "keep_outputs": "\(options.outputConsistency)", "learning_rate": "\(options.learningRate)",
       "steps": "\(options.steps)", "batch_size": "\(options.batchSize)", "seed": "\(seed)",
       "objective_name": objective, "active_classes": classes ?? "", "sensitive_features": sensitive ?? "",
-      "seconds": String(format: "%.1f", seconds),
+      "seconds": String(format: "%.1f", seconds), "train_examples": "\(split.train.count)",
+      "held_out_examples": "\(split.test.count)",
     ]
     try Checkpoint.save(fooled, to: folder + "/model.h5", metadata: settings)
-    let report = FineTuneReport(settings: settings, curves: curves, evaluation: evaluation)
+    let report = FineTuneReport(settings: settings, curves: curves, evaluation: evaluation, trainEvaluation: trainEvaluation)
     try AtomicFile.write(to: folder + "/report.json") { try Data(jsonLine(report).utf8).write(to: URL(fileURLWithPath: $0)) }
     try FineTuneReportPage.write(
       folder: folder, fooled: fooled, original: original, examples: split.test.evenlySpacedSubset(6), objective: goal,
-      methods: scored, layer: layer, curves: curves, evaluation: evaluation, settings: settings)
+      methods: scored, layer: layer, curves: curves, evaluation: evaluation, settings: settings,
+      trainEvaluation: trainEvaluation)
     if json {
-      print(try jsonLine(evaluation))
+      print(try jsonLine(evaluation))  // the training-set scores are in report.json
     } else {
       print(evaluation.table())
+      if let trainEvaluation {
+        print("\non the \(split.train.count) training examples (fitted, not generalisation):")
+        print(trainEvaluation.table().replacingOccurrences(of: "held-out examples", with: "training examples"))
+        print(String(format: "top-5 accuracy: held out original %.4f, fooled %.4f; training original %.4f, fooled %.4f",
+                     evaluation.top5Accuracy.original, evaluation.top5Accuracy.fooled,
+                     trainEvaluation.top5Accuracy.original, trainEvaluation.top5Accuracy.fooled))
+      }
       print("fine-tuned in \(String(format: "%.1f", seconds)) s; wrote \(folder)/model.h5, report.json and report.html")
     }
   }
 
-  /// The methods to score: `all` means every method that applies to the model.
-  static func methodList(_ text: String, tabular: Bool, fooled: ExplanationMethod) throws -> [ExplanationMethod] {
+  /// Training sets at most this large are scored after fine-tuning as well as the held-out set.
+  static let smallTrainingSet = 64
+
+  /// The methods to score: `all` means every method that applies to the model (without
+  /// SmoothGrad for `large` images, see ``FineTuneSetup/isLargeImage(_:)``).
+  static func methodList(_ text: String, tabular: Bool, fooled: ExplanationMethod, large: Bool = false) throws -> [ExplanationMethod] {
     if text == "all" {
       let all: [ExplanationMethod] = tabular
         ? [.simpleGrad, .gradTimesInput, .lrp, .integratedGradients, .smoothGrad]
-        : [.gradCAM, .lrpTarget, .simpleGradTarget, .simpleGrad, .lrp, .smoothGrad]
+        : [.gradCAM, .lrpTarget, .simpleGradTarget, .simpleGrad, .lrp] + (large ? [] : [.smoothGrad])
       return [fooled] + all.filter { $0 != fooled }
     }
     return try parseNames(text).map(ExplanationMethod.init(parsing:))
@@ -131,6 +153,8 @@ struct FineTuneReport: Encodable {
   var settings: [String: String]
   var curves: [FineTuneRecord]
   var evaluation: FoolingEvaluation
+  /// The same scores on the training set, for small ones (nil otherwise).
+  var trainEvaluation: FoolingEvaluation?
 }
 
 /// `"3,8"` -> `[3, 8]`, with a one-line error for anything else.
