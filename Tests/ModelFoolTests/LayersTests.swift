@@ -206,7 +206,7 @@ struct LayersTests {
     net.setActivation(.softplus(beta: 5))
     #expect(net.layers.map { ($0 as! ActivationLayer).activation } == [.relu6, .softplus(beta: 5), .sigmoid])
     net.setActivation(.softplus(beta: 5), includingReLU6: true)
-    #expect((net.layers[0] as! ActivationLayer).activation == .softplus(beta: 5))
+    #expect((net.layers[0] as! ActivationLayer).activation == .smoothReLU6(beta: 5))
     net.restoreActivations()
     #expect(net.layers.map { ($0 as! ActivationLayer).activation } == [.relu6, .relu, .sigmoid])
   }
@@ -273,4 +273,25 @@ func uniformInput(_ shape: [Int], seed: UInt64 = 42) -> Tensor {
 func normalInput(_ shape: [Int], seed: UInt64 = 42) -> Tensor {
   var g = SeededGenerator(seed: seed)
   return Tensor.randomNormal(shape, using: &g)
+}
+
+@Suite("Smooth ReLU6")
+struct SmoothReLU6Tests {
+  @Test func valuesAndSwitch() throws {
+    let x = Tensor([-2, 0, 3, 6, 9])
+    // softplus_b(x) - softplus_b(x - 6) with b = 50 is within log(2)/50 of ReLU6 everywhere.
+    let y = Activation.smoothReLU6(beta: 50)(x).scalars
+    for (a, b) in zip(y, [Float](arrayLiteral: 0, 0, 3, 6, 6)) { #expect(abs(a - b) <= 0.0139) }
+    // At 0 and 6 the value is exactly log(2)/b off (minus the other term's tiny share).
+    #expect(abs(y[1] - Float(0.6931472 / 50)) < 1e-5)
+    let net = Sequential([Dense(weight: Tensor(shape: [1, 1], scalars: [1])), ActivationLayer(.relu6)])
+    net.setActivation(.softplus(beta: 2))
+    #expect(net(Tensor(shape: [1, 1], scalars: [3])).scalar == 3)  // ReLU6 untouched by default
+    net.setActivation(.softplus(beta: 2), includingReLU6: true)
+    let smooth = net(Tensor(shape: [1, 1], scalars: [3])).scalar
+    let expected = (log1p(exp(6.0)) - log1p(exp(-6.0))) / 2
+    #expect(abs(Double(smooth) - expected) < 1e-5)
+    net.restoreActivations()
+    #expect(net(Tensor(shape: [1, 1], scalars: [7])).scalar == 6)
+  }
 }

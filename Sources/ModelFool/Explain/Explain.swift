@@ -138,7 +138,8 @@ func withExplanationActivations<T>(_ model: Model, beta: Float?, _ body: () thro
   guard let beta else { return try body() }
   guard beta > 0 else { throw ExplanationError("beta must be positive, got \(beta)") }
   let saved = model.namedLayers().compactMap { $0.layer as? ActivationLayer }.map { ($0, $0.activation) }
-  model.setActivation(.softplus(beta: beta))
+  // ReLU6 networks (EfficientNet-Lite) get the smooth ReLU6 of the same beta.
+  model.setActivation(.softplus(beta: beta), includingReLU6: true)
   defer { for (layer, a) in saved { layer.activation = a } }
   return try body()
 }

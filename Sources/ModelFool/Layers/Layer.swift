@@ -97,7 +97,8 @@ extension Layer {
   /// Switches the activation of every ReLU-family ``ActivationLayer`` without touching weights.
   ///
   /// Rule: a layer is switched when the activation it was *built* with (``ActivationLayer/base``)
-  /// is `.relu` or `.softplus`; ReLU6 layers are switched only if `includingReLU6` is true;
+  /// is `.relu` or `.softplus`; ReLU6 layers are switched only if `includingReLU6` is true (a
+  /// softplus(beta) request gives them the smooth ReLU6 of that beta);
   /// identity, sigmoid and tanh layers never are. Because the rule looks at the built activation,
   /// `setActivation(.softplus(beta: 10))` followed by `setActivation(.relu)` restores a ReLU
   /// network exactly; ``restoreActivations()`` restores every layer (ReLU6 included).
@@ -106,7 +107,9 @@ extension Layer {
       guard let a = l.layer as? ActivationLayer else { continue }
       switch a.base {
       case .relu, .softplus: a.activation = activation
-      case .relu6 where includingReLU6: a.activation = activation
+      case .relu6 where includingReLU6:
+        // Smoothing a ReLU6 keeps its cap: softplus(beta) becomes the smooth ReLU6 of that beta.
+        if case .softplus(let beta) = activation { a.activation = .smoothReLU6(beta: beta) } else { a.activation = activation }
       default: break
       }
     }

@@ -63,6 +63,8 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
   case relu6
   /// Softplus with the given beta (Dombrowski et al.'s smooth ReLU).
   case softplus(beta: Float)
+  /// Smooth ReLU6: `softplus_beta(x) - softplus_beta(x - 6)`, which tends to ReLU6 as beta grows.
+  case smoothReLU6(beta: Float)
   case sigmoid
   case tanh
 
@@ -72,6 +74,7 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
     case .relu: x.relu()
     case .relu6: x.relu6()
     case .softplus(let beta): x.softplus(beta: beta)
+    case .smoothReLU6(let beta): x.softplus(beta: beta) - (x - 6).softplus(beta: beta)
     case .sigmoid: x.sigmoid()
     case .tanh: x.tanh()
     }
@@ -83,6 +86,7 @@ public enum Activation: Sendable, Hashable, CustomStringConvertible {
     case .relu: "relu"
     case .relu6: "relu6"
     case .softplus(let beta): "softplus(beta=\(beta))"
+    case .smoothReLU6(let beta): "smooth-relu6(beta=\(beta))"
     case .sigmoid: "sigmoid"
     case .tanh: "tanh"
     }
