@@ -208,3 +208,49 @@ extension InputAttackSummary {
     return lines.joined(separator: "\n")
   }
 }
+
+extension InputAttack {
+  /// The location objective's frame (``FoolingLoss/frameMask(height:width:)``) as an attack target:
+  /// `|m| / sum |m|` per example, shaped like `maps` (`[N, h, w]`).
+  public static func frameTarget(like maps: Tensor) -> Tensor {
+    let (n, h, w) = (maps.shape[0], maps.shape[1], maps.shape[2])
+    let m = FoolingLoss.frameMask(height: h, width: w)
+    return (m / m.sum()).reshaped([1, h, w]).expand(to: [n, h, w])
+  }
+
+  /// Input manipulation against model manipulation on the same model, method and target maps:
+  /// PCC/SSIM of the explanations to the target, the accuracy cost on the examples, and the time.
+  public static func comparisonTable(
+    inputAttack: InputAttackSummary, base: Model, fooled: Model, fooledSeconds: Double?, data: Dataset,
+    classes: [Int], targetMaps: Tensor, method: ExplanationMethod
+  ) throws -> String {
+    fooled.setTraining(false)
+    let maps = try attackMap(fooled, data.inputs, classes: classes, method: method, beta: nil, createGraph: false).map.detached()
+    let pcc = FoolingStatistics.perExample(maps, targetMaps, SimilarityMetrics.pearson)
+    var ssim: [Float] = []
+    if maps.rank == 3 {
+      let (h, w) = (maps.shape[1], maps.shape[2])
+      ssim = FoolingStatistics.perExample(maps, targetMaps) { SimilarityMetrics.ssim($0, $1, height: h, width: w) }
+    }
+    let mean = { (v: [Float]) in v.isEmpty ? Float.nan : v.reduce(0, +) / Float(v.count) }
+    let baseAccuracy = Trainer.evaluate(base, on: data).accuracy
+    let fooledAccuracy = Trainer.evaluate(fooled, on: data).accuracy
+    func row(_ cells: [String]) -> String {
+      zip(cells, [22, 8, 8, 34, 10]).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: " ")
+    }
+    let rows = [
+      row(["attack", "PCC", "SSIM", "cost", "time"]),
+      row([
+        "input manipulation", String(format: "%.3f", inputAttack.pccToTargetMean),
+        inputAttack.ssimToTargetMean.map { String(format: "%.3f", $0) } ?? "-",
+        "\(inputAttack.labelsChanged) of \(inputAttack.count) labels changed", String(format: "%.1f s", inputAttack.seconds),
+      ]),
+      row([
+        "model manipulation", String(format: "%.3f", mean(pcc)), ssim.isEmpty ? "-" : String(format: "%.3f", mean(ssim)),
+        String(format: "accuracy %.3f -> %.3f", baseAccuracy, fooledAccuracy),
+        fooledSeconds.map { String(format: "%.1f s", $0) } ?? "-",
+      ]),
+    ]
+    return (["same model, method \(method.rawValue), same target maps, \(data.count) examples:"] + rows).joined(separator: "\n")
+  }
+}

@@ -56,6 +56,12 @@ struct AttackInputCommand: ParsableCommand {
   @Option(help: "Report how far the attack gets against beta-smoothed explanations, e.g. 1,3,10,inf.")
   var sweepBeta: String?
 
+  @Option(help: "Target map: 'image' (another example's explanation, default) or 'frame' (the location objective's frame, as the model-manipulation attack uses).")
+  var target = "image"
+
+  @Option(help: "A fine-tuned checkpoint (modelfool finetune) to compare against: same method and target, side by side.")
+  var versus: String?
+
   @Option(help: "Seed (base model training if needed).")
   var seed: UInt64 = 0
 
@@ -91,7 +97,14 @@ struct AttackInputCommand: ParsableCommand {
     let classes = withoutRecording { network(x) }.argmaxLastAxis()
     let targets = (0..<n).map { targetIndex ?? ($0 + n / 2) % n }
     let allMaps = try InputAttack.attackMap(network, x, classes: classes, method: method, beta: defenceBeta, createGraph: false).map.detached()
-    let targetMaps = allMaps.selectingRows(targets)
+    let targetMaps: Tensor
+    switch target {
+    case "image": targetMaps = allMaps.selectingRows(targets)
+    case "frame":
+      guard allMaps.rank == 3 else { throw ValidationError("--target frame needs spatial maps; \(method) gives \(allMaps.shape)") }
+      targetMaps = InputAttack.frameTarget(like: allMaps)
+    default: throw ValidationError("--target must be 'image' or 'frame', got '\(target)'")
+    }
     let start = Date()
     let (adversarial, _) = try InputAttack.run(network, x, targetMaps: targetMaps, options: options)
     let seconds = Date().timeIntervalSince(start)
@@ -120,10 +133,18 @@ struct AttackInputCommand: ParsableCommand {
       try InputAttackPictures.write(
         folder: folder, original: x, adversarial: adversarial, originalMaps: allMaps, adversarialMaps: advMaps, targetMaps: targetMaps)
     }
+    let comparison = try versus.map { path -> String in
+      let fooled = try Checkpoint.load(path)
+      let recorded = (try? Checkpoint.metadata(path)) ?? [:]
+      return try InputAttack.comparisonTable(
+        inputAttack: summary, base: network, fooled: fooled, fooledSeconds: Double(recorded["seconds"] ?? ""),
+        data: data, classes: classes, targetMaps: targetMaps, method: method)
+    }
     if json {
       print(try jsonLine(summary))
     } else {
       print(summary.table())
+      if let comparison { print(comparison) }
       print("attacked \(n) examples in \(String(format: "%.1f", seconds)) s; wrote \(folder)/report.json\(x.rank == 4 ? " and example-*.png" : "")")
     }
   }

@@ -134,6 +134,13 @@ struct InputAttackTests {
     #expect(norms.allSatisfy { $0 <= 0.3 + 1e-4 })
   }
 
+  @Test func frameTargetIsTheNormalisedLocationMask() {
+    let t = InputAttack.frameTarget(like: Tensor.zeros([2, 7, 7])).scalars
+    // k = 1: 24 frame pixels of 49, each 1/24; the 5x5 centre is 0.
+    #expect(t.count == 98 && t.filter { $0 == 0 }.count == 50)
+    #expect(abs(t.prefix(49).reduce(0, +) - 1) < 1e-6 && abs(t[0] - 1 / 24) < 1e-7)
+  }
+
   @Test func impossibleSettingsAreErrors() throws {
     let (model, data) = try FineTunerTests.setting()
     let x = data.inputs.selectingRows([0])
