@@ -57,12 +57,15 @@ public enum FineTuner {
   }
 
   /// The fooling loss `L_F` of `model` on a batch; `original` is the frozen reference model.
+  ///
+  /// `createGraph: false` gives the value only (held-out monitoring), without recording the
+  /// double-backprop graph that training differentiates.
   public static func foolingLoss(
-    _ model: Model, original: Model, x: Tensor, labels: [Int], options: FineTuneOptions
+    _ model: Model, original: Model, x: Tensor, labels: [Int], options: FineTuneOptions, createGraph: Bool = true
   ) throws -> Tensor {
     let tabular = options.objective.isTabular
     func current(_ l: [Int]) throws -> Tensor {
-      try maps(model, x, labels: l, method: options.method, layer: options.layer, tabular: tabular, createGraph: true)
+      try maps(model, x, labels: l, method: options.method, layer: options.layer, tabular: tabular, createGraph: createGraph)
     }
     // Explanations need a recorded forward pass even for constants: the reference maps are
     // computed without keeping their graph and then cut from it.
@@ -147,7 +150,7 @@ public enum FineTuner {
     var lossSum: Float = 0
     var batches = 0
     for batch in data.batches(size: 64) {
-      let lf = try foolingLoss(model, original: original, x: batch.inputs, labels: batch.labels, options: options)
+      let lf = try foolingLoss(model, original: original, x: batch.inputs, labels: batch.labels, options: options, createGraph: false)
       lossSum += lf.scalar
       batches += 1
     }

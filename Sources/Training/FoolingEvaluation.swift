@@ -125,12 +125,15 @@ public enum FoolingEvaluator {
         }
       }
     }
-    let before = Trainer.evaluate(original, on: data), after = Trainer.evaluate(fooled, on: data)
+    let logitsBefore = Trainer.logits(original, on: data), logitsAfter = Trainer.logits(fooled, on: data)
+    let before = Trainer.evaluate(logits: logitsBefore, labels: data.labels)
+    let after = Trainer.evaluate(logits: logitsAfter, labels: data.labels)
     var fairness: FairnessEvaluation?
     if objective.isTabular {
       fairness = FairnessEvaluation(
         sensitiveRanks: ranks,
-        demographicParityDifference: demographicParity(original: original, fooled: fooled, data: data, spans: spans))
+        demographicParityDifference: demographicParity(
+          original: logitsBefore.argmaxLastAxis(), fooled: logitsAfter.argmaxLastAxis(), data: data, spans: spans))
     }
     return FoolingEvaluation(
       objective: objective.description, statistic: objective.statistic.rawValue, successRange: range.description,
@@ -145,10 +148,8 @@ public enum FoolingEvaluator {
   /// their one-hot category (groups of fewer than 30 rows are left out); numeric ones (age) split
   /// at the median of the standardised column.
   static func demographicParity(
-    original: Model, fooled: Model, data: Dataset, spans: [FeatureSpan]
+    original before: [Int], fooled after: [Int], data: Dataset, spans: [FeatureSpan]
   ) -> [String: BeforeAfter] {
-    let before = Trainer.logits(original, on: data).argmaxLastAxis()
-    let after = Trainer.logits(fooled, on: data).argmaxLastAxis()
     let d = data.inputs.shape[1]
     let x = data.inputs.scalars
     var result: [String: BeforeAfter] = [:]

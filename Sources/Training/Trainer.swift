@@ -119,19 +119,23 @@ public enum Trainer {
 
   /// Top-1 / top-5 accuracy and mean cross-entropy on `data`.
   public static func evaluate(_ model: Model, on data: Dataset, batchSize: Int = 256) -> Evaluation {
-    let all = logits(model, on: data, batchSize: batchSize)
+    evaluate(logits: logits(model, on: data, batchSize: batchSize), labels: data.labels)
+  }
+
+  /// Top-1 / top-5 accuracy and mean cross-entropy of precomputed `[N, classes]` logits.
+  public static func evaluate(logits all: Tensor, labels: [Int]) -> Evaluation {
     let classes = all.shape[1]
     let values = all.scalars
     var top1 = 0, top5 = 0
-    for (i, label) in data.labels.enumerated() {
+    for (i, label) in labels.enumerated() {
       let row = values[(i * classes)..<((i + 1) * classes)]
       let target = row[row.startIndex + label]
       let better = row.filter { $0 > target }.count
       if better == 0 { top1 += 1 }
       if better < 5 { top5 += 1 }
     }
-    let loss = withoutRecording { Tensor.crossEntropy(logits: all, labels: data.labels).scalar }
-    let n = Float(max(data.count, 1))
-    return Evaluation(accuracy: Float(top1) / n, top5Accuracy: Float(top5) / n, loss: loss, count: data.count)
+    let loss = withoutRecording { Tensor.crossEntropy(logits: all, labels: labels).scalar }
+    let n = Float(max(labels.count, 1))
+    return Evaluation(accuracy: Float(top1) / n, top5Accuracy: Float(top5) / n, loss: loss, count: labels.count)
   }
 }
