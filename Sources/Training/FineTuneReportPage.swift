@@ -54,11 +54,11 @@ public enum FineTuneReportPage {
 
   /// The FSR and map-similarity table of one evaluation, then its accuracy (and fairness).
   static func scoreTable(_ evaluation: FoolingEvaluation) -> String {
-    var html = "<table><tr><th class=l>method</th><th>FSR fooled</th><th>FSR original</th><th>Spearman</th><th>top-k</th><th>PCC</th><th>SSIM</th><th>MSE</th></tr>"
+    var html = "<table><tr><th class=l>method</th><th>FSR fooled</th><th>FSR original</th><th title='FSR of the fooled model on the examples where the original map is not already a success'>FSR where original failed</th><th>Spearman</th><th>top-k</th><th>PCC</th><th>SSIM</th><th>MSE</th></tr>"
     for m in evaluation.methods {
       html += "<tr><td class=l>\(m.method)</td>" + [
         String(format: "%.1f%%", 100 * m.fsr.fooled), String(format: "%.1f%%", 100 * m.fsr.original),
-        String(format: "%.3f", m.spearman), String(format: "%.3f", m.topKIntersection), String(format: "%.3f", m.pcc),
+        m.fsrWhereOriginalFailed.map { String(format: "%.1f%%", 100 * $0) } ?? "-", String(format: "%.3f", m.spearman), String(format: "%.3f", m.topKIntersection), String(format: "%.3f", m.pcc),
         m.ssim.map { String(format: "%.3f", $0) } ?? "-", String(format: "%.4f", m.mse),
       ].map { "<td>\($0)</td>" }.joined() + "</tr>"
     }

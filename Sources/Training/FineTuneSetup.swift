@@ -52,9 +52,12 @@ public enum FineTuneSetup {
     return DatasetSplit(train: split.train.subset(Array(order[..<cut])), test: split.train.subset(Array(order[cut...])))
   }
 
-  /// Default sensitive features per tabular data set (the attribute each audit is about).
+  /// Default sensitive features per tabular data set: of METHODS.md's sensitive attributes, the
+  /// set the original model exposes most (the lowest original FSR: a row only counts as hidden
+  /// when every feature of the set has left its top 3) among those whose demographic parity the
+  /// attack keeps within 0.02. German's age is left out: hiding it too moved its parity by 0.03-0.04.
   public static let defaultSensitive: [String: [String]] = [
-    "adult": ["sex"], "german": ["status_sex"], "compas": ["race"],
+    "adult": ["sex", "race", "age"], "german": ["status_sex"], "compas": ["race", "age"],
   ]
 
   /// Parses `--objective` for a model; tabular models take `hide`, `location` and `topk`.
@@ -155,10 +158,16 @@ public enum FineTuneSetup {
         o.learningRate = 1e-3
       }
     case .hide, .featureLocation, .tabularTopK:
-      o.outputConsistency = 10
-      o.lambda = 1
-      o.learningRate = 1e-3
-      o.steps = 500
+      // Hide, default sensitive features, seeds 0-3: SimpleGrad and LRP fooled together (their
+      // mean L_F), FSR 100% / >= 96.1% on all three data sets; the strong output-keeping weight
+      // holds the decisions: accuracy within -0.13..+0.33 points on Adult and COMPAS (German
+      // -1 to -2 points, 2-4 of 200 rows) and the demographic parity difference of every hidden
+      // feature within 0.015. lr 1e-3 left COMPAS's LRP FSR at 86-92%. README: tabular table.
+      o.alsoFooled = [.lrp]
+      o.outputConsistency = 300
+      o.lambda = 30
+      o.learningRate = 3e-3
+      o.steps = 2000
       o.batchSize = 128
     }
     return o

@@ -6,7 +6,14 @@ import ModelFoolData
 /// `CE + lambda * L_F` on the same minibatch, Adam without weight decay, BatchNorm frozen.
 public struct FineTuneOptions: Sendable {
   public var objective: FoolingObjective = .location
+  /// The method fooled (it names the run).
   public var method: ExplanationMethod = .gradCAM
+  /// Further methods fooled at the same time, as Dimanov et al. (2020) conceal a feature from
+  /// several explanation methods at once: `L_F` is then the mean of the objective's loss over
+  /// `method` and these. Empty: `method` alone.
+  public var alsoFooled: [ExplanationMethod] = []
+  /// `method` followed by ``alsoFooled``.
+  public var fooledMethods: [ExplanationMethod] { [method] + alsoFooled.filter { $0 != method } }
   /// Target layer (nil: the model's default).
   public var layer: String?
   public var lambda: Float = 1
@@ -57,20 +64,34 @@ public enum FineTuner {
   }
 
   /// The fooling loss `L_F` of `model` on a batch; `original` is the frozen reference model.
+  /// With several fooled methods (``FineTuneOptions/fooledMethods``) it is their mean.
   ///
   /// `createGraph: false` gives the value only (held-out monitoring), without recording the
   /// double-backprop graph that training differentiates.
   public static func foolingLoss(
     _ model: Model, original: Model, x: Tensor, labels: [Int], options: FineTuneOptions, createGraph: Bool = true
   ) throws -> Tensor {
+    let methods = options.fooledMethods
+    var total = try foolingLoss(model, original: original, x: x, labels: labels, method: methods[0], options: options, createGraph: createGraph)
+    for method in methods.dropFirst() {
+      total = total + (try foolingLoss(model, original: original, x: x, labels: labels, method: method, options: options, createGraph: createGraph))
+    }
+    return methods.count == 1 ? total : total / Float(methods.count)
+  }
+
+  /// `L_F` for one explanation method.
+  static func foolingLoss(
+    _ model: Model, original: Model, x: Tensor, labels: [Int], method: ExplanationMethod, options: FineTuneOptions,
+    createGraph: Bool
+  ) throws -> Tensor {
     let tabular = options.objective.isTabular
     func current(_ l: [Int]) throws -> Tensor {
-      try maps(model, x, labels: l, method: options.method, layer: options.layer, tabular: tabular, createGraph: createGraph)
+      try maps(model, x, labels: l, method: method, layer: options.layer, tabular: tabular, createGraph: createGraph)
     }
     // Explanations need a recorded forward pass even for constants: the reference maps are
     // computed without keeping their graph and then cut from it.
     func reference(_ l: [Int]) throws -> Tensor {
-      try maps(original, x, labels: l, method: options.method, layer: options.layer, tabular: tabular, createGraph: false).detached()
+      try maps(original, x, labels: l, method: method, layer: options.layer, tabular: tabular, createGraph: false).detached()
     }
     switch options.objective {
     case .location: return FoolingLoss.location(try current(labels))
@@ -102,7 +123,7 @@ public enum FineTuner {
     let parameters = model.trainableParameters()
     let monitor = heldOut.subset(Array(0..<min(options.monitorCount, heldOut.count)))
     var records: [FineTuneRecord] = []
-    let bar = ProgressBar(label: "finetune \(options.objective.name)/\(options.method)", total: options.steps, enabled: options.showProgress)
+    let bar = ProgressBar(label: "finetune \(options.objective.name)/\(options.fooledMethods.map(\.rawValue).joined(separator: "+"))", total: options.steps, enabled: options.showProgress)
     var batches = train.batches(size: options.batchSize, shuffle: true, dropLast: true, using: &generator).makeIterator()
     var last = (ce: Float.nan, lf: Float.nan)
     var monitored: (accuracy: Float, foolingLoss: Float)?

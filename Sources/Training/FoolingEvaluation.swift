@@ -13,6 +13,11 @@ public struct MethodEvaluation: Codable, Sendable {
   public var method: String
   /// FSR of the fooled model and of the original (the baseline: it must be low).
   public var fsr: BeforeAfter
+  /// FSR of the fooled model over only the examples whose original map is NOT already a
+  /// success: what the attack changed. Where the original FSR is high (an Adult model that
+  /// never ranks sex among its top 3 features), this is the number that still means something.
+  /// Nil when the original succeeds on every example.
+  public var fsrWhereOriginalFailed: Float?
   /// Mean per-example statistic of each model.
   public var meanStatistic: BeforeAfter
   /// Means over examples of the similarity between the original's and the fooled model's maps.
@@ -117,6 +122,7 @@ public enum FoolingEvaluator {
         fsr: BeforeAfter(
           original: FoolingStatistics.successRate(statsOriginal, range: range),
           fooled: FoolingStatistics.successRate(statsFooled, range: range)),
+        fsrWhereOriginalFailed: FoolingStatistics.successRate(statsFooled, whereOriginalFails: statsOriginal, range: range),
         meanStatistic: BeforeAfter(original: mean(statsOriginal), fooled: mean(statsFooled)),
         spearman: mean(sp), topKIntersection: mean(tk), pcc: mean(pc), ssim: ss.isEmpty ? nil : mean(ss), mse: mean(ms)))
       if !rankSums.isEmpty {
@@ -183,15 +189,17 @@ extension FoolingEvaluation {
     var lines: [String] = []
     lines.append("objective \(objective), statistic \(statistic), success when \(successRange), \(examples) held-out examples")
     lines.append("method".padding(toLength: 14, withPad: " ", startingAt: 0)
-      + ["FSR", "FSR orig", "spearman", "top-k", "PCC", "SSIM"].map { cell($0) }.joined())
+      + ["FSR", "FSR orig", "FSR*", "spearman", "top-k", "PCC", "SSIM"].map { cell($0) }.joined())
     for m in methods {
       let values = [
         String(format: "%.1f%%", 100 * m.fsr.fooled), String(format: "%.1f%%", 100 * m.fsr.original),
+        m.fsrWhereOriginalFailed.map { String(format: "%.1f%%", 100 * $0) } ?? "-",
         String(format: "%.3f", m.spearman), String(format: "%.3f", m.topKIntersection), String(format: "%.3f", m.pcc),
         m.ssim.map { String(format: "%.3f", $0) } ?? "-",
       ]
       lines.append(m.method.padding(toLength: 14, withPad: " ", startingAt: 0) + values.map { cell($0) }.joined())
     }
+    lines.append("FSR*: FSR of the fooled model on the examples where the original's map is not already a success")
     lines.append(String(format: "top-1 accuracy: original %.4f, fooled %.4f (change %+.2f points)", accuracy.original, accuracy.fooled, 100 * (accuracy.fooled - accuracy.original)))
     if let fairness {
       for (feature, dpd) in fairness.demographicParityDifference.sorted(by: { $0.key < $1.key }) {

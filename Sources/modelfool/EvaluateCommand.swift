@@ -87,10 +87,10 @@ struct EvaluateCommand: ParsableCommand {
     }
     let goal = try FineTuneSetup.objective(
       named: objectiveName, model: base, dataset: data.name,
-      classes: try (classes ?? recorded["active_classes"]).map(parseIntegers),
-      features: (sensitive ?? recorded["sensitive_features"]).map(parseNames))
+      classes: try (classes ?? recorded["active_classes"].flatMap { $0.isEmpty ? nil : $0 }).map(parseIntegers),
+      features: (sensitive ?? recorded["sensitive_features"].flatMap { $0.isEmpty ? nil : $0 }).map(parseNames))
     let tabular = base.inputShape.count == 1
-    let fooledWith = recorded["method"].flatMap { try? ExplanationMethod(parsing: $0) } ?? (tabular ? .simpleGrad : .gradCAM)
+    let fooledWith = recorded["method"].flatMap { try? parseNames($0).first.map(ExplanationMethod.init(parsing:)) } ?? (tabular ? .simpleGrad : .gradCAM)
     let scored = try FinetuneCommand.methodList(methods, tabular: tabular, fooled: fooledWith)
     let range = try success.map(SuccessRange.init(parsing:))
     let subset = evalCount.map { data.evenlySpacedSubset($0) } ?? data

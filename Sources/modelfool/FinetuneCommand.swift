@@ -13,7 +13,7 @@ struct FinetuneCommand: ParsableCommand {
   @Option(help: "Objective: location, topk, center-mass, active (images); hide, location, topk (tabular).")
   var objective = "location"
 
-  @Option(help: "Explanation method to fool (default gradcam for images, simplegrad for tabular).")
+  @Option(help: "Explanation method(s) to fool, comma separated: several are fooled at once (mean L_F). Default gradcam for images, simplegrad,lrp for tabular.")
   var method: String?
 
   @Option(help: "Base checkpoint (default runs/base/DATASET.h5, trained first if missing).")
@@ -58,7 +58,7 @@ struct FinetuneCommand: ParsableCommand {
   @Option(help: "Seed for shuffling (and the base model if it is trained).")
   var seed: UInt64 = 0
 
-  @Option(help: "Output folder (default runs/finetune/DATASET-OBJECTIVE-METHOD).")
+  @Option(help: "Output folder (default runs/finetune/DATASET-OBJECTIVE-METHOD[+METHOD...]).")
   var out: String?
 
   @Flag(help: "Print the final evaluation as one JSON object on stdout.")
@@ -73,7 +73,13 @@ struct FinetuneCommand: ParsableCommand {
       named: objective, model: base, dataset: dataset,
       classes: try classes.map(parseIntegers), features: sensitive.map(parseNames))
     var options = FineTuneSetup.defaults(for: goal, model: base)
-    if let method { options.method = try ExplanationMethod(parsing: method) }
+    if let method {
+      let chosen = try parseNames(method).map(ExplanationMethod.init(parsing:))
+      guard let first = chosen.first else { throw ValidationError("--method needs at least one method") }
+      options.method = first
+      options.alsoFooled = Array(chosen.dropFirst())
+    }
+    let fooledNames = options.fooledMethods.map(\.rawValue)
     options.layer = layer
     if let lambdaWeight { options.lambda = lambdaWeight }
     if let lr { options.learningRate = lr }
@@ -88,7 +94,7 @@ struct FinetuneCommand: ParsableCommand {
 
     let original = base.deepCopy()
     let fooled = base
-    let folder = out ?? "runs/finetune/\(dataset)-\(goal.name)-\(options.method.rawValue)"
+    let folder = out ?? "runs/finetune/\(dataset)-\(goal.name)-\(fooledNames.joined(separator: "+"))"
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     let start = Date()
     let curves = try FineTuner.run(fooled, original: original, train: split.train, heldOut: split.test, options: options)
@@ -102,11 +108,21 @@ struct FinetuneCommand: ParsableCommand {
     let trainEvaluation = split.train.count <= Self.smallTrainingSet ? try FoolingEvaluator.evaluate(
       fooled: fooled, original: original, data: split.train, objective: goal, methods: scored, layer: layer,
       batchSize: scoreBatch) : nil
+    // The classes and features the objective resolved to (defaults included), so that
+    // `evaluate --fsr` scores what was attacked.
+    var resolved = (classes: classes ?? "", features: sensitive ?? "")
+    switch goal {
+    case .active(let c1, let c2): resolved.classes = "\(c1),\(c2)"
+    case .hide(let groups), .featureLocation(let groups):
+      let spans = try FeatureSpan.features(of: base)
+      resolved.features = groups.map { spans[$0].name }.joined(separator: ",")
+    default: break
+    }
     let settings: [String: String] = [
-      "dataset": dataset, "base_model": basePath, "objective": goal.description, "method": options.method.rawValue,
+      "dataset": dataset, "base_model": basePath, "objective": goal.description, "method": fooledNames.joined(separator: ","),
       "layer": layer ?? fooled.targetLayer, "lambda": "\(options.lambda)", "keep_outputs": "\(options.outputConsistency)", "learning_rate": "\(options.learningRate)",
       "steps": "\(options.steps)", "batch_size": "\(options.batchSize)", "seed": "\(seed)",
-      "objective_name": objective, "active_classes": classes ?? "", "sensitive_features": sensitive ?? "",
+      "objective_name": objective, "active_classes": resolved.classes, "sensitive_features": resolved.features,
       "seconds": String(format: "%.1f", seconds), "train_examples": "\(split.train.count)",
       "held_out_examples": "\(split.test.count)",
     ]

@@ -79,10 +79,22 @@ struct FoolingLossTests {
   @Test func hideLossAndRanks() {
     // Two rows, four groups; group 1 is sensitive.
     let r = Tensor(shape: [2, 4], scalars: [0.1, -0.8, 0.3, 0.2, 0.5, 0.05, -0.4, 0.3])
-    #expect(abs(FoolingLoss.hide(r, sensitive: [1]).scalar - (0.8 + 0.05) / 2) < 1e-6)
+    // Shares of |R|: 0.8 / 1.4 and 0.05 / 1.25.
+    #expect(abs(FoolingLoss.hide(r, sensitive: [1]).scalar - (0.8 / 1.4 + 0.05 / 1.25) / 2) < 1e-6)
+    // Scale-free: ten times the relevance gives the same loss.
+    #expect(abs(FoolingLoss.hide(r * 10, sensitive: [1]).scalar - (0.8 / 1.4 + 0.05 / 1.25) / 2) < 1e-6)
     #expect(FoolingStatistics.rank(r, group: 1) == [1, 4])
     #expect(FoolingStatistics.hide(r, sensitive: [1]) == [0, 1])
     #expect(FoolingStatistics.successRate(FoolingStatistics.hide(r, sensitive: [1]), range: FoolingStatistic.hide.defaultRange) == 0.5)
+  }
+
+  @Test func successRateWhereTheOriginalFails() {
+    let range = FoolingStatistic.hide.defaultRange  // success: statistic >= 1 (1 = hidden)
+    // Rows 0 and 1 were already hidden by the original; of rows 2, 3, 4 the attack hid 2 and 4.
+    let original: [Float] = [1, 1, 0, 0, 0], fooled: [Float] = [1, 0, 1, 0, 1]
+    #expect(FoolingStatistics.successRate(fooled, range: range) == 0.6)
+    #expect(FoolingStatistics.successRate(fooled, whereOriginalFails: original, range: range) == Float(2) / 3)
+    #expect(FoolingStatistics.successRate(fooled, whereOriginalFails: [1, 1, 1, 1, 1], range: range) == nil)
   }
 
   @Test func featureLocationShare() {

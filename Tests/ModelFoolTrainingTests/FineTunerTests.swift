@@ -59,6 +59,24 @@ struct FineTunerTests {
     #expect(abs(again - before) < 1e-5)
   }
 
+  @Test func severalFooledMethodsAverageTheirLosses() throws {
+    let (model, data) = try Self.setting()
+    let x = data.inputs.slice(axis: 0, 0..<8), labels = Array(data.labels[0..<8])
+    var options = FineTuneOptions()
+    options.objective = .location
+    options.layer = "features.6"
+    func loss(_ methods: [ExplanationMethod]) throws -> Float {
+      options.method = methods[0]
+      options.alsoFooled = Array(methods.dropFirst())
+      return try FineTuner.foolingLoss(model, original: model, x: x, labels: labels, options: options, createGraph: false).scalar
+    }
+    let gradCAM = try loss([.gradCAM]), lrp = try loss([.lrpTarget])
+    #expect(abs(gradCAM - lrp) > 1e-4)  // two different maps, so the mean is a real test
+    #expect(abs(try loss([.gradCAM, .lrpTarget]) - (gradCAM + lrp) / 2) < 1e-6)
+    // A method named twice counts once.
+    #expect(abs(try loss([.gradCAM, .gradCAM]) - gradCAM) < 1e-7)
+  }
+
   @Test func objectivesWithoutMeaningAreClearErrors() throws {
     let mlp = try ModelZoo.build(architecture: "mlp", options: ["inputs": "4", "hidden": "3"])
     #expect { try FineTuneSetup.objective(named: "center-mass", model: mlp, dataset: "x", classes: nil, features: nil) } throws: {

@@ -89,12 +89,16 @@ public enum FoolingLoss {
     0.5 * (Tensor.meanSquaredError(hc1, referenceC2.detached()) + Tensor.meanSquaredError(hc2, referenceC1.detached()))
   }
 
-  /// Hide (Dimanov et al.): mean absolute relevance of the sensitive feature groups.
-  /// `relevance` is `[N, groups]`; `sensitive` are group indices.
+  /// Hide (Dimanov et al.): the share of each row's absolute relevance held by the sensitive
+  /// feature groups, `mean_{n, s} |R_ns| / (sum_g |R_ng| + 1e-8)`. `relevance` is `[N, groups]`;
+  /// `sensitive` are group indices. The share (not |R| itself) makes the loss blind to the scale
+  /// of a map: SimpleGrad's maps already sum to 1, LRP's carry the logit's scale, and the
+  /// success criterion (rank below the top 3) is scale-free too.
   public static func hide(_ relevance: Tensor, sensitive: [Int]) -> Tensor {
     shapeCheck(relevance.rank == 2 && !sensitive.isEmpty, "hide loss: relevance must be [N, groups] with sensitive groups")
-    let parts = sensitive.map { relevance.slice(axis: 1, $0..<($0 + 1)) }
-    return Tensor.concatenate(parts, alongAxis: 1).abs().mean()
+    let a = relevance.abs()
+    let parts = sensitive.map { a.slice(axis: 1, $0..<($0 + 1)) }
+    return (Tensor.concatenate(parts, alongAxis: 1) / (a.sum(alongAxes: [1], keepingDimensions: true) + 1e-8)).mean()
   }
 
   /// Tabular location: push relevance onto `inside` groups: `1 - mean(share of |R| inside)`.

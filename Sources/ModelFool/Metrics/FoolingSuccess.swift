@@ -142,6 +142,17 @@ public enum FoolingStatistics {
     statistics.isEmpty ? 0 : Float(statistics.filter(range.contains).count) / Float(statistics.count)
   }
 
+  /// FSR of `fooled` over only the examples whose `original` statistic lies outside `range`
+  /// (what the attack changed); nil when the original succeeds everywhere. The two arrays are
+  /// per example, in the same order.
+  public static func successRate(
+    _ fooled: [Float], whereOriginalFails original: [Float], range: SuccessRange
+  ) -> Float? {
+    precondition(fooled.count == original.count, "successRate: \(fooled.count) fooled vs \(original.count) original statistics")
+    let changed = zip(original, fooled).filter { !range.contains($0.0) }.map(\.1)
+    return changed.isEmpty ? nil : successRate(changed, range: range)
+  }
+
   /// Applies `f` to the flattened example `i` of two batches of the same shape.
   public static func perExample(_ a: Tensor, _ b: Tensor, _ f: ([Float], [Float]) -> Float) -> [Float] {
     precondition(a.shape == b.shape, "per-example metric: \(a.shape) vs \(b.shape)")
