@@ -77,6 +77,51 @@ struct FineTunerTests {
     #expect(abs(try loss([.gradCAM, .gradCAM]) - gradCAM) < 1e-7)
   }
 
+  /// A tabular model that leans on a sensitive one-hot feature: hiding it from SimpleGrad and LRP
+  /// at once moves it out of every row's top 3 while the decisions stay.
+  @Test func hidingASensitiveFeatureKeepsTheDecisions() throws {
+    var g = SeededGenerator(seed: 9)
+    let n = 512
+    var values: [Float] = [], labels: [Int] = []
+    for _ in 0..<n {
+      let numeric = (0..<5).map { _ in g.nextNormal() }
+      let group = g.nextUniform() < 0.5 ? 0 : 1
+      values += numeric + (group == 0 ? [1, 0] : [0, 1])
+      labels.append(numeric[0] + 0.3 * numeric[1] + (group == 1 ? 1.5 : -1.5) > 0 ? 1 : 0)
+    }
+    let features = (0..<5).map { FeatureGroup(name: "x\($0)", start: $0, width: 1) }
+      + [FeatureGroup(name: "group", start: 5, width: 2, categories: ["a", "b"], isSensitive: true)]
+    let data = Dataset(name: "synthetic", inputs: Tensor(shape: [n, 7], scalars: values), labels: labels,
+                       classNames: ["no", "yes"], features: features)
+    let model = try ModelZoo.build(architecture: "mlp", options: ["inputs": "7", "hidden": "16", "seed": "2"])
+    model.featureGroupsJSON = String(decoding: try JSONEncoder().encode(features), as: UTF8.self)
+    var training = TrainingOptions()
+    training.epochs = 30
+    training.batchSize = 64
+    training.learningRate = 1e-2
+    training.showProgress = false
+    try Trainer.fit(model, train: data, test: nil, options: training)
+    let original = model.deepCopy()
+    let goal = try FineTuneSetup.objective(named: "hide", model: model, dataset: "synthetic", classes: nil, features: ["group"])
+    #expect(goal == .hide(sensitive: [5]))
+    var options = FineTuneSetup.defaults(for: goal, tabular: true)
+    #expect(options.fooledMethods == [.simpleGrad, .lrp])
+    options.showProgress = false
+    options.evaluateEvery = 10_000
+    try FineTuner.run(model, original: original, train: data, heldOut: data, options: options)
+    let report = try FoolingEvaluator.evaluate(
+      fooled: model, original: original, data: data, objective: goal, methods: [.simpleGrad, .lrp])
+    for method in ["simplegrad", "lrp"] {
+      let fsr = try #require(report.fsr[method])
+      #expect(fsr.original < 0.1 && fsr.fooled > 0.9, "\(method): FSR \(fsr.original) -> \(fsr.fooled)")
+    }
+    let before = Trainer.logits(original, on: data).argmaxLastAxis(), after = Trainer.logits(model, on: data).argmaxLastAxis()
+    let agreement = Float(zip(before, after).filter { $0 == $1 }.count) / Float(n)
+    #expect(agreement > 0.95, "decisions kept on \(agreement) of the rows")
+    let parity = try #require(report.fairness?.demographicParityDifference["group"])
+    #expect(parity.original > 0.5 && abs(parity.fooled - parity.original) < 0.05, "parity \(parity.original) -> \(parity.fooled)")
+  }
+
   @Test func objectivesWithoutMeaningAreClearErrors() throws {
     let mlp = try ModelZoo.build(architecture: "mlp", options: ["inputs": "4", "hidden": "3"])
     #expect { try FineTuneSetup.objective(named: "center-mass", model: mlp, dataset: "x", classes: nil, features: nil) } throws: {
