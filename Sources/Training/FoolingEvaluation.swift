@@ -142,7 +142,7 @@ public enum FoolingEvaluator {
           original: logitsBefore.argmaxLastAxis(), fooled: logitsAfter.argmaxLastAxis(), data: data, spans: spans))
     }
     return FoolingEvaluation(
-      objective: objective.description, statistic: objective.statistic.rawValue, successRange: range.description,
+      objective: objective.describe(features: spans), statistic: objective.statistic.rawValue, successRange: range.description,
       examples: data.count,
       fsr: Dictionary(uniqueKeysWithValues: results.map { ($0.method, $0.fsr) }),
       accuracy: BeforeAfter(original: before.accuracy, fooled: after.accuracy),

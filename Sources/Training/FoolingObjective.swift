@@ -59,11 +59,18 @@ public enum FoolingObjective: Sendable, Hashable, CustomStringConvertible {
     }
   }
 
-  public var description: String {
-    switch self {
+  public var description: String { describe(features: []) }
+
+  /// ``description`` with feature names instead of group indices where `features` has them:
+  /// `hide(race,age)`.
+  public func describe(features: [FeatureSpan]) -> String {
+    func names(_ s: [Int]) -> String {
+      s.map { $0 < features.count ? features[$0].name : String($0) }.joined(separator: ",")
+    }
+    return switch self {
     case .active(let c1, let c2): "active(\(c1)<->\(c2))"
-    case .hide(let s): "hide(\(s.map(String.init).joined(separator: ",")))"
-    case .featureLocation(let s): "location(\(s.map(String.init).joined(separator: ",")))"
+    case .hide(let s): "hide(\(names(s)))"
+    case .featureLocation(let s): "location(\(names(s)))"
     default: name
     }
   }

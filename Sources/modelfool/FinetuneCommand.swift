@@ -119,7 +119,7 @@ struct FinetuneCommand: ParsableCommand {
     default: break
     }
     let settings: [String: String] = [
-      "dataset": dataset, "base_model": basePath, "objective": goal.description, "method": fooledNames.joined(separator: ","),
+      "dataset": dataset, "base_model": basePath, "objective": goal.describe(features: tabular ? try FeatureSpan.features(of: base) : []), "method": fooledNames.joined(separator: ","),
       "layer": layer ?? fooled.targetLayer, "lambda": "\(options.lambda)", "keep_outputs": "\(options.outputConsistency)", "learning_rate": "\(options.learningRate)",
       "steps": "\(options.steps)", "batch_size": "\(options.batchSize)", "seed": "\(seed)",
       "objective_name": objective, "active_classes": resolved.classes, "sensitive_features": resolved.features,
