@@ -17,6 +17,10 @@ public struct InputAttackOptions: Sendable {
   /// ReLU -> softplus(beta) during the attack, beta growing exponentially from `.0` to `.1`
   /// (`beta_i = from * (to/from)^(i/N)`); nil keeps ReLU (always for LRP).
   public var betaGrowth: (Float, Float)? = (10, 100)
+  /// With beta growth, also replace every non-overlapping max-pool by the smooth max of the same
+  /// beta during the attack (``SmoothMaxPool2D``): without it the attack cannot move the pools'
+  /// winners and stalls (digits CNN, gradient: PCC to the target 0.66 instead of 0.85).
+  public var smoothPooling = true
   /// Optional perturbation budget and its norm (`linf` or `l2`); projected after every step.
   public var epsilon: Float?
   public var norm = "linf"
@@ -91,6 +95,9 @@ public enum InputAttack {
     let classes = clean.argmaxLastAxis()
     let cleanProbabilities = clean.softmax(alongAxis: 1)
     let growth = options.method == .lrp || options.method == .lrpTarget ? nil : options.betaGrowth
+    // With beta growth the explanation is taken on the smooth surrogate (max-pool -> smooth max of
+    // the same beta, see SmoothMaxPool2D); LRP and --no-beta-growth keep the exact network.
+    let surrogate = growth != nil && options.smoothPooling ? SmoothPoolSurrogate(model) : nil
     let current = Parameter(x)
     var adam = Adam(learningRate: options.learningRate)
     let bar = ProgressBar(label: "attack-input \(options.method)", total: options.steps, enabled: options.showProgress)
@@ -99,7 +106,8 @@ public enum InputAttack {
       adam.learningRate = LearningRateSchedule.cosine(totalSteps: options.steps, floor: 0.05)
         .rate(base: options.learningRate, step: step)
       let beta = growth.map { $0.0 * Foundation.pow($0.1 / $0.0, Float(step) / Float(options.steps)) }
-      let (h, logits) = try attackMap(model, current.value, classes: classes, method: options.method, beta: beta, createGraph: true)
+      if let beta { surrogate?.setBeta(beta) }
+      let (h, logits) = try attackMap(surrogate?.model ?? model, current.value, classes: classes, method: options.method, beta: beta, createGraph: true)
       let n = Float(x.shape[0])
       let explanationTerm = (h - targetMaps).squared().sum() * (options.explanationWeight / n)
       let outputTerm = (logits.softmax(alongAxis: 1) - cleanProbabilities).squared().sum() * (options.outputWeight / n)

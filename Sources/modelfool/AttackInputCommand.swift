@@ -33,7 +33,7 @@ struct AttackInputCommand: ParsableCommand {
   var steps = 500
 
   @Option(help: "Adam learning rate on the input (pixels in [0, 1]).")
-  var lr: Float = 1e-2
+  var lr: Float = 5e-2
 
   @Option(help: "Weight of the output term relative to the explanation term (reference code 1e-5; 1e-2 keeps the digits' class probabilities within 0.05).")
   var gamma: Float = 1e-2
@@ -43,6 +43,9 @@ struct AttackInputCommand: ParsableCommand {
 
   @Flag(help: "Keep ReLU during the attack (no softplus smoothing).")
   var noBetaGrowth = false
+
+  @Flag(help: "Keep the exact max-pools during the attack (by default they become a smooth max of the same beta while beta grows).")
+  var noSmoothPooling = false
 
   @Option(help: "Perturbation budget (in input units, e.g. 0.1); none by default.")
   var epsilon: Float?
@@ -88,6 +91,7 @@ struct AttackInputCommand: ParsableCommand {
     options.learningRate = lr
     options.outputWeight = gamma * options.explanationWeight
     options.betaGrowth = noBetaGrowth ? nil : try parseBetaPair(betaGrowth)
+    options.smoothPooling = !noSmoothPooling
     options.epsilon = epsilon
     options.norm = norm
     options.inputRange = network.inputShape.count == 1 ? nil : (0, 1)
