@@ -67,6 +67,8 @@ public struct InputAttackSummary: Codable, Sendable {
   /// With a beta sweep: the mean PCC to the target when the explanation is beta-smoothed.
   public var betaSweep: [String: Float]?
   public var examples: [InputAttackExample]
+  /// With `--versus`: input manipulation against model manipulation on the same model and target.
+  public var comparison: InputAttackComparison? = nil
 }
 
 public enum InputAttack {
@@ -227,11 +229,13 @@ extension InputAttack {
   }
 
   /// Input manipulation against model manipulation on the same model, method and target maps:
-  /// PCC/SSIM of the explanations to the target, the accuracy cost on the examples, and the time.
-  public static func comparisonTable(
+  /// PCC/SSIM of the explanations to the target, labels changed and accuracy on the examples, and
+  /// the time. The input attack's row comes from `inputAttack` (the base model on `x_adv`); the
+  /// model manipulation's row explains the clean examples with `fooled`.
+  public static func compare(
     inputAttack: InputAttackSummary, base: Model, fooled: Model, fooledSeconds: Double?, data: Dataset,
     classes: [Int], targetMaps: Tensor, method: ExplanationMethod
-  ) throws -> String {
+  ) throws -> InputAttackComparison {
     fooled.setTraining(false)
     let maps = try attackMap(fooled, data.inputs, classes: classes, method: method, beta: nil, createGraph: false).map.detached()
     let pcc = FoolingStatistics.perExample(maps, targetMaps, SimilarityMetrics.pearson)
@@ -240,25 +244,69 @@ extension InputAttack {
       let (h, w) = (maps.shape[1], maps.shape[2])
       ssim = FoolingStatistics.perExample(maps, targetMaps) { SimilarityMetrics.ssim($0, $1, height: h, width: w) }
     }
-    let mean = { (v: [Float]) in v.isEmpty ? Float.nan : v.reduce(0, +) / Float(v.count) }
-    let baseAccuracy = Trainer.evaluate(base, on: data).accuracy
-    let fooledAccuracy = Trainer.evaluate(fooled, on: data).accuracy
-    func row(_ cells: [String]) -> String {
-      zip(cells, [22, 8, 8, 34, 10]).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: " ")
+    let n = data.count
+    let fooledClasses = withoutRecording { fooled(data.inputs) }.argmaxLastAxis()
+    let accuracy = { (predicted: [Int]) in Float(zip(predicted, data.labels).filter { $0 == $1 }.count) / Float(max(n, 1)) }
+    let inputRow = AttackComparisonRow(
+      attack: "input manipulation", pccToTarget: inputAttack.pccToTargetMean, ssimToTarget: inputAttack.ssimToTargetMean,
+      labelsChanged: inputAttack.labelsChanged, accuracyBefore: accuracy(inputAttack.examples.map(\.originalClass)),
+      accuracyAfter: accuracy(inputAttack.examples.map(\.adversarialClass)), seconds: inputAttack.seconds,
+      scope: "these \(n) inputs only")
+    let modelRow = AttackComparisonRow(
+      attack: "model manipulation", pccToTarget: pcc.reduce(0, +) / Float(max(pcc.count, 1)),
+      ssimToTarget: ssim.isEmpty ? nil : ssim.reduce(0, +) / Float(ssim.count),
+      labelsChanged: zip(fooledClasses, classes).filter { $0 != $1 }.count, accuracyBefore: accuracy(classes),
+      accuracyAfter: accuracy(fooledClasses), seconds: fooledSeconds, scope: "every input (the weights changed)")
+    return InputAttackComparison(method: method.rawValue, examples: n, rows: [inputRow, modelRow])
+  }
+}
+
+/// One attack in the input-vs-model manipulation comparison.
+public struct AttackComparisonRow: Codable, Sendable {
+  /// `input manipulation` or `model manipulation`.
+  public var attack: String
+  /// Mean PCC / SSIM of the explanations (ReLU network) to the target maps.
+  public var pccToTarget: Float
+  public var ssimToTarget: Float?
+  /// Examples whose predicted class differs from the base model's on the clean input.
+  public var labelsChanged: Int
+  /// Accuracy on the examples before and after the attack.
+  public var accuracyBefore: Float
+  public var accuracyAfter: Float
+  /// Time of the attack (input: the optimisation of these inputs; model: the fine-tuning, from the
+  /// checkpoint's metadata), nil when unknown.
+  public var seconds: Double?
+  /// What the time buys.
+  public var scope: String
+}
+
+/// Input manipulation against model manipulation on the same model, method and target maps
+/// (`modelfool attack-input --versus FINETUNED`).
+public struct InputAttackComparison: Codable, Sendable {
+  public var method: String
+  public var examples: Int
+  public var rows: [AttackComparisonRow]
+
+  /// The rows as text cells: attack, PCC, SSIM, labels changed, accuracy, time, scope.
+  public var cells: [[String]] {
+    rows.map { r in
+      [
+        r.attack, String(format: "%.3f", r.pccToTarget), r.ssimToTarget.map { String(format: "%.3f", $0) } ?? "-",
+        "\(r.labelsChanged) of \(examples)", String(format: "%.3f -> %.3f", r.accuracyBefore, r.accuracyAfter),
+        r.seconds.map { String(format: "%.1f s", $0) } ?? "-", r.scope,
+      ]
     }
-    let rows = [
-      row(["attack", "PCC", "SSIM", "cost", "time"]),
-      row([
-        "input manipulation", String(format: "%.3f", inputAttack.pccToTargetMean),
-        inputAttack.ssimToTargetMean.map { String(format: "%.3f", $0) } ?? "-",
-        "\(inputAttack.labelsChanged) of \(inputAttack.count) labels changed", String(format: "%.1f s", inputAttack.seconds),
-      ]),
-      row([
-        "model manipulation", String(format: "%.3f", mean(pcc)), ssim.isEmpty ? "-" : String(format: "%.3f", mean(ssim)),
-        String(format: "accuracy %.3f -> %.3f", baseAccuracy, fooledAccuracy),
-        fooledSeconds.map { String(format: "%.1f s", $0) } ?? "-",
-      ]),
-    ]
-    return (["same model, method \(method.rawValue), same target maps, \(data.count) examples:"] + rows).joined(separator: "\n")
+  }
+
+  /// Column names of ``cells``.
+  public static let header = ["attack", "PCC to target", "SSIM to target", "labels changed", "accuracy", "time", "time buys"]
+
+  /// Terminal table.
+  public func table() -> String {
+    let widths = [20, 14, 15, 15, 15, 9, 32]
+    func row(_ cells: [String]) -> String {
+      zip(cells, widths).map { $0.padding(toLength: max($1, $0.count), withPad: " ", startingAt: 0) }.joined(separator: " ")
+    }
+    return (["same model, method \(method), same target maps, \(examples) examples:", row(Self.header)] + cells.map(row)).joined(separator: "\n")
   }
 }
