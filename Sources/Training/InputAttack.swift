@@ -278,6 +278,21 @@ public struct AttackComparisonRow: Codable, Sendable {
   public var seconds: Double?
   /// What the time buys.
   public var scope: String
+
+  /// A row with every field given.
+  public init(
+    attack: String, pccToTarget: Float, ssimToTarget: Float?, labelsChanged: Int, accuracyBefore: Float,
+    accuracyAfter: Float, seconds: Double?, scope: String
+  ) {
+    self.attack = attack
+    self.pccToTarget = pccToTarget
+    self.ssimToTarget = ssimToTarget
+    self.labelsChanged = labelsChanged
+    self.accuracyBefore = accuracyBefore
+    self.accuracyAfter = accuracyAfter
+    self.seconds = seconds
+    self.scope = scope
+  }
 }
 
 /// Input manipulation against model manipulation on the same model, method and target maps
@@ -286,6 +301,13 @@ public struct InputAttackComparison: Codable, Sendable {
   public var method: String
   public var examples: Int
   public var rows: [AttackComparisonRow]
+
+  /// A comparison of `rows` for `method` on `examples` examples.
+  public init(method: String, examples: Int, rows: [AttackComparisonRow]) {
+    self.method = method
+    self.examples = examples
+    self.rows = rows
+  }
 
   /// The rows as text cells: attack, PCC, SSIM, labels changed, accuracy, time, scope.
   public var cells: [[String]] {

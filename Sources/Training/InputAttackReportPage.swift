@@ -33,7 +33,7 @@ public enum InputAttackReportPage {
       let ordered = sweep.sorted { (Float($0.key) ?? .infinity) < (Float($1.key) ?? .infinity) }
       html += ReportHTML.table(
         header: ["beta", "PCC to target", "drop from ReLU"],
-        rows: ordered.map { [ReportHTML.escape($0.key), String(format: "%.3f", $0.value), String(format: "%+.3f", $0.value - summary.pccToTargetMean)] })
+        rows: ordered.map { [ReportHTML.escape($0.key), String(format: "%.3f", $0.value), String(format: "%+.3f", abs($0.value - summary.pccToTargetMean) < 5e-4 ? 0 : $0.value - summary.pccToTargetMean)] })
     }
     if let comparison = summary.comparison {
       html += """
@@ -56,7 +56,7 @@ public enum InputAttackReportPage {
         "\(e.index)", "\(e.label)", ReportHTML.escape(targetLabels.indices.contains(k) ? targetLabels[k] : "\(e.targetIndex)"),
         String(format: "%.3f", e.pccToTarget), e.ssimToTarget.map { String(format: "%.3f", $0) } ?? "-",
         String(format: "%.3f", e.pccToOriginal),
-        e.labelChanged ? "<b>\(e.originalClass) -> \(e.adversarialClass)</b>" : "\(e.originalClass)",
+        e.labelChanged ? "<b>" + ReportHTML.escape("\(e.originalClass) -> \(e.adversarialClass)") + "</b>" : "\(e.originalClass)",
         String(format: "%+.4f", e.probabilityChange), String(format: "%.3f", e.perturbationLinf), String(format: "%.3f", e.perturbationL2),
       ] + (pictures ? ["<img src=\"example-\(e.index).png\" alt=\"example \(e.index)\">"] : [])
     }
