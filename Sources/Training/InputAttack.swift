@@ -19,7 +19,8 @@ public struct InputAttackOptions: Sendable {
   public var betaGrowth: (Float, Float)? = (10, 100)
   /// With beta growth, also replace every non-overlapping max-pool by the smooth max of the same
   /// beta during the attack (``SmoothMaxPool2D``): without it the attack cannot move the pools'
-  /// winners and stalls (digits CNN, gradient: PCC to the target 0.66 instead of 0.85).
+  /// winners and stalls (digits CNN, gradient, 500 steps at lr 5e-2: PCC to the target 0.73 instead
+  /// of 0.88).
   public var smoothPooling = true
   /// Optional perturbation budget and its norm (`linf` or `l2`); projected after every step.
   public var epsilon: Float?
