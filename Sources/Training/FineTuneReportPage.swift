@@ -15,17 +15,13 @@ public enum FineTuneReportPage {
   ) throws -> String {
     let pictures = folder + "/pictures"
     try FileManager.default.createDirectory(atPath: pictures, withIntermediateDirectories: true)
-    var html = """
-      <!doctype html><html><head><meta charset="utf-8"><title>ModelFool fine-tuning report</title>
-      <style>body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse}
-      td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f4f4f4}
-      td.l,th.l{text-align:left}img{image-rendering:pixelated;display:block}.cap{font-size:12px;color:#555}</style>
-      </head><body><h1>Fine-tuning attack: \(escape(evaluation.objective)) with \(escape(settings["method"] ?? ""))</h1>
+    var html = ReportHTML.head(title: "ModelFool fine-tuning report") + """
+      <h1>Fine-tuning attack: \(ReportHTML.escape(evaluation.objective)) with \(ReportHTML.escape(settings["method"] ?? ""))</h1>
       <p>Heo, Joo &amp; Moon (NeurIPS 2019): the weights are fine-tuned with cross-entropy plus an
       interpretation-fooling loss. FSR = fraction of held-out examples whose statistic
-      (<code>\(escape(evaluation.statistic))</code>) lies in the success range <code>\(escape(evaluation.successRange))</code>.
+      (<code>\(ReportHTML.escape(evaluation.statistic))</code>) lies in the success range <code>\(ReportHTML.escape(evaluation.successRange))</code>.
       The original model's FSR is the baseline.</p>
-      <h2>Settings</h2><table>\(settings.sorted { $0.key < $1.key }.map { "<tr><th class=l>\(escape($0.key))</th><td class=l>\(escape($0.value))</td></tr>" }.joined())</table>
+      <h2>Settings</h2>\(ReportHTML.settingsTable(settings))
       <h2>Fooling success and map similarity (\(evaluation.examples) held-out examples)</h2>
       """
     html += scoreTable(evaluation)
@@ -46,9 +42,9 @@ public enum FineTuneReportPage {
     html += try explanationGallery(
       pictures: pictures, fooled: fooled, original: original, examples: examples, objective: objective,
       methods: methods, layer: layer)
-    html += "</body></html>\n"
+    html += ReportHTML.tail
     let path = folder + "/report.html"
-    try AtomicFile.write(to: path) { try Data(html.utf8).write(to: URL(fileURLWithPath: $0)) }
+    try ReportHTML.write(html, to: path)
     return path
   }
 
@@ -137,9 +133,5 @@ public enum FineTuneReportPage {
       + line(curves.map(\.crossEntropy), color: "#2471a3") + line(curves.map(\.foolingLoss), color: "#c0392b")
       + line(accuracy, color: "#27ae60")
       + "<text x=\"\(pad)\" y=\"\(height - 10)\" font-size=\"12\">step 1 .. \(curves.count): blue cross-entropy, red fooling loss L_F, green held-out accuracy (each scaled to its own range)</text></svg>"
-  }
-
-  static func escape(_ s: String) -> String {
-    s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
   }
 }

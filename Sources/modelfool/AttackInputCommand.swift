@@ -33,7 +33,7 @@ struct AttackInputCommand: ParsableCommand {
   var steps = 500
 
   @Option(help: "Adam learning rate on the input (pixels in [0, 1]).")
-  var lr: Float = 1e-2
+  var lr: Float = 5e-2
 
   @Option(help: "Weight of the output term relative to the explanation term (reference code 1e-5; 1e-2 keeps the digits' class probabilities within 0.05).")
   var gamma: Float = 1e-2
@@ -43,6 +43,9 @@ struct AttackInputCommand: ParsableCommand {
 
   @Flag(help: "Keep ReLU during the attack (no softplus smoothing).")
   var noBetaGrowth = false
+
+  @Flag(help: "Keep the exact max-pools during the attack (by default they become a smooth max of the same beta while beta grows).")
+  var noSmoothPooling = false
 
   @Option(help: "Perturbation budget (in input units, e.g. 0.1); none by default.")
   var epsilon: Float?
@@ -88,6 +91,7 @@ struct AttackInputCommand: ParsableCommand {
     options.learningRate = lr
     options.outputWeight = gamma * options.explanationWeight
     options.betaGrowth = noBetaGrowth ? nil : try parseBetaPair(betaGrowth)
+    options.smoothPooling = !noSmoothPooling
     options.epsilon = epsilon
     options.norm = norm
     options.inputRange = network.inputShape.count == 1 ? nil : (0, 1)
@@ -105,6 +109,8 @@ struct AttackInputCommand: ParsableCommand {
       targetMaps = InputAttack.frameTarget(like: allMaps)
     default: throw ValidationError("--target must be 'image' or 'frame', got '\(target)'")
     }
+    // Load the --versus checkpoint first so that a bad path fails before the attack runs.
+    let fooled = try versus.map { path in (model: try Checkpoint.load(path), metadata: (try? Checkpoint.metadata(path)) ?? [:]) }
     let start = Date()
     let (adversarial, _) = try InputAttack.run(network, x, targetMaps: targetMaps, options: options)
     let seconds = Date().timeIntervalSince(start)
@@ -116,15 +122,21 @@ struct AttackInputCommand: ParsableCommand {
       sweep = [:]
       for text in parseNames(sweepBeta) {
         let beta = try parseBeta(text)
-        let smoothed = try InputAttack.attackMap(network, x, classes: classes, method: method, beta: beta, createGraph: false)
-        let smoothedTargets = smoothed.map.detached().selectingRows(targets)
+        // An image target is re-explained with the same beta; the frame stays the frame.
+        let smoothedTargets = target == "frame" ? targetMaps
+          : try InputAttack.attackMap(network, x, classes: classes, method: method, beta: beta, createGraph: false).map.detached().selectingRows(targets)
         let scored = try InputAttack.evaluate(
           network, original: x, adversarial: adversarial, classes: classes, labels: data.labels,
           targetMaps: smoothedTargets, targetIndices: targets, method: method, beta: beta)
         sweep?[text] = scored.reduce(0) { $0 + $1.pccToTarget } / Float(scored.count)
       }
     }
-    let summary = InputAttack.summarize(examples, method: method, seconds: seconds, betaSweep: sweep)
+    var summary = InputAttack.summarize(examples, method: method, seconds: seconds, betaSweep: sweep)
+    if let fooled {
+      summary.comparison = try InputAttack.compare(
+        inputAttack: summary, base: network, fooled: fooled.model, fooledSeconds: Double(fooled.metadata["seconds"] ?? ""),
+        data: data, classes: classes, targetMaps: targetMaps, method: method)
+    }
     let folder = out ?? "runs/attack-input/\(dataset)-\(method.rawValue)"
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     try AtomicFile.write(to: folder + "/report.json") { try Data(jsonLine(summary).utf8).write(to: URL(fileURLWithPath: $0)) }
@@ -133,19 +145,23 @@ struct AttackInputCommand: ParsableCommand {
       try InputAttackPictures.write(
         folder: folder, original: x, adversarial: adversarial, originalMaps: allMaps, adversarialMaps: advMaps, targetMaps: targetMaps)
     }
-    let comparison = try versus.map { path -> String in
-      let fooled = try Checkpoint.load(path)
-      let recorded = (try? Checkpoint.metadata(path)) ?? [:]
-      return try InputAttack.comparisonTable(
-        inputAttack: summary, base: network, fooled: fooled, fooledSeconds: Double(recorded["seconds"] ?? ""),
-        data: data, classes: classes, targetMaps: targetMaps, method: method)
-    }
+    let settings = [
+      "model": model ?? "runs/base/\(dataset).h5", "dataset": dataset, "method": method.rawValue, "count": "\(n)",
+      "steps": "\(steps)", "lr": "\(lr) (Adam, cosine decay)", "gamma": "\(gamma)",
+      "beta growth": noBetaGrowth || method == .lrp || method == .lrpTarget ? "none (ReLU)" : betaGrowth,
+      "smooth max-pool during the attack": noSmoothPooling || noBetaGrowth || method == .lrp || method == .lrpTarget ? "no" : "yes (same beta)",
+      "budget": epsilon.map { "\($0) (\(norm))" } ?? "none", "defence": defence ?? "none",
+      "target": target == "frame" ? "frame (location objective)" : targetIndex.map { "example \($0)" } ?? "example (i + count/2) mod count",
+      "versus": versus ?? "-",
+    ]
+    let targetLabels = targets.map { target == "frame" ? "frame" : "example \($0) (label \(data.labels[$0]))" }
+    try InputAttackReportPage.write(folder: folder, summary: summary, settings: settings, targetLabels: targetLabels, pictures: x.rank == 4)
     if json {
       print(try jsonLine(summary))
     } else {
       print(summary.table())
-      if let comparison { print(comparison) }
-      print("attacked \(n) examples in \(String(format: "%.1f", seconds)) s; wrote \(folder)/report.json\(x.rank == 4 ? " and example-*.png" : "")")
+      if let comparison = summary.comparison { print(comparison.table()) }
+      print("attacked \(n) examples in \(String(format: "%.1f", seconds)) s; wrote \(folder)/report.json, report.html\(x.rank == 4 ? " and example-*.png" : "")")
     }
   }
 
