@@ -60,6 +60,26 @@ public enum FineTuneSetup {
     "adult": ["sex", "race", "age"], "german": ["status_sex"], "compas": ["race", "age"],
   ]
 
+  /// The feature groups to hide: `names`, else the data set's ``defaultSensitive``, else every
+  /// feature marked sensitive in the model.
+  ///
+  /// - Throws: ``TrainingError`` for an unknown name or when nothing is left to hide.
+  public static func hiddenGroups(_ names: [String]?, dataset: String, features spans: [FeatureSpan]) throws -> [Int] {
+    let chosen = names ?? defaultSensitive[dataset] ?? spans.filter(\.isSensitive).map(\.name)
+    guard !chosen.isEmpty else { throw TrainingError("hide needs --sensitive FEATURES (none marked in the model)") }
+    return try groupIndices(chosen, in: spans)
+  }
+
+  /// Indices into `spans` of the features `names`; an unknown name is a ``TrainingError`` listing them.
+  static func groupIndices(_ names: [String], in spans: [FeatureSpan]) throws -> [Int] {
+    try names.map { n in
+      guard let i = spans.firstIndex(where: { $0.name == n }) else {
+        throw TrainingError("unknown feature '\(n)' (features: \(spans.map(\.name).joined(separator: ", ")))")
+      }
+      return i
+    }
+  }
+
   /// Parses `--objective` for a model; tabular models take `hide`, `location` and `topk`.
   ///
   /// - Parameters: `classes` for `active` (default: the first two classes), `features` for
@@ -69,14 +89,6 @@ public enum FineTuneSetup {
   ) throws -> FoolingObjective {
     let spans = try FeatureSpan.features(of: model)
     let tabular = model.inputShape.count == 1
-    func groupIndices(_ names: [String]) throws -> [Int] {
-      try names.map { n in
-        guard let i = spans.firstIndex(where: { $0.name == n }) else {
-          throw TrainingError("unknown feature '\(n)' (features: \(spans.map(\.name).joined(separator: ", ")))")
-        }
-        return i
-      }
-    }
     switch (name, tabular) {
     case ("location", false): return .location
     case ("topk", false): return .topK
@@ -89,14 +101,12 @@ public enum FineTuneSetup {
       }
       return .active(c1: c[0], c2: c[1])
     case ("hide", true):
-      let names = features ?? defaultSensitive[dataset] ?? spans.filter(\.isSensitive).map(\.name)
-      guard !names.isEmpty else { throw TrainingError("hide needs --sensitive FEATURES (none marked in the model)") }
-      return .hide(sensitive: try groupIndices(names))
+      return .hide(sensitive: try hiddenGroups(features, dataset: dataset, features: spans))
     case ("location", true):
       guard let features, !features.isEmpty else {
         throw TrainingError("location on tabular data needs --sensitive FEATURES: the feature set to move relevance onto")
       }
-      return .featureLocation(inside: try groupIndices(features))
+      return .featureLocation(inside: try groupIndices(features, in: spans))
     case ("topk", true): return .tabularTopK
     case ("center-mass", true):
       throw TrainingError("center-mass has no meaning without spatial order: tabular models take hide, location or topk")

@@ -27,6 +27,10 @@ public struct InputAttackOptions: Sendable {
   public var norm = "linf"
   /// Valid input range (images: [0, 1]); nil for standardised tabular rows.
   public var inputRange: (Float, Float)? = (0, 1)
+  /// Tabular rows (``InputAttack/tabularConstraints(features:reference:)``): `[1, D]` masks and
+  /// bounds. Only columns with `editable` 1 move (numeric features; a one-hot category cannot
+  /// change by a fraction), each within `low ... high` (the range seen in the data). Nil: none.
+  public var columns: (editable: Tensor, low: Tensor, high: Tensor)?
   public var showProgress = true
   public init() {}
 }
@@ -70,6 +74,19 @@ public struct InputAttackSummary: Codable, Sendable {
   public var examples: [InputAttackExample]
   /// With `--versus`: input manipulation against model manipulation on the same model and target.
   public var comparison: InputAttackComparison? = nil
+  /// With `--target hide` (tabular): how well the hidden features are hidden.
+  public var hiding: HidingScore? = nil
+}
+
+/// Tabular "hide a feature" input attack: where the hidden features rank before and after.
+public struct HidingScore: Codable, Sendable {
+  /// The hidden features.
+  public var features: [String]
+  /// Fraction of rows where every hidden feature ranks below the top 3 by |relevance| (the
+  /// model-manipulation hide statistic), on the clean and on the attacked rows.
+  public var hiddenFraction: BeforeAfter
+  /// Mean rank (1 = most relevant) of each hidden feature, clean and attacked.
+  public var meanRank: [String: BeforeAfter]
 }
 
 public enum InputAttack {
@@ -143,6 +160,9 @@ public enum InputAttack {
         }
       }
       if let (lo, hi) = options.inputRange { r = r.clamped(lo, hi) }
+      if let c = options.columns {
+        r = Tensor.minimum(Tensor.maximum(x + (r - x) * c.editable, c.low), c.high)
+      }
       return r
     }
   }
@@ -213,6 +233,13 @@ extension InputAttackSummary {
       String(format: "perturbation: mean L-inf %.4f, mean L2 %.4f", meanPerturbationLinf, meanPerturbationL2),
     ]
     if let s = ssimToTargetMean { lines.append(String(format: "SSIM(h(x_adv), target) mean %.3f", s)) }
+    if let hiding {
+      lines.append(String(format: "rows with %@ below the top 3: clean %.1f%%, attacked %.1f%%", hiding.features.joined(separator: ", ") as NSString,
+                          100 * hiding.hiddenFraction.original, 100 * hiding.hiddenFraction.fooled))
+      for (name, r) in hiding.meanRank.sorted(by: { $0.key < $1.key }) {
+        lines.append(String(format: "mean rank of %@: clean %.2f, attacked %.2f", name as NSString, r.original, r.fooled))
+      }
+    }
     if let betaSweep {
       lines.append("beta-smoothed explanations (same adversarial inputs): " + betaSweep.sorted { $0.key < $1.key }.map { String(format: "beta=%@ PCC %.3f", $0.key as NSString, $0.value) }.joined(separator: ", "))
     }
@@ -221,6 +248,48 @@ extension InputAttackSummary {
 }
 
 extension InputAttack {
+  /// Constraints that keep attacked tabular rows valid: numeric columns editable within the
+  /// minimum and maximum of `reference` (`[N, D]`, e.g. the training rows), one-hot columns fixed.
+  public static func tabularConstraints(features: [FeatureSpan], reference: Tensor) -> (editable: Tensor, low: Tensor, high: Tensor) {
+    let d = reference.shape[1]
+    var editable = [Float](repeating: 0, count: d)
+    for f in features where f.categories.isEmpty { for c in f.columns { editable[c] = 1 } }
+    let low = reference.min(alongAxes: [0], keepingDimensions: true)
+    let high = reference.max(alongAxes: [0], keepingDimensions: true)
+    return (Tensor(shape: [1, d], scalars: editable), low.detached(), high.detached())
+  }
+
+  /// Scores a tabular "hide" attack: per-feature relevance (``Heatmap/sumPerFeature(_:features:)``
+  /// of the ReLU attack maps) of the clean and attacked rows, ranked.
+  public static func hidingScore(
+    _ model: Model, original x: Tensor, adversarial: Tensor, classes: [Int], method: ExplanationMethod,
+    features: [FeatureSpan], hidden: [Int]
+  ) throws -> HidingScore {
+    let before = Heatmap.sumPerFeature(try attackMap(model, x, classes: classes, method: method, beta: nil, createGraph: false).map.detached(), features: features)
+    let after = Heatmap.sumPerFeature(try attackMap(model, adversarial, classes: classes, method: method, beta: nil, createGraph: false).map.detached(), features: features)
+    let mean = { (v: [Float]) in v.reduce(0, +) / Float(max(v.count, 1)) }
+    var ranks: [String: BeforeAfter] = [:]
+    for g in hidden {
+      ranks[features[g].name] = BeforeAfter(
+        original: mean(FoolingStatistics.rank(before, group: g)), fooled: mean(FoolingStatistics.rank(after, group: g)))
+    }
+    return HidingScore(
+      features: hidden.map { features[$0].name },
+      hiddenFraction: BeforeAfter(
+        original: mean(FoolingStatistics.hide(before, sensitive: hidden)), fooled: mean(FoolingStatistics.hide(after, sensitive: hidden))),
+      meanRank: ranks)
+  }
+
+  /// The "hide a feature" target of a tabular row: its own attack map with the `columns` of the
+  /// hidden features set to 0, renormalised to sum 1 (`[N, D]`).
+  public static func hideTarget(_ maps: Tensor, columns: [Int]) -> Tensor {
+    let d = maps.shape[1]
+    var keep = [Float](repeating: 1, count: d)
+    for c in columns { keep[c] = 0 }
+    let kept = maps * Tensor(shape: [1, d], scalars: keep)
+    return kept / (kept.sum(alongAxes: [1], keepingDimensions: true) + 1e-12)
+  }
+
   /// The location objective's frame (``FoolingLoss/frameMask(height:width:)``) as an attack target:
   /// `|m| / sum |m|` per example, shaped like `maps` (`[N, h, w]`).
   public static func frameTarget(like maps: Tensor) -> Tensor {
