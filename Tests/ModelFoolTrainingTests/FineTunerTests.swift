@@ -155,6 +155,26 @@ struct FineTunerTests {
 /// The input-manipulation attack (Dombrowski et al.) on the same tiny setting.
 @Suite("Input attack")
 struct InputAttackTests {
+  @Test func lrpAttacksKeepReLUWhateverTheBetaGrowth() throws {
+    let (model, data) = try FineTunerTests.setting()
+    let x = data.inputs.selectingRows(Array(0..<4))
+    let classes = model(x).argmaxLastAxis()
+    func attack(_ method: ExplanationMethod, growth: (Float, Float)?) throws -> [Float] {
+      let maps = try InputAttack.attackMap(model, x, classes: classes, method: method, beta: nil, createGraph: false).map.detached()
+      var options = InputAttackOptions()
+      options.method = method
+      options.steps = 5
+      options.learningRate = 1e-2
+      options.betaGrowth = growth
+      options.showProgress = false
+      return try InputAttack.run(model, x, targetMaps: maps.selectingRows([1, 0, 3, 2]), options: options).adversarial.scalars
+    }
+    // LRP ignores the growth: the same inputs bit for bit, with or without it ...
+    #expect(try attack(.lrp, growth: (10, 100)) == (try attack(.lrp, growth: nil)))
+    // ... while the gradient attack does use it (softplus and smooth pools change its path).
+    #expect(try attack(.simpleGrad, growth: (10, 100)) != (try attack(.simpleGrad, growth: nil)))
+  }
+
   @Test func clampAndBudgetHoldAndTheLossFalls() throws {
     let (model, data) = try FineTunerTests.setting()
     let x = data.inputs.selectingRows(Array(0..<8))
