@@ -59,7 +59,8 @@ public func gradients(
       guard needed.contains(id), let vjp = node.vjp, let g = grads[id] else { continue }
       if !targets.contains(id) { grads[id] = nil }  // free memory of intermediate gradients
       let out = Tensor(shape: node.shape, storage: node.outputStorage!, node: node)
-      let inputGrads = vjp(g, out)
+      let demand = node.inputs.map { $0.node.map { needed.contains(ObjectIdentifier($0)) } ?? false }
+      let inputGrads = VJPDemand.$needed.withValue(demand) { vjp(g, out) }
       for (input, ig) in zip(node.inputs, inputGrads) {
         guard let ig, let child = input.node else { continue }
         let cid = ObjectIdentifier(child)

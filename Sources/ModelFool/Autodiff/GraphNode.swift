@@ -52,7 +52,23 @@ public func withoutRecording<R>(_ body: () throws -> R) rethrows -> R {
   try GradientRecording.$isEnabled.withValue(false, operation: body)
 }
 
+/// Which inputs of the node whose VJP is running need a gradient, set by ``gradients(of:withRespectTo:seed:createGraph:)``
+/// (nil outside a backward pass: all of them). A node's inputs often include tensors that are
+/// recorded but lead to no target, e.g. the weights while a saliency map takes the gradient
+/// with respect to the input: the VJPs of the GEMM ops skip those products instead of computing
+/// and dropping them.
+enum VJPDemand {
+  @TaskLocal static var needed: [Bool]?
+}
+
 extension Tensor {
+  /// Whether a VJP must produce the gradient of its `index`-th input `t`: `t` is recorded and the
+  /// running backward pass wants it (``VJPDemand``).
+  @inline(__always)
+  static func wantsGradient(_ t: Tensor, input index: Int) -> Bool {
+    t.node != nil && (VJPDemand.needed?[index] ?? true)
+  }
+
   /// Attaches a node to `result` if recording is on and any input is recorded.
   ///
   /// Every primitive ends with this call; compositions of primitives need nothing.

@@ -45,9 +45,9 @@ extension Tensor {
     }
     return record("conv2d", r, inputs: [input, weight]) { g, _ in
       [
-        input.node == nil
+        !wantsGradient(input, input: 0)
           ? nil : convInputGradient(g, weight, inputShape: input.shape, geometry: geometry, groups: groups),
-        weight.node == nil
+        !wantsGradient(weight, input: 1)
           ? nil : convWeightGradient(input, g, weightShape: weight.shape, geometry: geometry, groups: groups),
       ]
     }
@@ -90,8 +90,8 @@ extension Tensor {
     }
     return record("convInputGradient", r, inputs: [gradient, weight]) { u, _ in
       [
-        gradient.node == nil ? nil : conv2d(u, weight, geometry: geometry, groups: groups),
-        weight.node == nil
+        !wantsGradient(gradient, input: 0) ? nil : conv2d(u, weight, geometry: geometry, groups: groups),
+        !wantsGradient(weight, input: 1)
           ? nil : convWeightGradient(u, gradient, weightShape: weight.shape, geometry: geometry, groups: groups),
       ]
     }
@@ -140,9 +140,9 @@ extension Tensor {
     }
     return record("convWeightGradient", r, inputs: [input, gradient]) { v, _ in
       [
-        input.node == nil
+        !wantsGradient(input, input: 0)
           ? nil : convInputGradient(gradient, v, inputShape: input.shape, geometry: geometry, groups: groups),
-        gradient.node == nil ? nil : conv2d(input, v, geometry: geometry, groups: groups),
+        !wantsGradient(gradient, input: 1) ? nil : conv2d(input, v, geometry: geometry, groups: groups),
       ]
     }
   }

@@ -39,17 +39,17 @@ extension Tensor {
       let gb: Tensor?
       switch (transposeA, transposeB) {
       case (false, false):
-        ga = a.node == nil ? nil : matmul(g, b, transposeB: true)
-        gb = b.node == nil ? nil : matmul(a, g, transposeA: true)
+        ga = !wantsGradient(a, input: 0) ? nil : matmul(g, b, transposeB: true)
+        gb = !wantsGradient(b, input: 1) ? nil : matmul(a, g, transposeA: true)
       case (true, false):
-        ga = a.node == nil ? nil : matmul(b, g, transposeB: true)
-        gb = b.node == nil ? nil : matmul(a, g)
+        ga = !wantsGradient(a, input: 0) ? nil : matmul(b, g, transposeB: true)
+        gb = !wantsGradient(b, input: 1) ? nil : matmul(a, g)
       case (false, true):
-        ga = a.node == nil ? nil : matmul(g, b)
-        gb = b.node == nil ? nil : matmul(g, a, transposeA: true)
+        ga = !wantsGradient(a, input: 0) ? nil : matmul(g, b)
+        gb = !wantsGradient(b, input: 1) ? nil : matmul(g, a, transposeA: true)
       case (true, true):
-        ga = a.node == nil ? nil : matmul(b, g, transposeA: true, transposeB: true)
-        gb = b.node == nil ? nil : matmul(g, a, transposeA: true, transposeB: true)
+        ga = !wantsGradient(a, input: 0) ? nil : matmul(b, g, transposeA: true, transposeB: true)
+        gb = !wantsGradient(b, input: 1) ? nil : matmul(g, a, transposeA: true, transposeB: true)
       }
       return [ga, gb]
     }
