@@ -26,6 +26,11 @@ public struct FineTuneOptions: Sendable {
   /// cross-entropy recover the accuracy once the fooling loss is low).
   public var schedule: LearningRateSchedule?
   public var steps = 300
+  /// Top-k with Grad-CAM only: weight of ``FoolingLoss/peakKeeping(_:original:)`` inside `L_F`;
+  /// 0 gives Heo et al.'s loss alone. (LRP_T maps go blank too, but raising their peak costs
+  /// accuracy: digits, 400 steps, FSR 38.1% and -13.1 points with the term, 40.3% and +0.1
+  /// points without, so LRP_T keeps the paper's loss.)
+  public var topKPeakWeight: Float = 10
   /// Center-mass only: the shift (`|dC_h| + |dC_w|`, fraction of `W - 1`) past which an image
   /// earns no more fooling loss (see ``FoolingLoss/centerMass(_:reference:cap:)``); nil: none.
   public var centerMassCap: Float? = 0.3
@@ -95,7 +100,18 @@ public enum FineTuner {
     }
     switch options.objective {
     case .location: return FoolingLoss.location(try current(labels))
-    case .topK: return FoolingLoss.topK(try current(labels), reference: try reference(labels))
+    case .topK:
+      guard options.topKPeakWeight > 0, method == .gradCAM else {
+        return FoolingLoss.topK(try current(labels), reference: try reference(labels))
+      }
+      var explaining = ExplanationOptions()
+      explaining.layer = options.layer
+      explaining.createGraph = createGraph
+      let e = try explanation(model, x, labels: labels, method: method, options: explaining)
+      explaining.createGraph = false
+      let e0 = try explanation(original, x, labels: labels, method: method, options: explaining)
+      let keep = FoolingLoss.peakKeeping(Heatmap.peak(e.raw, method: method), original: Heatmap.peak(e0.raw, method: method))
+      return FoolingLoss.topK(e.heatmap, reference: e0.heatmap.detached()) + options.topKPeakWeight * keep
     case .centerMass: return FoolingLoss.centerMass(try current(labels), reference: try reference(labels), cap: options.centerMassCap)
     case .active(let c1, let c2):
       let n = labels.count

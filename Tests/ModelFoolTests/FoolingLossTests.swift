@@ -88,6 +88,20 @@ struct FoolingLossTests {
     #expect(FoolingStatistics.successRate(FoolingStatistics.hide(r, sensitive: [1]), range: FoolingStatistic.hide.defaultRange) == 0.5)
   }
 
+  @Test func peakKeepingPunishesSinkingMaps() {
+    // Peaks 2 (at the original's height), 3 (above) and 0.5 of an original 2: only the last
+    // sinks, by 1 - 0.5 / 2 = 0.75, so the loss is 0.75^2 / 3.
+    let loss = FoolingLoss.peakKeeping(Tensor([2, 3, 0.5]), original: Tensor([2, 2, 2]))
+    #expect(abs(loss.scalar - 0.5625 / 3) < 1e-6)
+    // A blank map costs the most: 1 per map.
+    #expect(abs(FoolingLoss.peakKeeping(Tensor([0, 0]), original: Tensor([1, 4])).scalar - 1) < 1e-6)
+    // Peaks: Grad-CAM takes the raw CAM's max; LRP_T the max of the channel sum's ReLU.
+    let cam = Tensor(shape: [2, 2, 2], scalars: [0, 1, 3, 2, 0, 0, 0, 0])
+    #expect(Heatmap.peak(cam, method: .gradCAM).scalars == [3, 0])
+    let relevance = Tensor(shape: [1, 2, 1, 2], scalars: [1, -4, 2, 1])  // channel sum [3, -3]
+    #expect(Heatmap.peak(relevance, method: .lrpTarget).scalars == [3])
+  }
+
   @Test func successRateWhereTheOriginalFails() {
     let range = FoolingStatistic.hide.defaultRange  // success: statistic >= 1 (1 = hidden)
     // Rows 0 and 1 were already hidden by the original; of rows 2, 3, 4 the attack hid 2 and 4.

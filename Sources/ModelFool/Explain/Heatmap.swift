@@ -53,6 +53,14 @@ public enum Heatmap {
     }
   }
 
+  /// The largest value of each image's map before the final normalisation, `[N]`: the CAM before
+  /// dividing by its max (Grad-CAM), the ReLU of the channel sum (LRP_T), else the largest value of
+  /// the raw map.
+  public static func peak(_ raw: Tensor, method: ExplanationMethod) -> Tensor {
+    let positive = method == .lrpTarget ? channelSum(raw).relu() : raw
+    return positive.reshaped([raw.shape[0], -1]).max(alongAxes: [1])
+  }
+
   /// Per-feature relevance of a tabular map `[N, D]`: the sum over each feature's columns (the
   /// one-hot columns of a categorical feature, the single column of a numeric one), `[N, G]` in
   /// the order of `features`. A matrix product with a 0/1 `[D, G]` membership matrix, so it is
