@@ -88,7 +88,11 @@ struct AttackInputCommand: ParsableCommand {
     let large = FineTuneSetup.isLargeImage(network)
     let count = self.count ?? (large ? 2 : 32), steps = self.steps ?? (large ? 150 : 500)
     let lr = self.lr ?? (large ? 2e-3 : 5e-2)
-    guard count >= 2 else { throw ValidationError("--count must be at least 2 (targets come from the other examples)") }
+    guard count >= (target == "image" ? 2 : 1) else {
+      throw ValidationError(target == "image"
+        ? "--count must be at least 2 with --target image (targets come from the other examples)"
+        : "--count must be at least 1")
+    }
     let data = split.test.evenlySpacedSubset(count)
     let n = data.count
     if let targetIndex, !(0..<n).contains(targetIndex) {
