@@ -347,10 +347,11 @@ public final class HDF5File {
     DataError("\(path): \(what) '\(Self.display(objectPath))' (\(lastHDF5Message()))")
   }
 
-  private func withObject<R>(_ objectPath: String, _ body: (hid_t) throws -> R) throws -> R {
+  /// Opens the object at `objectPath` for `body`; a missing one is "no `kind` '...'".
+  private func withObject<R>(_ objectPath: String, kind: String = "object", _ body: (hid_t) throws -> R) throws -> R {
     let id = try openFileID()
     guard linkExists(Self.components(of: objectPath)) else {
-      throw DataError("\(path): no object '\(Self.display(objectPath))'")
+      throw DataError("\(path): no \(kind) '\(Self.display(objectPath))'")
     }
     let object = H5Oopen(id, Self.normalized(objectPath), mf_h5p_default())
     if object < 0 { throw failure("cannot open", objectPath) }
@@ -359,17 +360,12 @@ public final class HDF5File {
   }
 
   private func withDataset<R>(_ datasetPath: String, _ body: (hid_t) throws -> R) throws -> R {
-    let id = try openFileID()
-    guard linkExists(Self.components(of: datasetPath)) else {
-      throw DataError("\(path): no dataset '\(Self.display(datasetPath))'")
+    try withObject(datasetPath, kind: "dataset") { object in
+      guard H5Iget_type(object) == H5I_DATASET else {
+        throw DataError("\(path): '\(Self.display(datasetPath))' is a group, not a dataset")
+      }
+      return try body(object)
     }
-    let object = H5Oopen(id, Self.normalized(datasetPath), mf_h5p_default())
-    if object < 0 { throw failure("cannot open", datasetPath) }
-    defer { H5Oclose(object) }
-    guard H5Iget_type(object) == H5I_DATASET else {
-      throw DataError("\(path): '\(Self.display(datasetPath))' is a group, not a dataset")
-    }
-    return try body(object)
   }
 
   private func dataspaceShape(of dataset: hid_t, _ datasetPath: String) throws -> [Int] {
