@@ -12,8 +12,10 @@ public struct FineTuneOptions: Sendable {
   /// several explanation methods at once: `L_F` is then the mean of the objective's loss over
   /// `method` and these. Empty: `method` alone.
   public var alsoFooled: [ExplanationMethod] = []
-  /// `method` followed by ``alsoFooled``.
-  public var fooledMethods: [ExplanationMethod] { [method] + alsoFooled.filter { $0 != method } }
+  /// `method` followed by ``alsoFooled``, each method once.
+  public var fooledMethods: [ExplanationMethod] {
+    ([method] + alsoFooled).reduce(into: []) { unique, m in if !unique.contains(m) { unique.append(m) } }
+  }
   /// Target layer (nil: the model's default).
   public var layer: String?
   public var lambda: Float = 1

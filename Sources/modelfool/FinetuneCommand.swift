@@ -110,16 +110,16 @@ struct FinetuneCommand: ParsableCommand {
       batchSize: scoreBatch) : nil
     // The classes and features the objective resolved to (defaults included), so that
     // `evaluate --fsr` scores what was attacked.
+    let spans = tabular ? try FeatureSpan.features(of: base) : []
     var resolved = (classes: classes ?? "", features: sensitive ?? "")
     switch goal {
     case .active(let c1, let c2): resolved.classes = "\(c1),\(c2)"
     case .hide(let groups), .featureLocation(let groups):
-      let spans = try FeatureSpan.features(of: base)
       resolved.features = groups.map { spans[$0].name }.joined(separator: ",")
     default: break
     }
     let settings: [String: String] = [
-      "dataset": dataset, "base_model": basePath, "objective": goal.describe(features: tabular ? try FeatureSpan.features(of: base) : []), "method": fooledNames.joined(separator: ","),
+      "dataset": dataset, "base_model": basePath, "objective": goal.describe(features: spans), "method": fooledNames.joined(separator: ","),
       "layer": layer ?? fooled.targetLayer, "lambda": "\(options.lambda)", "keep_outputs": "\(options.outputConsistency)", "learning_rate": "\(options.learningRate)",
       "steps": "\(options.steps)", "batch_size": "\(options.batchSize)", "seed": "\(seed)",
       "objective_name": objective, "active_classes": resolved.classes, "sensitive_features": resolved.features,

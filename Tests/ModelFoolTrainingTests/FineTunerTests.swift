@@ -100,8 +100,9 @@ struct FineTunerTests {
     let gradCAM = try loss([.gradCAM]), lrp = try loss([.lrpTarget])
     #expect(abs(gradCAM - lrp) > 1e-4)  // two different maps, so the mean is a real test
     #expect(abs(try loss([.gradCAM, .lrpTarget]) - (gradCAM + lrp) / 2) < 1e-6)
-    // A method named twice counts once.
+    // A method named twice counts once, wherever it repeats.
     #expect(abs(try loss([.gradCAM, .gradCAM]) - gradCAM) < 1e-7)
+    #expect(abs(try loss([.gradCAM, .lrpTarget, .lrpTarget]) - (gradCAM + lrp) / 2) < 1e-6)
   }
 
   /// A tabular model that leans on a sensitive one-hot feature: hiding it from SimpleGrad and LRP
