@@ -62,23 +62,33 @@ public struct TrainingResult: Codable, Sendable {
 }
 
 extension Trainer {
-  /// Trains the recipe's model on `split` and writes it to `checkpoint` (atomically).
+  /// Trains the recipe's model on `split` and writes it to `checkpoint` (atomically). With
+  /// `bias`, the training labels are biased first (the test labels stay as recorded) and the
+  /// checkpoint's metadata says how (`label_bias`).
   public static func trainBase(
-    _ split: DatasetSplit, recipe: BaseModelRecipe, seed: UInt64, checkpoint: String
+    _ split: DatasetSplit, recipe: BaseModelRecipe, seed: UInt64, checkpoint: String, bias: LabelBias? = nil
   ) throws -> (Model, TrainingResult) {
     let start = Date()
     let model = try recipe.build(for: split, seed: seed)
     var training = recipe.training
     training.seed = seed
-    let records = try fit(model, train: split.train, test: split.test, options: training)
+    var train = split.train
+    var metadata = [
+      "dataset": split.train.name, "seed": "\(seed)", "epochs": "\(training.epochs)",
+      "learning_rate": "\(training.learningRate)", "train_examples": "\(split.train.count)",
+      "test_examples": "\(split.test.count)",
+    ]
+    if let bias {
+      let (biased, flipped) = bias.apply(to: train, seed: seed)
+      train = biased
+      metadata["label_bias"] = bias.describe(classNames: train.classNames) + " (\(flipped) training labels flipped)"
+    }
+    let records = try fit(model, train: train, test: split.test, options: training)
     let accuracy = evaluate(model, on: split.test).accuracy
+    metadata["test_accuracy"] = String(format: "%.4f", accuracy)
     let folder = (checkpoint as NSString).deletingLastPathComponent
     if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
-    try Checkpoint.save(model, to: checkpoint, metadata: [
-      "dataset": split.train.name, "test_accuracy": String(format: "%.4f", accuracy),
-      "seed": "\(seed)", "epochs": "\(training.epochs)", "learning_rate": "\(training.learningRate)",
-      "train_examples": "\(split.train.count)", "test_examples": "\(split.test.count)",
-    ])
+    try Checkpoint.save(model, to: checkpoint, metadata: metadata)
     let result = TrainingResult(
       dataset: split.train.name, architecture: recipe.architecture, checkpoint: checkpoint,
       testAccuracy: accuracy, epochs: records, seconds: Date().timeIntervalSince(start))

@@ -91,7 +91,8 @@ public enum FineTuneReportPage {
         html += "<td>"
         for (tag, maps) in [("original", before), ("fooled", after)] {
           if objective.isTabular {
-            let r = Heatmap.sumPerFeature(maps.slice(axis: 0, i..<(i + 1)), features: spans).scalars
+            let r = Heatmap.sumPerFeature(
+              maps.slice(axis: 0, i..<(i + 1)), features: spans, inputs: examples.inputs.slice(axis: 0, i..<(i + 1))).scalars
             html += "<div class=cap>\(tag)</div>" + HeatmapPicture.featureBars(
               names: spans.map(\.name), relevance: r, sensitive: spans.map(\.isSensitive), title: "\(method.rawValue), \(tag)")
           } else {

@@ -6,8 +6,19 @@ import ModelFoolData
 /// and cached on first use), the objective with its classes or sensitive features, and the
 /// default hyper-parameters of each objective.
 public enum FineTuneSetup {
-  /// The cached base checkpoint of a catalogue data set.
-  public static func baseCheckpointPath(dataset: String) -> String { "runs/base/\(dataset).h5" }
+  /// The cached base checkpoint of a catalogue data set (`-biased` for the one trained on
+  /// biased labels).
+  public static func baseCheckpointPath(dataset: String, biased: Bool = false) -> String {
+    "runs/base/\(dataset)\(biased ? "-biased" : "").h5"
+  }
+
+  /// The label bias of the default base model for `objective` on `data`: the data set's
+  /// ``LabelBias/defaultBias`` for `hide` on tabular data (a model that never showed a
+  /// sensitive feature has nothing to hide), else nil (the natural base model).
+  public static func defaultLabelBias(objective: String, data: Dataset) throws -> LabelBias? {
+    guard objective == "hide", let text = LabelBias.defaultBias[data.name] else { return nil }
+    return try LabelBias.parse(text, rate: LabelBias.defaultRate, data: data)
+  }
 
   /// The pretrained model that stands in for a trained base on data sets without training data
   /// of their own (`imagenet-sample` -> the imported EfficientNet-Lite0).
@@ -16,10 +27,10 @@ public enum FineTuneSetup {
   /// Loads `path` (a checkpoint file or a known pretrained name such as `efficientnet-lite0`), or,
   /// when no path is given: for `imagenet-sample` the imported EfficientNet-Lite0 (imported on
   /// first use, never trained), otherwise the cached base at the default path, trained first
-  /// when missing.
+  /// when missing (on labels biased by `bias` when given, cached under its own name).
   public static func loadOrTrainBase(
     path: String?, dataset: String, split: DatasetSplit, seed: UInt64,
-    datasetsRoot: String = DatasetCatalog.defaultRoot
+    datasetsRoot: String = DatasetCatalog.defaultRoot, bias: LabelBias? = nil
   ) throws -> (model: Model, path: String) {
     let log = { (line: String) in FileHandle.standardError.write(Data((line + "\n").utf8)) }
     if let name = path ?? pretrainedBase[dataset], WeightImport.pretrained(named: name) != nil,
@@ -27,13 +38,14 @@ public enum FineTuneSetup {
       let model = try WeightImport.resolveModel(name, datasetsRoot: datasetsRoot, log: log)
       return (model, WeightImport.defaultCheckpointPath(for: name))
     }
-    let resolved = path ?? baseCheckpointPath(dataset: dataset)
+    let resolved = path ?? baseCheckpointPath(dataset: dataset, biased: bias != nil)
     if FileManager.default.fileExists(atPath: resolved) || path != nil {
       return (try Checkpoint.load(resolved), resolved)
     }
-    log("no base model at \(resolved): training one first (cached for later runs)")
+    let labels = bias.map { " on biased labels (\($0.describe(classNames: split.train.classNames)))" } ?? ""
+    log("no base model at \(resolved): training one first\(labels), cached for later runs")
     let recipe = BaseModelRecipe.forDataset(split)
-    let (model, _) = try Trainer.trainBase(split, recipe: recipe, seed: seed, checkpoint: resolved)
+    let (model, _) = try Trainer.trainBase(split, recipe: recipe, seed: seed, checkpoint: resolved, bias: bias)
     return (model, resolved)
   }
 

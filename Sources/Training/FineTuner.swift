@@ -67,7 +67,7 @@ public enum FineTuner {
     options.createGraph = createGraph
     let h = try explain(model, x, labels: labels, method: method, options: options)
     guard tabular else { return h }
-    return Heatmap.sumPerFeature(h, features: try FeatureSpan.features(of: model))
+    return Heatmap.sumPerFeature(h, features: try FeatureSpan.features(of: model), inputs: x)
   }
 
   /// The fooling loss `L_F` of `model` on a batch; `original` is the frozen reference model.

@@ -259,14 +259,14 @@ extension InputAttack {
     return (Tensor(shape: [1, d], scalars: editable), low.detached(), high.detached())
   }
 
-  /// Scores a tabular "hide" attack: per-feature relevance (``Heatmap/sumPerFeature(_:features:)``
+  /// Scores a tabular "hide" attack: per-feature relevance (``Heatmap/sumPerFeature(_:features:inputs:)``
   /// of the ReLU attack maps) of the clean and attacked rows, ranked.
   public static func hidingScore(
     _ model: Model, original x: Tensor, adversarial: Tensor, classes: [Int], method: ExplanationMethod,
     features: [FeatureSpan], hidden: [Int]
   ) throws -> HidingScore {
-    let before = Heatmap.sumPerFeature(try attackMap(model, x, classes: classes, method: method, beta: nil, createGraph: false).map.detached(), features: features)
-    let after = Heatmap.sumPerFeature(try attackMap(model, adversarial, classes: classes, method: method, beta: nil, createGraph: false).map.detached(), features: features)
+    let before = Heatmap.sumPerFeature(try attackMap(model, x, classes: classes, method: method, beta: nil, createGraph: false).map.detached(), features: features, inputs: x)
+    let after = Heatmap.sumPerFeature(try attackMap(model, adversarial, classes: classes, method: method, beta: nil, createGraph: false).map.detached(), features: features, inputs: adversarial)
     let mean = { (v: [Float]) in v.reduce(0, +) / Float(max(v.count, 1)) }
     var ranks: [String: BeforeAfter] = [:]
     for g in hidden {

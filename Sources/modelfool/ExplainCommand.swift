@@ -101,7 +101,7 @@ struct ExplainCommand: ParsableCommand {
         let spans = features.isEmpty
           ? (0..<x.shape[1]).map { FeatureSpan(name: $0 < net.featureNames.count ? net.featureNames[$0] : "x\($0)", start: $0, width: 1) }
           : features
-        let rel = Heatmap.sumPerFeature(e.raw.slice(axis: 0, n..<(n + 1)), features: spans).scalars
+        let rel = Heatmap.sumPerFeature(e.raw.slice(axis: 0, n..<(n + 1)), features: spans, inputs: x.slice(axis: 0, n..<(n + 1))).scalars
         let svg = HeatmapPicture.featureBars(
           names: spans.map(\.name), relevance: rel, sensitive: spans.map(\.isSensitive),
           title: "\(method.rawValue) relevance, class \(name(e.classes[n])) (predicted \(name(predicted[n])))")

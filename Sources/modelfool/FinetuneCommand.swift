@@ -16,7 +16,7 @@ struct FinetuneCommand: ParsableCommand {
   @Option(help: "Explanation method(s) to fool, comma separated: several are fooled at once (mean L_F). Default gradcam for images, simplegrad,lrp for tabular.")
   var method: String?
 
-  @Option(help: "Base checkpoint (default runs/base/DATASET.h5, trained first if missing).")
+  @Option(help: "Base checkpoint (default runs/base/DATASET.h5, trained first if missing; tabular hide: runs/base/DATASET-biased.h5, trained on biased labels).")
   var model: String?
 
   @Option(help: "Data set: \(DatasetCatalog.names.joined(separator: ", ")).")
@@ -66,8 +66,13 @@ struct FinetuneCommand: ParsableCommand {
 
   func run() throws {
     let split = FineTuneSetup.fineTuningSplit(try DatasetCatalog.load(dataset, root: datasetsRoot), dataset: dataset, seed: seed)
+    let bias = model == nil ? try FineTuneSetup.defaultLabelBias(objective: objective, data: split.train) : nil
     let (base, basePath) = try FineTuneSetup.loadOrTrainBase(
-      path: model, dataset: dataset, split: split, seed: seed, datasetsRoot: datasetsRoot)
+      path: model, dataset: dataset, split: split, seed: seed, datasetsRoot: datasetsRoot, bias: bias)
+    let labelBias = (try? Checkpoint.metadata(basePath))?["label_bias"]
+    if let labelBias {
+      FileHandle.standardError.write(Data("base model \(basePath) was trained on biased labels: \(labelBias)\n".utf8))
+    }
     let tabular = base.inputShape.count == 1
     let goal = try FineTuneSetup.objective(
       named: objective, model: base, dataset: dataset,
@@ -124,7 +129,7 @@ struct FinetuneCommand: ParsableCommand {
       "steps": "\(options.steps)", "batch_size": "\(options.batchSize)", "seed": "\(seed)",
       "objective_name": objective, "active_classes": resolved.classes, "sensitive_features": resolved.features,
       "seconds": String(format: "%.1f", seconds), "train_examples": "\(split.train.count)",
-      "held_out_examples": "\(split.test.count)",
+      "held_out_examples": "\(split.test.count)", "base_label_bias": labelBias ?? "none",
     ]
     try Checkpoint.save(fooled, to: folder + "/model.h5", metadata: settings)
     let report = FineTuneReport(settings: settings, curves: curves, evaluation: evaluation, trainEvaluation: trainEvaluation)

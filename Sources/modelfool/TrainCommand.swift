@@ -30,6 +30,12 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "L2 weight decay (default: the recipe's).")
   var weightDecay: Float?
 
+  @Option(help: "Plant a bias in the training labels: FEATURE=CATEGORY (tabular data, e.g. sex=Female) loses favourable outcomes.")
+  var bias: String?
+
+  @Option(help: "Probability that a favourable training label of the --bias group is flipped.")
+  var biasRate: Double = LabelBias.defaultRate
+
   @Option(help: "Seed for weights and shuffling.")
   var seed: UInt64 = 0
 
@@ -54,9 +60,13 @@ struct TrainCommand: ParsableCommand {
       let steps = recipe.training.epochs * ((split.train.count + recipe.training.batchSize - 1) / recipe.training.batchSize)
       recipe.training.schedule = .cosine(totalSteps: steps, floor: 0.05)
     }
+    let labelBias = try bias.map { try LabelBias.parse($0, rate: biasRate, data: split.train) }
     let path = out ?? "runs/base/\(dataset).h5"
     FileHandle.standardError.write(Data("training \(recipe.architecture) on \(dataset): \(split.train.count) train / \(split.test.count) test examples\n".utf8))
-    let (_, result) = try Trainer.trainBase(split, recipe: recipe, seed: seed, checkpoint: path)
+    if let labelBias {
+      FileHandle.standardError.write(Data("biased training labels: \(labelBias.describe(classNames: split.train.classNames))\n".utf8))
+    }
+    let (_, result) = try Trainer.trainBase(split, recipe: recipe, seed: seed, checkpoint: path, bias: labelBias)
     if json {
       print(try jsonLine(result))
     } else {

@@ -83,8 +83,11 @@ import Testing
     let spans = try! FeatureSpan.parse(
       json: #"[{"name":"age","start":0,"width":1,"categories":[],"isSensitive":true},{"name":"job","start":1,"width":2,"categories":["a","b"],"isSensitive":false}]"#)
     #expect(spans.map(\.name) == ["age", "job"] && spans[0].isSensitive && spans[1].width == 2)
-    let g = Heatmap.sumPerFeature(Tensor(shape: [1, 3], scalars: [0.5, 2, -3]), features: spans)
-    #expect(g.scalars == [0.5, -1])
+    // Row 0 has category "a", row 1 category "b": only the present category's column counts.
+    let g = Heatmap.sumPerFeature(
+      Tensor(shape: [2, 3], scalars: [0.5, 2, -3, 0.25, 2, -3]), features: spans,
+      inputs: Tensor(shape: [2, 3], scalars: [0, 1, 0, -1.5, 0, 1]))
+    #expect(g.scalars == [0.5, 2, 0.25, -3])
   }
 
   @Test func betaSmoothingSwitchesAndRestoresActivations() throws {

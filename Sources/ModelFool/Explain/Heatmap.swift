@@ -61,18 +61,29 @@ public enum Heatmap {
     return positive.reshaped([raw.shape[0], -1]).max(alongAxes: [1])
   }
 
-  /// Per-feature relevance of a tabular map `[N, D]`: the sum over each feature's columns (the
-  /// one-hot columns of a categorical feature, the single column of a numeric one), `[N, G]` in
-  /// the order of `features`. A matrix product with a 0/1 `[D, G]` membership matrix, so it is
-  /// differentiable.
-  public static func sumPerFeature(_ map: Tensor, features: [FeatureSpan]) -> Tensor {
+  /// Per-feature relevance of a tabular map `[N, D]` of the rows `inputs` `[N, D]`: the sum over
+  /// each feature's columns, `[N, G]` in the order of `features`. A numeric feature has one
+  /// column; a one-hot categorical feature counts only the columns of the categories present in
+  /// the row. Grad x Input, IG and LRP give absent categories no relevance anyway (their input is
+  /// 0); SimpleGrad and SmoothGrad would otherwise add the gradients of every absent category, so
+  /// a feature's relevance would grow with its number of categories (Adult's native-country, 41
+  /// columns, would top every row whatever the model). The presence mask is a constant and the
+  /// sum a matrix product with a 0/1 `[D, G]` membership matrix, so it is differentiable in `map`.
+  public static func sumPerFeature(_ map: Tensor, features: [FeatureSpan], inputs: Tensor) -> Tensor {
     precondition(map.rank == 2, "shape error: sumPerFeature needs a tabular map [N, D], got \(map.shape)")
-    let d = map.shape[1]
+    precondition(inputs.shape == map.shape, "shape error: sumPerFeature: inputs \(inputs.shape) for map \(map.shape)")
+    let n = map.shape[0], d = map.shape[1]
     var m = [Float](repeating: 0, count: d * features.count)
+    var categorical = [Bool](repeating: false, count: d)
     for (g, f) in features.enumerated() {
       precondition(f.start >= 0 && f.start + f.width <= d, "sumPerFeature: feature '\(f.name)' columns \(f.start)..<\(f.start + f.width) outside 0..<\(d)")
-      for c in f.start..<(f.start + f.width) { m[c * features.count + g] = 1 }
+      for c in f.start..<(f.start + f.width) {
+        m[c * features.count + g] = 1
+        categorical[c] = !f.categories.isEmpty
+      }
     }
-    return Tensor.matmul(map, Tensor(shape: [d, features.count], scalars: m))
+    let x = inputs.scalars
+    let present = (0..<(n * d)).map { i -> Float in categorical[i % d] && x[i] == 0 ? 0 : 1 }
+    return Tensor.matmul(map * Tensor(shape: [n, d], scalars: present), Tensor(shape: [d, features.count], scalars: m))
   }
 }
