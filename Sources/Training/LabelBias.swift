@@ -55,6 +55,7 @@ public struct LabelBias: Sendable, Codable, Equatable {
     }
     guard rate > 0, rate <= 1 else { throw TrainingError("--bias-rate \(rate): expected a probability in (0, 1]") }
     let categorical = data.features.filter { !$0.categories.isEmpty }
+    guard !categorical.isEmpty else { throw TrainingError("--bias applies to tabular data sets; \(data.name) has no categorical feature") }
     guard let group = categorical.first(where: { $0.name == parts[0] }) else {
       throw TrainingError("--bias: '\(parts[0])' is not a categorical feature of \(data.name) (categorical: \(categorical.map(\.name).joined(separator: ", ")))")
     }

@@ -52,6 +52,11 @@ struct LabelBiasTests {
     var unknown = data
     unknown.name = "digits-table"
     #expect(throws: TrainingError.self) { _ = try LabelBias.parse("sex=Female", rate: 1, data: unknown) }
+    var images = data
+    images.features = []
+    #expect { _ = try LabelBias.parse("sex=Female", rate: 1, data: images) } throws: { error in
+      "\(error)".contains("applies to tabular data sets")
+    }
   }
 
   @Test func flipsOnlyTheGroupsFavourableLabels() throws {
