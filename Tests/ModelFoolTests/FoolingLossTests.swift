@@ -117,6 +117,29 @@ struct FoolingLossTests {
     #expect(abs(FoolingLoss.featureLocation(r, inside: [2]).scalar - 0.5) < 1e-6)
   }
 
+  /// Each row's own original top-2 columns, as a share of that row's |relevance|.
+  @Test func tabularTopKShareIsPerRow() {
+    let reference = Tensor(shape: [2, 4], scalars: [5, -4, 1, 0, 0, 1, -2, 3])  // top-2: {0, 1} and {3, 2}
+    let r = Tensor(shape: [2, 4], scalars: [1, -1, 2, 0, 4, 0, -1, 3])
+    // Row 0: (1 + 1) / 4 = 0.5; row 1: (3 + 1) / 8 = 0.5.
+    #expect(abs(FoolingLoss.tabularTopK(r, reference: reference, k: 2).scalar - 0.5) < 1e-6)
+    let s = Tensor(shape: [2, 4], scalars: [3, 1, 0, 0, 1, 1, 1, 1])  // 4 / 4 and 2 / 4
+    #expect(abs(FoolingLoss.tabularTopK(s, reference: reference, k: 2).scalar - 0.75) < 1e-6)
+    // The gradient against finite differences (all entries positive, so |.| is smooth there).
+    let v = s.variable()
+    let g = gradients(of: FoolingLoss.tabularTopK(v, reference: reference, k: 2), withRespectTo: [v])[0]
+    var h = s.scalars
+    for i in [0, 4, 6] {
+      let e: Float = 1e-2
+      h[i] += e
+      let up = FoolingLoss.tabularTopK(Tensor(shape: [2, 4], scalars: h), reference: reference, k: 2).scalar
+      h[i] -= 2 * e
+      let down = FoolingLoss.tabularTopK(Tensor(shape: [2, 4], scalars: h), reference: reference, k: 2).scalar
+      h[i] += e
+      #expect(abs(g.scalars[i] - (up - down) / (2 * e)) < 1e-3)
+    }
+  }
+
   @Test func successRateCountsRanges() {
     let stats: [Float] = [0.1, 0.2, 0.25, .nan, 0.05]
     #expect(FoolingStatistics.successRate(stats, range: SuccessRange(.atMost, 0.2)) == 0.6)

@@ -123,16 +123,22 @@ public enum FoolingLoss {
     return 1 - share.mean()
   }
 
-  /// Tabular top-k: mean absolute relevance of the original top-3 groups of each row.
+  /// Tabular top-k: the share of each row's absolute relevance held by its original top-`k`
+  /// groups (by |reference|), averaged over rows. A share, like ``hide(_:sensitive:)``, so that
+  /// shrinking the whole map earns nothing.
   public static func tabularTopK(_ relevance: Tensor, reference: Tensor, k: Int = 3) -> Tensor {
     let n = relevance.shape[0], g = relevance.shape[1]
+    shapeCheck(relevance.rank == 2 && reference.shape == relevance.shape && k >= 1 && k <= g,
+               "tabular top-k loss: relevance and reference must be the same [N, groups], 1 <= k <= groups")
     let ref = reference.detached().abs().scalars
     var idx: [Int32] = []
     for i in 0..<n {
-      let row = ref[(i * g)..<((i + 1) * g)]
+      let row = ref[(i * g)..<((i + 1) * g)]  // a slice: its indices are flat indices
       let order = row.indices.sorted { row[$0] > row[$1] || (row[$0] == row[$1] && $0 < $1) }
       idx += order.prefix(k).map { Int32($0) }
     }
-    return relevance.gathered(flatIndices: idx, shape: [idx.count]).abs().mean()
+    let a = relevance.abs()
+    let top = a.gathered(flatIndices: idx, shape: [n, k])
+    return (top.sum(alongAxis: 1) / (a.sum(alongAxis: 1) + 1e-8)).mean()
   }
 }
