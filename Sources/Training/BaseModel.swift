@@ -57,6 +57,8 @@ public struct TrainingResult: Codable, Sendable {
   public var architecture: String
   public var checkpoint: String
   public var testAccuracy: Float
+  /// How the training labels were biased (``LabelBias``), nil for the recorded labels.
+  public var labelBias: String?
   public var epochs: [EpochRecord]
   public var seconds: Double
 }
@@ -91,7 +93,8 @@ extension Trainer {
     try Checkpoint.save(model, to: checkpoint, metadata: metadata)
     let result = TrainingResult(
       dataset: split.train.name, architecture: recipe.architecture, checkpoint: checkpoint,
-      testAccuracy: accuracy, epochs: records, seconds: Date().timeIntervalSince(start))
+      testAccuracy: accuracy, labelBias: metadata["label_bias"], epochs: records,
+      seconds: Date().timeIntervalSince(start))
     return (model, result)
   }
 }
