@@ -100,6 +100,10 @@ struct FoolingLossTests {
     #expect(Heatmap.peak(cam, method: .gradCAM).scalars == [3, 0])
     let relevance = Tensor(shape: [1, 2, 1, 2], scalars: [1, -4, 2, 1])  // channel sum [3, -3]
     #expect(Heatmap.peak(relevance, method: .lrpTarget).scalars == [3])
+    // Channel sums [3, -3] and [1, 0]: positive shares 3 / 6 and 1 / 1; a negative map has none.
+    let two = Tensor(shape: [3, 2, 1, 2], scalars: [1, -4, 2, 1, 1, 0, 0, 0, -1, -2, 0, -1])
+    let share = Heatmap.positiveShare(two).scalars
+    #expect(abs(share[0] - 0.5) < 1e-6 && abs(share[1] - 1) < 1e-6 && share[2] == 0)
   }
 
   @Test func successRateWhereTheOriginalFails() {

@@ -59,31 +59,34 @@ struct FineTunerTests {
     #expect(abs(again - before) < 1e-5)
   }
 
-  @Test func peakKeepingStopsTopKFromBlankingGradCAM() throws {
-    func blankMaps(peakWeight: Float) throws -> Int {
+  @Test(arguments: [ExplanationMethod.gradCAM, .lrpTarget])
+  func keepingTermStopsTopKFromBlankingMaps(method: ExplanationMethod) throws {
+    func blankMaps(weight: Float) throws -> Int {
       let (model, data) = try Self.setting()
       let original = model.deepCopy()
       var options = FineTuneOptions()
       options.objective = .topK
-      options.method = .gradCAM
+      options.method = method
       options.layer = "features.6"
       options.lambda = 10
       options.learningRate = 1e-2
       options.steps = 150
       options.batchSize = 16
-      options.topKPeakWeight = peakWeight
+      options.topKPeakWeight = method == .gradCAM ? weight : 0
+      options.topKPositiveShareWeight = method == .lrpTarget ? weight : 0
       options.showProgress = false
       options.evaluateEvery = 1000
       try FineTuner.run(model, original: original, train: data, heldOut: data, options: options)
       var o = ExplanationOptions()
       o.layer = "features.6"
-      let maps = try explain(model, data.inputs, labels: data.labels, method: .gradCAM, options: o).scalars
+      let maps = try explain(model, data.inputs, labels: data.labels, method: method, options: o).scalars
       let hw = maps.count / data.count
       return (0..<data.count).filter { i in maps[(i * hw)..<((i + 1) * hw)].allSatisfy { $0 == 0 } }.count
     }
-    let without = try blankMaps(peakWeight: 0), with = try blankMaps(peakWeight: 10)
-    // Measured: 32 of 64 maps blank without the term, 0 with it.
-    #expect(without >= 10 && with <= without / 4, "blank Grad-CAM maps of 64: \(without) without peak keeping, \(with) with")
+    let without = try blankMaps(weight: 0), with = try blankMaps(weight: 10)
+    // Measured: Grad-CAM (peak kept) 32 of 64 maps blank without the term, 0 with it; LRP_T
+    // (positive share kept) 64 and 0.
+    #expect(without >= 10 && with <= without / 4, "blank \(method.rawValue) maps of 64: \(without) without the keeping term, \(with) with")
   }
 
   @Test func severalFooledMethodsAverageTheirLosses() throws {

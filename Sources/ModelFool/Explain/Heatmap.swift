@@ -53,6 +53,15 @@ public enum Heatmap {
     }
   }
 
+  /// The positive share of each map's channel sum, `[N]`: `sum relu(r) / (sum |r| + 1e-8)` with
+  /// `r` the channel sum of `raw` (`[N, C, H, W]` or `[N, H, W]`). An LRP_T map is the ReLU of
+  /// that sum, so it is blank exactly when the share is 0; the share does not change with the
+  /// scale of the relevance.
+  public static func positiveShare(_ raw: Tensor) -> Tensor {
+    let r = channelSum(raw).reshaped([raw.shape[0], -1])
+    return r.relu().sum(alongAxis: 1) / (r.abs().sum(alongAxis: 1) + 1e-8)
+  }
+
   /// The largest value of each image's map before the final normalisation, `[N]`: the CAM before
   /// dividing by its max (Grad-CAM), the ReLU of the channel sum (LRP_T), else the largest value of
   /// the raw map.
