@@ -111,4 +111,29 @@ struct LabelBiasTests {
     #expect(parity[0] < 0.1)
     #expect(parity[1] > 0.35)
   }
+
+  /// The default hide scenario on the shipped German credit data: the base model trained on
+  /// biased labels shows status_sex in the top 3 of SimpleGrad and LRP for most test rows, so
+  /// hiding it means something (measured at seed 0: 97.5% of rows, parity 0.80).
+  @Test func germanBiasedBaseShowsStatusSex() throws {
+    let split = try DatasetCatalog.load("german", root: "datasets")
+    let bias = try #require(try FineTuneSetup.defaultLabelBias(objective: "hide", data: split.train))
+    var recipe = BaseModelRecipe.forDataset(split)
+    recipe.training.showProgress = false
+    let path = NSTemporaryDirectory() + "modelfool-biased-german-\(UUID().uuidString).h5"
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let (model, result) = try Trainer.trainBase(split, recipe: recipe, seed: 0, checkpoint: path, bias: bias)
+    #expect(result.labelBias?.hasPrefix("status_sex=female : divorced/separated/married, 100% of good -> bad") == true)
+    #expect(try Checkpoint.metadata(path)["label_bias"] == result.labelBias)
+    let group = try #require(split.test.features.firstIndex { $0.name == "status_sex" })
+    for method in [ExplanationMethod.simpleGrad, .lrp] {
+      let relevance = try FineTuner.maps(
+        model, split.test.inputs, labels: split.test.labels, method: method, layer: nil, tabular: true, createGraph: false)
+      let hidden = FoolingStatistics.hide(relevance, sensitive: [group])
+      #expect(hidden.reduce(0, +) / Float(hidden.count) <= 0.2, "\(method.rawValue): status_sex outside the top 3")
+    }
+    let predictions = Trainer.logits(model, on: split.test).argmaxLastAxis()
+    let groups = bias.members(of: split.test).map { $0 ? 1 : 0 }
+    #expect(Fairness.demographicParityDifference(predictions: predictions, groups: groups) > 0.5)
+  }
 }
