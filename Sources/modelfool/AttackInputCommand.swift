@@ -79,7 +79,10 @@ struct AttackInputCommand: ParsableCommand {
 
   func run() throws {
     let split = try DatasetCatalog.load(dataset, root: datasetsRoot)
-    let (network, _) = try FineTuneSetup.loadOrTrainBase(path: model, dataset: dataset, split: split, seed: seed)
+    // The hide target runs on the same biased base model as `finetune --objective hide`.
+    let bias = model == nil ? try FineTuneSetup.defaultLabelBias(objective: target, data: split.train) : nil
+    let (network, basePath) = try FineTuneSetup.loadOrTrainBase(
+      path: model, dataset: dataset, split: split, seed: seed, datasetsRoot: datasetsRoot, bias: bias)
     network.setTraining(false)
     let method = self.method == "gradient" ? ExplanationMethod.simpleGrad : try ExplanationMethod(parsing: self.method)
     // ImageNet-size inputs (the pretrained EfficientNet-Lite0: ~1.1 s a step for two 224x224
@@ -174,7 +177,7 @@ struct AttackInputCommand: ParsableCommand {
         folder: folder, original: x, adversarial: adversarial, originalMaps: allMaps, adversarialMaps: advMaps, targetMaps: targetMaps)
     }
     let settings = [
-      "model": model ?? "runs/base/\(dataset).h5", "dataset": dataset, "method": method.rawValue, "count": "\(n)",
+      "model": basePath, "dataset": dataset, "method": method.rawValue, "count": "\(n)",
       "steps": "\(steps)", "lr": "\(lr) (Adam, cosine decay)", "gamma": "\(gamma)",
       "beta growth": noBetaGrowth || method == .lrp || method == .lrpTarget ? "none (ReLU)" : betaGrowth,
       "smooth max-pool during the attack": noSmoothPooling || noBetaGrowth || method == .lrp || method == .lrpTarget ? "no" : "yes (same beta)",
