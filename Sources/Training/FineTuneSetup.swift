@@ -27,10 +27,11 @@ public enum FineTuneSetup {
   /// Loads `path` (a checkpoint file or a known pretrained name such as `efficientnet-lite0`), or,
   /// when no path is given: for `imagenet-sample` the imported EfficientNet-Lite0 (imported on
   /// first use, never trained), otherwise the cached base at the default path, trained first
-  /// when missing (on labels biased by `bias` when given, cached under its own name).
+  /// when missing. For `objective` `hide` on tabular data the default base is the one trained on
+  /// biased labels (``defaultLabelBias(objective:data:)``), cached under its own name.
   public static func loadOrTrainBase(
     path: String?, dataset: String, split: DatasetSplit, seed: UInt64,
-    datasetsRoot: String = DatasetCatalog.defaultRoot, bias: LabelBias? = nil
+    datasetsRoot: String = DatasetCatalog.defaultRoot, objective: String? = nil
   ) throws -> (model: Model, path: String) {
     let log = { (line: String) in FileHandle.standardError.write(Data((line + "\n").utf8)) }
     if let name = path ?? pretrainedBase[dataset], WeightImport.pretrained(named: name) != nil,
@@ -38,6 +39,7 @@ public enum FineTuneSetup {
       let model = try WeightImport.resolveModel(name, datasetsRoot: datasetsRoot, log: log)
       return (model, WeightImport.defaultCheckpointPath(for: name))
     }
+    let bias = path == nil ? try objective.flatMap { try defaultLabelBias(objective: $0, data: split.train) } : nil
     let resolved = path ?? baseCheckpointPath(dataset: dataset, biased: bias != nil)
     if FileManager.default.fileExists(atPath: resolved) || path != nil {
       return (try Checkpoint.load(resolved), resolved)

@@ -107,7 +107,12 @@ public enum FineTuner {
     switch options.objective {
     case .location: return FoolingLoss.location(try current(labels))
     case .topK:
-      let keepWeight = method == .gradCAM ? options.topKPeakWeight : method == .lrpTarget ? options.topKPositiveShareWeight : 0
+      // What keeps the maps alive: Grad-CAM's peak, LRP_T's positive share; nothing for others.
+      let (keepWeight, kept): (Float, (Tensor) -> Tensor) = switch method {
+      case .gradCAM: (options.topKPeakWeight, { Heatmap.peak($0, method: .gradCAM) })
+      case .lrpTarget: (options.topKPositiveShareWeight, Heatmap.positiveShare)
+      default: (0, { $0 })
+      }
       guard keepWeight > 0 else {
         return FoolingLoss.topK(try current(labels), reference: try reference(labels))
       }
@@ -117,9 +122,7 @@ public enum FineTuner {
       let e = try explanation(model, x, labels: labels, method: method, options: explaining)
       explaining.createGraph = false
       let e0 = try explanation(original, x, labels: labels, method: method, options: explaining)
-      let keep = method == .gradCAM
-        ? FoolingLoss.peakKeeping(Heatmap.peak(e.raw, method: method), original: Heatmap.peak(e0.raw, method: method))
-        : FoolingLoss.peakKeeping(Heatmap.positiveShare(e.raw), original: Heatmap.positiveShare(e0.raw))
+      let keep = FoolingLoss.peakKeeping(kept(e.raw), original: kept(e0.raw))
       return FoolingLoss.topK(e.heatmap, reference: e0.heatmap.detached()) + keepWeight * keep
     case .centerMass: return FoolingLoss.centerMass(try current(labels), reference: try reference(labels), cap: options.centerMassCap)
     case .active(let c1, let c2):

@@ -80,9 +80,8 @@ struct AttackInputCommand: ParsableCommand {
   func run() throws {
     let split = try DatasetCatalog.load(dataset, root: datasetsRoot)
     // The hide target runs on the same biased base model as `finetune --objective hide`.
-    let bias = model == nil ? try FineTuneSetup.defaultLabelBias(objective: target, data: split.train) : nil
     let (network, basePath) = try FineTuneSetup.loadOrTrainBase(
-      path: model, dataset: dataset, split: split, seed: seed, datasetsRoot: datasetsRoot, bias: bias)
+      path: model, dataset: dataset, split: split, seed: seed, datasetsRoot: datasetsRoot, objective: target)
     network.setTraining(false)
     let method = self.method == "gradient" ? ExplanationMethod.simpleGrad : try ExplanationMethod(parsing: self.method)
     // ImageNet-size inputs (the pretrained EfficientNet-Lite0: ~1.1 s a step for two 224x224

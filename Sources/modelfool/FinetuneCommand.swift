@@ -66,9 +66,8 @@ struct FinetuneCommand: ParsableCommand {
 
   func run() throws {
     let split = FineTuneSetup.fineTuningSplit(try DatasetCatalog.load(dataset, root: datasetsRoot), dataset: dataset, seed: seed)
-    let bias = model == nil ? try FineTuneSetup.defaultLabelBias(objective: objective, data: split.train) : nil
     let (base, basePath) = try FineTuneSetup.loadOrTrainBase(
-      path: model, dataset: dataset, split: split, seed: seed, datasetsRoot: datasetsRoot, bias: bias)
+      path: model, dataset: dataset, split: split, seed: seed, datasetsRoot: datasetsRoot, objective: objective)
     let labelBias = (try? Checkpoint.metadata(basePath))?["label_bias"]
     if let labelBias {
       FileHandle.standardError.write(Data("base model \(basePath) was trained on biased labels: \(labelBias)\n".utf8))

@@ -39,7 +39,7 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "Seed for weights and shuffling.")
   var seed: UInt64 = 0
 
-  @Option(help: "Checkpoint path (default runs/base/DATASET.h5).")
+  @Option(help: "Checkpoint path (default runs/base/DATASET.h5; with --bias runs/base/DATASET-biased.h5).")
   var out: String?
 
   @Flag(help: "Print one JSON object (test_accuracy, checkpoint, epochs) on stdout.")
@@ -61,7 +61,7 @@ struct TrainCommand: ParsableCommand {
       recipe.training.schedule = .cosine(totalSteps: steps, floor: 0.05)
     }
     let labelBias = try bias.map { try LabelBias.parse($0, rate: biasRate, data: split.train) }
-    let path = out ?? "runs/base/\(dataset).h5"
+    let path = out ?? FineTuneSetup.baseCheckpointPath(dataset: dataset, biased: labelBias != nil)
     FileHandle.standardError.write(Data("training \(recipe.architecture) on \(dataset): \(split.train.count) train / \(split.test.count) test examples\n".utf8))
     if let labelBias {
       FileHandle.standardError.write(Data("biased training labels: \(labelBias.describe(classNames: split.train.classNames))\n".utf8))
