@@ -97,40 +97,35 @@ public struct ModelOptions: Sendable {
 
   /// A UInt64 option.
   public mutating func seed(_ key: String = "seed") throws -> UInt64 {
-    used.insert(key)
-    var v: UInt64 = 0
-    if let raw = values[key] {
-      guard let parsed = UInt64(raw) else {
-        throw LayerError("\(architecture): option \(key)=\(raw) is not a non-negative integer")
-      }
-      v = parsed
-    }
-    resolved[key] = String(v)
-    return v
+    try option(key, default: 0, expected: "a non-negative integer") { UInt64($0) }
   }
 
   /// A Float option.
   public mutating func float(_ key: String, default def: Float) throws -> Float {
-    used.insert(key)
-    var v = def
-    if let raw = values[key] {
-      guard let parsed = Float(raw) else { throw LayerError("\(architecture): option \(key)=\(raw) is not a number") }
-      v = parsed
-    }
-    resolved[key] = String(v)
-    return v
+    try option(key, default: def, expected: "a number") { Float($0) }
   }
 
   /// A Boolean option (`true/false/1/0/yes/no`).
   public mutating func bool(_ key: String, default def: Bool) throws -> Bool {
+    try option(key, default: def, expected: "true or false") { raw in
+      switch raw.lowercased() {
+      case "true", "1", "yes": true
+      case "false", "0", "no": false
+      default: nil
+      }
+    }
+  }
+
+  /// The option `key` read by `parse` (nil: not `expected`, a one-line error), else `def`;
+  /// records it as used and resolved.
+  private mutating func option<T: LosslessStringConvertible>(
+    _ key: String, default def: T, expected: String, _ parse: (String) -> T?
+  ) throws -> T {
     used.insert(key)
     var v = def
     if let raw = values[key] {
-      switch raw.lowercased() {
-      case "true", "1", "yes": v = true
-      case "false", "0", "no": v = false
-      default: throw LayerError("\(architecture): option \(key)=\(raw) is not true or false")
-      }
+      guard let parsed = parse(raw) else { throw LayerError("\(architecture): option \(key)=\(raw) is not \(expected)") }
+      v = parsed
     }
     resolved[key] = String(v)
     return v
