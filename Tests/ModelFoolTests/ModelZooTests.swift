@@ -35,7 +35,7 @@ struct ModelZooTests {
     #expect(a(normalInput([5, 7])).shape == [5, 2])
   }
 
-  @Test func badArchitecturesAndOptionsAreOneLineErrors() {
+  @Test func badArchitecturesAndOptionsAreOneLineErrors() throws {
     #expect(throws: LayerError(
       "unknown architecture 'resnet51' (known: densenet121, digits-cnn, efficientnet-lite0, mlp, resnet18, resnet50, vgg11, vgg16, vgg19)"
     )) { try ModelZoo.build(architecture: "resnet51") }
@@ -45,6 +45,20 @@ struct ModelZooTests {
     }
     #expect(throws: LayerError("digits-cnn: unknown option(s) clases (known: channels, classes, seed)")) {
       try ModelZoo.build(architecture: "digits-cnn", options: ["clases": "3"])
+    }
+    #expect(throws: LayerError("mlp: option seed=-1 is not a non-negative integer")) {
+      try ModelZoo.build(architecture: "mlp", options: ["inputs": "3", "seed": "-1"])
+    }
+    #expect(throws: LayerError("vgg11: option normalize=maybe is not true or false")) {
+      try ModelZoo.build(architecture: "vgg11", options: ["normalize": "maybe"])
+    }
+    var options = ModelOptions(architecture: "toy", values: ["rate": "0.5", "on": "Yes"])
+    #expect(try options.float("rate", default: 1) == 0.5)
+    #expect(try options.bool("on", default: false))
+    #expect(try options.float("missing", default: 2) == 2)
+    #expect(throws: LayerError("toy: option rate=half is not a number")) {
+      var bad = ModelOptions(architecture: "toy", values: ["rate": "half"])
+      _ = try bad.float("rate", default: 1)
     }
   }
 
