@@ -73,11 +73,12 @@ public struct Adam: Optimizer {
       let (b1, b2, eps, wd) = (beta1, beta2, epsilon, weightDecay)
       let t = Float(state.step)
       let stepSize = learningRate * (1 - Foundation.pow(b2, t)).squareRoot() / (1 - Foundation.pow(b1, t))
+      let epsilonHat = eps * (1 - Foundation.pow(b2, t)).squareRoot()  // once a step, not per element
       p.value = updated(p.value, g) { w, grad, i in
         let d = grad + wd * w
         state.m[i] = b1 * state.m[i] + (1 - b1) * d
         state.v[i] = b2 * state.v[i] + (1 - b2) * d * d
-        return w - stepSize * state.m[i] / (state.v[i].squareRoot() + eps * (1 - Foundation.pow(b2, t)).squareRoot())
+        return w - stepSize * state.m[i] / (state.v[i].squareRoot() + epsilonHat)
       }
       moments[id] = state
     }
