@@ -68,7 +68,8 @@ extension Trainer {
   /// `bias`, the training labels are biased first (the test labels stay as recorded) and the
   /// checkpoint's metadata says how (`label_bias`).
   public static func trainBase(
-    _ split: DatasetSplit, recipe: BaseModelRecipe, seed: UInt64, checkpoint: String, bias: LabelBias? = nil
+    _ split: DatasetSplit, recipe: BaseModelRecipe, seed: UInt64, checkpoint: String, bias: LabelBias? = nil,
+    observer: RunObserver = .silent
   ) throws -> (Model, TrainingResult) {
     let start = Date()
     let model = try recipe.build(for: split, seed: seed)
@@ -85,7 +86,7 @@ extension Trainer {
       train = biased
       metadata["label_bias"] = bias.describe(classNames: train.classNames) + " (\(flipped) training labels flipped)"
     }
-    let records = try fit(model, train: train, test: split.test, options: training)
+    let records = try fit(model, train: train, test: split.test, options: training, observer: observer)
     let accuracy = evaluate(model, on: split.test).accuracy
     metadata["test_accuracy"] = String(format: "%.4f", accuracy)
     let folder = (checkpoint as NSString).deletingLastPathComponent

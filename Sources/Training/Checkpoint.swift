@@ -17,14 +17,16 @@ import ModelFoolData
 /// | `preprocessing` | what the caller does before the model (e.g. `scale=1/255`) |
 /// | `target_layer` | default layer for Grad-CAM and "_T" explanations |
 /// | `metadata` | JSON object: how the weights were made (dataset, accuracy, seed, ...) |
+/// | `run` | a fine-tuned model's run record (``FineTuneDocument``, JSON), when it has one |
 ///
 /// Files are written atomically (temporary file, then rename), so a failure never leaves a
 /// half-written checkpoint in place of a good one.
 public enum Checkpoint {
   public static let format = "modelfool-checkpoint"
 
-  /// Writes `model` to `path` atomically; `metadata` is stored as a JSON attribute.
-  public static func save(_ model: Model, to path: String, metadata: [String: String] = [:]) throws {
+  /// Writes `model` to `path` atomically; `metadata` is stored as a JSON attribute, `run` (a run
+  /// record in JSON) as the `run` attribute.
+  public static func save(_ model: Model, to path: String, metadata: [String: String] = [:], run: String? = nil) throws {
     let named = model.namedParameters()
     for (name, p) in named where !p.value.scalars.allSatisfy(\.isFinite) {
       throw DataError("refusing to write \(path): parameter \(name) holds NaN or infinite values")
@@ -41,7 +43,7 @@ public enum Checkpoint {
         ("preprocessing", model.preprocessing), ("target_layer", model.targetLayer),
         ("metadata", try json(metadata)),
       ]
-      for (k, v) in attributes { try file.setAttribute(k, to: v) }
+      for (k, v) in attributes + (run.map { [("run", $0)] } ?? []) { try file.setAttribute(k, to: v) }
     }
   }
 
@@ -95,6 +97,14 @@ public enum Checkpoint {
     let file = try HDF5File.open(path)
     defer { try? file.close() }
     return try decode(file, "metadata", path) ?? [:]
+  }
+
+  /// The `run` attribute of a checkpoint (a fine-tuned model's ``FineTuneDocument``), nil when
+  /// it has none (base models, imported weights).
+  public static func runRecord(_ path: String) throws -> String? {
+    let file = try HDF5File.open(path)
+    defer { try? file.close() }
+    return file.hasAttribute("run") ? try file.stringAttribute("run") : nil
   }
 
   static func list(_ names: [String]) -> String {

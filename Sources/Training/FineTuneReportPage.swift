@@ -16,7 +16,7 @@ public enum FineTuneReportPage {
     let pictures = folder + "/pictures"
     try FileManager.default.createDirectory(atPath: pictures, withIntermediateDirectories: true)
     var html = ReportHTML.head(title: "ModelFool fine-tuning report") + """
-      <h1>Fine-tuning attack: \(ReportHTML.escape(evaluation.objective)) with \(ReportHTML.escape(settings["method"] ?? ""))</h1>
+      <h1>Fine-tuning attack: \(ReportHTML.escape(evaluation.objective)) with \(ReportHTML.escape(settings["methods"] ?? ""))</h1>
       <p>Heo, Joo &amp; Moon (NeurIPS 2019): the weights are fine-tuned with cross-entropy plus an
       interpretation-fooling loss. FSR = fraction of held-out examples whose statistic
       (<code>\(ReportHTML.escape(evaluation.statistic))</code>) lies in the success range <code>\(ReportHTML.escape(evaluation.successRange))</code>.

@@ -12,11 +12,11 @@ public enum FineTuneSetup {
     "runs/base/\(dataset)\(biased ? "-biased" : "").h5"
   }
 
-  /// The label bias of the default base model for `objective` on `data`: the data set's
-  /// ``LabelBias/defaultBias`` for `hide` on tabular data (a model that never showed a
-  /// sensitive feature has nothing to hide), else nil (the natural base model).
-  public static func defaultLabelBias(objective: String, data: Dataset) throws -> LabelBias? {
-    guard objective == "hide", let text = LabelBias.defaultBias[data.name] else { return nil }
+  /// The label bias of the default base model when hiding features of `data`: the data set's
+  /// ``LabelBias/defaultBias`` (a model that never showed a sensitive feature has nothing to
+  /// hide); nil for data sets without one.
+  public static func defaultHidingBias(data: Dataset) throws -> LabelBias? {
+    guard let text = LabelBias.defaultBias[data.name] else { return nil }
     return try LabelBias.parse(text, rate: LabelBias.defaultRate, data: data)
   }
 
@@ -27,27 +27,27 @@ public enum FineTuneSetup {
   /// Loads `path` (a checkpoint file or a known pretrained name such as `efficientnet-lite0`), or,
   /// when no path is given: for `imagenet-sample` the imported EfficientNet-Lite0 (imported on
   /// first use, never trained), otherwise the cached base at the default path, trained first
-  /// when missing. For `objective` `hide` on tabular data the default base is the one trained on
-  /// biased labels (``defaultLabelBias(objective:data:)``), cached under its own name.
+  /// when missing. With `hiding` (tabular features to hide) the default base is the one trained
+  /// on biased labels (``defaultHidingBias(data:)``), cached under its own name. What happens is
+  /// told to `observer`.
   public static func loadOrTrainBase(
     path: String?, dataset: String, split: DatasetSplit, seed: UInt64,
-    datasetsRoot: String = DatasetCatalog.defaultRoot, objective: String? = nil
+    datasetsRoot: String = DatasetCatalog.defaultRoot, hiding: Bool = false, observer: RunObserver = .silent
   ) throws -> (model: Model, path: String) {
-    let log = { (line: String) in FileHandle.standardError.write(Data((line + "\n").utf8)) }
     if let name = path ?? pretrainedBase[dataset], WeightImport.pretrained(named: name) != nil,
        !FileManager.default.fileExists(atPath: name) {
-      let model = try WeightImport.resolveModel(name, datasetsRoot: datasetsRoot, log: log)
+      let model = try WeightImport.resolveModel(name, datasetsRoot: datasetsRoot, log: observer.message)
       return (model, WeightImport.defaultCheckpointPath(for: name))
     }
-    let bias = path == nil ? try objective.flatMap { try defaultLabelBias(objective: $0, data: split.train) } : nil
+    let bias = path == nil && hiding ? try defaultHidingBias(data: split.train) : nil
     let resolved = path ?? baseCheckpointPath(dataset: dataset, biased: bias != nil)
     if FileManager.default.fileExists(atPath: resolved) || path != nil {
       return (try Checkpoint.load(resolved), resolved)
     }
     let labels = bias.map { " on biased labels (\($0.describe(classNames: split.train.classNames)))" } ?? ""
-    log("no base model at \(resolved): training one first\(labels), cached for later runs")
+    observer.message("no base model at \(resolved): training one first\(labels), cached for later runs")
     let recipe = BaseModelRecipe.forDataset(split)
-    let (model, _) = try Trainer.trainBase(split, recipe: recipe, seed: seed, checkpoint: resolved, bias: bias)
+    let (model, _) = try Trainer.trainBase(split, recipe: recipe, seed: seed, checkpoint: resolved, bias: bias, observer: observer)
     return (model, resolved)
   }
 
@@ -80,7 +80,9 @@ public enum FineTuneSetup {
   /// - Throws: ``TrainingError`` for an unknown name or when nothing is left to hide.
   public static func hiddenGroups(_ names: [String]?, dataset: String, features spans: [FeatureSpan]) throws -> [Int] {
     let chosen = names ?? defaultSensitive[dataset] ?? spans.filter(\.isSensitive).map(\.name)
-    guard !chosen.isEmpty else { throw TrainingError("hide needs --sensitive FEATURES (none marked in the model)") }
+    guard !chosen.isEmpty else {
+      throw TrainingError("hide needs the sensitive features to hide (none are marked in the model)", settings: ["sensitive"])
+    }
     return try groupIndices(chosen, in: spans)
   }
 
@@ -88,49 +90,56 @@ public enum FineTuneSetup {
   static func groupIndices(_ names: [String], in spans: [FeatureSpan]) throws -> [Int] {
     try names.map { n in
       guard let i = spans.firstIndex(where: { $0.name == n }) else {
-        throw TrainingError("unknown feature '\(n)' (features: \(spans.map(\.name).joined(separator: ", ")))")
+        throw TrainingError("unknown feature '\(n)' (features: \(spans.map(\.name).joined(separator: ", ")))", settings: ["sensitive"])
       }
       return i
     }
   }
 
-  /// Parses `--objective` for a model; tabular models take `hide`, `location` and `topk`.
+  /// The objective `name` for a model; tabular models take `hide`, `location` and `topk`.
   ///
   /// - Parameters: `classes` for `active` (default: the first two classes), `features` for
   ///   `hide` (sensitive names) and tabular `location` (the feature set).
   public static func objective(
-    named name: String, model: Model, dataset: String, classes: [Int]?, features: [String]?
+    _ name: ObjectiveName, model: Model, dataset: String, classes: [Int]?, features: [String]?
   ) throws -> FoolingObjective {
     let spans = try FeatureSpan.features(of: model)
     let tabular = model.inputShape.count == 1
     switch (name, tabular) {
-    case ("location", false): return .location
-    case ("topk", false): return .topK
-    case ("center-mass", false): return .centerMass
-    case ("active", false):
+    case (.location, false): return .location
+    case (.topk, false): return .topK
+    case (.centerMass, false): return .centerMass
+    case (.active, false):
       let c = classes ?? [0, 1]
       let n = model.classNames.count
       guard c.count == 2, c[0] != c[1], c.allSatisfy({ $0 >= 0 && (n == 0 || $0 < n) }) else {
-        throw TrainingError("--classes needs two different class indices (0..<\(n)), got \(c)")
+        throw TrainingError("active needs two different class indices (0..<\(n)), got \(c)", settings: ["classes"])
       }
       return .active(c1: c[0], c2: c[1])
-    case ("hide", true):
+    case (.hide, true):
       return .hide(sensitive: try hiddenGroups(features, dataset: dataset, features: spans))
-    case ("location", true):
+    case (.location, true):
       guard let features, !features.isEmpty else {
-        throw TrainingError("location on tabular data needs --sensitive FEATURES: the feature set to move relevance onto")
+        throw TrainingError("location on tabular data needs the feature set to move relevance onto", settings: ["sensitive"])
       }
       return .featureLocation(inside: try groupIndices(features, in: spans))
-    case ("topk", true): return .tabularTopK
-    case ("center-mass", true):
-      throw TrainingError("center-mass has no meaning without spatial order: tabular models take hide, location or topk")
-    case ("hide", false):
-      throw TrainingError("hide is for tabular models with sensitive features; image models take location, topk, center-mass or active")
-    case ("active", true):
-      throw TrainingError("active fooling swaps image heatmaps between classes; tabular models take hide, location or topk")
-    default:
-      throw TrainingError("unknown objective '\(name)' (valid: location, topk, center-mass, active, hide)")
+    case (.topk, true): return .tabularTopK
+    case (.centerMass, true):
+      throw TrainingError("center-mass has no meaning without spatial order: tabular models take hide, location or topk", settings: ["objective"])
+    case (.hide, false):
+      throw TrainingError("hide is for tabular models with sensitive features; image models take location, topk, center-mass or active", settings: ["objective"])
+    case (.active, true):
+      throw TrainingError("active fooling swaps image heatmaps between classes; tabular models take hide, location or topk", settings: ["objective"])
     }
+  }
+
+  /// The methods scored after fine-tuning by default: `fooled` first, then every other method
+  /// that applies to the model (without SmoothGrad for `large` images, see ``isLargeImage(_:)``).
+  public static func scoredMethods(tabular: Bool, fooled: ExplanationMethod, large: Bool = false) -> [ExplanationMethod] {
+    let all: [ExplanationMethod] = tabular
+      ? [.simpleGrad, .gradTimesInput, .lrp, .integratedGradients, .smoothGrad]
+      : [.gradCAM, .lrpTarget, .simpleGradTarget, .simpleGrad, .lrp] + (large ? [] : [.smoothGrad])
+    return [fooled] + all.filter { $0 != fooled }
   }
 
   /// Whether `model` takes ImageNet-size images (`[C, H, W]`, at least 128 pixels a side): such

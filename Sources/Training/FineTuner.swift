@@ -45,7 +45,6 @@ public struct FineTuneOptions: Sendable {
   /// Held-out examples scored during training (accuracy and L_F) every `evaluateEvery` steps.
   public var monitorCount = 256
   public var evaluateEvery = 50
-  public var showProgress = true
   public init() {}
 }
 
@@ -136,13 +135,17 @@ public enum FineTuner {
   }
 
   /// Fine-tunes `model` in place; `original` (a frozen copy of the starting weights) supplies
-  /// reference maps. Stops with ``TrainingError`` on a NaN or infinite loss.
+  /// reference maps; every step is reported to `observer`. Stops with ``TrainingError`` on a NaN
+  /// or infinite loss.
   @discardableResult
   public static func run(
-    _ model: Model, original: Model, train: Dataset, heldOut: Dataset, options: FineTuneOptions
+    _ model: Model, original: Model, train: Dataset, heldOut: Dataset, options: FineTuneOptions,
+    observer: RunObserver = .silent
   ) throws -> [FineTuneRecord] {
     guard options.steps > 0, options.batchSize > 0, options.learningRate > 0, options.lambda >= 0 else {
-      throw TrainingError("steps, batch size and learning rate must be positive and lambda non-negative")
+      throw TrainingError(
+        "steps, batch size and learning rate must be positive and lambda non-negative",
+        settings: ["steps", "batchSize", "learningRate", "lambda"])
     }
     model.setTraining(false)
     original.setTraining(false)
@@ -151,7 +154,8 @@ public enum FineTuner {
     let parameters = model.trainableParameters()
     let monitor = heldOut.subset(Array(0..<min(options.monitorCount, heldOut.count)))
     var records: [FineTuneRecord] = []
-    let bar = ProgressBar(label: "finetune \(options.objective.name)/\(options.fooledMethods.map(\.rawValue).joined(separator: "+"))", total: options.steps, enabled: options.showProgress)
+    let task = "finetune \(options.objective.name)/\(options.fooledMethods.map(\.rawValue).joined(separator: "+"))"
+    observer.progress(RunProgress(task: task, done: 0, total: options.steps))
     var batches = train.batches(size: options.batchSize, shuffle: true, dropLast: true, using: &generator).makeIterator()
     var last = (ce: Float.nan, lf: Float.nan)
     var monitored: (accuracy: Float, foolingLoss: Float)?
@@ -159,7 +163,7 @@ public enum FineTuner {
       guard let batch = batches.next() ?? {
         batches = train.batches(size: options.batchSize, shuffle: true, dropLast: true, using: &generator).makeIterator()
         return batches.next()
-      }() else { throw TrainingError("training set has fewer than \(options.batchSize) examples") }
+      }() else { throw TrainingError("training set has fewer than \(options.batchSize) examples", settings: ["batchSize"]) }
       optimizer.learningRate = (options.schedule ?? .cosine(totalSteps: options.steps, floor: 0.05))
         .rate(base: options.learningRate, step: step - 1)
       let logits = model(batch.inputs)
@@ -172,7 +176,8 @@ public enum FineTuner {
         loss = loss + options.outputConsistency * drift
       }
       guard loss.scalar.isFinite else {
-        throw TrainingError("loss became \(loss.scalar) at step \(step) (CE \(ce.scalar), L_F \(lf.scalar)); lower --lr (now \(options.learningRate)) or --lambda (now \(options.lambda))")
+        throw TrainingError("loss became \(loss.scalar) at step \(step) (CE \(ce.scalar), L_F \(lf.scalar)); lower the learning rate (now \(options.learningRate)) or lambda (now \(options.lambda))",
+          settings: ["learningRate", "lambda"])
       }
       optimizer.update(parameters, along: gradients(of: loss, withRespectTo: parameters.map(\.value)))
       last = (ce.scalar, lf.scalar)
@@ -184,11 +189,11 @@ public enum FineTuner {
         monitored = m
       }
       records.append(record)
-      var metrics = [("CE", String(format: "%.3f", last.ce)), ("L_F", String(format: "%.4f", last.lf))]
+      var metrics: [(name: String, value: String)] = [("CE", String(format: "%.3f", last.ce)), ("L_F", String(format: "%.4f", last.lf))]
       if let monitored { metrics.append(("held-out acc", String(format: "%.3f", monitored.accuracy))) }
-      bar.update(step, metrics: metrics)
+      observer.progress(RunProgress(task: task, done: step, total: options.steps, metrics: metrics))
     }
-    bar.finish()
+    observer.finished(task)
     return records
   }
 

@@ -52,16 +52,21 @@ public struct FoolingEvaluation: Codable, Sendable {
 }
 
 public enum FoolingEvaluator {
-  /// Scores `fooled` against `original` on `data` for every method in `methods`.
+  /// Scores `fooled` against `original` on `data` for every method in `methods`, reporting each
+  /// batch to `observer`.
   ///
   /// Maps are min-max normalised per example before the statistics, so that input-resolution
   /// methods (sum-normalised) and target-layer methods are judged on one scale.
   public static func evaluate(
     fooled: Model, original: Model, data: Dataset, objective: FoolingObjective,
     methods: [ExplanationMethod], range: SuccessRange? = nil, layer: String? = nil,
-    batchSize: Int = 64
+    batchSize: Int = 64, observer: RunObserver = .silent
   ) throws -> FoolingEvaluation {
     let range = range ?? objective.statistic.defaultRange
+    let task = "evaluate \(objective.name) on \(data.count) examples"
+    let batchesPerMethod = (data.count + batchSize - 1) / batchSize
+    var batchesDone = 0
+    observer.progress(RunProgress(task: task, done: 0, total: batchesPerMethod * methods.count))
     var results: [MethodEvaluation] = []
     var ranks: [String: [String: BeforeAfter]] = [:]
     let spans = objective.isTabular ? try FeatureSpan.features(of: original) : []
@@ -101,6 +106,9 @@ public enum FoolingEvaluator {
           statsFooled += FoolingStatistics.tabularTopK(original: ho, fooled: hf)
           statsOriginal += FoolingStatistics.tabularTopK(original: ho, fooled: ho)
         }
+        batchesDone += 1
+        observer.progress(RunProgress(
+          task: task, done: batchesDone, total: batchesPerMethod * methods.count, metrics: [("method", method.rawValue)]))
         sp += FoolingStatistics.perExample(ho, hf, SimilarityMetrics.spearman)
         tk += FoolingStatistics.perExample(ho, hf) { SimilarityMetrics.topKIntersection($0, $1, k: max($0.count / 10, 1)) }
         pc += FoolingStatistics.perExample(ho, hf, SimilarityMetrics.pearson)
@@ -131,6 +139,7 @@ public enum FoolingEvaluator {
         }
       }
     }
+    observer.finished(task)
     let logitsBefore = Trainer.logits(original, on: data), logitsAfter = Trainer.logits(fooled, on: data)
     let before = Trainer.evaluate(logits: logitsBefore, labels: data.labels)
     let after = Trainer.evaluate(logits: logitsAfter, labels: data.labels)

@@ -1,5 +1,20 @@
 import ModelFool
 
+/// The name of a fine-tuning objective, as settings documents and the command line write it;
+/// ``FineTuneSetup/objective(_:model:dataset:classes:features:)`` resolves it for a model.
+public enum ObjectiveName: String, Codable, CaseIterable, Sendable {
+  /// Image maps onto a frame; tabular relevance onto a feature set.
+  case location
+  /// The originally most relevant pixels or features lose their relevance.
+  case topk
+  /// The maps' centre of mass moves.
+  case centerMass = "center-mass"
+  /// The explanations of two classes swap.
+  case active
+  /// Tabular: sensitive features leave the top of the ranking.
+  case hide
+}
+
 /// What the fine-tuning attack asks of the explanations (Heo et al. 2019; Dimanov et al. 2020).
 public enum FoolingObjective: Sendable, Hashable, CustomStringConvertible {
   /// Image maps move to a frame around the image.

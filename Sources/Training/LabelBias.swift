@@ -51,21 +51,21 @@ public struct LabelBias: Sendable, Codable, Equatable {
   public static func parse(_ text: String, rate: Double, data: Dataset) throws -> LabelBias {
     let parts = text.split(separator: "=", maxSplits: 1).map { String($0).trimmingCharacters(in: .whitespaces) }
     guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-      throw TrainingError("--bias '\(text)': expected FEATURE=CATEGORY, e.g. sex=Female")
+      throw TrainingError("label bias '\(text)': expected FEATURE=CATEGORY, e.g. sex=Female", settings: ["bias"])
     }
-    guard rate > 0, rate <= 1 else { throw TrainingError("--bias-rate \(rate): expected a probability in (0, 1]") }
+    guard rate > 0, rate <= 1 else { throw TrainingError("label bias rate \(rate): expected a probability in (0, 1]", settings: ["biasRate"]) }
     let categorical = data.features.filter { !$0.categories.isEmpty }
-    guard !categorical.isEmpty else { throw TrainingError("--bias applies to tabular data sets; \(data.name) has no categorical feature") }
+    guard !categorical.isEmpty else { throw TrainingError("a label bias applies to tabular data sets; \(data.name) has no categorical feature", settings: ["bias"]) }
     guard let group = categorical.first(where: { $0.name == parts[0] }) else {
-      throw TrainingError("--bias: '\(parts[0])' is not a categorical feature of \(data.name) (categorical: \(categorical.map(\.name).joined(separator: ", ")))")
+      throw TrainingError("label bias: '\(parts[0])' is not a categorical feature of \(data.name) (categorical: \(categorical.map(\.name).joined(separator: ", ")))", settings: ["bias"])
     }
     let matches = group.categories.contains(parts[1])
       ? [parts[1]] : group.categories.filter { $0.lowercased().hasPrefix(parts[1].lowercased()) }
     guard matches.count == 1 else {
-      throw TrainingError("--bias: \(parts[0]) category '\(parts[1])' \(matches.isEmpty ? "unknown" : "is ambiguous") (categories: \(group.categories.joined(separator: ", ")))")
+      throw TrainingError("label bias: \(parts[0]) category '\(parts[1])' \(matches.isEmpty ? "unknown" : "is ambiguous") (categories: \(group.categories.joined(separator: ", ")))", settings: ["bias"])
     }
     guard data.classNames.count == 2, let name = favourableClass[data.name], let good = data.classNames.firstIndex(of: name) else {
-      throw TrainingError("--bias applies to the binary tabular data sets \(favourableClass.keys.sorted().joined(separator: ", "))")
+      throw TrainingError("a label bias applies to the binary tabular data sets \(favourableClass.keys.sorted().joined(separator: ", "))", settings: ["bias"])
     }
     return LabelBias(feature: group.name, category: matches[0], favourable: good, unfavourable: 1 - good, rate: rate)
   }

@@ -165,7 +165,9 @@ public enum ModelInputs {
   ) throws -> Dataset {
     let sources = [dataset, images, h5].compactMap { $0 }
     guard sources.count == 1 else {
-      throw DataError("give exactly one of --dataset NAME, --images FOLDER, --h5 FILE (got \(sources.count))")
+      throw TrainingError(
+        "give exactly one data source: a catalogue data set, an image folder or an HDF5 file (got \(sources.count))",
+        settings: ["dataset", "images", "h5"])
     }
     let data: Dataset
     if let images {

@@ -4,8 +4,17 @@ import ModelFoolData
 
 /// A run stopped because training went wrong (NaN/inf loss, bad options); one line.
 public struct TrainingError: Error, CustomStringConvertible, Sendable {
+  /// The message, one line, in the library's terms (settings, not command-line flags).
   public var description: String
-  public init(_ description: String) { self.description = description }
+  /// The settings the error is about, by their names in the settings documents (`learningRate`,
+  /// `lambda`, `sensitive`, ...), most relevant first: a front end maps them to its own words
+  /// (the command-line tool to its flags).
+  public var settings: [String]
+  /// An error with `description`, about `settings`.
+  public init(_ description: String, settings: [String] = []) {
+    self.description = description
+    self.settings = settings
+  }
 }
 
 /// Settings of a supervised training run.
@@ -19,8 +28,6 @@ public struct TrainingOptions: Sendable {
   public var schedule: LearningRateSchedule = .constant
   /// Seeds shuffling and dropout; weights are seeded by the model builder.
   public var seed: UInt64 = 0
-  /// Show a progress bar on standard error.
-  public var showProgress = true
 
   public init() {}
 
@@ -53,13 +60,14 @@ public struct Evaluation: Codable, Sendable {
 
 /// Supervised training and evaluation loops.
 public enum Trainer {
-  /// Trains `model` on `train` with cross-entropy; evaluates on `test` after each epoch.
+  /// Trains `model` on `train` with cross-entropy; evaluates on `test` after each epoch;
+  /// reports each step and epoch to `observer`.
   ///
   /// - Throws: ``TrainingError`` when the loss becomes NaN or infinite (the model is then in an
   ///   undefined state and must not be saved).
   @discardableResult
   public static func fit(
-    _ model: Model, train: Dataset, test: Dataset?, options: TrainingOptions
+    _ model: Model, train: Dataset, test: Dataset?, options: TrainingOptions, observer: RunObserver = .silent
   ) throws -> [EpochRecord] {
     guard options.epochs > 0, options.batchSize > 0, options.learningRate > 0 else {
       throw TrainingError("epochs, batch size and learning rate must be positive")
@@ -73,7 +81,8 @@ public enum Trainer {
     for epoch in 1...options.epochs {
       model.setTraining(true)
       let start = Date()
-      let bar = ProgressBar(label: "epoch \(epoch)/\(options.epochs)", total: stepsPerEpoch, unit: "img", enabled: options.showProgress)
+      let task = "epoch \(epoch)/\(options.epochs)"
+      observer.progress(RunProgress(task: task, done: 0, total: stepsPerEpoch, items: 0, unit: "img"))
       var lossSum: Float = 0, correct = 0, seen = 0, done = 0
       for batch in train.batches(size: options.batchSize, shuffle: true, using: &generator) {
         optimizer.learningRate = options.schedule.rate(base: options.learningRate, step: step)
@@ -81,7 +90,7 @@ public enum Trainer {
         let loss = Tensor.crossEntropy(logits: logits, labels: batch.labels)
         let value = loss.scalar
         guard value.isFinite else {
-          throw TrainingError("loss became \(value) at epoch \(epoch), step \(done + 1); lower --lr (now \(options.learningRate))")
+          throw TrainingError("loss became \(value) at epoch \(epoch), step \(done + 1); lower the learning rate (now \(options.learningRate))", settings: ["learningRate"])
         }
         let grads = gradients(of: loss, withRespectTo: parameters.map(\.value))
         optimizer.update(parameters, along: grads)
@@ -90,16 +99,16 @@ public enum Trainer {
         seen += batch.labels.count
         done += 1
         step += 1
-        bar.update(done, items: seen, metrics: [
+        observer.progress(RunProgress(task: task, done: done, total: stepsPerEpoch, items: seen, unit: "img", metrics: [
           ("loss", String(format: "%.4f", lossSum / Float(seen))),
           ("acc", String(format: "%.3f", Float(correct) / Float(seen))),
-        ])
+        ]))
       }
       let testAccuracy = test.map { evaluate(model, on: $0).accuracy }
       let record = EpochRecord(
         epoch: epoch, loss: lossSum / Float(seen), trainAccuracy: Float(correct) / Float(seen),
         testAccuracy: testAccuracy, seconds: Date().timeIntervalSince(start))
-      bar.finish(String(format: "loss %.4f, train acc %.4f", record.loss, record.trainAccuracy)
+      observer.finished(task, summary: String(format: "loss %.4f, train acc %.4f", record.loss, record.trainAccuracy)
         + (testAccuracy.map { String(format: ", test acc %.4f", $0) } ?? ""))
       records.append(record)
     }

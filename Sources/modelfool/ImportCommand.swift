@@ -42,6 +42,3 @@ struct ImportCommand: ParsableCommand {
 }
 
 /// Writes one line to standard error (progress messages; stdout stays for results).
-func logLine(_ text: String) {
-  FileHandle.standardError.write(Data((text + "\n").utf8))
-}

@@ -9,25 +9,24 @@ struct TrainCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "train", abstract: "Train a base model (digits CNN or tabular MLP) and save an HDF5 checkpoint.")
 
-  @Option(help: "Data set: \(DatasetCatalog.names.joined(separator: ", ")).")
-  var dataset = "digits"
+  @OptionGroup var global: GlobalOptions
 
-  @Option(help: "Folder with the data sets.")
-  var datasetsRoot = DatasetCatalog.defaultRoot
+  @Option(help: "Data set.")
+  var dataset = DatasetName("digits")
 
-  @Option(help: "Epochs (default: the data set's recipe).")
+  @Option(parsing: .unconditional, help: "Epochs (default: the data set's recipe).")
   var epochs: Int?
 
-  @Option(help: "Learning rate (default: the data set's recipe).")
+  @Option(parsing: .unconditional, help: "Learning rate (default: the data set's recipe).")
   var lr: Float?
 
-  @Option(help: "Batch size (default: the data set's recipe).")
+  @Option(parsing: .unconditional, help: "Batch size (default: the data set's recipe).")
   var batchSize: Int?
 
   @Option(help: "Hidden layer widths of the tabular MLP, e.g. 64,32 (default: the recipe's).")
   var hidden: String?
 
-  @Option(help: "L2 weight decay (default: the recipe's).")
+  @Option(parsing: .unconditional, help: "L2 weight decay (default: the recipe's).")
   var weightDecay: Float?
 
   @Option(help: "Plant a bias in the training labels: FEATURE=CATEGORY (tabular data, e.g. sex=Female) loses favourable outcomes.")
@@ -42,11 +41,11 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "Checkpoint path (default runs/base/DATASET.h5; with --bias runs/base/DATASET-biased.h5).")
   var out: String?
 
-  @Flag(help: "Print one JSON object (test_accuracy, checkpoint, epochs) on stdout.")
-  var json = false
 
   func run() throws {
-    let split = try DatasetCatalog.load(dataset, root: datasetsRoot)
+    let observer = global.prepare()
+    let dataset = self.dataset.name
+    let split = try DatasetCatalog.load(dataset, root: global.root)
     var recipe = BaseModelRecipe.forDataset(split)
     if let epochs { recipe.training.epochs = epochs }
     if let lr { recipe.training.learningRate = lr }
@@ -62,23 +61,15 @@ struct TrainCommand: ParsableCommand {
     }
     let labelBias = try bias.map { try LabelBias.parse($0, rate: biasRate, data: split.train) }
     let path = out ?? FineTuneSetup.baseCheckpointPath(dataset: dataset, biased: labelBias != nil)
-    FileHandle.standardError.write(Data("training \(recipe.architecture) on \(dataset): \(split.train.count) train / \(split.test.count) test examples\n".utf8))
+    observer.message("training \(recipe.architecture) on \(dataset): \(split.train.count) train / \(split.test.count) test examples")
     if let labelBias {
-      FileHandle.standardError.write(Data("biased training labels: \(labelBias.describe(classNames: split.train.classNames))\n".utf8))
+      observer.message("biased training labels: \(labelBias.describe(classNames: split.train.classNames))")
     }
-    let (_, result) = try Trainer.trainBase(split, recipe: recipe, seed: seed, checkpoint: path, bias: labelBias)
-    if json {
-      print(try jsonLine(result))
+    let (_, result) = try Trainer.trainBase(split, recipe: recipe, seed: seed, checkpoint: path, bias: labelBias, observer: observer)
+    if global.json {
+      try global.printJSON(result)
     } else {
       print(String(format: "test accuracy %.4f (%d examples), checkpoint %@, %.1f s", result.testAccuracy, split.test.count, path, result.seconds))
     }
   }
-}
-
-/// Encodes `value` as one line of JSON with snake_case keys.
-func jsonLine<T: Encodable>(_ value: T) throws -> String {
-  let encoder = JSONEncoder()
-  encoder.keyEncodingStrategy = .convertToSnakeCase
-  encoder.outputFormatting = .sortedKeys
-  return String(decoding: try encoder.encode(value), as: UTF8.self)
 }

@@ -94,7 +94,6 @@ struct OptimizerTests {
     var options = TrainingOptions()
     options.epochs = 1
     options.batchSize = 4
-    options.showProgress = false
     #expect { try Trainer.fit(model, train: data, test: nil, options: options) } throws: { "\($0)".contains("loss became nan") }
   }
 

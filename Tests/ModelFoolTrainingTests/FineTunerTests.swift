@@ -30,7 +30,6 @@ struct FineTunerTests {
     options.epochs = 3
     options.batchSize = 16
     options.learningRate = 1e-2
-    options.showProgress = false
     try Trainer.fit(model, train: data, test: nil, options: options)
     return (model, data)
   }
@@ -46,7 +45,6 @@ struct FineTunerTests {
     options.learningRate = 3e-3
     options.steps = 40
     options.batchSize = 16
-    options.showProgress = false
     options.evaluateEvery = 1000
     model.setTraining(false)
     let before = try FineTuner.foolingLoss(model, original: original, x: data.inputs, labels: data.labels, options: options).scalar
@@ -74,7 +72,6 @@ struct FineTunerTests {
       options.batchSize = 16
       options.topKPeakWeight = method == .gradCAM ? weight : 0
       options.topKPositiveShareWeight = method == .lrpTarget ? weight : 0
-      options.showProgress = false
       options.evaluateEvery = 1000
       try FineTuner.run(model, original: original, train: data, heldOut: data, options: options)
       var o = ExplanationOptions()
@@ -130,14 +127,12 @@ struct FineTunerTests {
     training.epochs = 30
     training.batchSize = 64
     training.learningRate = 1e-2
-    training.showProgress = false
     try Trainer.fit(model, train: data, test: nil, options: training)
     let original = model.deepCopy()
-    let goal = try FineTuneSetup.objective(named: "hide", model: model, dataset: "synthetic", classes: nil, features: ["group"])
+    let goal = try FineTuneSetup.objective(.hide, model: model, dataset: "synthetic", classes: nil, features: ["group"])
     #expect(goal == .hide(sensitive: [5]))
     var options = FineTuneSetup.defaults(for: goal, tabular: true)
     #expect(options.fooledMethods == [.simpleGrad, .lrp])
-    options.showProgress = false
     options.evaluateEvery = 10_000
     try FineTuner.run(model, original: original, train: data, heldOut: data, options: options)
     let report = try FoolingEvaluator.evaluate(
@@ -155,20 +150,18 @@ struct FineTunerTests {
 
   @Test func objectivesWithoutMeaningAreClearErrors() throws {
     let mlp = try ModelZoo.build(architecture: "mlp", options: ["inputs": "4", "hidden": "3"])
-    #expect { try FineTuneSetup.objective(named: "center-mass", model: mlp, dataset: "x", classes: nil, features: nil) } throws: {
+    #expect { try FineTuneSetup.objective(.centerMass, model: mlp, dataset: "x", classes: nil, features: nil) } throws: {
       "\($0)".contains("center-mass has no meaning without spatial order")
     }
     let cnn = try ModelZoo.build(architecture: "digits-cnn")
-    #expect { try FineTuneSetup.objective(named: "hide", model: cnn, dataset: "digits", classes: nil, features: nil) } throws: {
+    #expect { try FineTuneSetup.objective(.hide, model: cnn, dataset: "digits", classes: nil, features: nil) } throws: {
       "\($0)".contains("hide is for tabular models")
     }
-    #expect { try FineTuneSetup.objective(named: "sideways", model: cnn, dataset: "digits", classes: nil, features: nil) } throws: {
-      "\($0)".contains("unknown objective 'sideways'")
+    #expect(ObjectiveName(rawValue: "sideways") == nil)
+    #expect { try FineTuneSetup.objective(.active, model: cnn, dataset: "digits", classes: [3, 3], features: nil) } throws: {
+      "\($0)".contains("active needs two different class indices") && ($0 as? TrainingError)?.settings == ["classes"]
     }
-    #expect { try FineTuneSetup.objective(named: "active", model: cnn, dataset: "digits", classes: [3, 3], features: nil) } throws: {
-      "\($0)".contains("--classes needs two different class indices")
-    }
-    #expect(try FineTuneSetup.objective(named: "active", model: cnn, dataset: "digits", classes: [3, 8], features: nil) == .active(c1: 3, c2: 8))
+    #expect(try FineTuneSetup.objective(.active, model: cnn, dataset: "digits", classes: [3, 8], features: nil) == .active(c1: 3, c2: 8))
   }
 
   @Test func evaluationReportsBaselineAndFooledRates() throws {
@@ -197,7 +190,6 @@ struct InputAttackTests {
       options.steps = 5
       options.learningRate = 1e-2
       options.betaGrowth = growth
-      options.showProgress = false
       return try InputAttack.run(model, x, targetMaps: maps.selectingRows([1, 0, 3, 2]), options: options).adversarial.scalars
     }
     // LRP ignores the growth: the same inputs bit for bit, with or without it ...
@@ -216,7 +208,6 @@ struct InputAttackTests {
     options.steps = 30
     options.learningRate = 1e-2
     options.epsilon = 0.05
-    options.showProgress = false
     let (adv, _) = try InputAttack.run(model, x, targetMaps: targets, options: options)
     #expect(adv.scalars.allSatisfy { $0 >= 0 && $0 <= 1 })
     #expect(zip(adv.scalars, x.scalars).allSatisfy { abs($0 - $1) <= 0.05 + 1e-6 })
@@ -241,8 +232,7 @@ struct InputAttackTests {
     options.steps = 10
     options.learningRate = 5e-2
     options.epsilon = 0.3
-    options.norm = "l2"
-    options.showProgress = false
+    options.norm = .l2
     let (adv, _) = try InputAttack.run(model, x, targetMaps: maps.selectingRows([1, 0]), options: options)
     let norms = FoolingStatistics.perExample(adv, x) { a, b in zip(a, b).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot() }
     #expect(norms.allSatisfy { $0 <= 0.3 + 1e-4 })
@@ -259,11 +249,11 @@ struct InputAttackTests {
     let (model, data) = try FineTunerTests.setting()
     let x = data.inputs.selectingRows([0])
     var options = InputAttackOptions()
-    options.showProgress = false
     options.epsilon = -1
-    #expect { try InputAttack.run(model, x, targetMaps: Tensor.zeros([1, 14, 14]), options: options) } throws: { "\($0)".contains("budget --epsilon must be positive") }
-    options.epsilon = nil
-    options.norm = "l3"
-    #expect { try InputAttack.run(model, x, targetMaps: Tensor.zeros([1, 14, 14]), options: options) } throws: { "\($0)".contains("unknown norm 'l3'") }
+    #expect { try InputAttack.run(model, x, targetMaps: Tensor.zeros([1, 14, 14]), options: options) } throws: {
+      "\($0)".contains("perturbation budget must be positive") && ($0 as? TrainingError)?.settings == ["epsilon"]
+    }
+    options.epsilon = .nan
+    #expect { try InputAttack.run(model, x, targetMaps: Tensor.zeros([1, 14, 14]), options: options) } throws: { "\($0)".contains("must be positive, got nan") }
   }
 }

@@ -145,7 +145,6 @@ extension InputAttackReportTests {
       options.learningRate = 5e-2
       options.outputWeight = 1e-2 * options.explanationWeight
       options.smoothPooling = smooth
-      options.showProgress = false
       let (adv, _) = try InputAttack.run(model, x, targetMaps: targets, options: options)
       let scored = try InputAttack.evaluate(
         model, original: x, adversarial: adv, classes: classes, labels: Array(data.labels.prefix(8)),

@@ -46,7 +46,6 @@ struct InputAttackTabularTests {
     options.steps = 30
     options.learningRate = 0.5  // large steps, so that the bounds are reached
     options.inputRange = nil
-    options.showProgress = false
     let c = InputAttack.tabularConstraints(features: Self.features, reference: x)
     options.columns = c
     let classes = withoutRecording { model(x) }.argmaxLastAxis()

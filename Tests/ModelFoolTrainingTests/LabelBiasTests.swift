@@ -74,9 +74,9 @@ struct LabelBiasTests {
 
   @Test func hideRunsOnABiasedBaseByDefault() throws {
     let data = Self.sixRows()
-    let bias = try FineTuneSetup.defaultLabelBias(objective: "hide", data: data)
+    let bias = try FineTuneSetup.defaultHidingBias(data: data)
     #expect(bias == LabelBias(feature: "sex", category: "Female", favourable: 1, unfavourable: 0, rate: LabelBias.defaultRate))
-    #expect(try FineTuneSetup.defaultLabelBias(objective: "location", data: data) == nil)
+    #expect(try FineTuneSetup.defaultHidingBias(data: Dataset(name: "digits", inputs: data.inputs, labels: data.labels, classNames: data.classNames)) == nil)
     #expect(FineTuneSetup.baseCheckpointPath(dataset: "adult", biased: true) == "runs/base/adult-biased.h5")
   }
 
@@ -102,7 +102,6 @@ struct LabelBiasTests {
       training.epochs = 40
       training.batchSize = 64
       training.learningRate = 1e-2
-      training.showProgress = false
       try Trainer.fit(model, train: planted?.apply(to: data, seed: 0).data ?? data, test: nil, options: training)
       let predictions = Trainer.logits(model, on: data).argmaxLastAxis()
       parity.append(Fairness.demographicParityDifference(predictions: predictions, groups: groups))
@@ -117,9 +116,8 @@ struct LabelBiasTests {
   /// hiding it means something (measured at seed 0: 97.5% of rows, parity 0.80).
   @Test func germanBiasedBaseShowsStatusSex() throws {
     let split = try DatasetCatalog.load("german", root: "datasets")
-    let bias = try #require(try FineTuneSetup.defaultLabelBias(objective: "hide", data: split.train))
-    var recipe = BaseModelRecipe.forDataset(split)
-    recipe.training.showProgress = false
+    let bias = try #require(try FineTuneSetup.defaultHidingBias(data: split.train))
+    let recipe = BaseModelRecipe.forDataset(split)
     let path = NSTemporaryDirectory() + "modelfool-biased-german-\(UUID().uuidString).h5"
     defer { try? FileManager.default.removeItem(atPath: path) }
     let (model, result) = try Trainer.trainBase(split, recipe: recipe, seed: 0, checkpoint: path, bias: bias)

@@ -5,7 +5,7 @@
 ///
 /// "_T" variants (``simpleGradTarget``, ``lrpTarget``) and ``gradCAM`` explain at a *target layer*
 /// (the input activation of a named layer, `[N, C, h, w]`); the others explain at the input.
-public enum ExplanationMethod: String, CaseIterable, Sendable, CustomStringConvertible {
+public enum ExplanationMethod: String, CaseIterable, Codable, Sendable, CustomStringConvertible {
   /// `|d logit_c / d A|` at the target layer; channel sum, min-max.
   case simpleGradTarget = "simplegrad_t"
   /// `|d logit_c / d x|`; channel sum, divided by the image's sum.

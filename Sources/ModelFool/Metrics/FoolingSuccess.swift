@@ -28,7 +28,7 @@ public struct SuccessRange: Sendable, Hashable, Codable, CustomStringConvertible
   public init(parsing text: String) throws {
     let t = text.replacingOccurrences(of: " ", with: "")
     for c in [Comparison.atMost, .atLeast] where t.hasPrefix(c.rawValue) {
-      if let v = Float(t.dropFirst(2)) {
+      if let v = Float(t.dropFirst(2)), v.isFinite {
         self.init(c, v)
         return
       }

@@ -4,10 +4,10 @@ import Foundation
 ///
 /// On a terminal it redraws one line; otherwise (CI logs, pipes) it prints a line at most every
 /// 10 seconds and at the end, so logs stay short. Silent when `enabled` is false (`--quiet`, `--json`).
-public final class ProgressBar {
-  public let label: String
-  public let total: Int
-  public let unit: String
+final class ProgressBar {
+  let label: String
+  let total: Int
+  let unit: String
   private let enabled: Bool
   private let interactive: Bool
   private let start = Date()
@@ -15,7 +15,7 @@ public final class ProgressBar {
   private var lastDecile = -1
 
   /// - Parameters: label shown first, total number of steps, unit of the rate ("it", "img").
-  public init(label: String, total: Int, unit: String = "it", enabled: Bool = true) {
+  init(label: String, total: Int, unit: String = "it", enabled: Bool = true) {
     self.label = label
     self.total = max(total, 1)
     self.unit = unit
@@ -24,7 +24,7 @@ public final class ProgressBar {
   }
 
   /// Redraws with `done` of `total` steps and the given metrics (name, formatted value).
-  public func update(_ done: Int, items: Int? = nil, metrics: [(String, String)] = []) {
+  func update(_ done: Int, items: Int? = nil, metrics: [(String, String)] = []) {
     guard enabled else { return }
     let now = Date()
     let fraction = Double(min(done, total)) / Double(total)
@@ -48,7 +48,7 @@ public final class ProgressBar {
   }
 
   /// Ends the line (terminal mode) and prints the total time.
-  public func finish(_ summary: String = "") {
+  func finish(_ summary: String = "") {
     guard enabled else { return }
     let elapsed = Date().timeIntervalSince(start)
     let text = (interactive ? "\n" : "") + "\(label) done in \(Self.clock(elapsed))\(summary.isEmpty ? "" : ": " + summary)\n"

@@ -1,0 +1,85 @@
+import Foundation
+import ModelFool
+import ModelFoolData
+
+/// Everything that decides a fooling evaluation (`evaluate --fsr`): which fine-tuned model is
+/// scored against which original, on which data, for which objective and methods.
+///
+/// A nil field is read from the fine-tuned checkpoint's run record (``FineTuneDocument``): the
+/// original, the objective, its classes or features, the layer and the data set.
+public struct EvaluationSettings: Codable, Sendable, Equatable {
+  /// The fine-tuned checkpoint.
+  public var model: String
+  /// The original checkpoint.
+  public var original: String?
+  /// Data: exactly one of a catalogue data set (its test split), an ImageNet-layout folder or an
+  /// HDF5 file of images and labels.
+  public var dataset: String?
+  public var images: String?
+  public var h5: String?
+  public var objective: ObjectiveName?
+  /// Methods scored; nil: every method that applies, the fooled one first.
+  public var methods: [ExplanationMethod]?
+  /// Success range such as `<=0.2`; nil: the objective's.
+  public var success: String?
+  public var layer: String?
+  public var classes: [Int]?
+  public var sensitive: [String]?
+  /// Score an evenly spaced subset of this many examples; nil: all.
+  public var evalCount: Int?
+
+  /// Scores `model` with everything else read from its record.
+  public init(model: String) { self.model = model }
+}
+
+/// `evaluate --fsr` as a library object: the FSR of a fine-tuned model and of its original per
+/// method, accuracy, map similarity and (tabular) fairness.
+public struct EvaluationRun: Sendable {
+  public var settings: EvaluationSettings
+  /// Folder holding the catalogue's data sets.
+  public var datasetsRoot: String
+  /// Receives progress and messages.
+  public var observer: RunObserver
+
+  /// A run of `settings`.
+  public init(settings: EvaluationSettings, datasetsRoot: String = DatasetCatalog.defaultRoot, observer: RunObserver = .silent) {
+    self.settings = settings
+    self.datasetsRoot = datasetsRoot
+    self.observer = observer
+  }
+
+  /// Loads both models and the data, and scores them.
+  public func run() throws -> FoolingEvaluation {
+    if let n = settings.evalCount, n <= 0 {
+      throw TrainingError("the number of scored examples must be positive, got \(n)", settings: ["evalCount"])
+    }
+    let fooled = try WeightImport.resolveModel(settings.model, datasetsRoot: datasetsRoot, log: observer.message)
+    let record = FileManager.default.fileExists(atPath: settings.model)
+      ? try Checkpoint.runRecord(settings.model).map { try FineTuneDocument.decode($0, source: settings.model) } : nil
+    let recorded = record?.settings
+    guard let originalPath = settings.original ?? recorded?.model else {
+      throw TrainingError("\(settings.model) records no original model: name the original checkpoint", settings: ["original"])
+    }
+    guard let objectiveName = settings.objective ?? recorded?.objective else {
+      throw TrainingError("\(settings.model) records no objective: name the objective", settings: ["objective"])
+    }
+    let original = try WeightImport.resolveModel(originalPath, datasetsRoot: datasetsRoot, log: observer.message)
+    fooled.setTraining(false)
+    original.setTraining(false)
+    let explicitSource = settings.dataset ?? settings.images ?? settings.h5
+    let data = try ModelInputs.evaluationData(
+      for: fooled, dataset: explicitSource == nil ? recorded?.dataset : settings.dataset, images: settings.images,
+      h5: settings.h5, datasetsRoot: datasetsRoot)
+    let goal = try FineTuneSetup.objective(
+      objectiveName, model: original, dataset: data.name, classes: settings.classes ?? recorded?.classes,
+      features: settings.sensitive ?? recorded?.sensitive)
+    let tabular = original.inputShape.count == 1
+    let fooledWith = recorded?.methods?.first ?? (tabular ? .simpleGrad : .gradCAM)
+    let methods = settings.methods ?? FineTuneSetup.scoredMethods(tabular: tabular, fooled: fooledWith)
+    let range = try settings.success.map(SuccessRange.init(parsing:))
+    let subset = settings.evalCount.map { data.evenlySpacedSubset($0) } ?? data
+    return try FoolingEvaluator.evaluate(
+      fooled: fooled, original: original, data: subset, objective: goal, methods: methods, range: range,
+      layer: settings.layer ?? recorded?.layer, observer: observer)
+  }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import ModelFool
+
+/// Everything that decides a fine-tuning run (the model-manipulation attack of Heo et al. 2019).
+///
+/// A nil field asks for the default of the objective, model and data set
+/// (``FineTuneSetup/defaults(for:model:)``). The settings a run actually used, every default
+/// filled in, are stored with its checkpoint and report (``FineTuneDocument``), from where
+/// `evaluate --fsr` reads them back.
+public struct FineTuneSettings: Codable, Sendable, Equatable {
+  /// Catalogue data set.
+  public var dataset = "digits"
+  /// Base checkpoint or pretrained model name; nil: the data set's cached base model (trained
+  /// first when missing; for tabular hiding the one trained on biased labels).
+  public var model: String?
+  public var objective: ObjectiveName = .location
+  /// Methods fooled together (their mean fooling loss); the first names the run.
+  public var methods: [ExplanationMethod]?
+  /// Target layer of Grad-CAM and the `_T` methods; nil: the model's.
+  public var layer: String?
+  /// Weight of the fooling loss.
+  public var lambda: Float?
+  /// Adam's learning rate (cosine decay to 5%).
+  public var learningRate: Float?
+  /// Weight of keeping the outputs on the original model's.
+  public var keepOutputs: Float?
+  public var steps: Int?
+  public var batchSize: Int?
+  /// The two classes of the active objective.
+  public var classes: [Int]?
+  /// Tabular hide: the features to hide; tabular location: the features to move relevance onto.
+  public var sensitive: [String]?
+  /// Methods scored after fine-tuning; nil: every method that applies, the fooled one first.
+  public var scored: [ExplanationMethod]?
+  /// Held-out examples scored at the end (an evenly spaced subset); nil: the whole test split.
+  public var evalCount: Int?
+  /// Seeds the split of the ImageNet sample, the batches and a base model trained first.
+  public var seed: UInt64 = 0
+
+  /// The defaults: Grad-CAM location on the digits CNN.
+  public init() {}
+
+  /// Checks the values that make no sense whatever the model.
+  public func validate() throws {
+    func positive<T: Comparable & Numeric>(_ value: T?, _ name: String, _ what: String) throws {
+      if let value, !(value > 0) { throw TrainingError("\(what) must be positive, got \(value)", settings: [name]) }
+    }
+    try positive(steps, "steps", "the number of steps")
+    try positive(batchSize, "batchSize", "the batch size")
+    try positive(learningRate, "learningRate", "the learning rate")
+    try positive(evalCount, "evalCount", "the number of scored examples")
+    if let lambda, !(lambda >= 0) || !lambda.isFinite {
+      throw TrainingError("lambda must be a finite number >= 0, got \(lambda)", settings: ["lambda"])
+    }
+    if let keepOutputs, !(keepOutputs >= 0) || !keepOutputs.isFinite {
+      throw TrainingError("the output-keeping weight must be a finite number >= 0, got \(keepOutputs)", settings: ["keepOutputs"])
+    }
+    if let methods, methods.isEmpty { throw TrainingError("at least one method must be fooled", settings: ["methods"]) }
+    if let scored, scored.isEmpty { throw TrainingError("at least one method must be scored", settings: ["scored"]) }
+  }
+
+  /// The run folder used when the caller names none: `runs/finetune/DATASET-OBJECTIVE-METHOD[+METHOD...]`
+  /// (with the resolved objective name and methods).
+  public static func defaultOutputFolder(dataset: String, objective: FoolingObjective, methods: [ExplanationMethod]) -> String {
+    "runs/finetune/\(dataset)-\(objective.name)-\(methods.map(\.rawValue).joined(separator: "+"))"
+  }
+}
+
+/// What a fine-tuning checkpoint records about how it was made, and what `report.json` opens with:
+/// the settings with every default resolved, the software version and the facts of the run.
+public struct FineTuneDocument: Codable, Sendable, Equatable {
+  /// The document kind.
+  public static let kind = "modelfool-finetune"
+  /// The layout version of this document; readers refuse newer ones.
+  public static let currentVersion = 1
+
+  public var format = FineTuneDocument.kind
+  public var formatVersion = FineTuneDocument.currentVersion
+  /// The ModelFool release that ran it.
+  public var modelfool: String
+  /// The settings, every default resolved (`model` is the base checkpoint's path).
+  public var settings: FineTuneSettings
+  /// The objective as resolved for the model, e.g. `hide(race,age)`.
+  public var objective: String
+  /// How the base model's training labels were biased, nil for recorded labels.
+  public var baseLabelBias: String?
+  public var trainExamples: Int
+  public var heldOutExamples: Int
+  /// Wall time of the fine-tuning loop.
+  public var seconds: Double
+
+  /// The settings and facts as one flat table (JSON values written out), for report pages.
+  public func displayRows() throws -> [String: String] {
+    var rows = try RunJSON.rows(settings)
+    for (key, value) in try RunJSON.rows(self) where key != "settings" { rows[key] = value }
+    return rows
+  }
+
+  /// Decodes a document and checks its kind and version.
+  public static func decode(_ text: String, source: String) throws -> FineTuneDocument {
+    let document = try RunJSON.decode(FineTuneDocument.self, from: text, what: source)
+    guard document.format == kind else {
+      throw TrainingError("\(source) records a '\(document.format)' run, not a fine-tuning")
+    }
+    guard document.formatVersion <= currentVersion else {
+      throw TrainingError("\(source) was written by a newer ModelFool (record version \(document.formatVersion), this one reads up to \(currentVersion))")
+    }
+    return document
+  }
+}

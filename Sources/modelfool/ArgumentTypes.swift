@@ -1,0 +1,68 @@
+import ArgumentParser
+import ModelFool
+import ModelFoolData
+import ModelFoolTraining
+
+// Option values that are a closed set parse straight into the library's enums: a wrong value is
+// refused before anything runs, with the valid values listed.
+
+extension ExplanationMethod: ExpressibleByArgument {
+  /// A method name; `gradient` is Dombrowski et al.'s name for SimpleGrad.
+  public init?(argument: String) {
+    if argument == "gradient" { self = .simpleGrad; return }
+    guard let method = try? ExplanationMethod(parsing: argument) else { return nil }
+    self = method
+  }
+}
+
+extension ObjectiveName: ExpressibleByArgument {}
+extension PerturbationNorm: ExpressibleByArgument {}
+extension AttackTarget: ExpressibleByArgument {}
+
+/// A catalogue data set's name, checked against the catalogue.
+struct DatasetName: ExpressibleByArgument, CustomStringConvertible {
+  var name: String
+  init(_ name: String) { self.name = name }
+  init?(argument: String) {
+    guard DatasetCatalog.names.contains(argument) else { return nil }
+    name = argument
+  }
+  static var allValueStrings: [String] { DatasetCatalog.names }
+  var defaultValueDescription: String { name }
+  var description: String { name }
+}
+
+/// A comma-separated list (`simplegrad,lrp`, `3,8`, `sex,race`) of values of one type.
+struct CommaList<Element: ExpressibleByArgument>: ExpressibleByArgument {
+  var values: [Element]
+  init?(argument: String) {
+    var values: [Element] = []
+    for part in argument.split(separator: ",", omittingEmptySubsequences: true) {
+      guard let value = Element(argument: part.trimmingCharacters(in: .whitespaces)) else { return nil }
+      values.append(value)
+    }
+    guard !values.isEmpty else { return nil }
+    self.values = values
+  }
+  static var allValueStrings: [String] { [] }
+}
+
+/// A softplus beta: a positive number, or `inf` / `relu` for the plain ReLU network (nil).
+struct Beta: ExpressibleByArgument {
+  var value: Float?
+  init?(argument: String) {
+    if argument == "inf" || argument == "relu" { value = nil; return }
+    guard let v = Float(argument), v > 0, v.isFinite else { return nil }
+    value = v
+  }
+}
+
+/// `FROM,TO` of an exponential beta growth.
+struct BetaGrowth: ExpressibleByArgument {
+  var from: Float, to: Float
+  init?(argument: String) {
+    let parts = argument.split(separator: ",").compactMap { Float($0) }
+    guard parts.count == 2, parts.allSatisfy({ $0 > 0 && $0.isFinite }) else { return nil }
+    (from, to) = (parts[0], parts[1])
+  }
+}

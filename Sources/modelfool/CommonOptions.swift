@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import ModelFool
+import ModelFoolData
+import ModelFoolTraining
+
+/// Options of every command that reads data: where the data sets are, the thread count, JSON output.
+struct GlobalOptions: ParsableArguments {
+  @Option(help: ArgumentHelp(
+    "Folder with the data sets (default: $MODELFOOL_DATASETS, else ./datasets).", valueName: "folder"))
+  var datasetsRoot: String?
+
+  @Option(help: "Threads for matrix products (default: OpenBLAS's own choice).")
+  var threads: Int?
+
+  @Flag(help: "Print the result as one JSON object on stdout (progress stays on stderr).")
+  var json = false
+
+  func validate() throws {
+    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+  }
+
+  /// The data sets' folder.
+  var root: String { datasetsRoot ?? DatasetCatalog.defaultRoot }
+
+  /// Applies the thread count; returns the observer that draws progress on standard error.
+  func prepare() -> RunObserver {
+    if let threads { BLASThreads.set(threads) }
+    return TerminalObserver.make()
+  }
+
+  /// Prints `value` as one JSON line.
+  func printJSON<T: Encodable>(_ value: T) throws { print(try jsonLine(value)) }
+}
+
+/// Options of the commands that run something from a model and a seed and write a run folder.
+struct RunOptions: ParsableArguments {
+  @Option(help: "Checkpoint or pretrained model name (default: the data set's base model, trained first when missing).")
+  var model: String?
+
+  @Option(help: "Seed of every random choice of the run (and of a base model trained first).")
+  var seed: UInt64 = 0
+
+  @Option(help: "Output folder (default: under runs/).")
+  var out: String?
+}
+
+/// `value` as one line of JSON (``RunJSON``).
+func jsonLine<T: Encodable>(_ value: T) throws -> String { try RunJSON.encode(value) }

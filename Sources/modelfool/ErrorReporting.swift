@@ -1,0 +1,29 @@
+import ArgumentParser
+import Foundation
+import ModelFoolTraining
+
+/// Turns any error into the one line the command-line tool prints: library errors name settings,
+/// which become the flags that set them; argument-parser errors lose their usage block.
+enum ErrorReporting {
+  /// The flag of each setting name used in the library's errors and settings documents.
+  static let flags: [String: String] = [
+    "learningRate": "--lr", "lambda": "--lambda", "steps": "--steps", "batchSize": "--batch-size",
+    "keepOutputs": "--keep-outputs", "sensitive": "--sensitive", "classes": "--classes", "objective": "--objective",
+    "methods": "--method", "scored": "--methods", "evalCount": "--eval-count", "count": "--count",
+    "targetIndex": "--target-index", "gamma": "--gamma", "epsilon": "--epsilon", "betaGrowth": "--beta-growth",
+    "defenceBeta": "--defence", "sweepBetas": "--sweep-beta", "target": "--target", "original": "--original",
+    "dataset": "--dataset", "images": "--images", "h5": "--h5", "bias": "--bias", "biasRate": "--bias-rate",
+    "weights": "--pth", "layer": "--layer",
+  ]
+
+  /// The one-line message for `error` and the exit code.
+  static func report(_ error: Error, command: ParsableCommand.Type) -> (message: String, code: Int32) {
+    if let error = error as? TrainingError {
+      let named = error.settings.compactMap { flags[$0] }
+      return (error.description + (named.isEmpty ? "" : " (\(named.joined(separator: ", ")))"), 1)
+    }
+    let text = command.message(for: error)
+    let first = text.split(separator: "\n", omittingEmptySubsequences: true).first.map(String.init) ?? "\(error)"
+    return (first, command.exitCode(for: error).rawValue)
+  }
+}

@@ -1,0 +1,34 @@
+import Foundation
+import ModelFoolTraining
+
+/// The command-line observer: messages as lines on standard error, progress as one bar per loop.
+final class TerminalObserver: @unchecked Sendable {
+  private let lock = NSLock()
+  private var bars: [String: ProgressBar] = [:]
+
+  /// A run observer that writes to standard error.
+  static func make() -> RunObserver {
+    let terminal = TerminalObserver()
+    return RunObserver { terminal.handle($0) }
+  }
+
+  private func handle(_ event: RunEvent) {
+    lock.lock()
+    defer { lock.unlock() }
+    switch event {
+    case .message(let line): logLine(line)
+    case .progress(let p):
+      let bar = bars[p.task] ?? ProgressBar(label: p.task, total: p.total, unit: p.unit)
+      bars[p.task] = bar
+      guard p.done > 0 else { return }  // a loop's start: the bar's clock starts, nothing to draw
+      bar.update(p.done, items: p.items, metrics: p.metrics.map { ($0.name, $0.value) })
+    case .finished(let task, let summary):
+      bars.removeValue(forKey: task)?.finish(summary)
+    }
+  }
+}
+
+/// Writes one line to standard error.
+func logLine(_ text: String) {
+  FileHandle.standardError.write(Data((text + "\n").utf8))
+}
