@@ -1,10 +1,10 @@
-/// Interpretation-fooling losses of Heo, Joo & Moon (NeurIPS 2019), section 2 of METHODS.md,
+/// Interpretation-fooling losses of Heo, Joo & Moon (NeurIPS 2019), docs/METHODS.md §4,
 /// and the "hide" loss of Dimanov et al. (2020) for tabular models.
 ///
 /// Every loss takes heatmaps of the model being fine-tuned (`h`, recorded: the loss is
 /// differentiated through the explanation down to the weights) and, where needed, reference
 /// heatmaps of the frozen original model (`reference`, constants). Image heatmaps are `[N, H, W]`
-/// in [0, 1] (normalised as METHODS.md section 1); tabular relevance is `[N, groups]`.
+/// in [0, 1] (normalised as docs/METHODS.md §2.10); tabular relevance is `[N, groups]`.
 public enum FoolingLoss {
   /// The location mask: 1 on a frame of width `k = H / 7`, 0 inside `[k..<H-k, k..<W-k]`.
   public static func frameMask(height: Int, width: Int) -> Tensor {
@@ -49,10 +49,9 @@ public enum FoolingLoss {
   ///
   /// Not in Heo et al.: an addition to the top-k loss. Grad-CAM and LRP_T maps end in a ReLU, and
   /// the cheapest way to empty the top-k pixels is to empty the whole map; once a map is all
-  /// zero it has no gradient to come back (digits CNN, Grad-CAM top-k, 400 steps: 17% of the
-  /// held-out maps were blank, FSR 81.8%). This term is 0 while a map's peak stays at the
+  /// zero it has no gradient to come back. This term is 0 while a map's peak stays at the
   /// original's height and grows as it sinks, so the loss moves the top pixels' relevance instead
-  /// of deleting it (FSR 98.6%).
+  /// of deleting it (docs/METHODS.md §4.2; measured effect: docs/RESULTS.md §1.3).
   public static func peakKeeping(_ peak: Tensor, original peak0: Tensor) -> Tensor {
     shapeCheck(peak.shape == peak0.shape, "peak-keeping loss: peaks \(peak.shape) vs original \(peak0.shape)")
     return (1 - peak / (peak0.detached() + 1e-8)).relu().squared().mean()

@@ -54,7 +54,7 @@ public enum FoolingStatistic: String, Sendable, CaseIterable, Codable {
   /// Tabular top-k: overlap of the original and fooled top-3 feature sets; `<= 1/3`.
   case tabularTopK = "tabular-topk"
 
-  /// The default success range (METHODS.md section 2 and 3).
+  /// The default success range (docs/METHODS.md §5).
   public var defaultRange: SuccessRange {
     switch self {
     case .location: SuccessRange(.atMost, 0.2)
