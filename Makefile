@@ -3,8 +3,14 @@ SWIFT ?= swift
 APT_PACKAGES = pkg-config libopenblas-dev libhdf5-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN = .build/release/modelfool
+# `make install PREFIX=$HOME/.local`; DESTDIR stages a package (`make install DESTDIR=pkg`).
+PREFIX ?= /usr/local
+DESTDIR ?=
+ROOT = $(DESTDIR)$(PREFIX)
+# swift-argument-parser's generate-manual plugin writes the page here.
+MANUAL = .build/plugins/GenerateManual/outputs/ModelFoolCLI/modelfool.1
 
-.PHONY: setup build test demo bench import clean
+.PHONY: setup build test demo bench import clean manual install uninstall
 
 setup:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -34,6 +40,29 @@ demo: build
 
 bench: build
 	$(BIN) bench
+
+# The man page, from the commands' own help (the plugin builds the package, then runs generate-manual).
+manual: build
+	$(SWIFT) package plugin generate-manual --configuration release >/dev/null
+	@test -s $(MANUAL) || { echo "generate-manual wrote no $(MANUAL)"; exit 1; }
+
+# The binary, the data sets (found by the binary at <bin>/../share/modelfool/datasets), the man
+# page and the bash, zsh and fish completions.
+install: build manual
+	install -d $(ROOT)/bin $(ROOT)/share/modelfool/datasets $(ROOT)/share/man/man1 \
+	  $(ROOT)/share/bash-completion/completions $(ROOT)/share/zsh/site-functions $(ROOT)/share/fish/vendor_completions.d
+	install -m 755 $(BIN) $(ROOT)/bin/modelfool
+	cp -R datasets/. $(ROOT)/share/modelfool/datasets/
+	install -m 644 $(MANUAL) $(ROOT)/share/man/man1/modelfool.1
+	$(BIN) --generate-completion-script bash > $(ROOT)/share/bash-completion/completions/modelfool
+	$(BIN) --generate-completion-script zsh > $(ROOT)/share/zsh/site-functions/_modelfool
+	$(BIN) --generate-completion-script fish > $(ROOT)/share/fish/vendor_completions.d/modelfool.fish
+
+uninstall:
+	rm -f $(ROOT)/bin/modelfool $(ROOT)/share/man/man1/modelfool.1 \
+	  $(ROOT)/share/bash-completion/completions/modelfool $(ROOT)/share/zsh/site-functions/_modelfool \
+	  $(ROOT)/share/fish/vendor_completions.d/modelfool.fish
+	rm -rf $(ROOT)/share/modelfool
 
 clean:
 	rm -rf .build

@@ -39,13 +39,19 @@ let package = Package(
     .target(
       name: "ModelFoolData", dependencies: ["ModelFool", "CHDF5", "CPNG", "CJPEG", "CZlib"],
       path: "Sources/Data", swiftSettings: fastKernels),
+    // The release and the git commit of the build (`ModelFoolVersion`); a tiny target, so that a
+    // new commit recompiles only this file.
     .target(
-      name: "ModelFoolTraining", dependencies: ["ModelFool", "ModelFoolData"],
+      name: "ModelFoolVersionInfo", path: "Sources/Version",
+      plugins: [.plugin(name: "GitCommitPlugin")]),
+    .plugin(name: "GitCommitPlugin", capability: .buildTool(), path: "Plugins/GitCommitPlugin"),
+    .target(
+      name: "ModelFoolTraining", dependencies: ["ModelFool", "ModelFoolData", "ModelFoolVersionInfo"],
       path: "Sources/Training", swiftSettings: fastKernels),
     .executableTarget(
       name: "ModelFoolCLI",
       dependencies: [
-        "ModelFool", "ModelFoolData", "ModelFoolTraining",
+        "ModelFool", "ModelFoolData", "ModelFoolTraining", "ModelFoolVersionInfo",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       path: "Sources/modelfool", swiftSettings: fastKernels),
@@ -60,5 +66,8 @@ let package = Package(
       name: "ModelFoolTrainingTests",
       dependencies: ["ModelFoolTraining", "ModelFoolData", "TestSupport"],
       path: "Tests/ModelFoolTrainingTests"),
+    // Runs the built `modelfool` binary (found next to the test bundle, or at $MODELFOOL_BIN).
+    .testTarget(
+      name: "CLITests", dependencies: ["ModelFoolVersionInfo", "ModelFoolData"], path: "Tests/CLITests"),
   ]
 )

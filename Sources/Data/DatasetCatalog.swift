@@ -45,11 +45,95 @@ public enum DatasetCatalog {
   /// The known names, in display order.
   public static var names: [String] { entries.map(\.name) }
 
-  /// The datasets folder: `$MODELFOOL_DATASETS` when set and non-empty, else `./datasets`
-  /// relative to the current directory.
-  public static var defaultRoot: String {
-    if let env = ProcessInfo.processInfo.environment["MODELFOOL_DATASETS"], !env.isEmpty { return env }
-    return FileManager.default.currentDirectoryPath + "/datasets"
+  // MARK: Where the datasets folder is
+
+  /// The search order for the datasets folder, in words, for `--help` (no machine's paths in it).
+  public static let rootSearchHelp =
+    "Folder with the data sets (default: $MODELFOOL_DATASETS, else ./datasets, else "
+    + "<bin>/../share/modelfool/datasets beside the installed binary, else the datasets folder of the "
+    + "checkout the binary was built in)."
+
+  /// One place looked at for the datasets folder: where the path came from and the path.
+  public struct RootCandidate: Sendable, Equatable {
+    /// "--datasets-root", "$MODELFOOL_DATASETS", "./datasets", "install", "checkout".
+    public var source: String
+    /// The folder.
+    public var path: String
+    /// `source` at `path`.
+    public init(source: String, path: String) {
+      self.source = source
+      self.path = path
+    }
+  }
+
+  /// The places looked at, in order: the flag; then `$MODELFOOL_DATASETS`; then `./datasets`;
+  /// then `<bin>/../share/modelfool/datasets` (the layout `make install` writes, symbolic links of
+  /// the binary resolved); then, for a binary inside a `.build` folder, the `datasets` folder of the
+  /// package checkout that holds it. A given flag or a set variable is the only candidate: a
+  /// mistyped folder is an error, not a silent fallback.
+  ///
+  /// - Parameters:
+  ///   - flag: the `--datasets-root` value, if given.
+  ///   - environment: the process environment.
+  ///   - currentDirectory: the folder `./datasets` is relative to.
+  ///   - executable: the running binary's path (nil: not known).
+  public static func rootCandidates(
+    flag: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
+    currentDirectory: String = FileManager.default.currentDirectoryPath,
+    executable: String? = Bundle.main.executablePath
+  ) -> [RootCandidate] {
+    if let flag, !flag.isEmpty { return [RootCandidate(source: "--datasets-root", path: flag)] }
+    if let env = environment["MODELFOOL_DATASETS"], !env.isEmpty {
+      return [RootCandidate(source: "$MODELFOOL_DATASETS", path: env)]
+    }
+    var candidates = [RootCandidate(source: "./datasets", path: "datasets")]
+    guard let executable else { return candidates }
+    let absolute = executable.hasPrefix("/") ? executable : currentDirectory + "/" + executable
+    let bin = URL(fileURLWithPath: absolute).standardized.resolvingSymlinksInPath().deletingLastPathComponent()
+    candidates.append(RootCandidate(
+      source: "install", path: bin.deletingLastPathComponent().appendingPathComponent("share/modelfool/datasets").path))
+    // .build/<triple>/<configuration>/modelfool: the checkout is the folder holding `.build`.
+    var folder = bin
+    for _ in 0..<4 {
+      if folder.lastPathComponent == ".build" {
+        candidates.append(RootCandidate(source: "checkout", path: folder.deletingLastPathComponent().appendingPathComponent("datasets").path))
+        break
+      }
+      folder = folder.deletingLastPathComponent()
+    }
+    return candidates
+  }
+
+  /// The first of ``rootCandidates(flag:environment:currentDirectory:executable:)`` that is a
+  /// folder.
+  ///
+  /// - Throws: a one-line `DataError` naming every place tried when none is.
+  public static func resolveRoot(
+    flag: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment,
+    currentDirectory: String = FileManager.default.currentDirectoryPath,
+    executable: String? = Bundle.main.executablePath
+  ) throws -> String {
+    let candidates = rootCandidates(flag: flag, environment: environment, currentDirectory: currentDirectory, executable: executable)
+    for c in candidates {
+      let path = c.path.hasPrefix("/") ? c.path : currentDirectory + "/" + c.path
+      var isDirectory: ObjCBool = false
+      if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue { return c.path }
+    }
+    throw notFound(candidates)
+  }
+
+  /// The datasets folder found by ``resolveRoot(flag:environment:currentDirectory:executable:)``
+  /// without a flag; `datasets` (relative, absent) when none is found, which ``load(_:root:)``
+  /// then reports with the places tried.
+  public static var defaultRoot: String { (try? resolveRoot()) ?? unresolvedRoot }
+
+  /// What ``defaultRoot`` is when no folder was found.
+  static let unresolvedRoot = "datasets"
+
+  static func notFound(_ candidates: [RootCandidate]) -> DataError {
+    let tried = candidates.map { $0.source.hasPrefix("./") ? $0.source : "\($0.source) \($0.path)" }
+    let hint = candidates.count > 1 ? "; pass --datasets-root or set MODELFOOL_DATASETS" : ""
+    return DataError("datasets folder not found (tried \(tried.joined(separator: ", ")))\(hint)")
   }
 
   /// The entry called `name`; an unknown name throws a one-line `DataError` listing the known ones.
@@ -61,7 +145,16 @@ public enum DatasetCatalog {
   }
 
   /// Loads the data set `name` from `root` (default: `defaultRoot`).
+  ///
+  /// - Throws: a one-line `DataError` for an unknown name, a `root` that is not a folder (with the
+  ///   places searched when `root` is the unresolved default), or a bad file.
   public static func load(_ name: String, root: String = defaultRoot) throws -> DatasetSplit {
-    try entry(name).load(root)
+    let e = try entry(name)
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
+      if root == unresolvedRoot { throw notFound(rootCandidates(flag: nil)) }
+      throw DataError("\(root): datasets folder not found")
+    }
+    return try e.load(root)
   }
 }

@@ -22,8 +22,8 @@ enum ErrorReporting {
       let named = error.settings.compactMap { flags[$0] }
       return (error.description + (named.isEmpty ? "" : " (\(named.joined(separator: ", ")))"), 1)
     }
-    let text = command.message(for: error)
-    let first = text.split(separator: "\n", omittingEmptySubsequences: true).first.map(String.init) ?? "\(error)"
-    return (first, command.exitCode(for: error).rawValue)
+    let text = command.message(for: error).split(whereSeparator: \.isNewline)
+      .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: " ")
+    return (text, command.exitCode(for: error).rawValue)
   }
 }

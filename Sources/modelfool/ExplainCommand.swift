@@ -23,8 +23,11 @@ struct ExplainCommand: ParsableCommand {
   @Option(parsing: .upToNextOption, help: "Image files (PNG/JPEG) to explain instead of a data set (predicted class).")
   var input: [String] = []
 
-  @Option(help: "Folder with the data sets.")
-  var datasetsRoot = DatasetCatalog.defaultRoot
+  @Option(name: .customLong("datasets-root"), help: ArgumentHelp(DatasetCatalog.rootSearchHelp, valueName: "folder"))
+  var datasetsRootFlag: String?
+
+  /// The datasets folder: the flag, else the search order of `DatasetCatalog.resolveRoot`.
+  var datasetsRoot: String { get throws { try DatasetCatalog.resolveRoot(flag: datasetsRootFlag) } }
 
   @Option(help: "Number of test examples.")
   var count = 8
@@ -47,6 +50,13 @@ struct ExplainCommand: ParsableCommand {
   @Flag(help: "Print one JSON object on stdout.")
   var json = false
 
+  @Option(help: ArgumentHelp(
+    "Also save the arrays: heatmaps [N,h,w] or [N,D], raw maps, logits [N,K], predicted, explained and "
+      + "labels (int64, labels only for a data set), inputs. FILE.h5: one HDF5 file, one dataset per "
+      + "array by those names. FILE.npy: the heatmaps in FILE.npy, each other array NAME in FILE.NAME.npy.",
+    valueName: "file.h5|file.npy"))
+  var saveMaps: String?
+
   @Flag(help: "Time explaining a batch of 32 with Grad-CAM and LRP against a forward+backward pass and exit.")
   var benchmark = false
 
@@ -64,10 +74,13 @@ struct ExplainCommand: ParsableCommand {
     var lrp: String?
     var beta: Float?
     var outputs: [Item]
+    var maps: [String]?
   }
 
   func run() throws {
     let method = try ExplanationMethod(parsing: self.method)
+    if let saveMaps { _ = try ArrayExport.files(for: [], at: saveMaps) }
+    guard count > 0 else { throw ValidationError("--count must be positive, got \(count)") }
     guard FileManager.default.fileExists(atPath: model) else {
       throw ValidationError("checkpoint \(model) does not exist (train one with `modelfool train --dataset digits`)")
     }
@@ -119,10 +132,24 @@ struct ExplainCommand: ParsableCommand {
         print("\(file): class \(name(e.classes[n])), predicted \(name(predicted[n]))\(labels.map { ", label \(name($0[n]))" } ?? "")")
       }
     }
+    var maps: [String]?
+    if let saveMaps {
+      var arrays = [
+        NamedArray(name: "heatmaps", tensor: e.heatmap), NamedArray(name: "raw", tensor: e.raw),
+        NamedArray(name: "logits", tensor: e.logits), NamedArray(name: "predicted", ints: predicted),
+        NamedArray(name: "explained", ints: e.classes),
+      ]
+      if let labels { arrays.append(NamedArray(name: "labels", ints: labels)) }
+      arrays.append(NamedArray(name: "inputs", tensor: x))
+      let folder = URL(fileURLWithPath: saveMaps).deletingLastPathComponent().path
+      try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+      maps = try ArrayExport.save(arrays, to: saveMaps)
+      if !json { print("arrays: \(maps!.joined(separator: ", "))") }
+    }
     if json {
       print(try jsonLine(Report(
         model: model, method: method.rawValue, layer: e.layer,
-        lrp: method == .lrp || method == .lrpTarget ? options.lrp.description : nil, beta: beta, outputs: items)))
+        lrp: method == .lrp || method == .lrpTarget ? options.lrp.description : nil, beta: beta, outputs: items, maps: maps)))
     }
   }
 

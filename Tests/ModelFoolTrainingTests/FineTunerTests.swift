@@ -211,6 +211,8 @@ struct InputAttackTests {
     let (adv, _) = try InputAttack.run(model, x, targetMaps: targets, options: options)
     #expect(adv.scalars.allSatisfy { $0 >= 0 && $0 <= 1 })
     #expect(zip(adv.scalars, x.scalars).allSatisfy { abs($0 - $1) <= 0.05 + 1e-6 })
+    // ... and is used: some pixels reach the budget (a still attack would pass the bound above).
+    #expect(zip(adv.scalars, x.scalars).map { abs($0 - $1) }.max()! >= 0.05 * 0.9)
     let scored = try InputAttack.evaluate(
       model, original: x, adversarial: adv, classes: classes, labels: Array(data.labels.prefix(8)),
       targetMaps: targets, targetIndices: [1, 0, 3, 2, 5, 4, 7, 6], method: .simpleGrad)
@@ -236,6 +238,9 @@ struct InputAttackTests {
     let (adv, _) = try InputAttack.run(model, x, targetMaps: maps.selectingRows([1, 0]), options: options)
     let norms = FoolingStatistics.perExample(adv, x) { a, b in zip(a, b).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot() }
     #expect(norms.allSatisfy { $0 <= 0.3 + 1e-4 })
+    // The attack moved: a first Adam step of 5e-2 per pixel already leaves the 0.3 ball, so the
+    // projection holds each example on its boundary (an attack that never moves would pass above).
+    #expect(norms.allSatisfy { $0 >= 0.3 * 0.9 }, "L2 norms \(norms)")
   }
 
   @Test func frameTargetIsTheNormalisedLocationMask() {

@@ -96,7 +96,7 @@ struct RunTests {
     var recipe = BaseModelRecipe.forDataset(split)
     recipe.training.epochs = 3
     let base = folder + "/base.h5"
-    try Trainer.trainBase(split, recipe: recipe, seed: 0, checkpoint: base)
+    _ = try Trainer.trainBase(split, recipe: recipe, seed: 0, checkpoint: base)
 
     var settings = FineTuneSettings()
     settings.dataset = "german"

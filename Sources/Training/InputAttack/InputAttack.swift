@@ -82,7 +82,7 @@ public enum InputAttack {
     let clean = withoutRecording { model(x) }
     let classes = clean.argmaxLastAxis()
     let cleanProbabilities = clean.softmax(alongAxis: 1)
-    let growth = options.method == .lrp || options.method == .lrpTarget ? nil : options.betaGrowth
+    let growth = options.method.usesBetaSmoothing ? options.betaGrowth : nil
     // With beta growth the explanation is taken on the smooth surrogate (max-pool -> smooth max of
     // the same beta, see SmoothMaxPool2D); LRP and --no-beta-growth keep the exact network.
     let surrogate = growth != nil && options.smoothPooling ? SmoothPoolSurrogate(model) : nil

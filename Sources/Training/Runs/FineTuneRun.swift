@@ -1,6 +1,7 @@
 import Foundation
 import ModelFool
 import ModelFoolData
+import ModelFoolVersionInfo
 
 /// A fine-tuning run as a library object: the model-manipulation attack of Heo et al. (2019),
 /// from settings to a fooled model, its evaluation and its outputs.

@@ -89,6 +89,20 @@ public struct FineTuneDocument: Codable, Sendable, Equatable {
   /// Wall time of the fine-tuning loop.
   public var seconds: Double
 
+  /// A record of a run with `settings` (every default resolved) made by the release `modelfool`.
+  public init(
+    modelfool: String, settings: FineTuneSettings, objective: String, baseLabelBias: String?, trainExamples: Int,
+    heldOutExamples: Int, seconds: Double
+  ) {
+    self.modelfool = modelfool
+    self.settings = settings
+    self.objective = objective
+    self.baseLabelBias = baseLabelBias
+    self.trainExamples = trainExamples
+    self.heldOutExamples = heldOutExamples
+    self.seconds = seconds
+  }
+
   /// The settings and facts as one flat table (JSON values written out), for report pages.
   public func displayRows() throws -> [String: String] {
     var rows = try RunJSON.rows(settings)

@@ -1,6 +1,7 @@
 import Foundation
 import ModelFool
 import ModelFoolData
+import ModelFoolVersionInfo
 
 /// An input attack as a library object (Dombrowski et al. 2019): perturb test inputs so that
 /// their explanations match target maps while the outputs stay, then score the result, with the
@@ -37,7 +38,7 @@ public struct InputAttackRun: Sendable {
     resolved.steps = settings.steps ?? (large ? 150 : 500)
     resolved.learningRate = settings.learningRate ?? (large ? 2e-3 : 5e-2)
     resolved.gamma = settings.gamma ?? (tabular ? 1 : 1e-2)
-    if method.ignoresBeta {
+    if !method.usesBetaSmoothing {
       resolved.betaGrowth = nil
     }
     if resolved.betaGrowth == nil { resolved.smoothPooling = false }

@@ -24,7 +24,7 @@ public struct InputAttackSettings: Codable, Sendable, Equatable {
   /// Weight of keeping the output relative to matching the explanation.
   public var gamma: Float?
   /// Softplus beta grows exponentially from `betaGrowth[0]` to `betaGrowth[1]` during the attack;
-  /// nil keeps ReLU. LRP always keeps ReLU (``ExplanationMethod`` of LRP ignores beta).
+  /// nil keeps ReLU. LRP always keeps ReLU (``ExplanationMethod/usesBetaSmoothing``).
   public var betaGrowth: [Float]? = [10, 100]
   /// With beta growth, max-pools become a smooth max of the same beta during the attack.
   public var smoothPooling = true
