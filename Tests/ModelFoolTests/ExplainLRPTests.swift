@@ -40,7 +40,7 @@ import Testing
   /// zB(0, 2) on the first layer, epsilon 0.01 above: R_h = [0.97560976, -0.73770492] (epsilon
   /// rule), then z = W1 x - W1+ l - W1- h.
   @Test func handComputedZB() throws {
-    let c = LRPComposite(dense: .epsilon(0.01), conv: .epsilon(0.01), first: .zB(low: 0, high: 2), stabilizer: 0.01)
+    let c = LRPComposite([.dense: .epsilon(0.01), .convolution: .epsilon(0.01), .first: .zB(low: 0, high: 2)], stabilizer: 0.01)
     let r = try Self.lrp(Self.tiny(), Tensor(shape: [1, 2], scalars: [1, 2]), [0], c)
     #expect(closeness(r, Tensor(shape: [1, 2], scalars: [0.7203482, -0.48449612]), rtol: 1e-5, atol: 1e-6) <= 1)
   }
@@ -159,9 +159,9 @@ import Testing
 
   @Test func compositeParsing() throws {
     #expect(try LRPComposite(parsing: "heo") == .heo)
-    #expect(try LRPComposite(parsing: "Dombrowski").first == .zB(low: 0, high: 1))
-    #expect(try LRPComposite(parsing: "alpha2beta1").conv == .alphaBeta(alpha: 2, beta: 1, doubleBias: false))
-    #expect(try LRPComposite(parsing: "gamma=0.5").dense == .gamma(0.5))
+    #expect(try LRPComposite(parsing: "Dombrowski")[.first] == .zB(low: 0, high: 1))
+    #expect(try LRPComposite(parsing: "alpha2beta1")[.convolution] == .alphaBeta(alpha: 2, beta: 1, doubleBias: false))
+    #expect(try LRPComposite(parsing: "gamma=0.5")[.dense] == .gamma(0.5))
     #expect(throws: ExplanationError.self) { try LRPComposite(parsing: "banana") }
   }
 }

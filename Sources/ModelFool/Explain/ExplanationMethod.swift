@@ -39,6 +39,18 @@ public enum ExplanationMethod: String, CaseIterable, Codable, Sendable, CustomSt
   /// activation there.
   public var needsTargetLayer: Bool { self == .simpleGradTarget || self == .gradCAM || self == .lrpTarget }
 
+  /// True when an input attack on this method explains a smooth surrogate of the network (every
+  /// ReLU replaced by `softplus(beta)` with growing beta, max-pool by a smooth max); false for LRP
+  /// and LRP_T, whose attacks keep the exact ReLU network ("LRP ignores beta").
+  ///
+  /// Gradient maps of a ReLU network have a zero input-derivative almost everywhere (ReLU's second
+  /// derivative is zero), so attacking them needs the smoothing of Dombrowski et al. (2019). LRP's
+  /// rules pass relevance through activations unchanged and depend on the input through the
+  /// recorded activations themselves (`x * T(R / z)`), so their maps are differentiable without it.
+  /// ``ExplanationOptions/beta`` still applies to every method when set explicitly (the
+  /// beta-smoothing defence evaluates LRP on the smoothed network too).
+  public var usesBetaSmoothing: Bool { self != .lrp && self != .lrpTarget }
+
   public var description: String { rawValue }
 }
 
@@ -57,7 +69,7 @@ public struct ExplanationOptions: Sendable {
   /// Target layer for Grad-CAM and the "_T" methods (its *input* is explained); `nil` means
   /// ``Model/targetLayer``.
   public var layer: String? = nil
-  /// LRP rules per layer type.
+  /// LRP rules per layer kind, and canonisation (see ``LRPComposite``).
   public var lrp: LRPComposite = .heo
   /// SmoothGrad: number of noisy copies (16).
   public var smoothGradSamples = 16

@@ -2,7 +2,10 @@
 /// ``ActivationTap`` recording the input and output of *every* named layer (the very tensors of
 /// the graph, so nothing is detached). The backward pass walks the layer tree in reverse call order
 /// and applies one rule per layer type to the recorded input, producing the relevance at that
-/// layer's input from the relevance at its output. Every rule is ordinary differentiable tensor
+/// layer's input from the relevance at its output; each layer sequence is first rewritten by the
+/// composite's canonizers (see LRPCanonization.swift), so BatchNorm folding is not the pass's
+/// concern. Which rule a weighted layer gets is data (``LRPComposite``); the rule formulas live
+/// with ``LRPRule``. Every rule is ordinary differentiable tensor
 /// algebra (matmul, grouped convolution and its transpose, gather/scatter, relu, division), so the
 /// relevance map is a differentiable function of the weights (the ``Parameter`` leaves) and of the
 /// input, and a loss on it can be trained against (Heo et al. 2019).
@@ -10,14 +13,15 @@
 /// Layer-wise relevance propagation (Bach et al. 2015) through a ``Model``'s layer structure.
 ///
 /// Fixed rules (METHODS.md): activations (ReLU, ReLU6, softplus, ...), ``Dropout``,
-/// ``Normalize`` and ``BatchNorm`` (unless folded, see ``LRPComposite/foldBatchNorm``) pass
+/// ``Normalize`` and ``BatchNorm`` (unless folded, see ``LRPCanonizer/foldBatchNorm``) pass
 /// relevance unchanged; ``Flatten`` reshapes it; ``MaxPool2D`` gives each window's relevance to its
 /// winner (the same gather indices as the forward pass: ties go to the first maximum);
 /// ``GlobalAvgPool2D``: `R_in = x * R / (H * W * out + 1e-8)`; ``AvgPool2D`` and
 /// ``AdaptiveAvgPool2D``: the z-rule `R_in = x * J^T (R / stab(out))`; ``Residual``
 /// `out = post(f(x) + s(x))`: relevance split by positive parts, `f+ / (f+ + s+ + 1e-12)` to the
 /// body and `s+ / (...)` to the shortcut; ``DenseLayer`` `concat(x, f(x))`: split by channels.
-/// ``Dense`` and ``Conv2D`` (grouped and depthwise included) get the composite's ``LRPRule``.
+/// ``Dense`` and ``Conv2D`` (grouped and depthwise included, with or without a folded BatchNorm)
+/// get the composite's ``LRPRule`` for their ``LRPLayerKind``.
 public enum LRP {
   /// The relevance at the input of the model (`stopAt == nil`), or at the input of layer `stopAt`
   /// ("LRP_T"), of the logits `logit[n, classes[n]]` (start relevance: the one-hot masked logits).
@@ -30,8 +34,8 @@ public enum LRP {
   ///   - composite: the rules.
   ///   - stopAt: a layer name, or `nil`.
   /// - Returns: relevance shaped like `x` (or like the input of `stopAt`), the logits and the classes.
-  /// - Throws: ``ExplanationError`` for an unknown layer, a layer type without a rule, or bad
-  ///   classes.
+  /// - Throws: ``ExplanationError`` for an unknown layer, a layer type without a rule (or a
+  ///   weighted layer whose kinds the composite names no rule for), or bad classes.
   public static func relevance(
     model: Model, input x: Tensor, classes: [Int]?, composite: LRPComposite, stopAt: String? = nil
   ) throws -> (relevance: Tensor, logits: Tensor, classes: [Int]) {
@@ -67,18 +71,6 @@ func resolveClasses(_ classes: [Int]?, logits: Tensor, method: String) throws ->
     throw ExplanationError("\(method): class \(bad) out of range 0..<\(k)")
   }
   return classes
-}
-
-/// `z + e * sign(z)` with `sign(0) = +1` (the sign is a constant mask).
-func stabilized(_ z: Tensor, _ e: Float) -> Tensor {
-  z + z.isGreaterOrEqual(to: Tensor(0)) * (2 * e) - e
-}
-
-/// True when no value of `t` is negative (then the `x-` terms of the rules vanish).
-func isNonNegative(_ t: Tensor) -> Bool {
-  let p = t.storage.pointer
-  for i in 0..<t.count where p[i] < 0 { return false }
-  return true
 }
 
 /// State of one backward relevance pass.
@@ -149,9 +141,11 @@ final class LRPPass {
       let branch = try chain(d.branch, parent: name, r.slice(axis: 1, c..<(c + d.growthRate)))
       return done ? branch : direct + branch
     case let d as Dense:
-      return try weighted(denseMap(d, try input(name), fold: nil), name)(r)
+      return try weighted(LRPLinearMap(d, input: try input(name)), name, r)
     case let c as Conv2D:
-      return try weighted(convMap(c, try input(name), fold: nil), name)(r)
+      return try weighted(LRPLinearMap(c, input: try input(name)), name, r)
+    case let f as BatchNormFolded:
+      return try weighted(f.linearMap(input: try input(name)), name, r)
     case is BatchNorm, is ActivationLayer, is Dropout, is Normalize:
       return r
     case is Flatten:
@@ -172,34 +166,12 @@ final class LRPPass {
     }
   }
 
-  /// Entries in reverse call order; with ``LRPComposite/foldBatchNorm``, a BatchNorm right after a
-  /// dense or conv layer is folded into it.
+  /// The canonised `entries` (see ``LRPComposite/canonizers``) in reverse call order.
   func chain(_ entries: [(name: String, layer: any Layer)], parent: String, _ r: Tensor) throws -> Tensor {
     var r = r
-    var i = entries.count - 1
-    while i >= 0 {
-      let full = joinLayerName(parent, entries[i].name)
-      if composite.foldBatchNorm, i > 0, let bn = entries[i].layer as? BatchNorm, full != stopAt {
-        let prevName = joinLayerName(parent, entries[i - 1].name)
-        let affine = bn.evaluationAffine()
-        if let d = entries[i - 1].layer as? Dense, d.outputSize == bn.channels {
-          r = try weighted(denseMap(d, try input(prevName), fold: affine), prevName)(r)
-        } else if let c = entries[i - 1].layer as? Conv2D, c.outputChannels == bn.channels {
-          r = try weighted(convMap(c, try input(prevName), fold: affine), prevName)(r)
-        } else {
-          r = try walk(entries[i].layer, full, r)
-          if done { return r }
-          i -= 1
-          continue
-        }
-        mark(prevName, r)
-        if done { return r }
-        i -= 2
-        continue
-      }
-      r = try walk(entries[i].layer, full, r)
+    for e in composite.canonized(entries, parent: parent, stopAt: stopAt).reversed() {
+      r = try walk(e.layer, joinLayerName(parent, e.name), r)
       if done { return r }
-      i -= 1
     }
     return r
   }
@@ -234,110 +206,14 @@ final class LRPPass {
     return x * c
   }
 
-  /// A weighted layer as its linear map `f`, transpose `T`, weight, bias and input.
-  struct LinearMap {
-    var x: Tensor
-    var weight: Tensor
-    /// Bias broadcastable to the output, or nil.
-    var bias: Tensor?
-    var f: (Tensor, Tensor) -> Tensor
-    var t: (Tensor, Tensor) -> Tensor
-    var isConv: Bool
-    /// Reshape of the input relevance back to the layer's input shape.
-    var inputShape: [Int]
-  }
-
-  func denseMap(_ d: Dense, _ x0: Tensor, fold: (scale: Tensor, shift: Tensor)?) -> LinearMap {
-    let x = x0.rank == 2 ? x0 : x0.reshaped([-1, d.inputSize])
-    var w = d.weight.value
-    var b = d.bias?.value
-    if let fold {
-      w = w * fold.scale.reshaped([d.outputSize, 1])
-      b = (b.map { $0 * fold.scale } ?? Tensor.zeros([d.outputSize])) + fold.shift
+  /// The composite's rule for the weighted layer `m` (named `name`) applied to the relevance `r`
+  /// at its output.
+  func weighted(_ m: LRPLinearMap, _ name: String, _ r: Tensor) throws -> Tensor {
+    let kinds = name == firstWeighted ? [.first, m.kind] : [m.kind]
+    guard let rule = composite.rule(for: kinds) else {
+      throw ExplanationError("lrp: composite '\(composite.name)' has no rule for layer '\(name)' (\(m.kind))")
     }
-    return LinearMap(
-      x: x, weight: w, bias: b,
-      f: { Tensor.matmul($0, $1, transposeB: true) }, t: { Tensor.matmul($0, $1) }, isConv: false,
-      inputShape: x0.shape)
-  }
-
-  func convMap(_ c: Conv2D, _ x: Tensor, fold: (scale: Tensor, shift: Tensor)?) -> LinearMap {
-    let g = c.geometry(inputHeight: x.shape[2], inputWidth: x.shape[3])
-    let groups = c.groups
-    var w = c.weight.value
-    var b = c.bias?.value
-    if let fold {
-      w = w * fold.scale.reshaped([c.outputChannels, 1, 1, 1])
-      b = (b.map { $0 * fold.scale } ?? Tensor.zeros([c.outputChannels])) + fold.shift
-    }
-    let shape = x.shape
-    return LinearMap(
-      x: x, weight: w, bias: b?.reshaped([1, c.outputChannels, 1, 1]),
-      f: { Tensor.conv2d($0, $1, geometry: g, groups: groups) },
-      t: { Tensor.convInputGradient($0, $1, inputShape: shape, geometry: g, groups: groups) }, isConv: true,
-      inputShape: shape)
-  }
-
-  /// The composite's rule for the layer `name` applied to `m`, as a function of the output relevance.
-  func weighted(_ m: LinearMap, _ name: String) throws -> (Tensor) throws -> Tensor {
-    let rule = composite.rule(isConv: m.isConv, isFirst: name == firstWeighted)
-    let st = composite.stabilizer
-    let x = m.x, w = m.weight, f = m.f, t = m.t
-    let bounds = try zBBounds(rule, x: x)
-    return { r0 in
-      let r = m.isConv ? r0 : r0.reshaped([-1, w.shape[0]])
-      let out: Tensor
-      switch rule {
-      case .epsilon(let e):
-        let z = m.bias.map { f(x, w) + $0 } ?? f(x, w)
-        out = x * t(r / stabilized(z, e), w)
-      case .gamma(let gamma):
-        let wg = w + w.relu() * gamma
-        let bg = m.bias.map { $0 + $0.relu() * gamma }
-        let z = bg.map { f(x, wg) + $0 } ?? f(x, wg)
-        out = x * t(r / stabilized(z, st), wg)
-      case .zPlus:
-        out = LRPPass.signSplit(x: x, w: w, r: r, biasPos: nil, biasNeg: nil, alpha: 1, beta: 0, st: st, f: f, t: t)
-      case .alphaBeta(let alpha, let beta, let double):
-        let bp = m.bias.map { double ? $0 * 2 : $0.relu() }
-        let bn = m.bias.map { double ? $0 * 2 : $0 - $0.relu() }
-        out = LRPPass.signSplit(x: x, w: w, r: r, biasPos: bp, biasNeg: bn, alpha: alpha, beta: beta, st: st, f: f, t: t)
-      case .zB:
-        let (lo, hi) = bounds!
-        let wp = w.relu(), wn = w - wp
-        let z = f(x, w) - f(lo, wp) - f(hi, wn)
-        let s = r / stabilized(z, st)
-        out = x * t(s, w) - lo * t(s, wp) - hi * t(s, wn)
-      }
-      return out.reshaped(m.inputShape)
-    }
-  }
-
-  /// Alpha-beta on both input signs (z+ is alpha 1, beta 0 without bias).
-  static func signSplit(
-    x: Tensor, w: Tensor, r: Tensor, biasPos: Tensor?, biasNeg: Tensor?, alpha: Float, beta: Float, st: Float,
-    f: (Tensor, Tensor) -> Tensor, t: (Tensor, Tensor) -> Tensor
-  ) -> Tensor {
-    let wp = w.relu(), wn = w - wp
-    let positiveOnly = isNonNegative(x)
-    let xp = positiveOnly ? x : x.relu()
-    let xn = positiveOnly ? nil : x - xp
-    // Positive contributions: x+ W+ and x- W-.
-    var zp = f(xp, wp)
-    if let xn { zp = zp + f(xn, wn) }
-    if let biasPos { zp = zp + biasPos }
-    let sp = r / stabilized(zp, st)
-    var rel = xp * t(sp, wp)
-    if let xn { rel = rel + xn * t(sp, wn) }
-    if alpha != 1 { rel = rel * alpha }
-    guard beta != 0 else { return rel }
-    var zn = f(xp, wn)
-    if let xn { zn = zn + f(xn, wp) }
-    if let biasNeg { zn = zn + biasNeg }
-    let sn = r / stabilized(zn, st)
-    var neg = xp * t(sn, wn)
-    if let xn { neg = neg + xn * t(sn, wp) }
-    return rel - neg * beta
+    return rule.relevance(m, r, stabilizer: composite.stabilizer, bounds: try zBBounds(rule, x: m.x))
   }
 
   /// zB's bound tensors shaped like `x`, in the units of the layer's input (model-input bounds

@@ -1,5 +1,7 @@
 /// LRP rules (Bach et al. 2015; Montavon et al. 2019) for the weighted layers (``Dense``,
-/// ``Conv2D``) and the composites that assign them, written with differentiable tensor ops only.
+/// ``Conv2D``, and either with a folded ``BatchNorm``), written with differentiable tensor ops only.
+/// Everything about one rule sits in this file: its case, its name, how it parses and its formula;
+/// which layers get which rule is the business of ``LRPComposite``.
 ///
 /// Notation for one weighted layer with input `x`, weight `W`, bias `b`, relevance `R` at its
 /// output: `f(x, W)` is the layer's linear map without bias (matmul or grouped convolution) and
@@ -30,6 +32,8 @@ public enum LRPRule: Sendable, Hashable, CustomStringConvertible {
   /// alpha = 1, beta = 0 with the positive bias part (METHODS.md's conv rule of Heo's composite).
   public static let alpha1Beta0 = LRPRule.alphaBeta(alpha: 1, beta: 0, doubleBias: false)
 
+  /// The rule's name as reports show it: `epsilon(0.01)`, `z+`, `alpha1beta0`, `alpha1beta0+2b`,
+  /// `gamma(0.25)`, `zB(0.0, 1.0)`.
   public var description: String {
     switch self {
     case .epsilon(let e): "epsilon(\(e))"
@@ -39,108 +43,112 @@ public enum LRPRule: Sendable, Hashable, CustomStringConvertible {
     case .zB(let l, let h): "zB(\(l), \(h))"
     }
   }
-}
 
-/// Which rule each layer type gets, and how BatchNorm is treated.
-///
-/// Presets: ``heo`` (Heo et al. 2019: epsilon 0.01 for dense layers, alpha1-beta0 for every conv,
-/// the first included; winner-take-all max-pool; residual relevance split by positive parts),
-/// ``heo2b`` (the same with Heo's `+2b` bias handling), ``dombrowski`` (Dombrowski et al. 2019:
-/// zB on the first layer with inputs in [0, 1], z+ elsewhere). Pooling, residual, concatenation,
-/// activation and normalisation layers have fixed rules (see ``LRP``).
-public struct LRPComposite: Sendable, Hashable, CustomStringConvertible {
-  /// Rule for ``Dense`` layers.
-  public var dense: LRPRule
-  /// Rule for ``Conv2D`` layers.
-  public var conv: LRPRule
-  /// Rule for the first weighted layer of the network (overrides `dense`/`conv`), if any.
-  public var first: LRPRule?
-  /// Stabiliser `e` of the non-epsilon rules (`z + e * sign(z)`).
-  public var stabilizer: Float
-  /// Fold an evaluation-mode ``BatchNorm`` that directly follows a conv or dense layer into that
-  /// layer's weight and bias (canonisation) instead of passing relevance through it unchanged.
-  public var foldBatchNorm: Bool
-  /// Preset name (for reports).
-  public var name: String
+  /// The stabiliser a composite that applies this rule everywhere uses by default: `1e-9` for z+
+  /// (no bias, so the denominator only vanishes with the input), `0.01` otherwise.
+  public var uniformStabilizer: Float { self == .zPlus ? 1e-9 : 0.01 }
 
-  /// A composite with explicit rules.
-  public init(
-    dense: LRPRule, conv: LRPRule, first: LRPRule? = nil, stabilizer: Float = 0.01, foldBatchNorm: Bool = false,
-    name: String = "custom"
-  ) {
-    self.dense = dense
-    self.conv = conv
-    self.first = first
-    self.stabilizer = stabilizer
-    self.foldBatchNorm = foldBatchNorm
-    self.name = name
-  }
-
-  /// One rule for every weighted layer.
-  public static func uniform(_ rule: LRPRule, stabilizer: Float = 0.01) -> LRPComposite {
-    LRPComposite(dense: rule, conv: rule, stabilizer: stabilizer, name: rule.description)
-  }
-
-  /// Heo et al. (2019): epsilon 0.01 (dense), alpha1-beta0 with `b+` (conv, first included).
-  public static let heo = LRPComposite(dense: .epsilon(0.01), conv: .alpha1Beta0, stabilizer: 0.01, name: "heo")
-  /// Heo et al.'s code: as ``heo`` with the full bias in both alpha-beta terms (`+2b`).
-  public static let heo2b = LRPComposite(
-    dense: .epsilon(0.01), conv: .alphaBeta(alpha: 1, beta: 0, doubleBias: true), stabilizer: 0.01, name: "heo+2b")
-  /// Dombrowski et al. (2019): zB with inputs in [0, 1] on the first layer, z+ elsewhere.
-  public static let dombrowski = LRPComposite(
-    dense: .zPlus, conv: .zPlus, first: .zB(low: 0, high: 1), stabilizer: 1e-9, name: "dombrowski")
-
-  /// The rule for a weighted layer.
-  public func rule(isConv: Bool, isFirst: Bool) -> LRPRule {
-    if isFirst, let first { return first }
-    return isConv ? conv : dense
-  }
-
-  /// Parses a composite: `heo`, `heo+2b`, `dombrowski`, or one rule for every layer: `epsilon`
-  /// (0.01) / `epsilon=E`, `zplus`, `alphaAbetaB` (e.g. `alpha1beta0`, `alpha2beta1`, optional
-  /// `+2b`), `gamma` (0.25) / `gamma=G`. A suffix `,fold` folds BatchNorm into the preceding layer.
-  ///
-  /// - Throws: ``ExplanationError`` listing the accepted forms.
-  public init(parsing text: String) throws {
-    var s = text.lowercased().replacingOccurrences(of: " ", with: "")
-    var fold = false
-    if s.hasSuffix(",fold") {
-      fold = true
-      s.removeLast(5)
-    }
-    let bad = ExplanationError(
-      "unknown LRP composite '\(text)' (valid: heo, heo+2b, dombrowski, epsilon[=E], zplus, alphaAbetaB[+2b], gamma[=G], each optionally followed by ',fold')")
-    var c: LRPComposite
-    func number(after prefix: String, default d: Float) throws -> Float {
+  /// Parses a rule name in lower case without spaces: `epsilon` (0.01) / `epsilon=E`, `zplus` /
+  /// `z+`, `alphaAbetaB` (e.g. `alpha1beta0`, `alpha2beta1`, optional `+2b`), `gamma` (0.25) /
+  /// `gamma=G`; nil for anything else.
+  init?(parsing s: String) {
+    func number(after prefix: String, default d: Float) -> Float? {
       let rest = s.dropFirst(prefix.count)
       if rest.isEmpty { return d }
-      guard rest.first == "=", let v = Float(rest.dropFirst()), v >= 0 else { throw bad }
+      guard rest.first == "=", let v = Float(rest.dropFirst()), v >= 0 else { return nil }
       return v
     }
     switch s {
-    case "heo": c = .heo
-    case "heo+2b", "heo2b": c = .heo2b
-    case "dombrowski": c = .dombrowski
-    case "zplus", "z+": c = .uniform(.zPlus, stabilizer: 1e-9)
-    case _ where s.hasPrefix("epsilon"): c = .uniform(.epsilon(try number(after: "epsilon", default: 0.01)))
-    case _ where s.hasPrefix("gamma"): c = .uniform(.gamma(try number(after: "gamma", default: 0.25)))
+    case "zplus", "z+": self = .zPlus
+    case _ where s.hasPrefix("epsilon"):
+      guard let e = number(after: "epsilon", default: 0.01) else { return nil }
+      self = .epsilon(e)
+    case _ where s.hasPrefix("gamma"):
+      guard let g = number(after: "gamma", default: 0.25) else { return nil }
+      self = .gamma(g)
     case _ where s.hasPrefix("alpha"):
       var body = s.dropFirst(5)
       let double = body.hasSuffix("+2b")
       if double { body = body.dropLast(3) }
       let parts = body.split(separator: "beta", omittingEmptySubsequences: false)
-      guard parts.count == 2, let a = Float(parts[0]), let b = Float(parts[1]), a >= 0, b >= 0 else { throw bad }
-      c = .uniform(.alphaBeta(alpha: a, beta: b, doubleBias: double))
-    default: throw bad
+      guard parts.count == 2, let a = Float(parts[0]), let b = Float(parts[1]), a >= 0, b >= 0 else { return nil }
+      self = .alphaBeta(alpha: a, beta: b, doubleBias: double)
+    default: return nil
     }
-    c.foldBatchNorm = fold
-    if fold { c.name += ",fold" }
-    self = c
   }
 
-  public var description: String {
-    "\(name): dense \(dense), conv \(conv)\(first.map { ", first \($0)" } ?? "")\(foldBatchNorm ? ", BatchNorm folded" : "")"
+  /// The relevance at the input of the weighted layer `m` from the relevance `r` at its output
+  /// (shaped like the layer's output), reshaped to the layer's input shape.
+  ///
+  /// - Parameters:
+  ///   - st: the composite's stabiliser (every rule but epsilon).
+  ///   - bounds: zB's lower and upper bound tensors shaped like `m.x` (nil for the other rules).
+  func relevance(_ m: LRPLinearMap, _ r0: Tensor, stabilizer st: Float, bounds: (Tensor, Tensor)?) -> Tensor {
+    let x = m.x, w = m.weight, f = m.f, t = m.t
+    let r = m.isConv ? r0 : r0.reshaped([-1, w.shape[0]])
+    let out: Tensor
+    switch self {
+    case .epsilon(let e):
+      let z = m.bias.map { f(x, w) + $0 } ?? f(x, w)
+      out = x * t(r / stabilized(z, e), w)
+    case .gamma(let gamma):
+      let wg = w + w.relu() * gamma
+      let bg = m.bias.map { $0 + $0.relu() * gamma }
+      let z = bg.map { f(x, wg) + $0 } ?? f(x, wg)
+      out = x * t(r / stabilized(z, st), wg)
+    case .zPlus:
+      out = signSplit(m, r, biasPos: nil, biasNeg: nil, alpha: 1, beta: 0, st: st)
+    case .alphaBeta(let alpha, let beta, let double):
+      let bp = m.bias.map { double ? $0 * 2 : $0.relu() }
+      let bn = m.bias.map { double ? $0 * 2 : $0 - $0.relu() }
+      out = signSplit(m, r, biasPos: bp, biasNeg: bn, alpha: alpha, beta: beta, st: st)
+    case .zB:
+      let (lo, hi) = bounds!
+      let wp = w.relu(), wn = w - wp
+      let z = f(x, w) - f(lo, wp) - f(hi, wn)
+      let s = r / stabilized(z, st)
+      out = x * t(s, w) - lo * t(s, wp) - hi * t(s, wn)
+    }
+    return out.reshaped(m.inputShape)
   }
+}
+
+/// Alpha-beta on both input signs of `m` (z+ is alpha 1, beta 0 without bias).
+private func signSplit(
+  _ m: LRPLinearMap, _ r: Tensor, biasPos: Tensor?, biasNeg: Tensor?, alpha: Float, beta: Float, st: Float
+) -> Tensor {
+  let x = m.x, f = m.f, t = m.t
+  let wp = m.weight.relu(), wn = m.weight - wp
+  let positiveOnly = isNonNegative(x)
+  let xp = positiveOnly ? x : x.relu()
+  let xn = positiveOnly ? nil : x - xp
+  /// One sign half: `z = f(x+, a) + f(x-, b) + bias`, `x+ T(R / stab(z), a) + x- T(R / stab(z), b)`.
+  func half(_ a: Tensor, _ b: Tensor, _ bias: Tensor?) -> Tensor {
+    var z = f(xp, a)
+    if let xn { z = z + f(xn, b) }
+    if let bias { z = z + bias }
+    let s = r / stabilized(z, st)
+    var rel = xp * t(s, a)
+    if let xn { rel = rel + xn * t(s, b) }
+    return rel
+  }
+  // Positive contributions: x+ W+ and x- W-; negative ones: x+ W- and x- W+.
+  var rel = half(wp, wn, biasPos)
+  if alpha != 1 { rel = rel * alpha }
+  guard beta != 0 else { return rel }
+  return rel - half(wn, wp, biasNeg) * beta
+}
+
+/// `z + e * sign(z)` with `sign(0) = +1` (the sign is a constant mask).
+func stabilized(_ z: Tensor, _ e: Float) -> Tensor {
+  z + z.isGreaterOrEqual(to: Tensor(0)) * (2 * e) - e
+}
+
+/// True when no value of `t` is negative (then the `x-` terms of the rules vanish).
+func isNonNegative(_ t: Tensor) -> Bool {
+  let p = t.storage.pointer
+  for i in 0..<t.count where p[i] < 0 { return false }
+  return true
 }
 
 /// `1`, `0.5`: a rule parameter without a trailing `.0`.
