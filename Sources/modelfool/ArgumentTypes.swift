@@ -44,7 +44,7 @@ struct CommaList<Element: ExpressibleByArgument>: ExpressibleByArgument {
     guard !values.isEmpty else { return nil }
     self.values = values
   }
-  static var allValueStrings: [String] { [] }
+  static var allValueStrings: [String] { Element.allValueStrings }
 }
 
 /// A softplus beta: a positive number, or `inf` / `relu` for the plain ReLU network (nil).

