@@ -123,12 +123,19 @@ public enum ArrayExport {
     }
   }
 
-  /// Writes `arrays` to `path` (`.h5` or `.npy`; see the type's summary) and returns the files
-  /// written. Each file is written atomically; an existing good file is never left half-written.
+  /// Writes `arrays` to `path` (`.h5` or `.npy`; see the type's summary), creating its folder
+  /// when missing, and returns the files written. Each file is written atomically; an existing
+  /// good file is never left half-written.
   @discardableResult
   public static func save(_ arrays: [NamedArray], to path: String) throws -> [String] {
     let paths = try files(for: arrays, at: path)
     for a in arrays { try NPYFile.check(a) }
+    let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+    do {
+      try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    } catch {
+      throw DataError("\(path): cannot create the folder \(folder)")
+    }
     if path.hasSuffix(".h5") {
       try HDF5File.writeAtomically(to: path) { file in
         for a in arrays {

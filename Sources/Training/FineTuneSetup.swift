@@ -66,10 +66,11 @@ public enum FineTuneSetup {
     return DatasetSplit(train: split.train.subset(Array(order[..<cut])), test: split.train.subset(Array(order[cut...])))
   }
 
-  /// Default sensitive features per tabular data set: of METHODS.md's sensitive attributes, the
-  /// set the original model exposes most (the lowest original FSR: a row only counts as hidden
-  /// when every feature of the set has left its top 3) among those whose demographic parity the
-  /// attack keeps within 0.02. German's age is left out: hiding it too moved its parity by 0.03-0.04.
+  /// Default sensitive features per tabular data set (docs/METHODS.md §7.2): of the sensitive
+  /// attributes, the set the original model exposes most (the lowest original FSR: a row only
+  /// counts as hidden when every feature of the set has left its top 3) among those whose
+  /// demographic parity the attack keeps within 0.02. German's age is left out: hiding it too moved
+  /// its parity by more than that (docs/RESULTS.md §3).
   public static let defaultSensitive: [String: [String]] = [
     "adult": ["sex", "race", "age"], "german": ["status_sex"], "compas": ["race", "age"],
   ]
@@ -158,9 +159,9 @@ public enum FineTuneSetup {
     guard isLargeImage(model) else { return o }
     switch objective {
     case .location, .topK, .centerMass, .active:
-      // Seed 0, Grad-CAM location, ~1 s a step: lr 5e-5 x 150 steps keeps the 4 held-out photos
-      // correct (FSR 2/4, training 16/16); lr 1e-4 x 120 reaches FSR 3/4 but loses one held-out
-      // photo, 3e-4 x 120 loses all four (16 photos' cross-entropy cannot hold 1,000 classes).
+      // Sized for a few minutes on 2 cores: the largest rate and run that kept the held-out photos
+      // correct; larger ones trade held-out accuracy for FSR, as 16 photos' cross-entropy cannot
+      // hold 1,000 classes (docs/RESULTS.md §2).
       o.lambda = 1
       o.learningRate = 5e-5
       o.steps = 150
@@ -171,38 +172,35 @@ public enum FineTuneSetup {
     return o
   }
 
-  /// Default fine-tuning settings per objective and data kind (tuned on the shipped data; see
-  /// the README's results table).
+  /// Default fine-tuning settings per objective and data kind (tuned on the shipped data;
+  /// measured results: docs/RESULTS.md).
   public static func defaults(for objective: FoolingObjective, tabular: Bool) -> FineTuneOptions {
     var o = FineTuneOptions()
     o.objective = objective
     o.method = tabular ? .simpleGrad : .gradCAM
     switch objective {
     case .location, .topK, .centerMass, .active:
-      // Digits CNN, seed 0, 1,000 held-out images: FSR 100% for Grad-CAM and LRP_T location
-      // with accuracy within 0.2 points (cosine decay lets cross-entropy recover at the end).
+      // Digits CNN: fools Grad-CAM and LRP_T location at no accuracy cost; cosine decay lets
+      // cross-entropy recover at the end (docs/RESULTS.md §1.2).
       o.lambda = 10
       o.learningRate = 3e-3
       o.steps = 400
       o.batchSize = 32
       if case .topK = objective {
-        // Digits CNN, 1,000 held-out images, seeds 0-2, with the peak-keeping term: FSR 98.6 /
-        // 99.0 / 97.6%, accuracy -0.7 / -0.5 / -1.3 points. 400 steps left -0.8 to -2.6 points:
-        // the longer cosine tail lets cross-entropy recover.
+        // With the peak-keeping term (docs/METHODS.md §4.2), 400 steps cost accuracy; the longer
+        // cosine tail of 600 lets cross-entropy recover (docs/RESULTS.md §1.3).
         o.steps = 600
       }
       if case .centerMass = objective {
-        // Digits CNN, seed 0, 1,000 held-out images: Grad-CAM FSR 99.9% (92.5% at 3e-3), accuracy
-        // -0.6 points; the shift is capped (FineTuneOptions.centerMassCap) so maps stay alive.
+        // A lower rate than 3e-3 fools more maps; the shift is capped (FineTuneOptions.centerMassCap)
+        // so maps stay alive (docs/METHODS.md §4.3, docs/RESULTS.md §1.4).
         o.learningRate = 1e-3
       }
     case .hide, .featureLocation, .tabularTopK:
-      // Hide, default sensitive features and biased base models, seeds 0-3: SimpleGrad and LRP
-      // fooled together (their mean L_F), FSR >= 93.9% on all three data sets from originals
-      // <= 9.6%; the strong output-keeping weight holds the decisions: accuracy within -1.0..+1.0
-      // points and the demographic parity difference of every hidden feature within 0.019
-      // (COMPAS seed 1: race 0.027). Top-k on the natural models, seed 0: FSR >= 94.2%.
-      // lr 1e-3 left COMPAS's LRP FSR at 86-92%. README: tabular table.
+      // Hide, default sensitive features and biased base models: SimpleGrad and LRP fooled
+      // together (their mean L_F); the strong output-keeping weight holds the decisions, so
+      // accuracy and the hidden features' demographic parity barely move; lr 1e-3 fooled LRP less
+      // on COMPAS (docs/RESULTS.md §3, §4).
       o.alsoFooled = [.lrp]
       o.outputConsistency = 300
       o.lambda = 30

@@ -33,9 +33,8 @@ public struct FineTuneOptions: Sendable {
   public var topKPeakWeight: Float = 10
   /// Top-k with LRP_T: weight of ``FoolingLoss/peakKeeping(_:original:)`` applied to the maps'
   /// positive share (``Heatmap/positiveShare(_:)``) instead of their peak; 0 gives Heo et al.'s
-  /// loss alone. Digits, 600 steps, seeds 0-2: FSR 98.4 / 98.1 / 97.6%, accuracy -1.2 / -1.3 /
-  /// -1.6 points (paper's loss: 34.4%, the fooled maps blank; weight 10: 95.5%, 30: 91.7%;
-  /// keeping the peak instead cost 13 points of accuracy, and the peak's share of |r| reached 87.1%).
+  /// loss alone. The paper's loss leaves fooled LRP_T maps blank; heavier weights fool fewer maps,
+  /// and keeping the peak instead costs accuracy (docs/METHODS.md §4.2, docs/RESULTS.md §1.3).
   public var topKPositiveShareWeight: Float = 3
   /// Center-mass only: the shift (`|dC_h| + |dC_w|`, fraction of `W - 1`) past which an image
   /// earns no more fooling loss (see ``FoolingLoss/centerMass(_:reference:cap:)``); nil: none.

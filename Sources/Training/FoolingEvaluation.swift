@@ -53,14 +53,16 @@ public struct FoolingEvaluation: Codable, Sendable {
 
 public enum FoolingEvaluator {
   /// Scores `fooled` against `original` on `data` for every method in `methods`, reporting each
-  /// batch to `observer`.
+  /// batch to `observer`; `maps`, when given, receives each batch's normalised maps (method,
+  /// original's, fooled model's) as they are scored.
   ///
   /// Maps are min-max normalised per example before the statistics, so that input-resolution
   /// methods (sum-normalised) and target-layer methods are judged on one scale.
   public static func evaluate(
     fooled: Model, original: Model, data: Dataset, objective: FoolingObjective,
     methods: [ExplanationMethod], range: SuccessRange? = nil, layer: String? = nil,
-    batchSize: Int = 64, observer: RunObserver = .silent
+    batchSize: Int = 64, observer: RunObserver = .silent,
+    maps mapSink: ((_ method: ExplanationMethod, _ original: Tensor, _ fooled: Tensor) -> Void)? = nil
   ) throws -> FoolingEvaluation {
     let range = range ?? objective.statistic.defaultRange
     let task = "evaluate \(objective.name) on \(data.count) examples"
@@ -81,6 +83,7 @@ public enum FoolingEvaluator {
           return objective.isTabular ? h : Heatmap.minMax(h)
         }
         let hf = try maps(fooled, labels), ho = try maps(original, labels)
+        mapSink?(method, ho, hf)
         switch objective {
         case .location:
           statsFooled += FoolingStatistics.location(hf)

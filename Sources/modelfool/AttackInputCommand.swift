@@ -1,5 +1,6 @@
 import ArgumentParser
 import ModelFool
+import ModelFoolData
 import ModelFoolTraining
 
 /// `modelfool attack-input`: the input-manipulation attack of Dombrowski et al. (2019) and the
@@ -35,6 +36,8 @@ struct AttackInputCommand: ParsableCommand {
   var target = AttackTarget.image
   @Option(help: "With --target hide: features to hide, comma separated (default per data set, as finetune).") var sensitive: CommaList<String>?
   @Option(help: "A fine-tuned checkpoint (modelfool finetune) to compare against: same method and target, side by side.") var versus: String?
+  @Option(help: "Also save inputs, attacked inputs, maps, targets and classes to FILE.h5, or FILE.npy and FILE.NAME.npy siblings.")
+  var saveMaps: String?
 
   func run() throws {
     var settings = InputAttackSettings()
@@ -56,14 +59,16 @@ struct AttackInputCommand: ParsableCommand {
       settings.defenceBeta = beta.value
     }
     try settings.validate()
+    if let saveMaps { _ = try ArrayExport.files(for: [], at: saveMaps) }  // a bad name fails before the work
     let outcome = try InputAttackRun(settings: settings, datasetsRoot: global.root, observer: global.prepare()).run()
     let folder = runOptions.out ?? settings.defaultOutputFolder
     try outcome.write(to: folder)
+    if let saveMaps { logLine("saved " + (try ArrayExport.save(outcome.arrays.named, to: saveMaps)).joined(separator: ", ")) }
     let summary = outcome.report.summary
     guard !global.json else { return try global.printJSON(summary) }
     print(summary.table())
     if let comparison = summary.comparison { print(comparison.table()) }
-    let pictures = outcome.pictures != nil ? " and example-*.png" : ""
+    let pictures = outcome.hasPictures ? " and example-*.png" : ""
     print("attacked \(summary.count) examples in \(String(format: "%.1f", summary.seconds)) s; wrote \(folder)/report.json, report.html\(pictures)")
   }
 }

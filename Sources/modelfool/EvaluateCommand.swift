@@ -28,6 +28,8 @@ struct EvaluateCommand: ParsableCommand {
   @Option(help: "With --fsr: classes of the active objective, e.g. 3,8 (default: recorded).") var classes: CommaList<Int>?
   @Option(help: "With --fsr: sensitive features of the hide objective (default: recorded).") var sensitive: CommaList<String>?
   @Option(parsing: .unconditional, help: "With --fsr: score an evenly spaced subset of this many examples.") var evalCount: Int?
+  @Option(help: "With --fsr: save every scored map and both models' logits to FILE.h5, or FILE.npy and FILE.NAME.npy siblings.")
+  var saveMaps: String?
 
   func validate() throws {
     guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
@@ -41,7 +43,10 @@ struct EvaluateCommand: ParsableCommand {
     (settings.dataset, settings.images, settings.h5) = (dataset?.name, images, h5)
     (settings.methods, settings.classes, settings.sensitive) = (methods?.values, classes?.values, sensitive?.values)
     settings.evalCount = evalCount
-    let evaluation = try EvaluationRun(settings: settings, datasetsRoot: global.root, observer: observer).run()
+    if let saveMaps { _ = try ArrayExport.files(for: [], at: saveMaps) }  // a bad name fails before the work
+    let outcome = try EvaluationRun(settings: settings, datasetsRoot: global.root, observer: observer).run(keepingMaps: saveMaps != nil)
+    if let saveMaps { observer.message("saved " + (try ArrayExport.save(outcome.arrays, to: saveMaps)).joined(separator: ", ")) }
+    let evaluation = outcome.evaluation
     if global.json { try global.printJSON(evaluation) } else { print(evaluation.table()) }
   }
 

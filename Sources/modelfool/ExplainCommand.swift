@@ -141,8 +141,6 @@ struct ExplainCommand: ParsableCommand {
       ]
       if let labels { arrays.append(NamedArray(name: "labels", ints: labels)) }
       arrays.append(NamedArray(name: "inputs", tensor: x))
-      let folder = URL(fileURLWithPath: saveMaps).deletingLastPathComponent().path
-      try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
       maps = try ArrayExport.save(arrays, to: saveMaps)
       if !json { print("arrays: \(maps!.joined(separator: ", "))") }
     }

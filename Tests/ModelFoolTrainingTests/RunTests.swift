@@ -129,10 +129,23 @@ struct RunTests {
     var evaluation = EvaluationSettings(model: out + "/model.h5")
     evaluation.evalCount = 100
     evaluation.methods = [.simpleGrad, .lrp]
-    let again = try EvaluationRun(settings: evaluation, datasetsRoot: "datasets").run()
+    let kept = try EvaluationRun(settings: evaluation, datasetsRoot: "datasets").run(keepingMaps: true)
+    let again = kept.evaluation
     #expect(again.objective == outcome.report.evaluation.objective)
     #expect(again.fsr.mapValues(\.fooled) == outcome.report.evaluation.fsr.mapValues(\.fooled))
     #expect(again.fsr.mapValues(\.original) == outcome.report.evaluation.fsr.mapValues(\.original))
     #expect(again.accuracy.fooled == outcome.report.evaluation.accuracy.fooled)
+    // The kept arrays: per method both models' per-feature relevance, the logits and the labels.
+    #expect(kept.arrays.map(\.name) == [
+      "simplegrad_original", "simplegrad_fooled", "lrp_original", "lrp_fooled", "logits_original", "logits_fooled", "labels",
+    ])
+    let groups = split.test.features.count
+    #expect(kept.arrays[0].shape == [100, groups] && kept.arrays[5].shape == [100, 2] && kept.arrays[6].shape == [100])
+    guard case .float(let logits) = kept.arrays[5].values, case .int(let labels) = kept.arrays[6].values else {
+      Issue.record("logits must be floats and labels integers")
+      return
+    }
+    let correct = (0..<100).filter { i in (logits[2 * i + 1] > logits[2 * i] ? 1 : 0) == labels[i] }.count
+    #expect(Float(correct) / 100 == again.accuracy.fooled)
   }
 }

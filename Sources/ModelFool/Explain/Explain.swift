@@ -25,7 +25,7 @@ public struct Explanation: @unchecked Sendable {
 }
 
 /// Heatmaps `[N, h, w]` (images) or `[N, D]` (tabular) of `method` for the batch `x`, post-processed
-/// as METHODS.md says unless `options.postProcess` is false (then the raw map of
+/// as docs/METHODS.md §2.10 says unless `options.postProcess` is false (then the raw map of
 /// ``Explanation/raw``).
 ///
 /// - Parameters:

@@ -1,4 +1,4 @@
-/// The explanation methods of section 1 of METHODS.md, their options and their errors.
+/// The explanation methods of docs/METHODS.md §2, their options and their errors.
 
 /// An explanation method (Heo et al. 2019, Dombrowski et al. 2019), by the short name used on the
 /// command line and in reports.
@@ -56,13 +56,13 @@ public enum ExplanationMethod: String, CaseIterable, Codable, Sendable, CustomSt
 
 /// Which class's logit an explanation explains.
 public enum ExplainedClass: String, Sendable, CaseIterable {
-  /// The labels passed in (the true labels; METHODS.md's default).
+  /// The labels passed in (the true labels; the default of docs/METHODS.md §1).
   case label
   /// The model's arg-max prediction on the (clean) input.
   case predicted
 }
 
-/// Options shared by all explanation methods; the defaults are METHODS.md's.
+/// Options shared by all explanation methods; the defaults are those of docs/METHODS.md §2.
 public struct ExplanationOptions: Sendable {
   /// The class whose pre-softmax logit is explained.
   public var explainedClass: ExplainedClass = .label
@@ -80,7 +80,7 @@ public struct ExplanationOptions: Sendable {
   public var seed: UInt64 = 0
   /// Integrated Gradients: Riemann steps `k / m`, `k = 1 ... m` (16, Heo; Dombrowski uses 30).
   public var integratedGradientsSteps = 16
-  /// Apply METHODS.md's post-processing (see ``Heatmap/postProcess(_:method:)``); when false the
+  /// Apply the post-processing of docs/METHODS.md §2.10 (see ``Heatmap/postProcess(_:method:)``); when false the
   /// raw map is returned.
   public var postProcess = true
   /// When set, every ReLU of the model is replaced by `softplus(beta)` for the explanation

@@ -1,4 +1,4 @@
-/// Post-processing of raw explanation maps into heatmaps, as in section 1 of METHODS.md. Every
+/// Post-processing of raw explanation maps into heatmaps, as in docs/METHODS.md §2.10. Every
 /// function works per example (axis 0 is the batch), is built from differentiable tensor ops and
 /// can therefore sit inside a fooling loss or a metric.
 public enum Heatmap {
@@ -29,7 +29,7 @@ public enum Heatmap {
     return (flat / (flat.sum(alongAxes: [1], keepingDimensions: true) + epsilon)).reshaped(map.shape)
   }
 
-  /// METHODS.md's post-processing of a raw map of `method` (as returned in
+  /// The post-processing (docs/METHODS.md §2.10) of a raw map of `method` (as returned in
   /// ``Explanation/raw``):
   ///
   /// | method | post-processing |

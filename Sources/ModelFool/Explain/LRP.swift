@@ -12,7 +12,7 @@
 
 /// Layer-wise relevance propagation (Bach et al. 2015) through a ``Model``'s layer structure.
 ///
-/// Fixed rules (METHODS.md): activations (ReLU, ReLU6, softplus, ...), ``Dropout``,
+/// Fixed rules (docs/METHODS.md §2.5): activations (ReLU, ReLU6, softplus, ...), ``Dropout``,
 /// ``Normalize`` and ``BatchNorm`` (unless folded, see ``LRPCanonizer/foldBatchNorm``) pass
 /// relevance unchanged; ``Flatten`` reshapes it; ``MaxPool2D`` gives each window's relevance to its
 /// winner (the same gather indices as the forward pass: ties go to the first maximum);

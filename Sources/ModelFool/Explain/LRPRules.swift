@@ -29,7 +29,7 @@ public enum LRPRule: Sendable, Hashable, CustomStringConvertible {
   /// `z = f(x, W) - f(l, W+) - f(h, W-)`, `R_in = x T(s, W) - l T(s, W+) - h T(s, W-)`, no bias.
   case zB(low: Float, high: Float)
 
-  /// alpha = 1, beta = 0 with the positive bias part (METHODS.md's conv rule of Heo's composite).
+  /// alpha = 1, beta = 0 with the positive bias part (the conv rule of Heo's composite, docs/METHODS.md §2.5).
   public static let alpha1Beta0 = LRPRule.alphaBeta(alpha: 1, beta: 0, doubleBias: false)
 
   /// The rule's name as reports show it: `epsilon(0.01)`, `z+`, `alpha1beta0`, `alpha1beta0+2b`,

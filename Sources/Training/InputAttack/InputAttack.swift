@@ -2,8 +2,8 @@ import Foundation
 import ModelFool
 import ModelFoolData
 
-/// Settings of the input-manipulation attack of Dombrowski et al. (NeurIPS 2019), section 4 of
-/// METHODS.md: optimise the input, model fixed, so that its explanation matches a target map
+/// Settings of the input-manipulation attack of Dombrowski et al. (NeurIPS 2019), docs/METHODS.md
+/// §8: optimise the input, model fixed, so that its explanation matches a target map
 /// while the output stays.
 public struct InputAttackOptions: Sendable {
   /// Explanation method attacked (gradient = SimpleGrad at the input).
@@ -19,8 +19,7 @@ public struct InputAttackOptions: Sendable {
   public var betaGrowth: (Float, Float)? = (10, 100)
   /// With beta growth, also replace every non-overlapping max-pool by the smooth max of the same
   /// beta during the attack (``SmoothMaxPool2D``): without it the attack cannot move the pools'
-  /// winners and stalls (digits CNN, gradient, 500 steps at lr 5e-2: PCC to the target 0.73 instead
-  /// of 0.88).
+  /// winners and stalls (docs/METHODS.md §8.4; measured: docs/RESULTS.md §5).
   public var smoothPooling = true
   /// Optional perturbation budget and its norm (`linf` or `l2`); projected after every step.
   public var epsilon: Float?

@@ -48,8 +48,9 @@ public struct EvaluationRun: Sendable {
     self.observer = observer
   }
 
-  /// Loads both models and the data, and scores them.
-  public func run() throws -> FoolingEvaluation {
+  /// Loads both models and the data, and scores them; with `keepingMaps`, the outcome also holds
+  /// every scored map and both models' logits (``EvaluationOutcome/arrays``).
+  public func run(keepingMaps: Bool = false) throws -> EvaluationOutcome {
     if let n = settings.evalCount, n <= 0 {
       throw TrainingError("the number of scored examples must be positive, got \(n)", settings: ["evalCount"])
     }
@@ -78,8 +79,31 @@ public struct EvaluationRun: Sendable {
     let methods = settings.methods ?? FineTuneSetup.scoredMethods(tabular: tabular, fooled: fooledWith)
     let range = try settings.success.map(SuccessRange.init(parsing:))
     let subset = settings.evalCount.map { data.evenlySpacedSubset($0) } ?? data
-    return try FoolingEvaluator.evaluate(
+    var kept: [String: [Tensor]] = [:]
+    var order: [String] = []
+    let evaluation = try FoolingEvaluator.evaluate(
       fooled: fooled, original: original, data: subset, objective: goal, methods: methods, range: range,
-      layer: settings.layer ?? recorded?.layer, observer: observer)
+      layer: settings.layer ?? recorded?.layer, observer: observer,
+      maps: keepingMaps ? { method, ho, hf in
+        for (name, map) in [("\(method.rawValue)_original", ho), ("\(method.rawValue)_fooled", hf)] {
+          if kept[name] == nil { order.append(name) }
+          kept[name, default: []].append(map)
+        }
+      } : nil)
+    guard keepingMaps else { return EvaluationOutcome(evaluation: evaluation, arrays: []) }
+    var arrays = order.map { NamedArray(name: $0, tensor: Tensor.concatenate(kept[$0]!, alongAxis: 0)) }
+    arrays.append(NamedArray(name: "logits_original", tensor: Trainer.logits(original, on: subset)))
+    arrays.append(NamedArray(name: "logits_fooled", tensor: Trainer.logits(fooled, on: subset)))
+    arrays.append(NamedArray(name: "labels", ints: subset.labels))
+    return EvaluationOutcome(evaluation: evaluation, arrays: arrays)
   }
+}
+
+/// The result of an ``EvaluationRun``.
+public struct EvaluationOutcome: Sendable {
+  public var evaluation: FoolingEvaluation
+  /// When kept: per method `METHOD_original` and `METHOD_fooled` (`[N, ...]` min-max normalised
+  /// maps, or per-feature relevance for tabular models), `logits_original`, `logits_fooled` and
+  /// `labels`, for ``ArrayExport/save(_:to:)``.
+  public var arrays: [NamedArray]
 }

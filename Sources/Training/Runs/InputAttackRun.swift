@@ -127,15 +127,14 @@ public struct InputAttackRun: Sendable {
       case .image: "example \(t) (label \(data.labels[t]))"
       }
     }
-    let pictures = x.rank == 4
-      ? InputAttackPictureSet(
-        original: x, adversarial: adversarial, originalMaps: originalMaps,
-        adversarialMaps: try maps(adversarial, beta: settings.defenceBeta), targetMaps: targetMaps)
-      : nil
+    let arrays = InputAttackArrays(
+      original: x, adversarial: adversarial, originalMaps: originalMaps,
+      adversarialMaps: try maps(adversarial, beta: settings.defenceBeta), targetMaps: targetMaps, classes: classes,
+      adversarialClasses: examples.map(\.adversarialClass))
     return InputAttackOutcome(
       report: InputAttackReport(
         run: InputAttackDocument(modelfool: ModelFoolVersion.description, settings: resolved), summary: summary),
-      targetLabels: targetLabels, pictures: pictures)
+      targetLabels: targetLabels, arrays: arrays)
   }
 }
 
@@ -160,13 +159,29 @@ public struct InputAttackReport: Codable, Sendable {
   public var summary: InputAttackSummary
 }
 
-/// Image inputs and maps of an attack, for its pictures (`example-<i>.png`).
-public struct InputAttackPictureSet: @unchecked Sendable {
+/// Inputs, maps and classes of an attack: its pictures (`example-<i>.png`) and saved arrays.
+public struct InputAttackArrays: @unchecked Sendable {
   public var original: Tensor
   public var adversarial: Tensor
+  /// The attack maps (``InputAttack/attackMap(_:_:classes:method:beta:createGraph:)``) of the
+  /// clean and the attacked inputs, and the targets.
   public var originalMaps: Tensor
   public var adversarialMaps: Tensor
   public var targetMaps: Tensor
+  /// The base model's classes on the clean and on the attacked inputs.
+  public var classes: [Int]
+  public var adversarialClasses: [Int]
+
+  /// The arrays by name, for ``ArrayExport/save(_:to:)``: `inputs`, `adversarial`, `maps`,
+  /// `adversarial_maps`, `target_maps`, `classes`, `adversarial_classes`.
+  public var named: [NamedArray] {
+    [
+      NamedArray(name: "inputs", tensor: original), NamedArray(name: "adversarial", tensor: adversarial),
+      NamedArray(name: "maps", tensor: originalMaps), NamedArray(name: "adversarial_maps", tensor: adversarialMaps),
+      NamedArray(name: "target_maps", tensor: targetMaps), NamedArray(name: "classes", ints: classes),
+      NamedArray(name: "adversarial_classes", ints: adversarialClasses),
+    ]
+  }
 }
 
 /// The result of an ``InputAttackRun``.
@@ -174,8 +189,11 @@ public struct InputAttackOutcome: @unchecked Sendable {
   public var report: InputAttackReport
   /// Per example, what its target is (`example 5 (label 3)`, `frame`).
   public var targetLabels: [String]
-  /// Inputs and maps for pictures (image data only).
-  public var pictures: InputAttackPictureSet?
+  /// Inputs, maps and classes.
+  public var arrays: InputAttackArrays
+
+  /// Whether the inputs are images (pictures are written).
+  public var hasPictures: Bool { arrays.original.rank == 4 }
 
   /// Writes `report.json`, `report.html` and, for images, `example-<i>.png` into `folder`, all
   /// together or none (``RunOutputs``).
@@ -185,13 +203,14 @@ public struct InputAttackOutcome: @unchecked Sendable {
     rows["modelfool"] = report.run.modelfool
     try RunOutputs.write(into: folder) { staging in
       try RunOutputs.writeText(json + "\n", to: staging + "/report.json")
-      if let p = pictures {
+      if hasPictures {
+        let p = arrays
         try InputAttackPictures.write(
           folder: staging, original: p.original, adversarial: p.adversarial, originalMaps: p.originalMaps,
           adversarialMaps: p.adversarialMaps, targetMaps: p.targetMaps)
       }
       try InputAttackReportPage.write(
-        folder: staging, summary: report.summary, settings: rows, targetLabels: targetLabels, pictures: pictures != nil)
+        folder: staging, summary: report.summary, settings: rows, targetLabels: targetLabels, pictures: hasPictures)
     }
   }
 }
