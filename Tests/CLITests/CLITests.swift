@@ -152,6 +152,17 @@ struct CLIHappyPathTests {
       #expect(FileManager.default.fileExists(atPath: folder + "/ft/" + file), "\(file)")
     }
     #expect(try HDF5File.open(folder + "/ft/model.h5").datasetPaths().count > 0)
+    // evaluate --fsr reads the original, objective and features back from the checkpoint and
+    // scores exactly what the fine-tuning scored; --save-maps keeps the maps it scored.
+    let again = try CLI.run(
+      ["evaluate", "--fsr", "--model", "ft/model.h5", "--eval-count", "20", "--methods", "simplegrad",
+       "--save-maps", "maps.h5", "--json"], in: folder)
+    #expect(again.status == 0, "\(again.stderr)")
+    let scored = try #require((try again.object()["fsr"] as? [String: Any])?["simplegrad"] as? [String: Double])
+    #expect(scored == fsr)
+    let maps = try HDF5File.open(folder + "/maps.h5")
+    #expect(try maps.datasetPaths().sorted() == ["labels", "logits_fooled", "logits_original", "simplegrad_fooled", "simplegrad_original"])
+    #expect(try maps.shape(at: "simplegrad_fooled").first == 20)
   }
 
   @Test func attackInputStaysNearTheInputs() throws {
@@ -167,6 +178,10 @@ struct CLIHappyPathTests {
     let linf = examples.compactMap { $0["perturbation_linf"] as? Double }
     #expect(linf.count == 2 && linf.allSatisfy { $0 > 0 && $0 <= 0.05 + 1e-6 }, "\(linf)")
     #expect(FileManager.default.fileExists(atPath: folder + "/ai/report.json"))
+    let report = try #require(FileManager.default.contents(atPath: folder + "/ai/report.json"))
+    let run = try #require((try JSONSerialization.jsonObject(with: report) as? [String: Any])?["run"] as? [String: Any])
+    let settings = try #require(run["settings"] as? [String: Any])
+    #expect(run["format"] as? String == "modelfool-attack-input" && settings["steps"] as? Int == 3 && settings["gamma"] as? Double == 1)
   }
 
   @Test func predictGivesProbabilities() throws {
