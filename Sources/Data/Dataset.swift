@@ -48,7 +48,13 @@ public struct DatasetSplit: Sendable {
 }
 
 /// A data set could not be read: names the file and what is wrong with it.
-public struct DataError: Error, CustomStringConvertible, Sendable {
+public struct DataError: SettingsError, Sendable {
+  /// The message, one line.
   public var description: String
-  public init(_ description: String) { self.description = description }
+  public var settings: [String]
+  /// An error with `description`, about `settings` (``SettingsError``).
+  public init(_ description: String, settings: [String] = []) {
+    self.description = description
+    self.settings = settings
+  }
 }

@@ -3,7 +3,7 @@ import ModelFool
 import ModelFoolData
 
 /// A run stopped because training went wrong (NaN/inf loss, bad options); one line.
-public struct TrainingError: Error, CustomStringConvertible, Sendable {
+public struct TrainingError: SettingsError, Sendable {
   /// The message, one line, in the library's terms (settings, not command-line flags).
   public var description: String
   /// The settings the error is about, by their names in the settings documents (`learningRate`,

@@ -216,7 +216,7 @@ public enum WeightImport {
     process.waitUntilExit()
     let output = String(decoding: data, as: UTF8.self)
     if process.terminationStatus == 127 {
-      throw DataError("\(what): \(arguments[0]) is not installed (needed to fetch the weights; or pass --pth PATH)")
+      throw DataError("\(what): \(arguments[0]) is not installed (needed to fetch the weights; or give a local weights file)", settings: ["weights"])
     }
     return (process.terminationStatus, output)
   }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ModelFool
 import Foundation
 import ModelFoolTraining
 
@@ -18,7 +19,7 @@ enum ErrorReporting {
 
   /// The one-line message for `error` and the exit code.
   static func report(_ error: Error, command: ParsableCommand.Type) -> (message: String, code: Int32) {
-    if let error = error as? TrainingError {
+    if let error = error as? any SettingsError {
       let named = error.settings.compactMap { flags[$0] }
       return (error.description + (named.isEmpty ? "" : " (\(named.joined(separator: ", ")))"), 1)
     }

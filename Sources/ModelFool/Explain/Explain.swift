@@ -112,7 +112,7 @@ func captureInputs(_ model: Model, _ x: Tensor, layer: String, method: String) t
 func resolveTargetLayer(_ model: Model, method: ExplanationMethod, options: ExplanationOptions) throws -> String {
   let name = options.layer ?? model.targetLayer
   guard !name.isEmpty else {
-    throw ExplanationError("\(method): model '\(model.architecture)' has no default target layer; name one (--layer)")
+    throw ExplanationError("\(method): model '\(model.architecture)' has no default target layer; name one", settings: ["layer"])
   }
   do { _ = try model.layer(named: name) } catch let e as LayerError {
     throw ExplanationError("\(method): \(e.message) in model '\(model.architecture)'")
@@ -128,7 +128,7 @@ func resolveTargetLayer(_ model: Model, method: ExplanationMethod, options: Expl
 func requireSpatial(_ a: Tensor, layer: String, model: Model, method: ExplanationMethod) throws {
   guard a.rank == 4 else {
     throw ExplanationError(
-      "\(method) needs a spatial activation [N, C, H, W] at the input of layer '\(layer)', but model '\(model.architecture)' has \(a.shape) there; choose a convolutional layer (--layer)")
+      "\(method) needs a spatial activation [N, C, H, W] at the input of layer '\(layer)', but model '\(model.architecture)' has \(a.shape) there; choose a convolutional layer", settings: ["layer"])
   }
 }
 

@@ -98,10 +98,14 @@ public struct ExplanationOptions: Sendable {
 }
 
 /// A one-line error from an explanation: unknown method, missing or non-spatial layer, bad labels.
-public struct ExplanationError: Error, CustomStringConvertible, Sendable, Equatable {
+public struct ExplanationError: SettingsError, Sendable, Equatable {
   /// The message, one line.
   public let message: String
-  /// An error with the given message.
-  public init(_ message: String) { self.message = message }
+  public let settings: [String]
+  /// An error with the given message, about `settings` (``SettingsError``).
+  public init(_ message: String, settings: [String] = []) {
+    self.message = message
+    self.settings = settings
+  }
   public var description: String { message }
 }
