@@ -1,11 +1,6 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// Release builds drop bounds checks in the hot kernels; debug builds keep every check.
-let fastKernels: [SwiftSetting] = [
-  .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))
-]
-
 let package = Package(
   name: "ModelFool",
   products: [
@@ -34,21 +29,20 @@ let package = Package(
       name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
       providers: [.apt(["zlib1g-dev"])]),
     .target(
-      name: "ModelFool", dependencies: ["CBLAS"], path: "Sources/ModelFool",
-      swiftSettings: fastKernels),
+      name: "ModelFool", dependencies: ["CBLAS"], path: "Sources/ModelFool"),
     .target(
       name: "ModelFoolData", dependencies: ["ModelFool", "CHDF5", "CPNG", "CJPEG", "CZlib"],
-      path: "Sources/Data", swiftSettings: fastKernels),
+      path: "Sources/Data"),
     .target(
       name: "ModelFoolTraining", dependencies: ["ModelFool", "ModelFoolData"],
-      path: "Sources/Training", swiftSettings: fastKernels),
+      path: "Sources/Training"),
     .executableTarget(
       name: "ModelFoolCLI",
       dependencies: [
         "ModelFool", "ModelFoolData", "ModelFoolTraining",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
-      path: "Sources/modelfool", swiftSettings: fastKernels),
+      path: "Sources/modelfool"),
     .target(name: "TestSupport", dependencies: ["ModelFool"], path: "Tests/TestSupport"),
     .testTarget(
       name: "ModelFoolTests", dependencies: ["ModelFool", "TestSupport"],
