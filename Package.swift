@@ -7,6 +7,7 @@ let package = Package(
     .library(name: "ModelFool", targets: ["ModelFool"]),
     .library(name: "ModelFoolTraining", targets: ["ModelFoolTraining"]),
     .library(name: "ModelFoolData", targets: ["ModelFoolData"]),
+    .library(name: "ModelFoolBenchmarks", targets: ["ModelFoolBenchmarks"]),
     .executable(name: "modelfool", targets: ["ModelFoolCLI"]),
   ],
   dependencies: [
@@ -36,10 +37,13 @@ let package = Package(
     .target(
       name: "ModelFoolTraining", dependencies: ["ModelFool", "ModelFoolData"],
       path: "Sources/Training"),
+    .target(
+      name: "ModelFoolBenchmarks", dependencies: ["ModelFool", "ModelFoolTraining", "CBLAS"],
+      path: "Sources/Benchmarks"),
     .executableTarget(
       name: "ModelFoolCLI",
       dependencies: [
-        "ModelFool", "ModelFoolData", "ModelFoolTraining",
+        "ModelFool", "ModelFoolData", "ModelFoolTraining", "ModelFoolBenchmarks",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       path: "Sources/modelfool"),

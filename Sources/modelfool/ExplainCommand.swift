@@ -47,9 +47,6 @@ struct ExplainCommand: ParsableCommand {
   @Flag(help: "Print one JSON object on stdout.")
   var json = false
 
-  @Flag(help: "Time explaining a batch of 32 with Grad-CAM and LRP against a forward+backward pass and exit.")
-  var benchmark = false
-
   struct Item: Encodable {
     var file: String
     var label: Int?
@@ -73,7 +70,6 @@ struct ExplainCommand: ParsableCommand {
     }
     let net = try Checkpoint.load(model)
     net.setTraining(false)
-    if benchmark { return try runBenchmark(net) }
     var options = ExplanationOptions()
     options.layer = layer
     options.beta = beta
@@ -155,29 +151,5 @@ struct ExplainCommand: ParsableCommand {
     let n = min(max(count, 1), test.count)
     let rows = (0..<n).map { $0 * (test.count / n) }
     return (Tensor.concatenate(rows.map { test.inputs.slice(axis: 0, $0..<($0 + 1)) }, alongAxis: 0), rows.map { test.labels[$0] })
-  }
-
-  /// Median times of a forward+backward pass, Grad-CAM and LRP on 32 test examples.
-  func runBenchmark(_ net: Model) throws {
-    let test = try DatasetCatalog.load(dataset ?? "digits", root: datasetsRoot).test
-    let n = min(32, test.count)
-    let x = test.inputs.slice(axis: 0, 0..<n)
-    let labels = Array(test.labels.prefix(n))
-    let params = net.trainableParameters().map(\.value)
-    let base = KernelBenchmark.medianSeconds(repeats: 10) {
-      let loss = Tensor.crossEntropy(logits: net(x), labels: labels)
-      _ = gradients(of: loss, withRespectTo: params)
-    }
-    var rows: [String: Double] = ["forward_backward_ms": base * 1000]
-    for (m, graph) in [(ExplanationMethod.gradCAM, false), (.gradCAM, true), (.lrp, false), (.lrp, true), (.lrpTarget, true)] {
-      var o = ExplanationOptions()
-      o.createGraph = graph
-      let t = KernelBenchmark.medianSeconds(repeats: 10) { _ = try! explain(net, x, labels: labels, method: m, options: o) }
-      rows["\(m.rawValue)\(graph ? "_graph" : "")_ms"] = t * 1000
-      if !json {
-        print(String(format: "%@ %@: %7.2f ms  (%.2fx forward+backward %.2f ms)", m.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0), graph ? "graph kept" : "no graph  ", t * 1000, t / base, base * 1000))
-      }
-    }
-    if json { print(try jsonLine(rows)) }
   }
 }

@@ -7,6 +7,6 @@ struct ModelFoolCommand: ParsableCommand {
     abstract: "Attack neural-network explanations: model and input manipulation.",
     subcommands: [
       TrainCommand.self, FinetuneCommand.self, EvaluateCommand.self, ExplainCommand.self,
-      PredictCommand.self, AttackInputCommand.self, ImportCommand.self, BenchCommand.self, BenchForwardCommand.self,
+      PredictCommand.self, AttackInputCommand.self, ImportCommand.self, BenchCommand.self,
     ])
 }
