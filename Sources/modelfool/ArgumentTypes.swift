@@ -18,6 +18,7 @@ extension ExplanationMethod: ExpressibleByArgument {
 extension ObjectiveName: ExpressibleByArgument {}
 extension PerturbationNorm: ExpressibleByArgument {}
 extension AttackTarget: ExpressibleByArgument {}
+extension ExplainedClass: ExpressibleByArgument {}
 
 /// A catalogue data set's name, checked against the catalogue.
 struct DatasetName: ExpressibleByArgument, CustomStringConvertible {

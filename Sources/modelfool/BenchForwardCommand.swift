@@ -1,14 +1,14 @@
 import ArgumentParser
 import Foundation
 import ModelFool
-import ModelFoolData
+import ModelFoolBenchmarks
 import ModelFoolTraining
 
-/// `modelfool bench-forward`: one-image inference time of a model, single-threaded, next to the
+/// `modelfool bench forward`: one-image inference time of a model, single-threaded, next to the
 /// numpy reference (bench/peers/effnet_numpy.py) for EfficientNet-Lite0.
 struct BenchForwardCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "bench-forward",
+    commandName: "forward",
     abstract: "Time a model's forward pass on one input (single-threaded) against the numpy EfficientNet peer.")
 
   @Option(help: "Checkpoint file or known model name.")
@@ -33,7 +33,8 @@ struct BenchForwardCommand: ParsableCommand {
   var json = false
 
   func run() throws {
-    KernelBenchmark.setBLASThreads(threads)
+    BLASRuntime.setThreads(threads)
+    logLine("OpenBLAS core \(BLASRuntime.coreName), \(threads) thread(s)")
     let network = try WeightImport.resolveModel(model, log: logLine)
     let ours = ForwardBenchmark.medianForwardMilliseconds(network, batch: batch, iterations: iterations)
     logLine(String(format: "modelfool %@ forward, batch %d, %d thread(s): %.2f ms", network.architecture, batch, threads, ours))
@@ -48,7 +49,10 @@ struct BenchForwardCommand: ParsableCommand {
     var peerMs: Double?
     if peer != "none", network.architecture == "efficientnet-lite0", batch == 1 {
       let checkpoint = FileManager.default.fileExists(atPath: model) ? model : WeightImport.defaultCheckpointPath(for: model)
-      peerMs = runPeer(checkpoint: checkpoint)
+      switch PeerScript.run(peer, arguments: ["--checkpoint", checkpoint, "--iterations", "\(iterations)", "--json"], keys: ["forward_ms"]) {
+      case .success(let values): peerMs = values["forward_ms"]
+      case .failure(let error): logLine("peer not run: \(error.description)")
+      }
       if let peerMs {
         logLine(String(format: "numpy peer: %.2f ms; ratio modelfool / numpy %.2fx", peerMs, ours / peerMs))
       }
@@ -59,31 +63,5 @@ struct BenchForwardCommand: ParsableCommand {
       print("{\"architecture\": \"\(network.architecture)\", \"batch\": \(batch), \"threads\": \(threads), "
         + "\"forward_ms\": \(String(format: "%.4g", ours)), \"peer_forward_ms\": \(peerText), \"ratio_vs_numpy\": \(ratio)}")
     }
-  }
-
-  /// Runs the numpy peer; nil (with a message) when it cannot run.
-  func runPeer(checkpoint: String) -> Double? {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", peer, "--checkpoint", checkpoint, "--iterations", "\(iterations)", "--json"]
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    guard (try? process.run()) != nil else {
-      logLine("peer not run: cannot start python3")
-      return nil
-    }
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
-    guard process.terminationStatus == 0,
-      let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-      let ms = object["forward_ms"] as? Double
-    else {
-      logLine("peer not run: \(errText.split(separator: "\n").last.map(String.init) ?? line)")
-      return nil
-    }
-    return ms
   }
 }

@@ -24,7 +24,7 @@ struct GlobalOptions: ParsableArguments {
 
   /// Applies the thread count; returns the observer that draws progress on standard error.
   func prepare() -> RunObserver {
-    if let threads { BLASThreads.set(threads) }
+    if let threads { BLASRuntime.setThreads(threads) }
     return TerminalObserver.make()
   }
 

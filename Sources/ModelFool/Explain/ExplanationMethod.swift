@@ -55,7 +55,7 @@ public enum ExplanationMethod: String, CaseIterable, Codable, Sendable, CustomSt
 }
 
 /// Which class's logit an explanation explains.
-public enum ExplainedClass: String, Sendable, CaseIterable {
+public enum ExplainedClass: String, Codable, Sendable, CaseIterable {
   /// The labels passed in (the true labels; the default of docs/METHODS.md §1).
   case label
   /// The model's arg-max prediction on the (clean) input.

@@ -9,6 +9,8 @@
 ///   - input gradient:  `dx[n, c, pos(oy, i), pos(ox, j)] += w[c, i, j] * g[n, c, oy, ox]`
 ///   - weight gradient: `dw[c, i, j] = sum_{n, oy, ox} g[n, c, oy, ox] * x[n, c, pos(oy, i), pos(ox, j)]`
 /// (out-of-range positions are the zero padding and contribute nothing).
+/// Offsets inside the loops use wrapping arithmetic (`&+`, `&*`): they stay within the buffers,
+/// and overflow checks in the inner loops would cost more than the multiply-adds.
 
 /// True when `conv2d(input, weight, groups:)` is a depthwise convolution with multiplier 1.
 @inline(__always)
@@ -33,11 +35,11 @@ private func axpy(_ count: Int, _ weight: Float, _ from: UnsafePointer<Float>, _
     let a = UnsafeRawPointer(from + k).loadUnaligned(as: SIMD8<Float>.self)
     let b = UnsafeRawPointer(to + k).loadUnaligned(as: SIMD8<Float>.self)
     UnsafeMutableRawPointer(to + k).storeBytes(of: b + wv * a, as: SIMD8<Float>.self)
-    k += 8
+    k &+= 8
   }
   while k < count {
     to[k] += weight * from[k]
-    k += 1
+    k &+= 1
   }
 }
 
@@ -49,12 +51,12 @@ private func dot(_ count: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Flo
   while k + 8 <= count {
     acc += UnsafeRawPointer(a + k).loadUnaligned(as: SIMD8<Float>.self)
       * UnsafeRawPointer(b + k).loadUnaligned(as: SIMD8<Float>.self)
-    k += 8
+    k &+= 8
   }
   var sum = acc.sum()
   while k < count {
     sum += a[k] * b[k]
-    k += 1
+    k &+= 1
   }
   return sum
 }
@@ -99,7 +101,7 @@ func depthwiseForward(
         if sw == 1 {
           axpy(count, weight, line + (lo + tap.dx), row + lo)
         } else {
-          for ox in tap.columns { row[ox] += weight * line[ox * sw + tap.dx] }
+          for ox in tap.columns { row[ox] += weight * line[ox &* sw &+ tap.dx] }
         }
       }
     }
@@ -124,6 +126,8 @@ func depthwiseForwardPadded(
   defer { buffer.deallocate() }
   let rowOut = buffer + sw * phaseSize
   var weights = [SIMD8<Float>](repeating: SIMD8(repeating: 0), count: kk)
+  // Where tap column j starts in the buffer: phase j % sw, column j / sw (no division per tap).
+  let tapColumns = (0..<kw).map { j in (j % sw) * phaseSize + j / sw }
   for plane in 0..<(n * c) {
     let src = x + plane * h * width
     let dst = out + plane * outH * outW
@@ -144,24 +148,26 @@ func depthwiseForwardPadded(
         if sw == 1 {
           (phaseRow + qLo).update(from: line + (qLo + offset), count: qHi - qLo)
         } else {
-          for q in qLo..<qHi { phaseRow[q] = line[q * sw + offset] }
+          for q in qLo..<qHi { phaseRow[q] = line[q &* sw &+ offset] }
         }
       }
     }
     weights.withUnsafeBufferPointer { wv in
-      for oy in 0..<outH {
-        for b in 0..<blocks {
-          var acc = SIMD8<Float>(repeating: 0)
-          for i in 0..<kh {
-            let py = oy * sh + i
-            for j in 0..<kw {
-              let from = buffer + (j % sw) * phaseSize + py * phaseWidth + b * 8 + j / sw
-              acc += wv[i * kw + j] * UnsafeRawPointer(from).loadUnaligned(as: SIMD8<Float>.self)
+      tapColumns.withUnsafeBufferPointer { columns in
+        for oy in 0..<outH {
+          for b in 0..<blocks {
+            var acc = SIMD8<Float>(repeating: 0)
+            for i in 0..<kh {
+              let rowStart = (oy &* sh &+ i) &* phaseWidth &+ b &* 8
+              for j in 0..<kw {
+                let from = buffer + (columns[j] &+ rowStart)
+                acc += wv[i &* kw &+ j] * UnsafeRawPointer(from).loadUnaligned(as: SIMD8<Float>.self)
+              }
             }
+            UnsafeMutableRawPointer(rowOut + b &* 8).storeBytes(of: acc, as: SIMD8<Float>.self)
           }
-          UnsafeMutableRawPointer(rowOut + b * 8).storeBytes(of: acc, as: SIMD8<Float>.self)
+          (dst + oy * outW).update(from: rowOut, count: outW)
         }
-        (dst + oy * outW).update(from: rowOut, count: outW)
       }
     }
   }
@@ -188,7 +194,7 @@ func depthwiseInputGradient(
         if sw == 1 {
           axpy(count, weight, row + lo, line + (lo + tap.dx))
         } else {
-          for ox in tap.columns { line[ox * sw + tap.dx] += weight * row[ox] }
+          for ox in tap.columns { line[ox &* sw &+ tap.dx] += weight * row[ox] }
         }
       }
     }
@@ -218,7 +224,7 @@ func depthwiseWeightGradient(
         if sw == 1 {
           sum += dot(count, row + lo, line + (lo + tap.dx))
         } else {
-          for ox in tap.columns { sum += row[ox] * line[ox * sw + tap.dx] }
+          for ox in tap.columns { sum += row[ox] * line[ox &* sw &+ tap.dx] }
         }
       }
       kernel[t] += sum

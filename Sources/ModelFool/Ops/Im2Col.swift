@@ -2,6 +2,8 @@
 ///
 /// Column layout: row `(c * kh + i) * kw + j`, column `oh * Wo + ow`, i.e. `[C*kh*kw, Ho*Wo]`,
 /// so that `weights[O, C*kh*kw] @ cols` is the convolution of one image.
+/// Offsets inside the loops use wrapping arithmetic (`&+`, `&*`): they stay within the buffers,
+/// and the overflow checks would otherwise run per element.
 
 /// Unfolds `channels` planes of `h` x `w` at `src` into `cols`.
 func im2col(
@@ -38,7 +40,8 @@ func im2col(
           if g.strideW == 1 {
             (d + owLo).update(from: line + owLo, count: owHi - owLo)
           } else {
-            for ow in owLo..<owHi { d[ow] = line[ow * g.strideW] }
+            let stride = g.strideW
+            for ow in owLo..<owHi { d[ow] = line[ow &* stride] }
           }
           if owHi < outW { (d + owHi).update(repeating: 0, count: outW - owHi) }
         }
@@ -79,7 +82,8 @@ func col2imAdd(
           if g.strideW == 1 {
             for ow in owLo..<owHi { line[ow] += s[ow] }
           } else {
-            for ow in owLo..<owHi { line[ow * g.strideW] += s[ow] }
+            let stride = g.strideW
+            for ow in owLo..<owHi { line[ow &* stride] += s[ow] }
           }
         }
         row += 1
@@ -119,9 +123,9 @@ private func shiftedPlaneCopy(
 @inline(__always)
 private func zeroWrappedColumns(_ p: UnsafeMutablePointer<Float>, w: Int, rows: Range<Int>, dx: Int) {
   if dx > 0 {
-    for r in rows { for k in (w - dx)..<w { p[r * w + k] = 0 } }
+    for r in rows { for k in (w - dx)..<w { p[r &* w &+ k] = 0 } }
   } else if dx < 0 {
-    for r in rows { for k in 0..<(-dx) { p[r * w + k] = 0 } }
+    for r in rows { for k in 0..<(-dx) { p[r &* w &+ k] = 0 } }
   }
 }
 

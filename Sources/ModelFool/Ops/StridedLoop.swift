@@ -3,6 +3,11 @@
 /// advances by its own strides (0 along broadcast or reduced axes). Adjacent dimensions that are
 /// contiguous for every operand are merged first, so the innermost loop is as long as possible
 /// (a bias add over NCHW becomes an outer loop over N*C and an inner loop over H*W).
+///
+/// Index arithmetic inside the loops uses the wrapping operators (`&+`, `&*`): every offset is
+/// below the element count of an allocated tensor, so it cannot overflow, and leaving out the
+/// overflow checks lets the compiler vectorise the strided loops (the package builds with plain
+/// `-O`, so these are the checks that `-Ounchecked` used to drop).
 
 /// Merged iteration space: `shape` and, per operand, its strides.
 struct StridedLayout {
@@ -42,14 +47,14 @@ struct StridedLayout {
     let rows = elementCount(Array(shape.dropLast()))
     for _ in 0..<rows {
       body(offsets, inner, innerStrides)
-      var d = rank - 2
+      var d = rank &- 2
       while d >= 0 {
-        index[d] += 1
-        for k in strides.indices { offsets[k] += strides[k][d] }
+        index[d] &+= 1
+        for k in strides.indices { offsets[k] &+= strides[k][d] }
         if index[d] < shape[d] { break }
-        for k in strides.indices { offsets[k] -= strides[k][d] * shape[d] }
+        for k in strides.indices { offsets[k] &-= strides[k][d] &* shape[d] }
         index[d] = 0
-        d -= 1
+        d &-= 1
       }
     }
   }
@@ -88,7 +93,7 @@ func broadcastKernel(_ a: Tensor, _ b: Tensor, op: String, _ f: (Float, Float) -
     let pa = a.storage.pointer, pb = b.storage.pointer
     layout.forEachRow { off, n, st in
       let o = out + off[0], x = pa + off[1], y = pb + off[2]
-      let sx = st[1], sy = st[2]
+      let so = st[0], sx = st[1], sy = st[2]
       if sx == 1 && sy == 1 {
         for i in 0..<n { o[i] = f(x[i], y[i]) }
       } else if sx == 1 && sy == 0 {
@@ -98,7 +103,7 @@ func broadcastKernel(_ a: Tensor, _ b: Tensor, op: String, _ f: (Float, Float) -
         let v = x[0]
         for i in 0..<n { o[i] = f(v, y[i]) }
       } else {
-        for i in 0..<n { o[i * st[0]] = f(x[i * sx], y[i * sy]) }
+        for i in 0..<n { o[i &* so] = f(x[i &* sx], y[i &* sy]) }
       }
     }
   }
@@ -128,28 +133,32 @@ func reduceKernel(
     let p = x.storage.pointer
     layout.forEachRow { off, n, st in
       let src = p + off[0], dst = out + off[1]
-      if st[1] == 0 {
+      let ss = st[0], sd = st[1]
+      if sd == 0 {
         var acc = dst[0]
-        if st[0] == 1 {
+        if ss == 1 {
           // Eight independent lanes let the compiler vectorise; folded at the end.
           var lanes = SIMD8<Float>(repeating: initial)
           var i = 0
           while i + 8 <= n {
             let v = SIMD8<Float>(UnsafeBufferPointer(start: src + i, count: 8))
             for k in 0..<8 { lanes[k] = combine(lanes[k], v[k]) }
-            i += 8
+            i &+= 8
           }
           for k in 0..<8 { acc = combine(acc, lanes[k]) }
           while i < n {
             acc = combine(acc, src[i])
-            i += 1
+            i &+= 1
           }
         } else {
-          for i in 0..<n { acc = combine(acc, src[i * st[0]]) }
+          for i in 0..<n { acc = combine(acc, src[i &* ss]) }
         }
         dst[0] = acc
+      } else if ss == 1 && sd == 1 {
+        // A reduction over an outer axis (channels of NCHW): whole rows fold into whole rows.
+        for i in 0..<n { dst[i] = combine(dst[i], src[i]) }
       } else {
-        for i in 0..<n { dst[i * st[1]] = combine(dst[i * st[1]], src[i * st[0]]) }
+        for i in 0..<n { dst[i &* sd] = combine(dst[i &* sd], src[i &* ss]) }
       }
     }
   }

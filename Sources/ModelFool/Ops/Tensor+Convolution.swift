@@ -135,7 +135,7 @@ extension Tensor {
       }
       for gi in 0..<groups {
         let t = transposed + gi * kk * og, dst = out + gi * og * kk
-        for oi in 0..<og { for ki in 0..<kk { dst[oi * kk + ki] = t[ki * og + oi] } }
+        for oi in 0..<og { for ki in 0..<kk { dst[oi &* kk &+ ki] = t[ki &* og &+ oi] } }
       }
     }
     return record("convWeightGradient", r, inputs: [input, gradient]) { v, _ in

@@ -33,11 +33,11 @@ extension Tensor {
     let r = Tensor.build(shape: outShape) { out in
       let p = storage.pointer
       layout.forEachRow { off, n, st in
-        let o = out + off[0], s = p + off[1]
-        if st[1] == 1 {
+        let o = out + off[0], s = p + off[1], stride = st[1]
+        if stride == 1 {
           o.update(from: s, count: n)
         } else {
-          for i in 0..<n { o[i] = s[i * st[1]] }
+          for i in 0..<n { o[i] = s[i &* stride] }
         }
       }
     }
@@ -65,11 +65,11 @@ extension Tensor {
     let r = Tensor.build(shape: target) { out in
       let p = storage.pointer
       layout.forEachRow { off, n, st in
-        let o = out + off[0], s = p + off[1]
-        if st[1] == 0 {
+        let o = out + off[0], s = p + off[1], stride = st[1]
+        if stride == 0 {
           o.update(repeating: s[0], count: n)
         } else {
-          for i in 0..<n { o[i] = s[i * st[1]] }
+          for i in 0..<n { o[i] = s[i &* stride] }
         }
       }
     }
@@ -91,8 +91,8 @@ extension Tensor {
     let r = Tensor.build(shape: outShape) { out in
       let p = storage.pointer + base
       layout.forEachRow { off, n, st in
-        let o = out + off[0], s = p + off[1]
-        if st[1] == 1 { o.update(from: s, count: n) } else { for i in 0..<n { o[i] = s[i * st[1]] } }
+        let o = out + off[0], s = p + off[1], stride = st[1]
+        if stride == 1 { o.update(from: s, count: n) } else { for i in 0..<n { o[i] = s[i &* stride] } }
       }
     }
     let before = lower, after = (0..<rank).map { shape[$0] - upper[$0] }
@@ -122,8 +122,8 @@ extension Tensor {
       out.initialize(repeating: value, count: elementCount(outShape))
       let p = storage.pointer, o = out + base
       layout.forEachRow { off, n, st in
-        let s = p + off[0], d = o + off[1]
-        if st[1] == 1 { d.update(from: s, count: n) } else { for i in 0..<n { d[i * st[1]] = s[i] } }
+        let s = p + off[0], d = o + off[1], stride = st[1]
+        if stride == 1 { d.update(from: s, count: n) } else { for i in 0..<n { d[i &* stride] = s[i] } }
       }
     }
     let lower = before, upper = (0..<rank).map { before[$0] + shape[$0] }

@@ -9,31 +9,37 @@ extension Tensor {
     guard let (oh, ow) = g.outputSize(h: h, w: w) else {
       fatalError("shape error: maxPool2d: window (\(g)) does not fit input \(shape)")
     }
+    shapeCheck(count <= Int(Int32.max), "maxPool2d: input \(shape) is too large for Int32 indices")
     var idx = [Int32](repeating: 0, count: n * c * oh * ow)
     let p = storage.pointer
+    // Positions are below the input's element count (checked above to fit Int32), so the index
+    // arithmetic wraps instead of checking for overflow at every tap.
     idx.withUnsafeMutableBufferPointer { out in
       var k = 0
       for plane in 0..<(n * c) {
-        let base = plane * h * w
+        let base = plane &* h &* w
         for y in 0..<oh {
+          let top = y &* g.strideH &- g.padTop
           for x in 0..<ow {
+            let left = x &* g.strideW &- g.padLeft
             var best = -1
             var bestValue = -Float.infinity
             for i in 0..<g.kh {
-              let yy = y * g.strideH - g.padTop + i * g.dilationH
+              let yy = top &+ i &* g.dilationH
               if yy < 0 || yy >= h { continue }
+              let row = base &+ yy &* w
               for j in 0..<g.kw {
-                let xx = x * g.strideW - g.padLeft + j * g.dilationW
+                let xx = left &+ j &* g.dilationW
                 if xx < 0 || xx >= w { continue }
-                let v = p[base + yy * w + xx]
+                let v = p[row &+ xx]
                 if best < 0 || v > bestValue {
-                  best = base + yy * w + xx
+                  best = row &+ xx
                   bestValue = v
                 }
               }
             }
-            out[k] = Int32(best)
-            k += 1
+            out[k] = Int32(truncatingIfNeeded: best)
+            k &+= 1
           }
         }
       }

@@ -1,4 +1,6 @@
-/// The reference workload of `modelfool bench` (the same math as `bench/peers/jax_step.py`):
+import ModelFool
+
+/// The reference workload of `modelfool bench step` (the same math as `bench/peers/jax_step.py`):
 /// batch 32 of 3x32x32 inputs; conv3x3 3->16 (+bias, pad 1), ReLU, conv3x3 16->32 (+bias, pad 1),
 /// ReLU, global average pool, dense 32->10 (+bias); SGD with learning rate 0.01.
 ///

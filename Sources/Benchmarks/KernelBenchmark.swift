@@ -1,7 +1,8 @@
 import CBLAS
 import Foundation
+import ModelFool
 
-/// Throughput measurements of the engine's hot kernels, for `modelfool bench`.
+/// Throughput measurements of the engine's hot kernels, for `modelfool bench step`.
 public enum KernelBenchmark {
   /// Seconds per call of `body`: the median of `repeats` timings after one warm-up call.
   public static func medianSeconds(repeats: Int, _ body: () -> Void) -> Double {
@@ -61,7 +62,4 @@ public enum KernelBenchmark {
     }
     return nil
   }
-
-  /// Sets the number of OpenBLAS threads (1 for the single-threaded comparison).
-  public static func setBLASThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
 }

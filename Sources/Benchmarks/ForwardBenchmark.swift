@@ -1,7 +1,9 @@
 import Foundation
 import ModelFool
+import ModelFoolTraining
 
-/// Timing of a model's inference forward pass, and of where the time goes per top-level layer.
+/// Timing of a model's inference forward pass, and of where the time goes per top-level layer,
+/// for `modelfool bench forward`.
 public enum ForwardBenchmark {
   /// Median milliseconds of `model` (evaluation mode, no recording) on a seeded uniform [0, 1)
   /// batch of `batch` examples of the model's input shape, after one untimed warm-up pass.

@@ -1,6 +1,7 @@
 import ModelFool
+import ModelFoolTraining
 
-/// Timing of one fine-tuning step against one plain training step, for `modelfool bench`
+/// Timing of one fine-tuning step against one plain training step, for `modelfool bench step`
 /// (issue target: Grad-CAM location on the digits CNN, batch 32, at most 4x a plain CE step).
 public enum FineTuneBenchmark {
   /// Median milliseconds of a plain cross-entropy step and of a `CE + lambda * L_F` step

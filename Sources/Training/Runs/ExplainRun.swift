@@ -1,0 +1,154 @@
+import Foundation
+import ModelFool
+import ModelFoolData
+
+/// Everything that decides an explanation run (`modelfool explain`).
+public struct ExplainSettings: Codable, Sendable, Equatable {
+  /// The checkpoint explained.
+  public var model = "runs/base/digits.h5"
+  public var method = ExplanationMethod.gradCAM
+  /// Catalogue data set whose test split is explained (evenly spaced examples); ignored when
+  /// `inputs` names image files.
+  public var dataset = "digits"
+  /// Image files to explain instead of a data set (their predicted class is explained).
+  public var inputs: [String] = []
+  /// Test examples explained.
+  public var count = 8
+  /// Target layer of Grad-CAM and the `_T` methods; nil: the model's.
+  public var layer: String?
+  /// Explain with every ReLU replaced by softplus(beta); nil: ReLU.
+  public var beta: Float?
+  /// LRP composite (``LRPComposite/init(parsing:)``).
+  public var lrp = "heo"
+  public var explainedClass = ExplainedClass.label
+
+  /// The defaults: Grad-CAM of 8 digits on the cached base model.
+  public init() {}
+}
+
+/// An explanation run as a library object: the maps of a few examples, as pictures and arrays.
+public struct ExplainRun: Sendable {
+  public var settings: ExplainSettings
+  /// Folder holding the catalogue's data sets.
+  public var datasetsRoot: String
+
+  /// A run of `settings`.
+  public init(settings: ExplainSettings, datasetsRoot: String = DatasetCatalog.defaultRoot) {
+    self.settings = settings
+    self.datasetsRoot = datasetsRoot
+  }
+
+  /// Loads the model and the examples and explains them.
+  public func run() throws -> ExplainOutcome {
+    guard settings.count > 0 else {
+      throw TrainingError("the number of examples must be positive, got \(settings.count)", settings: ["count"])
+    }
+    guard FileManager.default.fileExists(atPath: settings.model) else {
+      throw TrainingError("checkpoint \(settings.model) does not exist (train one with `modelfool train --dataset digits`)", settings: ["model"])
+    }
+    let net = try Checkpoint.load(settings.model)
+    net.setTraining(false)
+    var options = ExplanationOptions()
+    options.layer = settings.layer
+    options.beta = settings.beta
+    options.lrp = try LRPComposite(parsing: settings.lrp)
+    options.createGraph = false
+    options.explainedClass = settings.inputs.isEmpty ? settings.explainedClass : .predicted
+    let (x, labels) = try loadInputs(net)
+    let e = try explanation(net, x, labels: labels ?? [], method: settings.method, options: options)
+    return ExplainOutcome(
+      settings: settings, model: net, inputs: x, labels: labels, explanation: e,
+      predicted: e.logits.argmaxLastAxis(), lrp: settings.method.usesBetaSmoothing ? nil : options.lrp.description)
+  }
+
+  /// The batch to explain and its labels (nil for image files).
+  func loadInputs(_ net: Model) throws -> (Tensor, [Int]?) {
+    if !settings.inputs.isEmpty {
+      guard net.inputShape.count == 3 else {
+        throw TrainingError("image files need an image model; \(net.architecture) takes \(net.inputShape)", settings: ["inputs"])
+      }
+      let (c, h, w) = (net.inputShape[0], net.inputShape[1], net.inputShape[2])
+      let prep = ImagePreprocessing(resizeShorterSide: min(h, w), centerCrop: h == w ? h : nil)
+      var parts: [Tensor] = []
+      for path in settings.inputs {
+        let img = try ImageFile.read(path)
+        var t = try prep.tensor(rgb: img.rgb, width: img.width, height: img.height, source: path)
+        if c == 1 { t = t.mean(alongAxes: [1], keepingDimensions: true) }
+        guard Array(t.shape.dropFirst()) == net.inputShape else {
+          throw TrainingError("\(path): gives \(t.shape.dropFirst()), model needs \(net.inputShape)", settings: ["inputs"])
+        }
+        parts.append(t)
+      }
+      return (Tensor.concatenate(parts, alongAxis: 0), nil)
+    }
+    let test = try DatasetCatalog.load(settings.dataset, root: datasetsRoot).test
+    guard test.exampleShape == net.inputShape else {
+      throw TrainingError(
+        "data set \(settings.dataset) has examples \(test.exampleShape), model \(settings.model) needs \(net.inputShape)",
+        settings: ["dataset"])
+    }
+    // Evenly spaced examples, so that a sorted test split still shows several classes.
+    let n = min(settings.count, test.count)
+    let rows = (0..<n).map { $0 * (test.count / n) }
+    return (test.inputs.selectingRows(rows), rows.map { test.labels[$0] })
+  }
+}
+
+/// The result of an ``ExplainRun``: the explanation of every example, with what pictures need.
+public struct ExplainOutcome: @unchecked Sendable {
+  public var settings: ExplainSettings
+  public var model: Model
+  public var inputs: Tensor
+  /// The examples' labels (nil for image files).
+  public var labels: [Int]?
+  public var explanation: Explanation
+  public var predicted: [Int]
+  /// The LRP composite used (LRP methods only).
+  public var lrp: String?
+
+  /// A class's name, or its index when the model names none.
+  public func className(_ c: Int) -> String { c < model.classNames.count ? model.classNames[c] : String(c) }
+
+  /// Writes one picture per example into `folder` (PNG triptych for images, SVG feature bars for
+  /// tabular rows), each atomically; returns their paths in example order.
+  public func writePictures(to folder: String) throws -> [String] {
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let e = explanation, x = inputs, method = settings.method
+    let tabular = x.rank == 2
+    let features = tabular ? try FeatureSpan.features(of: model) : []
+    return try (0..<x.shape[0]).map { n in
+      let stem = String(format: "%@/%03d_%@_%@", folder, n, method.rawValue, className(e.classes[n]))
+      if tabular {
+        let spans = features.isEmpty
+          ? (0..<x.shape[1]).map { FeatureSpan(name: $0 < model.featureNames.count ? model.featureNames[$0] : "x\($0)", start: $0, width: 1) }
+          : features
+        let rel = Heatmap.sumPerFeature(e.raw.slice(axis: 0, n..<(n + 1)), features: spans, inputs: x.slice(axis: 0, n..<(n + 1))).scalars
+        let svg = HeatmapPicture.featureBars(
+          names: spans.map(\.name), relevance: rel, sensitive: spans.map(\.isSensitive),
+          title: "\(method.rawValue) relevance, class \(className(e.classes[n])) (predicted \(className(predicted[n])))")
+        try AtomicFile.write(to: stem + ".svg") { try svg.write(toFile: $0, atomically: false, encoding: .utf8) }
+        return stem + ".svg"
+      }
+      let map = e.heatmap.slice(axis: 0, n..<(n + 1))
+      let image = x.slice(axis: 0, n..<(n + 1)).reshaped(Array(x.shape.dropFirst()))
+      let pic = HeatmapPicture.triptych(
+        image: image, heatmap: map.reshaped(Array(map.shape.dropFirst())), scale: max(1, 224 / x.shape[2]))
+      try PNGImage.write(rgb: pic.rgb, width: pic.width, height: pic.height, to: stem + ".png")
+      return stem + ".png"
+    }
+  }
+
+  /// The arrays behind the pictures, for ``ArrayExport/save(_:to:)``: `heatmaps`, `raw`, `logits`,
+  /// `predicted`, `explained`, `labels` (data-set examples only), `inputs`.
+  public var arrays: [NamedArray] {
+    let e = explanation
+    var arrays = [
+      NamedArray(name: "heatmaps", tensor: e.heatmap), NamedArray(name: "raw", tensor: e.raw),
+      NamedArray(name: "logits", tensor: e.logits), NamedArray(name: "predicted", ints: predicted),
+      NamedArray(name: "explained", ints: e.classes),
+    ]
+    if let labels { arrays.append(NamedArray(name: "labels", ints: labels)) }
+    arrays.append(NamedArray(name: "inputs", tensor: inputs))
+    return arrays
+  }
+}
