@@ -56,6 +56,83 @@ public struct FineTuneRecord: Codable, Sendable {
   public var heldOutFoolingLoss: Float?
 }
 
+/// Where a resumable fine-tuning stands after a step: with the weights and Adam's moments
+/// (``FineTuneState``), what continues it bit-identically.
+public struct FineTuneProgress: Codable, Sendable {
+  /// Steps done.
+  public var step = 0
+  /// Epoch orders drawn from `SeededGenerator(seed:)`: the generator's state (a resumed run
+  /// replays the draws).
+  public var epochs = 0
+  /// Batches of the current epoch's order consumed.
+  public var batchInEpoch = 0
+  /// Files of the streamed training set that could not be read, so far.
+  public var skippedFiles = 0
+  /// The training curves so far.
+  public var records: [FineTuneRecord] = []
+  public init() {}
+}
+
+/// A resumable fine-tuning's state besides the weights: its progress and Adam's moments (per
+/// trainable parameter, in `trainableParameters()` order).
+public struct FineTuneState: Sendable {
+  public var progress: FineTuneProgress
+  public var moments: [(m: [Float], v: [Float], step: Int)?]
+  public init(progress: FineTuneProgress, moments: [(m: [Float], v: [Float], step: Int)?]) {
+    self.progress = progress
+    self.moments = moments
+  }
+}
+
+/// How a caller checkpoints and stops a fine-tuning: `save` is called every `checkpointEvery`
+/// steps and, when `shouldStop` turns true (a signal), once more before the run stops.
+public struct FineTuneControl: Sendable {
+  public var checkpointEvery: Int?
+  public var shouldStop: @Sendable () -> Bool
+  public var save: @Sendable (FineTuneState) throws -> Void
+  public init(checkpointEvery: Int?, shouldStop: @escaping @Sendable () -> Bool, save: @escaping @Sendable (FineTuneState) throws -> Void) {
+    self.checkpointEvery = checkpointEvery
+    self.shouldStop = shouldStop
+    self.save = save
+  }
+}
+
+/// A run stopped on request after `step` of `steps`, its state saved.
+public struct RunInterrupted: SettingsError, Sendable {
+  public var step: Int
+  public var steps: Int
+  public var description: String
+  public var settings: [String] = []
+  public init(step: Int, steps: Int, description: String? = nil) {
+    self.step = step
+    self.steps = steps
+    self.description = description ?? "interrupted after step \(step) of \(steps)"
+  }
+}
+
+/// Counts (and tells the observer about) the files a streamed source skipped.
+final class SkipCounter: @unchecked Sendable {
+  private let lock = NSLock()
+  private var count = 0
+  private let observer: RunObserver
+  init(observer: RunObserver) { self.observer = observer }
+  /// Called by the stream for each file left out.
+  var record: @Sendable (String) -> Void {
+    { [self] line in
+      lock.lock()
+      count += 1
+      lock.unlock()
+      observer.message("skipped unreadable file: \(line)")
+    }
+  }
+  /// The files counted since the last call.
+  func take() -> Int {
+    lock.lock()
+    defer { count = 0; lock.unlock() }
+    return count
+  }
+}
+
 /// The fine-tuning loop of the model-manipulation attack.
 public enum FineTuner {
   /// Heatmaps (image objectives, `[N, h, w]`) or per-feature relevance (tabular, `[N, groups]`)
@@ -141,6 +218,21 @@ public enum FineTuner {
     _ model: Model, original: Model, train: Dataset, heldOut: Dataset, options: FineTuneOptions,
     observer: RunObserver = .silent
   ) throws -> [FineTuneRecord] {
+    let monitor = heldOut.subset(Array(0..<min(options.monitorCount, heldOut.count)))
+    return try FineTuner.train(model, original: original, on: train, monitor: monitor, options: options, observer: observer).records
+  }
+
+  /// Fine-tunes `model` in place on batches of `train` (in memory or streamed), scoring the
+  /// in-memory `monitor` examples every ``FineTuneOptions/evaluateEvery`` steps; returns where
+  /// it ended (the curves and the files skipped).
+  ///
+  /// Resumable: `resume` continues from a saved ``FineTuneState`` exactly as the uninterrupted
+  /// run would have gone on (the weights must be the saved ones); `control` saves the state every
+  /// so many steps and stops the run (saving first, then throwing ``RunInterrupted``) when asked.
+  public static func train(
+    _ model: Model, original: Model, on train: some BatchSource, monitor: Dataset, options: FineTuneOptions,
+    observer: RunObserver = .silent, resume: FineTuneState? = nil, control: FineTuneControl? = nil
+  ) throws -> FineTuneProgress {
     guard options.steps > 0, options.batchSize > 0, options.learningRate > 0, options.lambda >= 0 else {
       throw TrainingError(
         "steps, batch size and learning rate must be positive and lambda non-negative",
@@ -151,18 +243,43 @@ public enum FineTuner {
     var optimizer = Adam(learningRate: options.learningRate)
     var generator = SeededGenerator(seed: options.seed)
     let parameters = model.trainableParameters()
-    let monitor = heldOut.subset(Array(0..<min(options.monitorCount, heldOut.count)))
-    var records: [FineTuneRecord] = []
+    var progress = resume?.progress ?? FineTuneProgress()
+    if let resume { optimizer.restoreMoments(resume.moments, of: parameters) }
     let task = "finetune \(options.objective.name)/\(options.fooledMethods.map(\.rawValue).joined(separator: "+"))"
-    observer.progress(RunProgress(task: task, done: 0, total: options.steps))
-    var batches = train.batches(size: options.batchSize, shuffle: true, dropLast: true, using: &generator).makeIterator()
+    observer.progress(RunProgress(task: task, done: progress.step, total: options.steps))
+    let skips = SkipCounter(observer: observer)
+    // The generator's state is the number of epoch orders drawn from it: replay them.
+    func drawEpoch() -> [[Int]] { train.batchIndices(size: options.batchSize, shuffle: true, dropLast: true, using: &generator) }
+    var order: [[Int]] = []
+    for _ in 0..<progress.epochs { order = drawEpoch() }
+    if progress.epochs == 0 {
+      order = drawEpoch()
+      progress.epochs = 1
+    }
+    var stream = train.stream(Array(order[min(progress.batchInEpoch, order.count)...]), skipped: skips.record)
     var last = (ce: Float.nan, lf: Float.nan)
-    var monitored: (accuracy: Float, foolingLoss: Float)?
-    for step in 1...options.steps {
-      guard let batch = batches.next() ?? {
-        batches = train.batches(size: options.batchSize, shuffle: true, dropLast: true, using: &generator).makeIterator()
-        return batches.next()
-      }() else { throw TrainingError("training set has fewer than \(options.batchSize) examples", settings: ["batchSize"]) }
+    var monitored = progress.records.last { $0.heldOutAccuracy != nil }.map { ($0.heldOutAccuracy!, $0.heldOutFoolingLoss ?? .nan) }
+    guard progress.step < options.steps else { return progress }
+    for step in (progress.step + 1)...options.steps {
+      var next: Batch?
+      var freshEpoch = false
+      while next == nil {
+        if let b = try stream.next() {
+          progress.batchInEpoch += 1
+          if !b.indices.isEmpty { next = b }
+          continue
+        }
+        if freshEpoch { throw TrainingError("no training file of a whole epoch could be read", settings: ["dataDir"]) }
+        order = drawEpoch()
+        progress.epochs += 1
+        progress.batchInEpoch = 0
+        freshEpoch = true
+        guard !order.isEmpty else {
+          throw TrainingError("training set has fewer than \(options.batchSize) examples", settings: ["batchSize"])
+        }
+        stream = train.stream(order, skipped: skips.record)
+      }
+      let batch = next!
       optimizer.learningRate = (options.schedule ?? .cosine(totalSteps: options.steps, floor: 0.05))
         .rate(base: options.learningRate, step: step - 1)
       let logits = model(batch.inputs)
@@ -187,13 +304,22 @@ public enum FineTuner {
         record.heldOutFoolingLoss = m.foolingLoss
         monitored = m
       }
-      records.append(record)
+      progress.records.append(record)
+      progress.step = step
+      progress.skippedFiles += skips.take()
       var metrics: [(name: String, value: String)] = [("CE", String(format: "%.3f", last.ce)), ("L_F", String(format: "%.4f", last.lf))]
-      if let monitored { metrics.append(("held-out acc", String(format: "%.3f", monitored.accuracy))) }
+      if let monitored { metrics.append(("held-out acc", String(format: "%.3f", monitored.0))) }
       observer.progress(RunProgress(task: task, done: step, total: options.steps, metrics: metrics))
+      if let control, step < options.steps {
+        let stopping = control.shouldStop()
+        if stopping || control.checkpointEvery.map({ step % $0 == 0 }) == true {
+          try control.save(FineTuneState(progress: progress, moments: optimizer.moments(of: parameters)))
+        }
+        if stopping { throw RunInterrupted(step: step, steps: options.steps) }
+      }
     }
-    observer.finished(task)
-    return records
+    observer.finished(task, summary: progress.skippedFiles > 0 ? "\(progress.skippedFiles) unreadable file(s) skipped" : "")
+    return progress
   }
 
   /// Accuracy and mean fooling loss on `data` (in batches, without recording the weights' graph).

@@ -26,6 +26,29 @@ public struct MethodEvaluation: Codable, Sendable {
   public var pcc: Float
   public var ssim: Float?
   public var mse: Float
+  /// 95% Wilson score intervals of both FSRs (nil in reports written before they were added).
+  public var fsrInterval95: IntervalPair?
+}
+
+/// A closed interval of fractions.
+public struct Interval: Codable, Sendable, Equatable {
+  public var low: Float
+  public var high: Float
+
+  /// The Wilson score interval of `successes` out of `trials` at `z` (1.96: 95%); nil without trials.
+  public static func wilson(successes: Int, trials: Int, z: Double = 1.959963984540054) -> Interval? {
+    guard trials > 0 else { return nil }
+    let n = Double(trials), p = Double(successes) / n, z2 = z * z
+    let centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    let half = z / (1 + z2 / n) * (p * (1 - p) / n + z2 / (4 * n * n)).squareRoot()
+    return Interval(low: Float(max(centre - half, 0)), high: Float(min(centre + half, 1)))
+  }
+}
+
+/// An interval for the original and one for the fooled model.
+public struct IntervalPair: Codable, Sendable, Equatable {
+  public var original: Interval
+  public var fooled: Interval
 }
 
 /// Tabular audit: where the sensitive features rank and how biased the decisions are.
@@ -49,6 +72,8 @@ public struct FoolingEvaluation: Codable, Sendable {
   public var top5Accuracy: BeforeAfter
   public var methods: [MethodEvaluation]
   public var fairness: FairnessEvaluation?
+  /// Files of a streamed data set that could not be read and were left out (nil: in memory).
+  public var skippedFiles: Int?
 }
 
 public enum FoolingEvaluator {
@@ -64,102 +89,153 @@ public enum FoolingEvaluator {
     batchSize: Int = 64, observer: RunObserver = .silent,
     maps mapSink: ((_ method: ExplanationMethod, _ original: Tensor, _ fooled: Tensor) -> Void)? = nil
   ) throws -> FoolingEvaluation {
-    let range = range ?? objective.statistic.defaultRange
-    let task = "evaluate \(objective.name) on \(data.count) examples"
-    let batchesPerMethod = (data.count + batchSize - 1) / batchSize
-    var batchesDone = 0
-    observer.progress(RunProgress(task: task, done: 0, total: batchesPerMethod * methods.count))
-    var results: [MethodEvaluation] = []
-    var ranks: [String: [String: BeforeAfter]] = [:]
+    let order = data.batches(size: batchSize).indexBatches
     let spans = objective.isTabular ? try FeatureSpan.features(of: original) : []
-    for method in methods {
-      var statsFooled: [Float] = [], statsOriginal: [Float] = []
-      var sp: [Float] = [], tk: [Float] = [], pc: [Float] = [], ss: [Float] = [], ms: [Float] = []
-      var rankSums: [String: (Float, Float)] = [:]
-      for batch in data.batches(size: batchSize) {
-        let labels = batch.labels
-        func maps(_ m: Model, _ l: [Int]) throws -> Tensor {
-          let h = try FineTuner.maps(m, batch.inputs, labels: l, method: method, layer: layer, tabular: objective.isTabular, createGraph: false).detached()
+    var (counts, rankSums) = try tally(
+      fooled: fooled, original: original, source: data, batches: order, objective: objective, methods: methods,
+      range: range, layer: layer, spans: spans, perBatchLogits: false, observer: observer, maps: mapSink)
+    let logitsBefore = Trainer.logits(original, on: data), logitsAfter = Trainer.logits(fooled, on: data)
+    let before = topCounts(logitsBefore, labels: data.labels), after = topCounts(logitsAfter, labels: data.labels)
+    counts.top1 = BeforeAfterCount(original: before.top1, fooled: after.top1)
+    counts.top5 = BeforeAfterCount(original: before.top5, fooled: after.top5)
+    var evaluation = counts.evaluation()
+    evaluation.skippedFiles = nil
+    if objective.isTabular {
+      evaluation.fairness = FairnessEvaluation(
+        sensitiveRanks: rankSums.mapValues { $0.mapValues { BeforeAfter(original: $0.0 / Float(data.count), fooled: $0.1 / Float(data.count)) } },
+        demographicParityDifference: demographicParity(
+          original: logitsBefore.argmaxLastAxis(), fooled: logitsAfter.argmaxLastAxis(), data: data, spans: spans))
+    }
+    return evaluation
+  }
+
+  /// Scores the image examples of `batches` (index batches of `source`, which may stream from
+  /// files): the counts and per-example values the evaluation is computed from
+  /// (``FoolingCounts/evaluation()``), so that shards scored apart merge into exactly the
+  /// evaluation of the whole (``FoolingCounts/merge(_:)``). Accuracy is counted batch by batch.
+  public static func count(
+    fooled: Model, original: Model, source: some BatchSource, batches: [[Int]], objective: FoolingObjective,
+    methods: [ExplanationMethod], range: SuccessRange? = nil, layer: String? = nil, observer: RunObserver = .silent,
+    maps mapSink: ((_ method: ExplanationMethod, _ original: Tensor, _ fooled: Tensor) -> Void)? = nil
+  ) throws -> FoolingCounts {
+    guard !objective.isTabular else {
+      throw TrainingError("tabular objectives are scored in memory (their fairness needs the whole data set)", settings: ["objective"])
+    }
+    return try tally(
+      fooled: fooled, original: original, source: source, batches: batches, objective: objective, methods: methods,
+      range: range, layer: layer, spans: [], perBatchLogits: true, observer: observer, maps: mapSink).counts
+  }
+
+  /// Top-1 and top-5 hits of `[N, classes]` logits (ties count for the label, as ``Trainer/evaluate(logits:labels:)``).
+  static func topCounts(_ all: Tensor, labels: [Int]) -> (top1: Int, top5: Int) {
+    let classes = all.shape[1]
+    let values = all.scalars
+    var top1 = 0, top5 = 0
+    for (i, label) in labels.enumerated() {
+      let row = values[(i * classes)..<((i + 1) * classes)]
+      let better = row.filter { $0 > row[row.startIndex + label] }.count
+      if better == 0 { top1 += 1 }
+      if better < 5 { top5 += 1 }
+    }
+    return (top1, top5)
+  }
+
+  /// The scoring loop: each batch once, every method on it.
+  static func tally(
+    fooled: Model, original: Model, source: some BatchSource, batches order: [[Int]], objective: FoolingObjective,
+    methods: [ExplanationMethod], range: SuccessRange?, layer: String?, spans: [FeatureSpan], perBatchLogits: Bool,
+    observer: RunObserver, maps mapSink: ((_ method: ExplanationMethod, _ original: Tensor, _ fooled: Tensor) -> Void)?
+  ) throws -> (counts: FoolingCounts, rankSums: [String: [String: (Float, Float)]]) {
+    let range = range ?? objective.statistic.defaultRange
+    let total = order.reduce(0) { $0 + $1.count }
+    let task = "evaluate \(objective.name) on \(total) examples"
+    var batchesDone = 0
+    observer.progress(RunProgress(task: task, done: 0, total: order.count * methods.count))
+    var tallies = methods.map { MethodCounts(method: $0.rawValue) }
+    var rankSums: [String: [String: (Float, Float)]] = [:]
+    var counts = FoolingCounts(
+      objective: objective.describe(features: spans), statistic: objective.statistic.rawValue, successRange: range.description)
+    let skips = SkipCounter(observer: observer)
+    let stream = source.stream(order, skipped: skips.record)
+    while let batch = try stream.next() {
+      let labels = batch.labels
+      if !labels.isEmpty {
+        counts.examples += labels.count
+        if perBatchLogits {
+          let (before, after) = withoutRecording { (original(batch.inputs), fooled(batch.inputs)) }
+          let b = topCounts(before, labels: labels), a = topCounts(after, labels: labels)
+          counts.top1.original += b.top1
+          counts.top1.fooled += a.top1
+          counts.top5.original += b.top5
+          counts.top5.fooled += a.top5
+        }
+      }
+      for (m, method) in methods.enumerated() {
+        batchesDone += 1
+        guard !labels.isEmpty else { continue }
+        func maps(_ model: Model, _ l: [Int]) throws -> Tensor {
+          let h = try FineTuner.maps(model, batch.inputs, labels: l, method: method, layer: layer, tabular: objective.isTabular, createGraph: false).detached()
           return objective.isTabular ? h : Heatmap.minMax(h)
         }
         let hf = try maps(fooled, labels), ho = try maps(original, labels)
         mapSink?(method, ho, hf)
+        var t = tallies[m]
         switch objective {
         case .location:
-          statsFooled += FoolingStatistics.location(hf)
-          statsOriginal += FoolingStatistics.location(ho)
+          t.statisticFooled += FoolingStatistics.location(hf)
+          t.statisticOriginal += FoolingStatistics.location(ho)
         case .topK:
-          statsFooled += FoolingStatistics.topK(original: ho, fooled: hf)
-          statsOriginal += FoolingStatistics.topK(original: ho, fooled: ho)
+          t.statisticFooled += FoolingStatistics.topK(original: ho, fooled: hf)
+          t.statisticOriginal += FoolingStatistics.topK(original: ho, fooled: ho)
         case .centerMass:
-          statsFooled += FoolingStatistics.centerMass(original: ho, fooled: hf)
-          statsOriginal += FoolingStatistics.centerMass(original: ho, fooled: ho)
+          t.statisticFooled += FoolingStatistics.centerMass(original: ho, fooled: hf)
+          t.statisticOriginal += FoolingStatistics.centerMass(original: ho, fooled: ho)
         case .active(let c1, let c2):
           let a = [Int](repeating: c1, count: labels.count), b = [Int](repeating: c2, count: labels.count)
           let originalC2 = try maps(original, b)
-          statsFooled += FoolingStatistics.active(fooledC1: try maps(fooled, a), originalC2: originalC2)
-          statsOriginal += FoolingStatistics.active(fooledC1: try maps(original, a), originalC2: originalC2)
+          t.statisticFooled += FoolingStatistics.active(fooledC1: try maps(fooled, a), originalC2: originalC2)
+          t.statisticOriginal += FoolingStatistics.active(fooledC1: try maps(original, a), originalC2: originalC2)
         case .hide(let sensitive):
-          statsFooled += FoolingStatistics.hide(hf, sensitive: sensitive)
-          statsOriginal += FoolingStatistics.hide(ho, sensitive: sensitive)
+          t.statisticFooled += FoolingStatistics.hide(hf, sensitive: sensitive)
+          t.statisticOriginal += FoolingStatistics.hide(ho, sensitive: sensitive)
         case .featureLocation(let inside):
-          statsFooled += FoolingStatistics.featureLocation(hf, inside: inside)
-          statsOriginal += FoolingStatistics.featureLocation(ho, inside: inside)
+          t.statisticFooled += FoolingStatistics.featureLocation(hf, inside: inside)
+          t.statisticOriginal += FoolingStatistics.featureLocation(ho, inside: inside)
         case .tabularTopK:
-          statsFooled += FoolingStatistics.tabularTopK(original: ho, fooled: hf)
-          statsOriginal += FoolingStatistics.tabularTopK(original: ho, fooled: ho)
+          t.statisticFooled += FoolingStatistics.tabularTopK(original: ho, fooled: hf)
+          t.statisticOriginal += FoolingStatistics.tabularTopK(original: ho, fooled: ho)
         }
-        batchesDone += 1
         observer.progress(RunProgress(
-          task: task, done: batchesDone, total: batchesPerMethod * methods.count, metrics: [("method", method.rawValue)]))
-        sp += FoolingStatistics.perExample(ho, hf, SimilarityMetrics.spearman)
-        tk += FoolingStatistics.perExample(ho, hf) { SimilarityMetrics.topKIntersection($0, $1, k: max($0.count / 10, 1)) }
-        pc += FoolingStatistics.perExample(ho, hf, SimilarityMetrics.pearson)
-        ms += FoolingStatistics.perExample(ho, hf, SimilarityMetrics.mse)
+          task: task, done: batchesDone, total: order.count * methods.count, metrics: [("method", method.rawValue)]))
+        t.spearman += FoolingStatistics.perExample(ho, hf, SimilarityMetrics.spearman)
+        t.topK += FoolingStatistics.perExample(ho, hf) { SimilarityMetrics.topKIntersection($0, $1, k: max($0.count / 10, 1)) }
+        t.pcc += FoolingStatistics.perExample(ho, hf, SimilarityMetrics.pearson)
+        t.mse += FoolingStatistics.perExample(ho, hf, SimilarityMetrics.mse)
         if ho.rank == 3 {
           let (h, w) = (ho.shape[1], ho.shape[2])
-          ss += FoolingStatistics.perExample(ho, hf) { SimilarityMetrics.ssim($0, $1, height: h, width: w) }
+          t.ssim += FoolingStatistics.perExample(ho, hf) { SimilarityMetrics.ssim($0, $1, height: h, width: w) }
         }
         for (g, span) in spans.enumerated() where span.isSensitive {
           let before = FoolingStatistics.rank(ho, group: g).reduce(0, +)
           let after = FoolingStatistics.rank(hf, group: g).reduce(0, +)
-          let old = rankSums[span.name] ?? (0, 0)
-          rankSums[span.name] = (old.0 + before, old.1 + after)
+          let old = rankSums[method.rawValue]?[span.name] ?? (0, 0)
+          rankSums[method.rawValue, default: [:]][span.name] = (old.0 + before, old.1 + after)
         }
-      }
-      let mean = { (v: [Float]) in v.isEmpty ? Float.nan : v.reduce(0, +) / Float(v.count) }
-      results.append(MethodEvaluation(
-        method: method.rawValue,
-        fsr: BeforeAfter(
-          original: FoolingStatistics.successRate(statsOriginal, range: range),
-          fooled: FoolingStatistics.successRate(statsFooled, range: range)),
-        fsrWhereOriginalFailed: FoolingStatistics.successRate(statsFooled, whereOriginalFails: statsOriginal, range: range),
-        meanStatistic: BeforeAfter(original: mean(statsOriginal), fooled: mean(statsFooled)),
-        spearman: mean(sp), topKIntersection: mean(tk), pcc: mean(pc), ssim: ss.isEmpty ? nil : mean(ss), mse: mean(ms)))
-      if !rankSums.isEmpty {
-        ranks[method.rawValue] = rankSums.mapValues {
-          BeforeAfter(original: $0.0 / Float(data.count), fooled: $0.1 / Float(data.count))
-        }
+        tallies[m] = t
       }
     }
     observer.finished(task)
-    let logitsBefore = Trainer.logits(original, on: data), logitsAfter = Trainer.logits(fooled, on: data)
-    let before = Trainer.evaluate(logits: logitsBefore, labels: data.labels)
-    let after = Trainer.evaluate(logits: logitsAfter, labels: data.labels)
-    var fairness: FairnessEvaluation?
-    if objective.isTabular {
-      fairness = FairnessEvaluation(
-        sensitiveRanks: ranks,
-        demographicParityDifference: demographicParity(
-          original: logitsBefore.argmaxLastAxis(), fooled: logitsAfter.argmaxLastAxis(), data: data, spans: spans))
+    for m in tallies.indices {
+      let t = tallies[m]
+      tallies[m].successes = BeforeAfterCount(
+        original: t.statisticOriginal.filter(range.contains).count, fooled: t.statisticFooled.filter(range.contains).count)
+      let changed = zip(t.statisticOriginal, t.statisticFooled).filter { !range.contains($0.0) }
+      tallies[m].originalFailures = changed.count
+      tallies[m].fooledSuccessesWhereOriginalFailed = changed.filter { range.contains($0.1) }.count
     }
-    return FoolingEvaluation(
-      objective: objective.describe(features: spans), statistic: objective.statistic.rawValue, successRange: range.description,
-      examples: data.count,
-      fsr: Dictionary(uniqueKeysWithValues: results.map { ($0.method, $0.fsr) }),
-      accuracy: BeforeAfter(original: before.accuracy, fooled: after.accuracy),
-      top5Accuracy: BeforeAfter(original: before.top5Accuracy, fooled: after.top5Accuracy),
-      methods: results, fairness: fairness)
+    counts.methods = tallies
+    counts.skippedFiles = skips.take()
+    return (counts, rankSums)
   }
 
   /// Demographic parity difference per sensitive feature: categorical features group rows by
@@ -212,7 +288,15 @@ extension FoolingEvaluation {
       lines.append(m.method.padding(toLength: 14, withPad: " ", startingAt: 0) + values.map { cell($0) }.joined())
     }
     lines.append("FSR*: FSR of the fooled model on the examples where the original's map is not already a success")
+    for m in methods {
+      guard let ci = m.fsrInterval95 else { continue }
+      lines.append(String(
+        format: "%@ FSR 95%% Wilson interval: fooled [%.1f%%, %.1f%%], original [%.1f%%, %.1f%%]", m.method as NSString,
+        100 * ci.fooled.low, 100 * ci.fooled.high, 100 * ci.original.low, 100 * ci.original.high))
+    }
     lines.append(String(format: "top-1 accuracy: original %.4f, fooled %.4f (change %+.2f points)", accuracy.original, accuracy.fooled, 100 * (accuracy.fooled - accuracy.original)))
+    lines.append(String(format: "top-5 accuracy: original %.4f, fooled %.4f", top5Accuracy.original, top5Accuracy.fooled))
+    if let skippedFiles, skippedFiles > 0 { lines.append("\(skippedFiles) unreadable file(s) skipped") }
     if let fairness {
       for (feature, dpd) in fairness.demographicParityDifference.sorted(by: { $0.key < $1.key }) {
         lines.append(String(format: "demographic parity difference (%@): original %.4f, fooled %.4f", feature as NSString, dpd.original, dpd.fooled))
@@ -224,5 +308,137 @@ extension FoolingEvaluation {
       }
     }
     return lines.joined(separator: "\n")
+  }
+}
+
+/// A pair of counts on the original and on the fooled model.
+public struct BeforeAfterCount: Codable, Sendable, Equatable {
+  public var original = 0
+  public var fooled = 0
+  public init(original: Int = 0, fooled: Int = 0) {
+    self.original = original
+    self.fooled = fooled
+  }
+}
+
+/// What one method's evaluation is computed from: success counts, and the per-example values
+/// whose means the report gives (kept per example, in data order, so that merged shards sum them
+/// in the same order as one run: Float sums are not associative).
+public struct MethodCounts: Codable, Sendable {
+  public var method: String
+  /// Examples whose statistic lies in the success range.
+  public var successes = BeforeAfterCount()
+  /// Examples whose original statistic is not a success, and of those the fooled successes.
+  public var originalFailures = 0
+  public var fooledSuccessesWhereOriginalFailed = 0
+  public var statisticOriginal: [Float] = []
+  public var statisticFooled: [Float] = []
+  public var spearman: [Float] = []
+  public var topK: [Float] = []
+  public var pcc: [Float] = []
+  public var ssim: [Float] = []
+  public var mse: [Float] = []
+  public init(method: String) { self.method = method }
+}
+
+/// The counts behind a ``FoolingEvaluation`` of image data: what `evaluate --fsr --shard i/n`
+/// writes, and what shards are merged from. ``evaluation()`` of merged shards equals the
+/// evaluation of the whole data in one run, bit for bit.
+public struct FoolingCounts: Codable, Sendable {
+  /// The document kind.
+  public static let kind = "modelfool-fsr-counts"
+  public var format = FoolingCounts.kind
+  public var objective: String
+  public var statistic: String
+  public var successRange: String
+  /// Examples scored (unreadable files left out).
+  public var examples = 0
+  /// Top-1 and top-5 hits of both models.
+  public var top1 = BeforeAfterCount()
+  public var top5 = BeforeAfterCount()
+  public var skippedFiles = 0
+  public var methods: [MethodCounts] = []
+  /// `i/n` of a shard; nil for the whole data (or a merge).
+  public var shard: String?
+  /// What must agree for shards to be merged (models, data, settings), set by the run.
+  public var setup: String?
+
+  public init(objective: String, statistic: String, successRange: String) {
+    self.objective = objective
+    self.statistic = statistic
+    self.successRange = successRange
+  }
+
+  /// The evaluation these counts give: FSRs, their Wilson intervals and accuracies from the
+  /// counts, means from the per-example values.
+  public func evaluation() -> FoolingEvaluation {
+    func rate(_ k: Int, _ n: Int) -> Float { n == 0 ? 0 : Float(k) / Float(n) }
+    let mean = { (v: [Float]) in v.isEmpty ? Float.nan : v.reduce(0, +) / Float(v.count) }
+    let results = methods.map { m in
+      let n = m.statisticFooled.count
+      var interval: IntervalPair?
+      if let o = Interval.wilson(successes: m.successes.original, trials: n), let f = Interval.wilson(successes: m.successes.fooled, trials: n) {
+        interval = IntervalPair(original: o, fooled: f)
+      }
+      return MethodEvaluation(
+        method: m.method, fsr: BeforeAfter(original: rate(m.successes.original, n), fooled: rate(m.successes.fooled, n)),
+        fsrWhereOriginalFailed: m.originalFailures == 0 ? nil : rate(m.fooledSuccessesWhereOriginalFailed, m.originalFailures),
+        meanStatistic: BeforeAfter(original: mean(m.statisticOriginal), fooled: mean(m.statisticFooled)),
+        spearman: mean(m.spearman), topKIntersection: mean(m.topK), pcc: mean(m.pcc), ssim: m.ssim.isEmpty ? nil : mean(m.ssim),
+        mse: mean(m.mse), fsrInterval95: interval)
+    }
+    let n = Float(max(examples, 1))
+    return FoolingEvaluation(
+      objective: objective, statistic: statistic, successRange: successRange, examples: examples,
+      fsr: Dictionary(uniqueKeysWithValues: results.map { ($0.method, $0.fsr) }),
+      accuracy: BeforeAfter(original: Float(top1.original) / n, fooled: Float(top1.fooled) / n),
+      top5Accuracy: BeforeAfter(original: Float(top5.original) / n, fooled: Float(top5.fooled) / n),
+      methods: results, fairness: nil, skippedFiles: skippedFiles)
+  }
+
+  /// The counts of every shard `0/n ..< n/n` of one evaluation summed (per-example values joined
+  /// in shard order). Throws when the shards disagree on what they score or one is missing or
+  /// repeated.
+  public static func merge(_ parts: [FoolingCounts]) throws -> FoolingCounts {
+    guard let first = parts.first else { throw TrainingError("nothing to merge") }
+    let shards = try parts.map { part -> (index: Int, count: Int, part: FoolingCounts) in
+      let numbers = (part.shard ?? "").split(separator: "/").compactMap { Int($0) }
+      guard numbers.count == 2 else { throw TrainingError("a count file to merge is not a shard (no 'shard' i/n)") }
+      return (numbers[0], numbers[1], part)
+    }.sorted { $0.index < $1.index }
+    let n = shards[0].count
+    guard shards.map(\.index) == Array(0..<n), shards.allSatisfy({ $0.count == n }) else {
+      throw TrainingError("shards \(shards.map { "\($0.index)/\($0.count)" }.joined(separator: ", ")) are not each of 0/\(n) ... \(n - 1)/\(n) once")
+    }
+    for (_, _, part) in shards where part.setup != first.setup || part.objective != first.objective
+      || part.successRange != first.successRange || part.methods.map(\.method) != first.methods.map(\.method) {
+      throw TrainingError("shard \(part.shard ?? "?") scored other models, data or settings than shard \(first.shard ?? "?")")
+    }
+    var merged = shards[0].part
+    merged.shard = nil
+    for (_, _, part) in shards.dropFirst() {
+      merged.examples += part.examples
+      merged.skippedFiles += part.skippedFiles
+      merged.top1.original += part.top1.original
+      merged.top1.fooled += part.top1.fooled
+      merged.top5.original += part.top5.original
+      merged.top5.fooled += part.top5.fooled
+      for (i, m) in part.methods.enumerated() {
+        var t = merged.methods[i]
+        t.successes.original += m.successes.original
+        t.successes.fooled += m.successes.fooled
+        t.originalFailures += m.originalFailures
+        t.fooledSuccessesWhereOriginalFailed += m.fooledSuccessesWhereOriginalFailed
+        t.statisticOriginal += m.statisticOriginal
+        t.statisticFooled += m.statisticFooled
+        t.spearman += m.spearman
+        t.topK += m.topK
+        t.pcc += m.pcc
+        t.ssim += m.ssim
+        t.mse += m.mse
+        merged.methods[i] = t
+      }
+    }
+    return merged
   }
 }

@@ -80,6 +80,48 @@ public enum ModelInputs {
     return (rgb * weights).sum(alongAxes: [1], keepingDimensions: true)
   }
 
+  /// Decodes one image file into one example for `model` (the pipeline of ``image(_:for:)``,
+  /// written straight into `destination`): what a streamed data set runs on its decoding threads.
+  public static func exampleDecoder(for model: Model) throws
+    -> @Sendable (_ path: String, _ destination: UnsafeMutablePointer<Float>) throws -> Void
+  {
+    guard let steps = try imagePreprocessing(for: model) else {
+      throw DataError("\(model.architecture) takes rows of \(model.inputShape) columns, not images")
+    }
+    let shape = model.inputShape, architecture = model.architecture
+    guard shape[0] == 3 || shape[0] == 1 else {
+      throw DataError("\(architecture) takes \(shape[0]) input channels; images give 3 (or 1 as luma)")
+    }
+    return { path, destination in
+      let file = try ImageFile.read(path)
+      let image = try steps.geometry(rgb: file.rgb, width: file.width, height: file.height, source: path)
+      guard image.height == shape[1], image.width == shape[2] else {
+        throw DataError("\(path): image gives input [\(shape[0]), \(image.height), \(image.width)], but \(architecture) expects \(shape)")
+      }
+      let plane = image.width * image.height
+      if shape[0] == 3 { return steps.normalize(rgb: image.rgb, width: image.width, height: image.height, into: destination) }
+      var rgb = [Float](repeating: 0, count: 3 * plane)
+      rgb.withUnsafeMutableBufferPointer { steps.normalize(rgb: image.rgb, width: image.width, height: image.height, into: $0.baseAddress!) }
+      for i in 0..<plane { destination[i] = rgb[i] * 0.299 + rgb[plane + i] * 0.587 + rgb[2 * plane + i] * 0.114 }
+    }
+  }
+
+  /// A split of an ILSVRC-2012 folder (``ILSVRCFolder``) streamed through `model`'s pipeline,
+  /// limited to `limit` files spread evenly over it when given.
+  public static func streamedImages(
+    for model: Model, dataDir: String, split: ILSVRCFolder.Split, limit: Int? = nil, classIndex: String? = nil,
+    valLabels: String? = nil
+  ) throws -> ImageFolderSource {
+    var (files, classNames) = try ILSVRCFolder.split(split, root: dataDir, classIndex: classIndex, valLabels: valLabels)
+    if let limit, limit < files.count { files = files.subset((0..<limit).map { $0 * files.count / limit }) }
+    if !model.classNames.isEmpty, model.classNames.count != classNames.count {
+      throw DataError("\(dataDir): \(classNames.count) classes, but the model has \(model.classNames.count) outputs", settings: ["dataDir"])
+    }
+    return ImageFolderSource(
+      name: "imagenet-\(split.rawValue)", files: files, classNames: model.classNames.isEmpty ? classNames : model.classNames,
+      exampleShape: model.inputShape, decode: try exampleDecoder(for: model))
+  }
+
   /// Rows of already-encoded columns from a CSV file (a header row of names is skipped when its
   /// first field is not a number), as `[rows, columns]`.
   public static func csvRows(_ path: String, for model: Model) throws -> Tensor {

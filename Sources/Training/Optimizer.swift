@@ -83,6 +83,18 @@ public struct Adam: Optimizer {
       moments[id] = state
     }
   }
+
+  /// The moments of `parameters`, in that order (nil for one never updated): what a resumable
+  /// checkpoint stores.
+  public func moments(of parameters: [Parameter]) -> [(m: [Float], v: [Float], step: Int)?] {
+    parameters.map { moments[ObjectIdentifier($0)] }
+  }
+
+  /// Restores moments saved by ``moments(of:)`` for the same parameters in the same order.
+  public mutating func restoreMoments(_ saved: [(m: [Float], v: [Float], step: Int)?], of parameters: [Parameter]) {
+    precondition(saved.count == parameters.count, "Adam: \(saved.count) saved moments for \(parameters.count) parameters")
+    for (p, state) in zip(parameters, saved) { moments[ObjectIdentifier(p)] = state }
+  }
 }
 
 /// A new tensor with `rule(weight, gradient, index)` applied to every element (no graph).

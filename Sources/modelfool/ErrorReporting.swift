@@ -14,7 +14,9 @@ enum ErrorReporting {
     "targetIndex": "--target-index", "gamma": "--gamma", "epsilon": "--epsilon", "betaGrowth": "--beta-growth",
     "defenceBeta": "--defence", "sweepBetas": "--sweep-beta", "target": "--target", "original": "--original",
     "dataset": "--dataset", "images": "--images", "h5": "--h5", "bias": "--bias", "biasRate": "--bias-rate",
-    "weights": "--pth", "layer": "--layer",
+    "weights": "--pth", "layer": "--layer", "dataDir": "--data-dir", "limit": "--limit", "resume": "--resume",
+    "checkpointEvery": "--checkpoint-every", "shard": "--shard", "split": "--split", "saveMaps": "--save-maps",
+    "model": "--model", "merge": "--merge",
   ]
 
   /// The one-line message for `error` and the exit code.

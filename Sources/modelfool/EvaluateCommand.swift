@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import ModelFool
 import ModelFoolData
 import ModelFoolTraining
@@ -12,7 +13,7 @@ struct EvaluateCommand: ParsableCommand {
   @OptionGroup var global: GlobalOptions
 
   @Option(help: "Checkpoint file, or a known model name (\(WeightImport.known.map(\.name).joined(separator: ", "))), imported if missing.")
-  var model: String
+  var model: String?
   @Option(help: "Catalogue data set (its test split; with --fsr default: the one recorded).") var dataset: DatasetName?
   @Option(help: "ImageNet-layout folder (one subfolder per class) instead of --dataset.") var images: String?
   @Option(help: "HDF5 file with 'images' (uint8 N x H x W x 3, RGB) and 'labels' instead of --dataset.") var h5: String?
@@ -30,6 +31,15 @@ struct EvaluateCommand: ParsableCommand {
   @Option(parsing: .unconditional, help: "With --fsr: score an evenly spaced subset of this many examples.") var evalCount: Int?
   @Option(help: "With --fsr: save every scored map and both models' logits to FILE.h5, or FILE.npy and FILE.NAME.npy siblings.")
   var saveMaps: String?
+  @Option(help: "With --fsr: stream an ILSVRC-2012 folder (default for a model fine-tuned on imagenet: the recorded one).")
+  var dataDir: String?
+  @Option(help: "With --data-dir: the split scored (train or val; default val).") var split: ILSVRCFolder.Split?
+  @Option(parsing: .unconditional, help: "With --data-dir: at most N files, spread evenly over the split (default: the recorded limit).")
+  var limit: Int?
+  @Option(help: "With --data-dir: score shard i/n only (whole batches) and write its counts for --merge.") var shard: String?
+  @Option(help: "With --shard: the count file written (default fsr-counts-I-of-N.json).") var counts: String?
+  @Option(parsing: .upToNextOption, help: "Merge the count files of every shard of one evaluation and report it (no other flags needed).")
+  var merge: [String] = []
 
   func validate() throws {
     guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
@@ -37,21 +47,45 @@ struct EvaluateCommand: ParsableCommand {
 
   func run() throws {
     let observer = global.prepare()
-    guard fsr else { return try reportAccuracy(observer) }
+    if !merge.isEmpty { return try mergeCounts() }
+    guard let model else { throw ValidationError("--model is required (except with --merge)") }
+    guard fsr else { return try reportAccuracy(observer, model: model) }
     var settings = EvaluationSettings(model: model)
     (settings.original, settings.objective, settings.success, settings.layer) = (original, objective, success, layer)
     (settings.dataset, settings.images, settings.h5) = (dataset?.name, images, h5)
     (settings.methods, settings.classes, settings.sensitive) = (methods?.values, classes?.values, sensitive?.values)
     settings.evalCount = evalCount
+    (settings.dataDir, settings.split, settings.limit, settings.shard) = (dataDir, split, limit, shard)
+    if dataDir != nil || shard != nil { settings.batchSize = batchSize }
+    if let shard { _ = try EvaluationRun.parseShard(shard) }  // a bad shard fails before the work
     if let saveMaps { _ = try ArrayExport.files(for: [], at: saveMaps) }  // a bad name fails before the work
     let outcome = try EvaluationRun(settings: settings, datasetsRoot: global.root, observer: observer).run(keepingMaps: saveMaps != nil)
     if let saveMaps { observer.message("saved " + (try ArrayExport.save(outcome.arrays, to: saveMaps)).joined(separator: ", ")) }
+    if let shard, let part = outcome.counts {
+      let (i, n) = try EvaluationRun.parseShard(shard)
+      let path = counts ?? "fsr-counts-\(i)-of-\(n).json"
+      let text = try RunJSON.encode(part) + "\n"
+      try AtomicFile.write(to: path) { try RunOutputs.writeText(text, to: $0) }
+      observer.message("wrote the counts of shard \(i)/\(n) to \(path); merge every shard with --merge")
+    }
     let evaluation = outcome.evaluation
     if global.json { try global.printJSON(evaluation) } else { print(evaluation.table()) }
   }
 
+  /// `--merge FILES...`: the evaluation of the shards' summed counts.
+  func mergeCounts() throws {
+    let parts = try merge.map { path -> FoolingCounts in
+      guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("\(path): file not found") }
+      let part = try RunJSON.decode(FoolingCounts.self, from: String(decoding: data, as: UTF8.self), what: path)
+      guard part.format == FoolingCounts.kind else { throw ValidationError("\(path) is not a count file of evaluate --fsr --shard") }
+      return part
+    }
+    let evaluation = try FoolingCounts.merge(parts).evaluation()
+    if global.json { try global.printJSON(evaluation) } else { print(evaluation.table()) }
+  }
+
   /// Plain accuracy: one line of text, or a JSON object (`top1`, `top5` as fractions, `count`, ...).
-  func reportAccuracy(_ observer: RunObserver) throws {
+  func reportAccuracy(_ observer: RunObserver, model: String) throws {
     let network = try WeightImport.resolveModel(model, datasetsRoot: global.root, log: observer.message)
     let data = try ModelInputs.evaluationData(
       for: network, dataset: dataset?.name, images: images, h5: h5, datasetsRoot: global.root)
@@ -62,3 +96,5 @@ struct EvaluateCommand: ParsableCommand {
       report.count, report.top1, report.correctTop5, report.count, report.top5, report.loss))
   }
 }
+
+extension ILSVRCFolder.Split: ExpressibleByArgument {}

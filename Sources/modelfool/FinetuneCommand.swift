@@ -1,5 +1,8 @@
 import ArgumentParser
+import Dispatch
+import Foundation
 import ModelFool
+import ModelFoolData
 import ModelFoolTraining
 
 /// `modelfool finetune`: the model-manipulation attack of Heo et al. (2019), a ``FineTuneRun``.
@@ -11,7 +14,14 @@ struct FinetuneCommand: ParsableCommand {
   @OptionGroup var global: GlobalOptions
   @OptionGroup var runOptions: RunOptions
 
-  @Option(help: "Data set.") var dataset = DatasetName("digits")
+  @Option(help: "Data set: a catalogue name, or imagenet (streamed from --data-dir).") var dataset = FineTuneDatasetName("digits")
+  @Option(help: "ILSVRC-2012 folder for --dataset imagenet: train/<wnid>/*.JPEG, val/ (class folders, or flat with LOC_val_solution.csv or val_labels.json).")
+  var dataDir: String?
+  @Option(parsing: .unconditional, help: "With --data-dir: at most N files per split, spread evenly over it.") var limit: Int?
+  @Option(parsing: .unconditional, help: "Save the resumable state into the run folder's state/ every N steps (it is also saved on SIGINT and SIGTERM).")
+  var checkpointEvery: Int?
+  @Option(help: "Continue the interrupted run in this run folder, with its recorded settings (other setting flags are refused).")
+  var resume: String?
   @Option(help: "Objective (images: location, topk, center-mass, active; tabular: hide, location, topk).")
   var objective = ObjectiveName.location
   @Option(help: "Method(s) to fool, comma separated (mean L_F). Default gradcam for images, simplegrad,lrp for tabular.")
@@ -47,9 +57,29 @@ struct FinetuneCommand: ParsableCommand {
     settings.scored = methods?.values
     settings.evalCount = evalCount
     settings.seed = runOptions.seed
-    try settings.validate()
-    let outcome = try FineTuneRun(settings: settings, datasetsRoot: global.root, observer: global.prepare()).run()
-    let folder = runOptions.out ?? outcome.defaultFolder
+    settings.dataDir = dataDir
+    settings.limit = limit
+    if let checkpointEvery, checkpointEvery <= 0 {
+      throw ValidationError("--checkpoint-every must be positive, got \(checkpointEvery)")
+    }
+    if resume != nil {
+      var fresh = FineTuneSettings()
+      fresh.dataset = settings.dataset
+      fresh.objective = settings.objective
+      fresh.seed = settings.seed
+      guard settings == fresh, dataset.name == "digits", objective == .location, runOptions.seed == 0 else {
+        throw ValidationError("--resume continues with the run's recorded settings: give no other setting flags")
+      }
+    } else {
+      try settings.validate()
+    }
+    var run = FineTuneRun(settings: settings, datasetsRoot: try global.root, observer: global.prepare())
+    run.outputFolder = runOptions.out
+    run.checkpointEvery = checkpointEvery
+    run.resumeFolder = resume
+    run.stopRequested = StopSignals.install()
+    let outcome = try run.run()
+    let folder = resume ?? runOptions.out ?? outcome.defaultFolder
     try outcome.write(to: folder)
     let report = outcome.report
     guard !global.json else { return try global.printJSON(report.evaluation) }  // training-set scores: report.json
@@ -62,5 +92,54 @@ struct FinetuneCommand: ParsableCommand {
                    train.top5Accuracy.original, train.top5Accuracy.fooled))
     }
     print("fine-tuned in \(String(format: "%.1f", report.run.seconds)) s; wrote \(folder)/model.h5, report.json and report.html")
+  }
+}
+
+/// `--dataset` of finetune: a catalogue name or `imagenet` (streamed from `--data-dir`).
+struct FineTuneDatasetName: ExpressibleByArgument, CustomStringConvertible {
+  var name: String
+  init(_ name: String) { self.name = name }
+  init?(argument: String) {
+    guard DatasetCatalog.names.contains(argument) || argument == FineTuneSettings.streamedDataset else { return nil }
+    name = argument
+  }
+  static var allValueStrings: [String] { DatasetCatalog.names + [FineTuneSettings.streamedDataset] }
+  var defaultValueDescription: String { name }
+  var description: String { name }
+}
+
+/// SIGINT and SIGTERM ask a running fine-tuning to save its state and stop (a second signal
+/// while it saves is ignored; the run stops after its current step).
+enum StopSignals {
+  private final class Flag: @unchecked Sendable {
+    let lock = NSLock()
+    var raised = false
+    var sources: [DispatchSourceSignal] = []
+  }
+  private static let flag = Flag()
+
+  /// Installs the handlers (once) and returns the question the run polls.
+  static func install() -> @Sendable () -> Bool {
+    flag.lock.lock()
+    defer { flag.lock.unlock() }
+    if flag.sources.isEmpty {
+      for number in [SIGINT, SIGTERM] {
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        source.setEventHandler {
+          flag.lock.lock()
+          flag.raised = true
+          flag.lock.unlock()
+          logLine("stopping after the current step: saving the state")
+        }
+        source.resume()
+        flag.sources.append(source)
+      }
+    }
+    return {
+      flag.lock.lock()
+      defer { flag.lock.unlock() }
+      return flag.raised
+    }
   }
 }

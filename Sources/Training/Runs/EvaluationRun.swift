@@ -27,6 +27,16 @@ public struct EvaluationSettings: Codable, Sendable, Equatable {
   public var sensitive: [String]?
   /// Score an evenly spaced subset of this many examples; nil: all.
   public var evalCount: Int?
+  /// An ILSVRC-2012 folder streamed instead of in-memory data (default for a model fine-tuned on
+  /// `imagenet`: the recorded one), its split (default `val`) and at most `limit` files of it.
+  public var dataDir: String?
+  public var split: ILSVRCFolder.Split?
+  public var limit: Int?
+  /// Streamed data: examples per batch (default 16).
+  public var batchSize: Int?
+  /// Streamed data: score only shard `i/n` (the `i`-th of `n` runs of whole batches), for
+  /// ``FoolingCounts/merge(_:)``.
+  public var shard: String?
 
   /// Scores `model` with everything else read from its record.
   public init(model: String) { self.model = model }
@@ -68,6 +78,20 @@ public struct EvaluationRun: Sendable {
     fooled.setTraining(false)
     original.setTraining(false)
     let explicitSource = settings.dataset ?? settings.images ?? settings.h5
+    if let dataDir = settings.dataDir ?? (explicitSource == nil && recorded?.dataset == FineTuneSettings.streamedDataset ? recorded?.dataDir : nil) {
+      guard explicitSource == nil else {
+        throw TrainingError("give exactly one data source: a streamed folder or in-memory data", settings: ["dataDir", "dataset", "images", "h5"])
+      }
+      guard !keepingMaps else { throw TrainingError("maps are kept for in-memory data only", settings: ["saveMaps"]) }
+      let goal = try FineTuneSetup.objective(
+        objectiveName, model: original, dataset: FineTuneSettings.streamedDataset, classes: settings.classes ?? recorded?.classes,
+        features: settings.sensitive ?? recorded?.sensitive)
+      let methods = settings.methods ?? FineTuneSetup.scoredMethods(tabular: false, fooled: recorded?.methods?.first ?? .gradCAM, large: FineTuneSetup.isLargeImage(original))
+      let counts = try streamedCounts(
+        fooled: fooled, original: original, dataDir: dataDir, goal: goal, methods: methods, layer: settings.layer ?? recorded?.layer,
+        limit: settings.limit ?? (settings.dataDir == nil ? recorded?.limit : nil))
+      return EvaluationOutcome(evaluation: counts.evaluation(), arrays: [], counts: counts)
+    }
     let data = try ModelInputs.evaluationData(
       for: fooled, dataset: explicitSource == nil ? recorded?.dataset : settings.dataset, images: settings.images,
       h5: settings.h5, datasetsRoot: datasetsRoot)
@@ -99,6 +123,41 @@ public struct EvaluationRun: Sendable {
   }
 }
 
+extension EvaluationRun {
+  /// Parses `i/n` (0 <= i < n).
+  public static func parseShard(_ text: String) throws -> (index: Int, count: Int) {
+    let parts = text.split(separator: "/").map { Int($0) }
+    guard parts.count == 2, let i = parts[0], let n = parts[1], n > 0, i >= 0, i < n else {
+      throw TrainingError("a shard is i/n with 0 <= i < n, got '\(text)'", settings: ["shard"])
+    }
+    return (i, n)
+  }
+
+  /// Scores the streamed split (or shard of it): the counts of ``FoolingEvaluator/count(fooled:original:source:batches:objective:methods:range:layer:observer:maps:)``.
+  func streamedCounts(
+    fooled: Model, original: Model, dataDir: String, goal: FoolingObjective, methods: [ExplanationMethod], layer: String?,
+    limit: Int?
+  ) throws -> FoolingCounts {
+    if let n = settings.limit, n <= 0 { throw TrainingError("the number of files must be positive, got \(n)", settings: ["limit"]) }
+    let batchSize = settings.batchSize ?? 16
+    guard batchSize > 0 else { throw TrainingError("the batch size must be positive, got \(batchSize)", settings: ["batchSize"]) }
+    let source = try ModelInputs.streamedImages(for: fooled, dataDir: dataDir, split: settings.split ?? .val, limit: limit)
+    let indices = source.evenlySpacedIndices(settings.evalCount ?? source.count)
+    var batches = stride(from: 0, to: indices.count, by: batchSize).map { Array(indices[$0..<min($0 + batchSize, indices.count)]) }
+    let shard = try settings.shard.map(Self.parseShard)
+    if let (i, n) = shard { batches = Array(batches[(i * batches.count / n)..<((i + 1) * batches.count / n)]) }
+    let range = try settings.success.map(SuccessRange.init(parsing:))
+    var counts = try FoolingEvaluator.count(
+      fooled: fooled, original: original, source: source, batches: batches, objective: goal, methods: methods, range: range,
+      layer: layer, observer: observer)
+    var setup = settings
+    setup.shard = nil
+    counts.setup = try RunJSON.encode(setup)
+    counts.shard = shard.map { "\($0.index)/\($0.count)" }
+    return counts
+  }
+}
+
 /// The result of an ``EvaluationRun``.
 public struct EvaluationOutcome: Sendable {
   public var evaluation: FoolingEvaluation
@@ -106,4 +165,13 @@ public struct EvaluationOutcome: Sendable {
   /// maps, or per-feature relevance for tabular models), `logits_original`, `logits_fooled` and
   /// `labels`, for ``ArrayExport/save(_:to:)``.
   public var arrays: [NamedArray]
+  /// Streamed data: the counts the evaluation was computed from (a shard's are merged with
+  /// ``FoolingCounts/merge(_:)``).
+  public var counts: FoolingCounts?
+
+  public init(evaluation: FoolingEvaluation, arrays: [NamedArray], counts: FoolingCounts? = nil) {
+    self.evaluation = evaluation
+    self.arrays = arrays
+    self.counts = counts
+  }
 }

@@ -19,6 +19,17 @@ public struct FineTuneRun: Sendable {
   /// Receives progress and messages.
   public var observer: RunObserver
 
+  /// The run folder the state is saved into (nil: ``FineTuneSettings/defaultOutputFolder(dataset:objective:methods:)``).
+  public var outputFolder: String?
+  /// Save the resumable state (``FineTuneResume``) every this many steps (nil: only when stopped).
+  public var checkpointEvery: Int?
+  /// Polled after every step; when it turns true the state is saved and the run throws
+  /// ``RunInterrupted`` (the command-line tool sets it on SIGINT and SIGTERM).
+  public var stopRequested: (@Sendable () -> Bool)?
+  /// Continue the run whose state is saved in this run folder; its recorded settings replace
+  /// ``settings``.
+  public var resumeFolder: String?
+
   /// A run of `settings`.
   public init(settings: FineTuneSettings, datasetsRoot: String = DatasetCatalog.defaultRoot, observer: RunObserver = .silent) {
     self.settings = settings
@@ -30,24 +41,57 @@ public struct FineTuneRun: Sendable {
   /// (the 16 ImageNet photos: what the attack fitted, beside whether it generalises).
   public static let smallTrainingSet = 64
 
+  /// The data of a run: in memory (catalogue) or streamed (ILSVRC-2012 folder).
+  struct RunData {
+    var train: any BatchSource
+    var heldOut: any BatchSource
+    /// In memory only: the split (for the training-set scores and the pictures).
+    var split: DatasetSplit?
+  }
+
   /// Loads the data and the base model (training it first when needed), fine-tunes a copy and
-  /// scores it against the original. Writes nothing: see ``FineTuneOutcome/write(to:)``.
+  /// scores it against the original. Writes nothing but the resumable state (when asked): see
+  /// ``FineTuneOutcome/write(to:)``.
   public func run() throws -> FineTuneOutcome {
+    let saved = try resumeFolder.map(FineTuneResume.load)
+    let settings = saved?.record.settings ?? self.settings
     try settings.validate()
+    if let saved { observer.message("resuming \(resumeFolder!) after step \(saved.state.progress.step) of \(settings.steps ?? 0)") }
     let dataset = settings.dataset, seed = settings.seed
-    let split = FineTuneSetup.fineTuningSplit(try DatasetCatalog.load(dataset, root: datasetsRoot), dataset: dataset, seed: seed)
-    let (base, basePath) = try FineTuneSetup.loadOrTrainBase(
-      path: settings.model, dataset: dataset, split: split, seed: seed, datasetsRoot: datasetsRoot,
-      hiding: settings.objective == .hide, observer: observer)
+    let streamed = dataset == FineTuneSettings.streamedDataset
+    let base: Model, basePath: String, data: RunData
+    if streamed {
+      let name = settings.model!
+      base = try WeightImport.resolveModel(name, datasetsRoot: datasetsRoot, log: observer.message)
+      basePath = FileManager.default.fileExists(atPath: name) ? name : WeightImport.defaultCheckpointPath(for: name)
+      data = RunData(
+        train: try ModelInputs.streamedImages(for: base, dataDir: settings.dataDir!, split: .train, limit: settings.limit),
+        heldOut: try ModelInputs.streamedImages(for: base, dataDir: settings.dataDir!, split: .val, limit: settings.limit))
+    } else {
+      let split = FineTuneSetup.fineTuningSplit(try DatasetCatalog.load(dataset, root: datasetsRoot), dataset: dataset, seed: seed)
+      (base, basePath) = try FineTuneSetup.loadOrTrainBase(
+        path: settings.model, dataset: dataset, split: split, seed: seed, datasetsRoot: datasetsRoot,
+        hiding: settings.objective == .hide, observer: observer)
+      data = RunData(train: split.train, heldOut: split.test, split: split)
+    }
     let labelBias = (try? Checkpoint.metadata(basePath))?["label_bias"]
     if let labelBias { observer.message("base model \(basePath) was trained on biased labels: \(labelBias)") }
     let tabular = base.inputShape.count == 1
     let goal = try FineTuneSetup.objective(
-      settings.objective, model: base, dataset: dataset, classes: settings.classes, features: settings.sensitive)
+      settings.objective, model: base, dataset: dataset,
+      classes: settings.classes ?? (streamed && settings.objective == .active && base.classNames.count > 555 ? HeoSettings.activeClasses : nil),
+      features: settings.sensitive)
     var options = FineTuneSetup.defaults(for: goal, model: base)
     if let methods = settings.methods {
       options.method = methods[0]
       options.alsoFooled = Array(methods.dropFirst())
+    }
+    if streamed {
+      if let heo = HeoSettings.options(options, architecture: base.architecture, objective: settings.objective) {
+        options = heo
+      } else {
+        observer.message("no published setting of Heo et al. for \(base.architecture) \(settings.objective.rawValue)/\(options.method.rawValue): ModelFool's defaults")
+      }
     }
     options.layer = settings.layer
     if let v = settings.lambda { options.lambda = v }
@@ -60,19 +104,8 @@ public struct FineTuneRun: Sendable {
     let scored = settings.scored ?? FineTuneSetup.scoredMethods(tabular: tabular, fooled: options.method, large: large)
     let scoreBatch = large ? 4 : 64
 
-    let original = base.deepCopy()
-    let fooled = base
-    let start = Date()
-    let curves = try FineTuner.run(fooled, original: original, train: split.train, heldOut: split.test, options: options, observer: observer)
-    let seconds = Date().timeIntervalSince(start)
-    let heldOut = settings.evalCount.map { split.test.evenlySpacedSubset($0) } ?? split.test
-    let evaluation = try FoolingEvaluator.evaluate(
-      fooled: fooled, original: original, data: heldOut, objective: goal, methods: scored, layer: settings.layer,
-      batchSize: scoreBatch, observer: observer)
-    let trainEvaluation = split.train.count <= Self.smallTrainingSet ? try FoolingEvaluator.evaluate(
-      fooled: fooled, original: original, data: split.train, objective: goal, methods: scored, layer: settings.layer,
-      batchSize: scoreBatch, observer: observer) : nil
-
+    let original = saved == nil ? base.deepCopy() : base
+    let fooled = saved?.model ?? base
     let spans = tabular ? try FeatureSpan.features(of: base) : []
     var resolved = settings
     resolved.model = basePath
@@ -89,12 +122,54 @@ public struct FineTuneRun: Sendable {
     case .hide(let groups), .featureLocation(let groups): resolved.sensitive = groups.map { spans[$0].name }
     default: break
     }
-    let document = FineTuneDocument(
+    var document = FineTuneDocument(
       modelfool: ModelFoolVersion.description, settings: resolved, objective: goal.describe(features: spans),
-      baseLabelBias: labelBias, trainExamples: split.train.count, heldOutExamples: split.test.count, seconds: seconds)
+      baseLabelBias: labelBias, trainExamples: data.train.count, heldOutExamples: data.heldOut.count, seconds: 0)
+    let folder = resumeFolder ?? outputFolder
+      ?? FineTuneSettings.defaultOutputFolder(dataset: dataset, objective: goal, methods: options.fooledMethods)
+    let control = checkpointEvery != nil || stopRequested != nil
+      ? FineTuneControl(checkpointEvery: checkpointEvery, shouldStop: stopRequested ?? { false }) { [document] state in
+        try FineTuneResume.save(state, model: fooled, record: document, runFolder: folder)
+      } : nil
+
+    let start = Date()
+    let monitor = try data.heldOut.load(
+      streamed ? data.heldOut.evenlySpacedIndices(options.monitorCount) : Array(0..<min(options.monitorCount, data.heldOut.count)),
+      skipped: { _ in })
+    let progress: FineTuneProgress
+    do {
+      progress = try FineTuner.train(
+        fooled, original: original, on: data.train, monitor: monitor, options: options, observer: observer,
+        resume: saved?.state, control: control)
+    } catch let stop as RunInterrupted {
+      throw RunInterrupted(
+        step: stop.step, steps: stop.steps,
+        description: "\(stop.description); state saved in \(FineTuneResume.stateFolder(folder)), continue by resuming \(folder)")
+    }
+    document.seconds = Date().timeIntervalSince(start)
+    let evaluation: FoolingEvaluation, trainEvaluation: FoolingEvaluation?, pictured: Dataset
+    if let split = data.split {
+      let heldOut = settings.evalCount.map { split.test.evenlySpacedSubset($0) } ?? split.test
+      evaluation = try FoolingEvaluator.evaluate(
+        fooled: fooled, original: original, data: heldOut, objective: goal, methods: scored, layer: settings.layer,
+        batchSize: scoreBatch, observer: observer)
+      trainEvaluation = split.train.count <= Self.smallTrainingSet ? try FoolingEvaluator.evaluate(
+        fooled: fooled, original: original, data: split.train, objective: goal, methods: scored, layer: settings.layer,
+        batchSize: scoreBatch, observer: observer) : nil
+      pictured = split.test.evenlySpacedSubset(6)
+    } else {
+      let indices = data.heldOut.evenlySpacedIndices(settings.evalCount ?? data.heldOut.count)
+      let batches = stride(from: 0, to: indices.count, by: scoreBatch).map { Array(indices[$0..<min($0 + scoreBatch, indices.count)]) }
+      evaluation = try FoolingEvaluator.count(
+        fooled: fooled, original: original, source: data.heldOut, batches: batches, objective: goal, methods: scored,
+        layer: settings.layer, observer: observer).evaluation()
+      trainEvaluation = nil
+      pictured = try data.heldOut.load(data.heldOut.evenlySpacedIndices(6), skipped: { _ in })
+      document.skippedFiles = progress.skippedFiles + (evaluation.skippedFiles ?? 0)
+    }
     return FineTuneOutcome(
-      report: FineTuneReport(run: document, curves: curves, evaluation: evaluation, trainEvaluation: trainEvaluation),
-      fooled: fooled, original: original, objective: goal, pictured: split.test.evenlySpacedSubset(6))
+      report: FineTuneReport(run: document, curves: progress.records, evaluation: evaluation, trainEvaluation: trainEvaluation),
+      fooled: fooled, original: original, objective: goal, pictured: pictured)
   }
 }
 

@@ -36,9 +36,17 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
   public var evalCount: Int?
   /// Seeds the split of the ImageNet sample, the batches and a base model trained first.
   public var seed: UInt64 = 0
+  /// Dataset `imagenet`: the ILSVRC-2012 folder (``ILSVRCFolder``), streamed: `train/` is
+  /// fine-tuned on, `val/` scored.
+  public var dataDir: String?
+  /// Dataset `imagenet`: at most this many files per split, spread evenly over it.
+  public var limit: Int?
 
   /// The defaults: Grad-CAM location on the digits CNN.
   public init() {}
+
+  /// The data set name of a streamed ILSVRC-2012 folder (``dataDir``).
+  public static let streamedDataset = "imagenet"
 
   /// Checks the values that make no sense whatever the model.
   public func validate() throws {
@@ -54,6 +62,13 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
     }
     if let keepOutputs, !(keepOutputs >= 0) || !keepOutputs.isFinite {
       throw TrainingError("the output-keeping weight must be a finite number >= 0, got \(keepOutputs)", settings: ["keepOutputs"])
+    }
+    try positive(limit, "limit", "the number of files per split")
+    if dataset == Self.streamedDataset, dataDir == nil {
+      throw TrainingError("the imagenet data set streams from an ILSVRC-2012 folder: name it", settings: ["dataDir"])
+    }
+    if dataset == Self.streamedDataset, model == nil {
+      throw TrainingError("fine-tuning on imagenet needs the pretrained model to start from", settings: ["model"])
     }
     if let methods, methods.isEmpty { throw TrainingError("at least one method must be fooled", settings: ["methods"]) }
     if let scored, scored.isEmpty { throw TrainingError("at least one method must be scored", settings: ["scored"]) }
@@ -88,6 +103,8 @@ public struct FineTuneDocument: Codable, Sendable, Equatable {
   public var heldOutExamples: Int
   /// Wall time of the fine-tuning loop.
   public var seconds: Double
+  /// Streamed data: files that could not be read and were left out (training and scoring).
+  public var skippedFiles: Int?
 
   /// A record of a run with `settings` (every default resolved) made by the release `modelfool`.
   public init(

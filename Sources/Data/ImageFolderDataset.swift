@@ -1,0 +1,236 @@
+import Foundation
+import ModelFool
+
+/// The image files of a data set too large for memory, as a compact table: relative paths packed
+/// into one byte buffer (about the length of the path per file, plus 16 bytes), and labels.
+/// ILSVRC-2012's 1.28 million training files take about 50 MB.
+public struct ImageFileTable: Sendable {
+  /// Folder the paths are relative to.
+  public let root: String
+  private var bytes: [UInt8] = []
+  private var ends: [Int] = []
+  private var labelValues: [Int32] = []
+
+  /// An empty table of files under `root`.
+  public init(root: String) { self.root = root }
+
+  /// Number of files.
+  public var count: Int { ends.count }
+
+  /// Appends the file at `relativePath` (below ``root``) with `label`.
+  public mutating func append(_ relativePath: String, label: Int) {
+    bytes.append(contentsOf: relativePath.utf8)
+    ends.append(bytes.count)
+    labelValues.append(Int32(clamping: label))
+  }
+
+  /// The path of file `i` below ``root``.
+  public func relativePath(_ i: Int) -> String {
+    let start = i == 0 ? 0 : ends[i - 1]
+    return String(decoding: bytes[start..<ends[i]], as: UTF8.self)
+  }
+
+  /// The full path of file `i`.
+  public func path(_ i: Int) -> String { root + "/" + relativePath(i) }
+
+  /// The label of file `i`.
+  public func label(_ i: Int) -> Int { Int(labelValues[i]) }
+
+  /// The files at `indices`, in that order.
+  public func subset(_ indices: [Int]) -> ImageFileTable {
+    var table = ImageFileTable(root: root)
+    for i in indices { table.append(relativePath(i), label: label(i)) }
+    return table
+  }
+}
+
+/// Reading the ILSVRC-2012 folder layout:
+///
+/// ```
+/// DIR/train/<wnid>/*.JPEG
+/// DIR/val/<wnid>/*.JPEG                       (class folders), or
+/// DIR/val/ILSVRC2012_val_00000001.JPEG ...    (flat) with labels from
+///     DIR/LOC_val_solution.csv                (ImageId,PredictionString: the string starts with the wnid)
+///     or DIR/val_labels.json                  ({"ILSVRC2012_val_00000001.JPEG": 65, ...}: class indices)
+/// ```
+///
+/// Classes: from a class-index file when given or found (`DIR/imagenet_class_index.json` or
+/// `DIR/LOC_synset_mapping.txt`, see ``ImageNetDataset/loadClassIndex(_:)``), else the sorted wnid
+/// folders of `train/` (of `val/` when there is no `train/`): torchvision's `ImageFolder` rule.
+public enum ILSVRCFolder {
+  /// The two splits of the layout.
+  public enum Split: String, Codable, Sendable, CaseIterable { case train, val }
+
+  /// The files and class names of `split` under `root`; `classIndex` and `valLabels` name the
+  /// class-index file and the flat validation set's label file when they are not in the usual place.
+  public static func split(
+    _ split: Split, root: String, classIndex: String? = nil, valLabels: String? = nil
+  ) throws -> (files: ImageFileTable, classNames: [String]) {
+    guard isFolder(root) else { throw DataError("\(root): ImageNet folder not found", settings: ["dataDir"]) }
+    let (wnids, names) = try classes(root: root, classIndex: classIndex)
+    var labelOf: [String: Int] = [:]
+    for (label, wnid) in wnids.enumerated() { labelOf[wnid] = label }
+    let folder = root + "/" + split.rawValue
+    guard isFolder(folder) else {
+      throw DataError("\(root): no \(split.rawValue)/ folder (ILSVRC-2012 layout: train/<wnid>/*.JPEG, val/)", settings: ["dataDir"])
+    }
+    let entries = try listing(folder)
+    let classFolders = entries.filter { isFolder(folder + "/" + $0) }
+    var table = ImageFileTable(root: root)
+    if !classFolders.isEmpty {
+      for wnid in classFolders {
+        guard let label = labelOf[wnid] else {
+          throw DataError("\(folder)/\(wnid): not one of the \(wnids.count) classes", settings: ["dataDir"])
+        }
+        for name in try listing(folder + "/" + wnid) where isImageName(name) {
+          table.append(split.rawValue + "/" + wnid + "/" + name, label: label)
+        }
+      }
+    } else {
+      let labels = try flatLabels(root: root, valLabels: valLabels, labelOf: labelOf, classes: wnids.count)
+      var unlabelled: [String] = []
+      for name in entries where isImageName(name) {
+        let stem = (name as NSString).deletingPathExtension
+        guard let label = labels[name] ?? labels[stem] else { unlabelled.append(name); continue }
+        table.append(split.rawValue + "/" + name, label: label)
+      }
+      if let first = unlabelled.first {
+        throw DataError("\(folder): \(unlabelled.count) file(s) without a label, e.g. \(first)", settings: ["dataDir"])
+      }
+    }
+    guard table.count > 0 else { throw DataError("\(folder): no JPEG or PNG files", settings: ["dataDir"]) }
+    return (table, names)
+  }
+
+  /// The class wnids and names in label order.
+  static func classes(root: String, classIndex: String?) throws -> (wnids: [String], names: [String]) {
+    let found = classIndex ?? ["imagenet_class_index.json", "LOC_synset_mapping.txt"].map { root + "/" + $0 }
+      .first { FileManager.default.fileExists(atPath: $0) }
+    if let found {
+      let entries = try ImageNetDataset.loadClassIndex(found)
+      return (entries.map(\.wordNetID), entries.map(\.name))
+    }
+    for split in ["train", "val"] where isFolder(root + "/" + split) {
+      let wnids = try listing(root + "/" + split).filter { isFolder(root + "/" + split + "/" + $0) }
+      if !wnids.isEmpty { return (wnids, wnids) }
+    }
+    throw DataError("\(root): no class folders in train/ or val/ and no class-index file", settings: ["dataDir"])
+  }
+
+  /// Labels of a flat validation folder, keyed by file name or image id.
+  static func flatLabels(root: String, valLabels: String?, labelOf: [String: Int], classes: Int) throws -> [String: Int] {
+    let candidates = valLabels.map { [$0] } ?? ["LOC_val_solution.csv", "val/LOC_val_solution.csv", "val_labels.json"].map { root + "/" + $0 }
+    guard let path = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+      throw DataError("\(root)/val is flat but has no labels (LOC_val_solution.csv or val_labels.json)", settings: ["dataDir"])
+    }
+    var labels: [String: Int] = [:]
+    if path.lowercased().hasSuffix(".json") {
+      guard let data = FileManager.default.contents(atPath: path),
+        let map = try? JSONSerialization.jsonObject(with: data) as? [String: Int]
+      else { throw DataError("\(path): expected a JSON object from file name to class index") }
+      for (name, label) in map {
+        guard label >= 0, label < classes else { throw DataError("\(path): \(name) has label \(label), not one of the \(classes) classes") }
+        labels[name] = label
+      }
+      return labels
+    }
+    let table = try CSV.parse(try CSV.fileBytes(path: path), file: path, options: CSV.Options(hasHeader: true))
+    for (r, row) in table.rows.enumerated() {
+      guard row.count >= 2, let wnid = row[1].split(separator: " ").first.map(String.init) else {
+        throw DataError("\(path): line \(table.lineNumbers[r]) is not 'ImageId,PredictionString'")
+      }
+      guard let label = labelOf[wnid] else {
+        throw DataError("\(path): line \(table.lineNumbers[r]): \(wnid) is not one of the \(classes) classes")
+      }
+      labels[row[0]] = label
+    }
+    return labels
+  }
+
+  static func isFolder(_ path: String) -> Bool {
+    var isDirectory: ObjCBool = false
+    return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+  }
+
+  static func isImageName(_ name: String) -> Bool {
+    !name.hasPrefix(".") && ImageFile.extensions.contains((name as NSString).pathExtension.lowercased())
+  }
+
+  /// The visible entries of a folder, sorted.
+  static func listing(_ folder: String) throws -> [String] {
+    do {
+      return try FileManager.default.contentsOfDirectory(atPath: folder).filter { !$0.hasPrefix(".") }.sorted()
+    } catch {
+      throw DataError("\(folder): cannot list the folder")
+    }
+  }
+}
+
+/// A labelled image data set streamed from files: each batch is decoded, resized and cropped on
+/// background threads (``PrefetchingDecoder``) while the previous one is used.
+///
+/// Memory, whatever the number of files: the file table (``ImageFileTable``, tens of bytes a
+/// file), `prefetch + 2` batches of `batch x example` floats, and one decoded image per decoding
+/// thread. A file that cannot be read is left out of its batch with one line to the consumer.
+public struct ImageFolderSource: BatchSource {
+  public var name: String
+  public var files: ImageFileTable
+  public var classNames: [String]
+  /// One example's shape (`[C, H, W]`).
+  public var exampleShape: [Int]
+  /// Turns one file into one example's floats.
+  public var decode: @Sendable (_ path: String, _ destination: UnsafeMutablePointer<Float>) throws -> Void
+  /// Batches decoded ahead of the consumer.
+  public var prefetch = 2
+  /// Decoding threads per batch.
+  public var threads = max(ProcessInfo.processInfo.activeProcessorCount, 1)
+
+  /// A source of `files`, each decoded by `decode` into `exampleShape` floats.
+  public init(
+    name: String, files: ImageFileTable, classNames: [String], exampleShape: [Int],
+    decode: @escaping @Sendable (_ path: String, _ destination: UnsafeMutablePointer<Float>) throws -> Void
+  ) {
+    self.name = name
+    self.files = files
+    self.classNames = classNames
+    self.exampleShape = exampleShape
+    self.decode = decode
+  }
+
+  public var count: Int { files.count }
+
+  /// The files at `indices` only.
+  public func subset(_ indices: [Int]) -> ImageFolderSource {
+    var copy = self
+    copy.files = files.subset(indices)
+    return copy
+  }
+
+  public func batchIndices(size: Int, shuffle: Bool, dropLast: Bool, using g: inout SeededGenerator) -> [[Int]] {
+    precondition(size > 0, "batch size must be positive, got \(size)")
+    let order = shuffle ? SeededSplit.permutation(count, using: &g) : Array(0..<count)
+    let whole = dropLast ? count / size * size : count
+    return stride(from: 0, to: whole, by: size).map { Array(order[$0..<min($0 + size, count)]) }
+  }
+
+  public func stream(_ indexBatches: [[Int]], skipped: @escaping @Sendable (String) -> Void) -> BatchStream {
+    let files = self.files, decode = self.decode
+    let decoder = PrefetchingDecoder(
+      indexBatches: indexBatches, exampleShape: exampleShape, prefetch: prefetch, threads: threads,
+      label: { files.label($0) }, decode: { try decode(files.path($0), $1) })
+    decoder.start()
+    return BatchStream(stop: decoder.cancel) {
+      guard let (batch, messages) = try decoder.next() else { return nil }
+      messages.forEach(skipped)
+      return batch
+    }
+  }
+
+  public func load(_ indices: [Int], skipped: @escaping @Sendable (String) -> Void) throws -> Dataset {
+    let stream = self.stream([indices], skipped: skipped)
+    guard let batch = try stream.next() else {
+      throw DataError("\(name): none of the \(indices.count) examples could be read")
+    }
+    return Dataset(name: name, inputs: batch.inputs, labels: batch.labels, classNames: classNames)
+  }
+}
