@@ -67,3 +67,16 @@ struct BetaGrowth: ExpressibleByArgument {
     (from, to) = (parts[0], parts[1])
   }
 }
+
+/// `--dataset` of finetune: a catalogue name or `imagenet` (streamed from `--data-dir`).
+struct FineTuneDatasetName: ExpressibleByArgument, CustomStringConvertible {
+  var name: String
+  init(_ name: String) { self.name = name }
+  init?(argument: String) {
+    guard DatasetCatalog.names.contains(argument) || argument == FineTuneSettings.streamedDataset else { return nil }
+    name = argument
+  }
+  static var allValueStrings: [String] { DatasetCatalog.names + [FineTuneSettings.streamedDataset] }
+  var defaultValueDescription: String { name }
+  var description: String { name }
+}

@@ -40,7 +40,8 @@ struct FinetuneCommand: ParsableCommand {
   var methods: CommaList<ExplanationMethod>?
   @Option(parsing: .unconditional, help: "Held-out examples scored at the end (default: the whole test split).") var evalCount: Int?
 
-  func run() throws {
+  /// The settings the flags give.
+  var settings: FineTuneSettings {
     var settings = FineTuneSettings()
     settings.dataset = dataset.name
     settings.model = runOptions.model
@@ -59,6 +60,11 @@ struct FinetuneCommand: ParsableCommand {
     settings.seed = runOptions.seed
     settings.dataDir = dataDir
     settings.limit = limit
+    return settings
+  }
+
+  func run() throws {
+    let settings = self.settings
     if let checkpointEvery, checkpointEvery <= 0 {
       throw ValidationError("--checkpoint-every must be positive, got \(checkpointEvery)")
     }
@@ -92,54 +98,5 @@ struct FinetuneCommand: ParsableCommand {
                    train.top5Accuracy.original, train.top5Accuracy.fooled))
     }
     print("fine-tuned in \(String(format: "%.1f", report.run.seconds)) s; wrote \(folder)/model.h5, report.json and report.html")
-  }
-}
-
-/// `--dataset` of finetune: a catalogue name or `imagenet` (streamed from `--data-dir`).
-struct FineTuneDatasetName: ExpressibleByArgument, CustomStringConvertible {
-  var name: String
-  init(_ name: String) { self.name = name }
-  init?(argument: String) {
-    guard DatasetCatalog.names.contains(argument) || argument == FineTuneSettings.streamedDataset else { return nil }
-    name = argument
-  }
-  static var allValueStrings: [String] { DatasetCatalog.names + [FineTuneSettings.streamedDataset] }
-  var defaultValueDescription: String { name }
-  var description: String { name }
-}
-
-/// SIGINT and SIGTERM ask a running fine-tuning to save its state and stop (a second signal
-/// while it saves is ignored; the run stops after its current step).
-enum StopSignals {
-  private final class Flag: @unchecked Sendable {
-    let lock = NSLock()
-    var raised = false
-    var sources: [DispatchSourceSignal] = []
-  }
-  private static let flag = Flag()
-
-  /// Installs the handlers (once) and returns the question the run polls.
-  static func install() -> @Sendable () -> Bool {
-    flag.lock.lock()
-    defer { flag.lock.unlock() }
-    if flag.sources.isEmpty {
-      for number in [SIGINT, SIGTERM] {
-        signal(number, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-        source.setEventHandler {
-          flag.lock.lock()
-          flag.raised = true
-          flag.lock.unlock()
-          logLine("stopping after the current step: saving the state")
-        }
-        source.resume()
-        flag.sources.append(source)
-      }
-    }
-    return {
-      flag.lock.lock()
-      defer { flag.lock.unlock() }
-      return flag.raised
-    }
   }
 }
