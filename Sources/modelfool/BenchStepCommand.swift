@@ -23,7 +23,7 @@ struct BenchStepCommand: ParsableCommand {
   @Option(help: "Peer script (JAX on CPU); 'none' skips the peer.")
   var peer = "bench/peers/jax_step.py"
 
-  @Option(help: "Time the fine-tuning step on this model (checkpoint or pretrained name) instead of the digits CNN.")
+  @Option(help: "Time the fine-tuning step on this model instead of the digits CNN: a checkpoint, a pretrained name, or zoo:ARCH (random weights, e.g. zoo:resnet50).")
   var finetuneModel: String?
 
   @Option(help: "Batch size of the timed fine-tuning step.")
@@ -71,7 +71,9 @@ struct BenchStepCommand: ParsableCommand {
     }
     let finetune = try FineTuneBenchmark.stepTimes(
       iterations: finetuneModel == nil ? 10 : 3, batch: finetuneBatch,
-      model: try finetuneModel.map { try WeightImport.resolveModel($0, log: log) })
+      model: try finetuneModel.map { name in
+        name.hasPrefix("zoo:") ? try ModelZoo.build(architecture: String(name.dropFirst(4))) : try WeightImport.resolveModel(name, log: log)
+      })
     log(String(format: "%@ batch %d: plain CE step %.2f ms, Grad-CAM location fine-tuning step %.2f ms (%.2fx)", (finetuneModel ?? "digits CNN") as NSString, finetuneBatch, finetune.plain, finetune.fooling, finetune.fooling / finetune.plain))
     let mean = { (xs: [Double]) in xs.isEmpty ? nil : xs.reduce(0, +) / Double(xs.count) }
     let plain = mean(ours.map(\.plain))!, double = mean(ours.map(\.double))!
