@@ -81,6 +81,19 @@ private func expectBlocks(_ rgb: [UInt8], _ expected: [[Int]], tolerance: Int, _
     #expect(try JPEGImage.decode(bytes, maxPixels: 256).width == 16)
   }
 
+  @Test func progressiveJPEGWithTooManyScansIsRefused() throws {
+    // Each progressive scan is a pass over every coefficient: 600 copies of the fixture's last
+    // scan (a valid refinement scan, repeated) exceed the limit of 500 (TurboJPEG's).
+    let bytes = [UInt8](FileManager.default.contents(atPath: imageFixture("progressive.jpg"))!)
+    let scans = (0..<(bytes.count - 1)).filter { bytes[$0] == 0xFF && bytes[$0 + 1] == 0xDA }
+    let end = bytes.count - 2  // the EOI marker
+    #expect(Array(bytes[end...]) == [0xFF, 0xD9] && scans.count == 10)
+    let last = Array(bytes[scans.last!..<end])
+    let many = Array(bytes[..<end]) + Array([[UInt8]](repeating: last, count: 600).joined()) + [0xFF, 0xD9]
+    let error = #expect(throws: DataError.self) { try JPEGImage.decode(many, source: "scans.jpg") }
+    #expect(error.map(oneLineDescription) == "scans.jpg: corrupt or truncated JPEG file (more than 500 progressive scans)")
+  }
+
   @Test func sixteenBitPNGBombIsRefusedFromItsHeader() throws {
     let folder = try makeTemporaryFolder("png-bomb")
     defer { try? FileManager.default.removeItem(atPath: folder) }
