@@ -22,8 +22,13 @@ public enum PNGImage {
   /// Reads any PNG as 8-bit RGB: gray is replicated to three channels, palettes are expanded,
   /// an alpha channel is dropped (as `PIL.Image.convert("RGB")` does); 16-bit samples are
   /// scaled to 8 bits with rounding (`v * 255 / 65535`).
-  public static func read(_ path: String) throws -> (rgb: [UInt8], width: Int, height: Int) {
+  ///
+  /// The header's size is checked against `maxPixels` (nil: ``ImageBudget/maxPixels(_:environment:)``,
+  /// `$MODELFOOL_MAX_PIXELS` or 100 megapixels) with overflow-checked arithmetic after libpng has
+  /// read the header chunks (`png_read_info`) and before any pixel buffer is allocated.
+  public static func read(_ path: String, maxPixels: Int? = nil) throws -> (rgb: [UInt8], width: Int, height: Int) {
     guard FileManager.default.fileExists(atPath: path) else { throw DataError("\(path): file not found") }
+    let budget = try ImageBudget.maxPixels(maxPixels)
     var image = png_image()
     image.version = png_uint_32(PNG_IMAGE_VERSION)
     guard png_image_begin_read_from_file(&image, path) != 0 else {
@@ -33,13 +38,19 @@ public enum PNGImage {
     }
     let width = Int(image.width)
     let height = Int(image.height)
-    let pixels = width * height
-    guard width > 0, height > 0, pixels <= 1 << 28 else {
-      png_image_free(&image)
-      throw DataError("\(path): PNG size \(width)x\(height) is not supported")
-    }
     let sixteenBit = image.format & mf_png_format_flag_linear() != 0
-    var rgb = [UInt8](repeating: 0, count: pixels * 3)
+    let rgbBytes: Int
+    do {
+      rgbBytes = try ImageBudget.checkedByteCount(width: width, height: height, channels: 3, maxPixels: budget, source: path)
+      // libpng's own buffer for the RGBA rows: 4 or 8 bytes per pixel.
+      _ = try ImageBudget.checkedByteCount(
+        width: width, height: height, channels: sixteenBit ? 8 : 4, maxPixels: budget, source: path)
+    } catch {
+      png_image_free(&image)
+      throw error
+    }
+    let pixels = width * height
+    var rgb = [UInt8](repeating: 0, count: rgbBytes)
     if sixteenBit {
       image.format = mf_png_format_rgba() | mf_png_format_flag_linear()
       var wide = [UInt16](repeating: 0, count: pixels * 4)

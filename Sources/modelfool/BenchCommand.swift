@@ -4,7 +4,10 @@ import ArgumentParser
 struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench",
-    abstract: "Benchmark the engine: the reference training step (default), a model's forward pass, explanations.",
-    subcommands: [BenchStepCommand.self, BenchForwardCommand.self, BenchExplainCommand.self],
+    abstract:
+      "Benchmark the engine: the reference training step (default), a model's forward pass, explanations, the image pipeline.",
+    subcommands: [
+      BenchStepCommand.self, BenchForwardCommand.self, BenchExplainCommand.self, BenchPipelineCommand.self,
+    ],
     defaultSubcommand: BenchStepCommand.self)
 }

@@ -1,0 +1,67 @@
+import Foundation
+
+/// The pixel budget that image decoding checks a file's header against before allocating
+/// anything in proportion to the image: image files come from outside and are hostile (an 18 KB
+/// progressive JPEG can claim 65500x65500 pixels, a 57-byte PNG header 16384x16384 at 16 bits).
+///
+/// The budget counts the pixels of the frame the header declares (`width * height`, before any
+/// DCT scaling: a progressive JPEG keeps every coefficient of the full frame in memory). Decoding
+/// an RGB image of `n` pixels needs about `3n` bytes for the result plus up to `8n` of decoder
+/// state (16-bit PNG) or `2n * components` (progressive JPEG coefficients).
+public enum ImageBudget {
+  /// 100 megapixels: a 10000x10000 image; about 0.3 GB as 8-bit RGB.
+  public static let defaultMaxPixels = 100_000_000
+
+  /// The environment variable that sets the budget for every command that decodes images
+  /// (`MODELFOOL_MAX_PIXELS=400000000 modelfool predict ...`).
+  public static let environmentVariable = "MODELFOOL_MAX_PIXELS"
+
+  /// The budget in effect: `explicit` when given, else `$MODELFOOL_MAX_PIXELS` when set, else
+  /// ``defaultMaxPixels``. A value that is not a positive whole number is an error, not a silent
+  /// fallback to the default.
+  public static func maxPixels(
+    _ explicit: Int? = nil, environment: [String: String]? = nil
+  ) throws -> Int {
+    if let explicit {
+      guard explicit > 0 else { throw DataError("image pixel budget \(explicit): expected a positive number of pixels") }
+      return explicit
+    }
+    if let environment { return try parse(environment[environmentVariable]) }
+    return try processBudget.get()
+  }
+
+  /// Checks a declared `width x height` image of `channels` bytes per pixel against `maxPixels`
+  /// with overflow-checked arithmetic and returns the byte count `width * height * channels`.
+  /// The error names the file, its size and the budget, and how to raise the budget.
+  public static func checkedByteCount(
+    width: Int, height: Int, channels: Int, maxPixels: Int, source: String
+  ) throws -> Int {
+    guard width > 0, height > 0, channels > 0 else {
+      throw DataError("\(source): image size \(width)x\(height) is empty")
+    }
+    let (pixels, pixelsOverflow) = width.multipliedReportingOverflow(by: height)
+    guard !pixelsOverflow, pixels <= maxPixels else {
+      throw DataError(
+        "\(source): image of \(width)x\(height) pixels is over the decoding budget of \(maxPixels) pixels"
+          + " (set \(environmentVariable) to raise it)")
+    }
+    let (bytes, bytesOverflow) = pixels.multipliedReportingOverflow(by: channels)
+    guard !bytesOverflow else {
+      throw DataError("\(source): image of \(width)x\(height)x\(channels) bytes overflows the address space")
+    }
+    return bytes
+  }
+
+  /// The environment's budget, read once per process.
+  private static let processBudget: Result<Int, DataError> = Result {
+    try parse(ProcessInfo.processInfo.environment[environmentVariable])
+  }.mapError { $0 as? DataError ?? DataError("\($0)") }
+
+  private static func parse(_ text: String?) throws -> Int {
+    guard let text, !text.isEmpty else { return defaultMaxPixels }
+    guard let value = Int(text.filter { $0 != "_" }), value > 0 else {
+      throw DataError("$\(environmentVariable)='\(text)': expected a positive whole number of pixels (default \(defaultMaxPixels))")
+    }
+    return value
+  }
+}
