@@ -48,6 +48,11 @@ indirect enum PickleValue {
 /// A Python list (mutable, shared through the memo).
 final class PickleList {
   var items: [PickleValue] = []
+  /// Nesting depth (1 + the deepest item); final once the list is frozen.
+  var depth = 1
+  /// Set when the list is placed in another container: from then on it may not change, which
+  /// makes a structure that contains itself impossible (see ``PickleMachine``).
+  var frozen = false
 }
 
 /// A Python dict in insertion order (string keys replace earlier entries, as in Python).
@@ -56,6 +61,10 @@ final class PickleDict {
   private var stringIndex: [String: Int] = [:]
   /// State given by BUILD (e.g. the `_metadata` attribute of a state dict); unused by readers here.
   var attributes: PickleValue?
+  /// Nesting depth (1 + the deepest key, value or attribute); final once the dict is frozen.
+  var depth = 1
+  /// Set when the dict is placed in another container (see ``PickleList/frozen``).
+  var frozen = false
 
   /// Sets `dict[key] = value`.
   func set(_ key: PickleValue, _ value: PickleValue) {
@@ -76,9 +85,20 @@ final class PickleDict {
 }
 
 /// Decoder for the pickle subset (protocols 0-5, binary opcodes plus a few text ones) that tensor
-/// checkpoints use. It never executes anything: GLOBAL yields `.global` symbols, REDUCE/NEWOBJ
-/// call the `reduce` hook (which knows a fixed list of symbols and throws for others), BINPERSID
-/// calls `persistentLoad`. Errors are `DataError`s naming `source` and the byte offset.
+/// checkpoints use. It never executes anything: GLOBAL yields `.global` symbols (only those in
+/// `allowedGlobals`; any other is refused by name), REDUCE/NEWOBJ call the `reduce` hook (which
+/// knows a fixed list of symbols and throws for others), BINPERSID calls `persistentLoad`.
+/// Errors are one-line `DataError`s naming `source` and the byte offset.
+///
+/// Hostile streams cannot exhaust the native stack or build cycles:
+/// - every value has a nesting depth (scalars 0, containers 1 + their deepest item), and no value
+///   deeper than `maxDepth` is built, so 100 KB of nested tuples is an error, not a deep recursion
+///   when the value is later walked or freed;
+/// - a list or dict is frozen once it is placed in another container (tuple, list, dict, BUILD
+///   state, call arguments); mutating a frozen container, or putting a container in itself, is an
+///   error. Python's pickler always completes a container before its parent takes it, so only
+///   self-referencing structures (a state dict that contains itself) are refused.
+/// The stack, mark stack and memo grow by at most one entry per byte of input.
 struct PickleMachine {
   /// Builds the result of calling `callable(*args)` (REDUCE, NEWOBJ) for known symbols.
   typealias Reduce = (_ callable: PickleValue, _ args: [PickleValue]) throws -> PickleValue
@@ -92,12 +112,32 @@ struct PickleMachine {
   var reduce: Reduce
   var persistentLoad: PersistentLoad
 
-  private var stack: [PickleValue] = []
+  /// Dotted names (`module.name`) that GLOBAL / STACK_GLOBAL may name; any other is an error.
+  var allowedGlobals: Set<String>
+  /// Deepest nesting of tuples, lists and dicts allowed (a state dict needs about 5).
+  var maxDepth: Int
+
+  /// A stack or memo slot: a value and its nesting depth (for lists and dicts the box's depth,
+  /// which APPEND/SETITEM may raise, is authoritative).
+  private struct Entry {
+    var value: PickleValue
+    var storedDepth: Int
+    var depth: Int {
+      switch value {
+      case .list(let list): return list.depth
+      case .dict(let dict): return dict.depth
+      default: return storedDepth
+      }
+    }
+  }
+
+  private var stack: [Entry] = []
   private var marks: [Int] = []
-  private var memo: [Int: PickleValue] = [:]
+  private var memo: [Int: Entry] = [:]
 
   init(
     bytes: UnsafeRawBufferPointer, position: Int, source: String,
+    allowedGlobals: Set<String> = [], maxDepth: Int = 100,
     reduce: @escaping Reduce = { callable, _ in
       throw PickleFailure("unsupported callable \(callable.kindName)")
     },
@@ -108,6 +148,8 @@ struct PickleMachine {
     self.source = source
     self.reduce = reduce
     self.persistentLoad = persistentLoad
+    self.allowedGlobals = allowedGlobals
+    self.maxDepth = maxDepth
   }
 
   /// Runs one pickle (up to and including STOP) from `position`, returns its value and leaves
@@ -137,65 +179,65 @@ struct PickleMachine {
     case 0x95: _ = try read(8)  // FRAME: framing is only a hint, the data follows inline
     case UInt8(ascii: "."):  // STOP
       guard let result = stack.popLast() else { throw PickleFailure("STOP on an empty stack") }
-      return result
+      return result.value
     case UInt8(ascii: "("): marks.append(stack.count)  // MARK
     case UInt8(ascii: "0"): _ = try pop()  // POP
     case UInt8(ascii: "1"): _ = try popMark()  // POP_MARK
     case UInt8(ascii: "2"): stack.append(try top())  // DUP
 
-    case UInt8(ascii: "N"): stack.append(.none)
-    case 0x88: stack.append(.bool(true))  // NEWTRUE
-    case 0x89: stack.append(.bool(false))  // NEWFALSE
-    case UInt8(ascii: "J"): stack.append(.int(Int(Int32(bitPattern: UInt32(try littleEndian(4))))))
-    case UInt8(ascii: "K"): stack.append(.int(Int(try byte())))  // BININT1
-    case UInt8(ascii: "M"): stack.append(.int(Int(try littleEndian(2))))  // BININT2
-    case 0x8a: stack.append(try long(Int(try byte())))  // LONG1
-    case 0x8b: stack.append(try long(try length(4)))  // LONG4
+    case UInt8(ascii: "N"): push(.none)
+    case 0x88: push(.bool(true))  // NEWTRUE
+    case 0x89: push(.bool(false))  // NEWFALSE
+    case UInt8(ascii: "J"): push(.int(Int(Int32(bitPattern: UInt32(try littleEndian(4))))))
+    case UInt8(ascii: "K"): push(.int(Int(try byte())))  // BININT1
+    case UInt8(ascii: "M"): push(.int(Int(try littleEndian(2))))  // BININT2
+    case 0x8a: push(try long(Int(try byte())))  // LONG1
+    case 0x8b: push(try long(try length(4)))  // LONG4
     case UInt8(ascii: "I"):  // INT (text; "00"/"01" are False/True)
       let text = try line()
-      if text == "00" { stack.append(.bool(false)) } else if text == "01" { stack.append(.bool(true)) } else {
-        guard let value = Int(text) else { throw PickleFailure("bad INT '\(text)'") }
-        stack.append(.int(value))
+      if text == "00" { push(.bool(false)) } else if text == "01" { push(.bool(true)) } else {
+        guard let value = Int(text) else { throw PickleFailure("bad INT '\(text.prefix(40))'") }
+        push(.int(value))
       }
     case UInt8(ascii: "L"):  // LONG (text, trailing L)
       var text = try line()
       if text.hasSuffix("L") { text.removeLast() }
-      guard let value = Int(text) else { throw PickleFailure("LONG '\(text)' beyond 64 bits") }
-      stack.append(.int(value))
+      guard let value = Int(text) else { throw PickleFailure("LONG '\(text.prefix(40))' beyond 64 bits") }
+      push(.int(value))
     case UInt8(ascii: "G"):  // BINFLOAT: big-endian IEEE double
       let raw = try read(8)
       var bits: UInt64 = 0
       for b in raw { bits = bits << 8 | UInt64(b) }
-      stack.append(.float(Double(bitPattern: bits)))
+      push(.float(Double(bitPattern: bits)))
     case UInt8(ascii: "F"):  // FLOAT (text)
       let text = try line()
-      guard let value = Double(text) else { throw PickleFailure("bad FLOAT '\(text)'") }
-      stack.append(.float(value))
+      guard let value = Double(text) else { throw PickleFailure("bad FLOAT '\(text.prefix(40))'") }
+      push(.float(value))
 
-    case UInt8(ascii: "X"): stack.append(.string(try utf8(try length(4))))  // BINUNICODE
-    case 0x8c: stack.append(.string(try utf8(Int(try byte()))))  // SHORT_BINUNICODE
-    case 0x8d: stack.append(.string(try utf8(try length(8))))  // BINUNICODE8
-    case UInt8(ascii: "T"): stack.append(.string(legacyString(try read(try length(4)))))  // BINSTRING
-    case UInt8(ascii: "U"): stack.append(.string(legacyString(try read(Int(try byte())))))  // SHORT_BINSTRING
-    case UInt8(ascii: "B"): stack.append(.bytes(try read(try length(4))))  // BINBYTES
-    case UInt8(ascii: "C"): stack.append(.bytes(try read(Int(try byte()))))  // SHORT_BINBYTES
-    case 0x8e, 0x96: stack.append(.bytes(try read(try length(8))))  // BINBYTES8, BYTEARRAY8
+    case UInt8(ascii: "X"): push(.string(try utf8(try length(4))))  // BINUNICODE
+    case 0x8c: push(.string(try utf8(Int(try byte()))))  // SHORT_BINUNICODE
+    case 0x8d: push(.string(try utf8(try length(8))))  // BINUNICODE8
+    case UInt8(ascii: "T"): push(.string(legacyString(try read(try length(4)))))  // BINSTRING
+    case UInt8(ascii: "U"): push(.string(legacyString(try read(Int(try byte())))))  // SHORT_BINSTRING
+    case UInt8(ascii: "B"): push(.bytes(try read(try length(4))))  // BINBYTES
+    case UInt8(ascii: "C"): push(.bytes(try read(Int(try byte()))))  // SHORT_BINBYTES
+    case 0x8e, 0x96: push(.bytes(try read(try length(8))))  // BINBYTES8, BYTEARRAY8
 
-    case UInt8(ascii: "}"): stack.append(.dict(PickleDict()))  // EMPTY_DICT
-    case UInt8(ascii: "]"): stack.append(.list(PickleList()))  // EMPTY_LIST
-    case UInt8(ascii: ")"): stack.append(.tuple([]))  // EMPTY_TUPLE
-    case UInt8(ascii: "t"): stack.append(.tuple(try popMark()))  // TUPLE
-    case 0x85: stack.append(.tuple(try pop(1)))  // TUPLE1
-    case 0x86: stack.append(.tuple(try pop(2)))  // TUPLE2
-    case 0x87: stack.append(.tuple(try pop(3)))  // TUPLE3
+    case UInt8(ascii: "}"): push(.dict(PickleDict()))  // EMPTY_DICT
+    case UInt8(ascii: "]"): push(.list(PickleList()))  // EMPTY_LIST
+    case UInt8(ascii: ")"): push(.tuple([]), depth: 1)  // EMPTY_TUPLE
+    case UInt8(ascii: "t"): try pushTuple(try popMark())  // TUPLE
+    case 0x85: try pushTuple(try pop(1))  // TUPLE1
+    case 0x86: try pushTuple(try pop(2))  // TUPLE2
+    case 0x87: try pushTuple(try pop(3))  // TUPLE3
     case UInt8(ascii: "l"):  // LIST
       let list = PickleList()
-      list.items = try popMark()
-      stack.append(.list(list))
+      try append(try popMark(), to: list)
+      push(.list(list))
     case UInt8(ascii: "d"):  // DICT
       let dict = PickleDict()
       try setItems(dict, try popMark())
-      stack.append(.dict(dict))
+      push(.dict(dict))
 
     case UInt8(ascii: "q"): memo[Int(try byte())] = try top()  // BINPUT
     case UInt8(ascii: "r"): memo[try length(4)] = try top()  // LONG_BINPUT
@@ -208,28 +250,36 @@ struct PickleMachine {
     case UInt8(ascii: "c"):  // GLOBAL "module\nname\n"
       let module = try line()
       let name = try line()
-      stack.append(.global(module: module, name: name))
+      try pushGlobal(module: module, name: name)
     case 0x93:  // STACK_GLOBAL
       let pair = try pop(2)
-      guard case .string(let module) = pair[0], case .string(let name) = pair[1] else {
+      guard case .string(let module) = pair[0].value, case .string(let name) = pair[1].value else {
         throw PickleFailure("STACK_GLOBAL needs two strings")
       }
-      stack.append(.global(module: module, name: name))
+      try pushGlobal(module: module, name: name)
     case UInt8(ascii: "R"), 0x81:  // REDUCE (callable, args), NEWOBJ (cls, args)
       let pair = try pop(2)
-      guard case .tuple(let args) = pair[1] else {
-        throw PickleFailure("arguments are a \(pair[1].kindName), not a tuple")
+      guard case .tuple(let args) = pair[1].value else {
+        throw PickleFailure("arguments are a \(pair[1].value.kindName), not a tuple")
       }
-      stack.append(try reduce(pair[0], args))
+      let result = try reduce(pair[0].value, args)
+      // A dict or list the hook builds holds values from the arguments: at most as deep.
+      switch result {
+      case .dict(let dict): dict.depth = max(dict.depth, pair[1].depth)
+      case .list(let list): list.depth = max(list.depth, pair[1].depth)
+      default: break
+      }
+      try push(checked: Entry(value: result, storedDepth: 0))
     case UInt8(ascii: "b"):  // BUILD
       let state = try pop()
-      let object = try top()
+      let object = try top().value
       guard case .dict(let dict) = object else {
         throw PickleFailure("BUILD on a \(object.kindName) is not supported")
       }
-      dict.attributes = state
-    case UInt8(ascii: "Q"): stack.append(try persistentLoad(try pop()))  // BINPERSID
-    case UInt8(ascii: "P"): stack.append(try persistentLoad(.string(try line())))  // PERSID
+      try adopt([state], into: dict.frozen, identity: ObjectIdentifier(dict), depth: &dict.depth)
+      dict.attributes = state.value
+    case UInt8(ascii: "Q"): push(try persistentLoad(try pop().value))  // BINPERSID
+    case UInt8(ascii: "P"): push(try persistentLoad(.string(try line())))  // PERSID
 
     case UInt8(ascii: "s"):  // SETITEM
       let pair = try pop(2)
@@ -239,10 +289,10 @@ struct PickleMachine {
       try setItems(try containerDict(), items)
     case UInt8(ascii: "a"):  // APPEND
       let item = try pop()
-      try containerList().items.append(item)
+      try append([item], to: try containerList())
     case UInt8(ascii: "e"):  // APPENDS
       let items = try popMark()
-      try containerList().items.append(contentsOf: items)
+      try append(items, to: try containerList())
 
     default:
       throw PickleFailure("unsupported opcode")
@@ -252,50 +302,101 @@ struct PickleMachine {
 
   // MARK: - Stack helpers
 
-  private mutating func pop() throws -> PickleValue {
+  /// Pushes a value that holds no container (scalars, symbols, hook results).
+  private mutating func push(_ value: PickleValue, depth: Int = 0) {
+    stack.append(Entry(value: value, storedDepth: depth))
+  }
+
+  private mutating func push(checked entry: Entry) throws {
+    guard entry.depth <= maxDepth else { throw PickleFailure("nesting deeper than \(maxDepth) levels") }
+    stack.append(entry)
+  }
+
+  private mutating func pushTuple(_ items: [Entry]) throws {
+    var depth = 1
+    try adopt(items, into: false, identity: nil, depth: &depth)
+    try push(checked: Entry(value: .tuple(items.map(\.value)), storedDepth: depth))
+  }
+
+  private mutating func pushGlobal(module: String, name: String) throws {
+    let dotted = "\(module).\(name)"
+    guard allowedGlobals.contains(dotted) else {
+      throw PickleFailure("global '\(dotted.prefix(200))' is not allowed")
+    }
+    push(.global(module: module, name: name))
+  }
+
+  /// Checks that `items` may go into a container (not `frozen`, not the container itself, not
+  /// deeper than `maxDepth` once inside), raises the container's `depth`, and freezes the items.
+  private func adopt(_ items: [Entry], into frozen: Bool, identity: ObjectIdentifier?, depth: inout Int) throws {
+    guard !frozen else {
+      throw PickleFailure("a list or dict is changed after being stored in another (self-referencing structure)")
+    }
+    for item in items {
+      switch item.value {
+      case .list(let list):
+        guard ObjectIdentifier(list) != identity else { throw PickleFailure("a list contains itself") }
+        list.frozen = true
+      case .dict(let dict):
+        guard ObjectIdentifier(dict) != identity else { throw PickleFailure("a dict contains itself") }
+        dict.frozen = true
+      default: break
+      }
+      guard item.depth < maxDepth else { throw PickleFailure("nesting deeper than \(maxDepth) levels") }
+      depth = max(depth, item.depth + 1)
+    }
+  }
+
+  private mutating func pop() throws -> Entry {
     guard stack.count > (marks.last ?? 0) else { throw PickleFailure("stack underflow") }
     return stack.removeLast()
   }
 
-  private mutating func pop(_ count: Int) throws -> [PickleValue] {
+  private mutating func pop(_ count: Int) throws -> [Entry] {
     guard stack.count - (marks.last ?? 0) >= count else { throw PickleFailure("stack underflow") }
     let values = Array(stack.suffix(count))
     stack.removeLast(count)
     return values
   }
 
-  private mutating func popMark() throws -> [PickleValue] {
+  private mutating func popMark() throws -> [Entry] {
     guard let mark = marks.popLast() else { throw PickleFailure("no MARK on the stack") }
     let values = Array(stack[mark...])
     stack.removeSubrange(mark...)
     return values
   }
 
-  private func top() throws -> PickleValue {
+  private func top() throws -> Entry {
     guard let value = stack.last else { throw PickleFailure("empty stack") }
     return value
   }
 
-  private func recall(_ key: Int) throws -> PickleValue {
+  private func recall(_ key: Int) throws -> Entry {
     guard let value = memo[key] else { throw PickleFailure("memo key \(key) never stored") }
     return value
   }
 
   private func containerDict() throws -> PickleDict {
-    let value = try top()
+    let value = try top().value
     guard case .dict(let dict) = value else { throw PickleFailure("SETITEM on a \(value.kindName)") }
     return dict
   }
 
   private func containerList() throws -> PickleList {
-    let value = try top()
+    let value = try top().value
     guard case .list(let list) = value else { throw PickleFailure("APPEND on a \(value.kindName)") }
     return list
   }
 
-  private func setItems(_ dict: PickleDict, _ items: [PickleValue]) throws {
+  private func append(_ items: [Entry], to list: PickleList) throws {
+    try adopt(items, into: list.frozen, identity: ObjectIdentifier(list), depth: &list.depth)
+    list.items.append(contentsOf: items.map(\.value))
+  }
+
+  private func setItems(_ dict: PickleDict, _ items: [Entry]) throws {
     guard items.count % 2 == 0 else { throw PickleFailure("odd number of dict items") }
-    for i in stride(from: 0, to: items.count, by: 2) { dict.set(items[i], items[i + 1]) }
+    try adopt(items, into: dict.frozen, identity: ObjectIdentifier(dict), depth: &dict.depth)
+    for i in stride(from: 0, to: items.count, by: 2) { dict.set(items[i].value, items[i + 1].value) }
   }
 
   // MARK: - Byte readers

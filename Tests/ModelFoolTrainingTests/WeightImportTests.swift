@@ -251,3 +251,70 @@ private func temporaryPath(_ name: String) -> String {
     #expect(try ModelInputs.imagePreprocessing(for: try identityModel(2)) == nil)
   }
 }
+
+/// Path of a file in Tests/Fixtures (written by Tests/Fixtures/make_torch_fixtures.py).
+private func fixturePath(_ name: String) -> String {
+  URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("Fixtures").appendingPathComponent(name).path
+}
+
+@Suite struct TorchCheckpointImportTests {
+  /// `digits-cnn` narrowed to the fixtures' width.
+  static let options = ["channels": "4,8,8", "classes": "3"]
+
+  /// Imports `file` into digits-cnn, writes the checkpoint, loads it back and returns its logits
+  /// on a fixed batch.
+  func logits(_ file: String) throws -> [Float] {
+    let out = temporaryPath("import-\(file).h5")
+    defer { try? FileManager.default.removeItem(atPath: out) }
+    let summary = try WeightImport.importCheckpoint(
+      from: fixturePath(file), architecture: "digits-cnn", options: Self.options,
+      classNames: ["a", "b", "c"], output: out)
+    #expect(summary.tensors == 8 && summary.parameters == 947)
+    let model = try Checkpoint.load(out)
+    #expect(model.classNames == ["a", "b", "c"])
+    #expect(try Checkpoint.metadata(out)["source_format"] == summary.format)
+    var g = SeededGenerator(seed: 4)
+    let x = Tensor.randomUniform([2, 1, 28, 28], low: 0, high: 1, using: &g)
+    model.setTraining(false)
+    let y = withoutRecording { model(x) }
+    #expect(y.shape == [2, 3])
+    return y.scalars
+  }
+
+  /// The model loaded from each format computes bit-identical logits.
+  @Test func logitsAreBitIdenticalAcrossFormats() throws {
+    let reference = try logits("tiny_cnn.pth")
+    #expect(reference.allSatisfy(\.isFinite) && Set(reference).count == 6)
+    for file in [
+      "tiny_cnn.pt", "tiny_cnn_deflate.pt", "tiny_cnn_zip64.pt", "tiny_cnn.safetensors",
+      "tiny_cnn_torch.pt", "tiny_cnn_torch_legacy.pth", "tiny_cnn_torch.safetensors",
+    ] {
+      #expect(try logits(file).map(\.bitPattern) == reference.map(\.bitPattern), "\(file)")
+    }
+  }
+
+  @Test func mismatchedArchitectureIsOneLineListingTensors() throws {
+    let out = temporaryPath("mismatch.h5")
+    defer { try? FileManager.default.removeItem(atPath: out) }
+    let path = fixturePath("tiny_cnn.pt")
+    #expect {
+      try WeightImport.importCheckpoint(from: path, architecture: "digits-cnn", options: ["classes": "3"], output: out)
+    } throws: { error in
+      "\(error)" == "\(path) does not map onto digits-cnn: 7 mis-shaped (features.0.weight is [4, 1, 3, 3], digits-cnn needs [32, 1, 3, 3]; features.0.bias is [4], digits-cnn needs [32]; features.3.weight is [8, 4, 3, 3], digits-cnn needs [64, 32, 3, 3])"
+    }
+    #expect(!FileManager.default.fileExists(atPath: out))
+    #expect {
+      try WeightImport.importCheckpoint(from: path, architecture: "mlp", options: ["inputs": "4"], output: out)
+    } throws: { error in
+      "\(error)".hasPrefix("\(path) does not map onto mlp: 6 missing (0.weight, 0.bias, 2.weight, 2.bias, 4.weight (+1 more)); 8 unexpected (")
+    }
+    // A corrupt file's error concerns the weights setting.
+    #expect {
+      try WeightImport.importCheckpoint(
+        from: fixturePath("hostile_stride.pth"), architecture: "digits-cnn", options: Self.options, output: out)
+    } throws: { error in
+      (error as? DataError)?.settings == ["weights"] && "\(error)".contains("overflows")
+    }
+  }
+}
