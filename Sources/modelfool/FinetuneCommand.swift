@@ -29,6 +29,8 @@ struct FinetuneCommand: ParsableCommand {
   @Option(help: "Methods scored after fine-tuning, comma separated (default: all that apply).")
   var methods: CommaList<ExplanationMethod>?
   @Option(parsing: .unconditional, help: "Held-out examples scored at the end (default: the whole test split).") var evalCount: Int?
+  @Flag(help: "Keep a fine-tuning whose held-out accuracy fell to chance (default: it fails and writes nothing).")
+  var allowDivergence = false
 
   func run() throws {
     var settings = FineTuneSettings()
@@ -47,7 +49,9 @@ struct FinetuneCommand: ParsableCommand {
     settings.scored = methods?.values
     settings.evalCount = evalCount
     settings.seed = runOptions.seed
+    settings.allowDivergence = allowDivergence ? true : nil
     try settings.validate()
+    SignalCleanup.install()
     let outcome = try FineTuneRun(settings: settings, datasetsRoot: global.root, observer: global.prepare()).run()
     let folder = runOptions.out ?? outcome.defaultFolder
     try outcome.write(to: folder)

@@ -69,6 +69,7 @@ public struct FineTuneRun: Sendable {
     let evaluation = try FoolingEvaluator.evaluate(
       fooled: fooled, original: original, data: heldOut, objective: goal, methods: scored, layer: settings.layer,
       batchSize: scoreBatch, observer: observer)
+    if settings.allowDivergence != true { try Self.checkDivergence(evaluation: evaluation, heldOut: heldOut) }
     let trainEvaluation = split.train.count <= Self.smallTrainingSet ? try FoolingEvaluator.evaluate(
       fooled: fooled, original: original, data: split.train, objective: goal, methods: scored, layer: settings.layer,
       batchSize: scoreBatch, observer: observer) : nil
@@ -95,6 +96,24 @@ public struct FineTuneRun: Sendable {
     return FineTuneOutcome(
       report: FineTuneReport(run: document, curves: curves, evaluation: evaluation, trainEvaluation: trainEvaluation),
       fooled: fooled, original: original, objective: goal, pictured: split.test.evenlySpacedSubset(6))
+  }
+}
+
+extension FineTuneRun {
+  /// Throws when the fine-tuned model's held-out accuracy is at chance, at most 1.5 / classes
+  /// (for two classes: at most the majority class's rate), while the base model's was clearly above
+  /// it (by at least a quarter of the way to 1): a learning rate or lambda too large wrecked it.
+  public static func checkDivergence(evaluation: FoolingEvaluation, heldOut: Dataset) throws {
+    let classes = max(heldOut.classNames.count, (heldOut.labels.max() ?? 0) + 1)
+    guard classes >= 2, !heldOut.labels.isEmpty else { return }
+    let majority = Double(Dictionary(grouping: heldOut.labels, by: { $0 }).values.map(\.count).max() ?? 0) / Double(heldOut.labels.count)
+    let chance = classes == 2 ? majority : 1.5 / Double(classes)
+    let (before, after) = (Double(evaluation.accuracy.original), Double(evaluation.accuracy.fooled))
+    guard after <= chance, before >= chance + (1 - chance) / 4 else { return }
+    throw TrainingError(
+      String(format: "the fine-tuning diverged: held-out accuracy fell to %.4f, at chance for %d classes (%@ %.4f), from %.4f for the base model; nothing was written: lower the learning rate or lambda, or allow divergence to keep it",
+             after, classes, classes == 2 ? "the majority class's share" : "1.5/classes =", chance, before),
+      settings: ["learningRate", "lambda", "allowDivergence"])
   }
 }
 

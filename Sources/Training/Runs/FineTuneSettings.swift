@@ -36,6 +36,10 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
   public var evalCount: Int?
   /// Seeds the split of the ImageNet sample, the batches and a base model trained first.
   public var seed: UInt64 = 0
+  /// Keep a fine-tuning whose held-out accuracy fell to chance from a base model clearly above it
+  /// (``FineTuneRun/checkDivergence(evaluation:heldOut:)``); nil or false: such a run throws and
+  /// writes nothing.
+  public var allowDivergence: Bool?
 
   /// The defaults: Grad-CAM location on the digits CNN.
   public init() {}
