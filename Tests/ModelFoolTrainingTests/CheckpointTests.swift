@@ -78,9 +78,12 @@ struct CheckpointIntegrityTests {
 
   @Test func writesVersionTwoWithFixedLengthAttributesAndDigests() throws {
     let model = try ModelZoo.build(architecture: "mlp", options: ["inputs": "5", "hidden": "4"])
+    // Attributes over 64 KiB (past an object header's limit) go to the 1.8 format's dense storage.
+    model.featureNames = (0..<10_000).map { "feature number \($0)" }
     let path = CheckpointTests.temporaryPath("v2.h5")
     try Checkpoint.save(model, to: path, run: "")
     #expect(try HDF5File.verifySeal(path))
+    #expect(try Checkpoint.load(path).featureNames == model.featureNames)
     let file = try HDF5File.open(path)
     defer { try? file.close() }
     #expect(try file.stringAttribute("format_version") == "2")
