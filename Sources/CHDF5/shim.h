@@ -51,5 +51,9 @@ static inline void mf_h5_last_error(char *buffer) {
   H5Eclear2(H5E_DEFAULT);
 }
 
+/* File-creation and file-access property list classes (user block, format version bounds). */
+static inline hid_t mf_h5p_file_create(void) { return H5P_FILE_CREATE; }
+static inline hid_t mf_h5p_file_access(void) { return H5P_FILE_ACCESS; }
+
 /* Link-creation property list class (used with H5Pset_create_intermediate_group). */
 static inline hid_t mf_h5p_link_create(void) { return H5P_LINK_CREATE; }

@@ -5,6 +5,7 @@
 // most specific message. Objects opened internally are closed before returning.
 
 import CHDF5
+import CZlib
 import Foundation
 import ModelFool
 
@@ -18,9 +19,14 @@ import ModelFool
 /// `f[name.replace(".", "/")] = tensor.numpy().astype("float32")`.
 ///
 /// Datasets are written contiguous, uncompressed, little-endian (`<f4`, `|u1`, `<i8`); string
-/// attributes are scalar variable-length UTF-8 strings, which h5py reads back as `str`.
-/// Reading converts any stored integer or float type. The file closes on `close()` or when the
-/// object is released. Not for concurrent use of one object from several threads.
+/// attributes are scalar fixed-length UTF-8 strings of exactly their byte count, stored in the
+/// object's header (not in the file's global heap, whose damage libhdf5 does not survive); h5py
+/// reads them back as `bytes`. Reading converts any stored integer or float type, and checks every
+/// size (attribute lengths, dataset ranks and shapes, element counts against the stored bytes)
+/// before it allocates. A *sealed* file (``create(_:sealed:)``, ``seal(_:)``) carries a CRC-32 of
+/// all its bytes in its 512-byte user block, checked by ``verifySeal(_:)`` before libhdf5 reads
+/// anything. The file closes on `close()` or when the object is released. Not for concurrent use
+/// of one object from several threads.
 public final class HDF5File {
   /// How an existing file is opened.
   public enum Mode: Sendable {
@@ -48,10 +54,32 @@ public final class HDF5File {
 
   // MARK: Opening and closing
 
-  /// Creates (or truncates) an HDF5 file for writing.
-  public static func create(_ path: String) throws -> HDF5File {
+  /// Runs once, before this process's first HDF5 call: libhdf5 is told not to close what is
+  /// still open at exit. Every file is closed by `close()` or when its object is released; a file
+  /// whose close failed (a full disk) is left half-closed by libhdf5, and closing it again from the
+  /// exit handler crashed the process (SIGSEGV in libhdf5 1.10.8) after its one-line error.
+  private static let library: Void = { _ = H5dont_atexit() }()
+
+  /// Creates (or truncates) an HDF5 file for writing. A `sealed` file starts with a 512-byte user
+  /// block (which libhdf5 skips) to hold the digest ``seal(_:)`` writes once it is closed, and uses
+  /// the HDF5 1.8 format, whose object headers carry their own checksums.
+  public static func create(_ path: String, sealed: Bool = false) throws -> HDF5File {
+    _ = library
     mf_h5_silence_errors()
-    let id = H5Fcreate(path, mf_h5f_acc_trunc(), mf_h5p_default(), mf_h5p_default())
+    var creation = mf_h5p_default(), access = mf_h5p_default()
+    if sealed {
+      creation = H5Pcreate(mf_h5p_file_create())
+      access = H5Pcreate(mf_h5p_file_access())
+      H5Pset_userblock(creation, hsize_t(sealSize))
+      H5Pset_libver_bounds(access, H5F_LIBVER_V18, H5F_LIBVER_V18)
+    }
+    defer {
+      if sealed {
+        H5Pclose(creation)
+        H5Pclose(access)
+      }
+    }
+    let id = H5Fcreate(path, mf_h5f_acc_trunc(), creation, access)
     if id < 0 {
       throw DataError("\(path): cannot create HDF5 file (\(lastHDF5Message()))")
     }
@@ -61,6 +89,7 @@ public final class HDF5File {
   /// Opens an existing HDF5 file; a missing, non-HDF5, corrupt or truncated file throws a
   /// one-line `DataError` naming it.
   public static func open(_ path: String, mode: Mode = .readOnly) throws -> HDF5File {
+    _ = library
     mf_h5_silence_errors()
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
@@ -83,7 +112,10 @@ public final class HDF5File {
     mf_h5_silence_errors()
     let status = H5Fclose(fileID)
     fileID = -1
-    if status < 0 { throw DataError("\(path): closing the HDF5 file failed (\(lastHDF5Message()))") }
+    if status < 0 {
+      let reason = lastHDF5Message()
+      throw DataError(mode == .readWrite ? "cannot write \(path): \(reason)" : "\(path): closing the HDF5 file failed (\(reason))")
+    }
   }
 
   /// Writes buffered data to disk without closing.
@@ -216,29 +248,32 @@ public final class HDF5File {
 
   // MARK: Attributes
 
-  /// Sets a string attribute (scalar variable-length UTF-8) on the object at `objectPath`
-  /// (the root group by default), replacing an existing attribute of that name.
+  /// Sets a string attribute on the object at `objectPath` (the root group by default), replacing
+  /// an existing attribute of that name: a scalar fixed-length UTF-8 string of exactly the value's
+  /// byte count (one NUL byte for an empty value), kept in the object's header.
   public func setAttribute(_ name: String, to value: String, at objectPath: String = "/") throws {
     try withObject(objectPath) { object in
       if H5Aexists(object, name) > 0, H5Adelete(object, name) < 0 {
         throw failure("cannot replace attribute '\(name)' of", objectPath)
       }
+      var bytes = Array(value.utf8)
+      if bytes.isEmpty { bytes = [0] }
       let type = H5Tcopy(mf_h5t_c_s1())
       defer { H5Tclose(type) }
-      H5Tset_size(type, mf_h5t_variable())
+      H5Tset_size(type, bytes.count)
+      H5Tset_strpad(type, H5T_STR_NULLPAD)
       H5Tset_cset(type, H5T_CSET_UTF8)
       let space = H5Screate(H5S_SCALAR)
       defer { H5Sclose(space) }
       let attribute = H5Acreate2(object, name, type, space, mf_h5p_default(), mf_h5p_default())
-      if attribute < 0 { throw failure("cannot create attribute '\(name)' on", objectPath) }
+      if attribute < 0 { throw failure("cannot create attribute '\(name)' (\(bytes.count) bytes) on", objectPath) }
       defer { H5Aclose(attribute) }
-      let status = value.withCString { cString -> herr_t in
-        var pointer: UnsafePointer<CChar>? = cString
-        return H5Awrite(attribute, type, &pointer)
-      }
-      if status < 0 { throw failure("cannot write attribute '\(name)' on", objectPath) }
+      if H5Awrite(attribute, type, bytes) < 0 { throw failure("cannot write attribute '\(name)' on", objectPath) }
     }
   }
+
+  /// The largest string attribute read, in bytes: a larger stored size is damage, not text.
+  public static let maximumAttributeBytes = 16 << 20
 
   /// Reads a string attribute (variable- or fixed-length, as h5py and other tools write them)
   /// from the object at `objectPath` (the root group by default).
@@ -273,6 +308,9 @@ public final class HDF5File {
         return pointer.map { String(cString: $0) } ?? ""
       }
       let size = H5Tget_size(fileType)
+      guard size > 0, size <= Self.maximumAttributeBytes else {
+        throw DataError("\(path): attribute '\(name)' of '\(Self.display(objectPath))' has an impossible size (\(size) bytes)")
+      }
       H5Tset_size(memoryType, size)
       H5Tset_strpad(memoryType, H5T_STR_NULLPAD)
       var bytes = [UInt8](repeating: 0, count: size + 1)
@@ -374,11 +412,50 @@ public final class HDF5File {
     defer { H5Sclose(space) }
     let rank = Int(H5Sget_simple_extent_ndims(space))
     if rank < 0 { throw failure("cannot read the dataspace of", datasetPath) }
+    guard rank <= 32 else { throw damaged(datasetPath, "rank \(rank)") }  // H5S_MAX_RANK
     var dims = [hsize_t](repeating: 0, count: rank)
     if rank > 0, H5Sget_simple_extent_dims(space, &dims, nil) < 0 {
       throw failure("cannot read the dataspace of", datasetPath)
     }
-    return dims.map { Int($0) }
+    var shape: [Int] = []
+    var count = 1
+    for dim in dims {
+      guard let size = Int(exactly: dim) else { throw damaged(datasetPath, "dimension \(dim)") }
+      let (product, overflow) = count.multipliedReportingOverflow(by: size)
+      guard !overflow, product <= Self.maximumElements else { throw damaged(datasetPath, "shape \(dims)") }
+      count = product
+      shape.append(size)
+    }
+    return shape
+  }
+
+  /// The most elements a dataset read may hold (2^36): more is a damaged shape.
+  public static let maximumElements = 1 << 36
+
+  private func damaged(_ datasetPath: String, _ what: String) -> DataError {
+    DataError("\(path): dataset '\(Self.display(datasetPath))' has an impossible \(what) (damaged file)")
+  }
+
+  /// Checks that a dataset's stored bytes can hold `count` elements of `elementSize` bytes before
+  /// anything is allocated: contiguous data must fill its storage exactly (or have none written),
+  /// chunked (possibly compressed) data may not expand more than deflate can (1032:1).
+  private func checkStorage(of dataset: hid_t, count: Int, elementSize: Int, _ datasetPath: String) throws {
+    let (needed, overflow) = count.multipliedReportingOverflow(by: max(elementSize, 1))
+    guard !overflow else { throw damaged(datasetPath, "size") }
+    let stored = Int(clamping: H5Dget_storage_size(dataset))
+    let plist = H5Dget_create_plist(dataset)
+    let layout = plist >= 0 ? H5Pget_layout(plist) : H5D_LAYOUT_ERROR
+    if plist >= 0 { H5Pclose(plist) }
+    switch layout {
+    case H5D_CONTIGUOUS, H5D_COMPACT:
+      guard stored == 0 || stored == needed else {
+        throw DataError("\(path): dataset '\(Self.display(datasetPath))' stores \(stored) bytes, its shape needs \(needed) (damaged file)")
+      }
+    case H5D_CHUNKED:
+      guard needed / 1032 <= max(stored, 1 << 20) else { throw damaged(datasetPath, "size for its \(stored) stored bytes") }
+    default:
+      throw failure("cannot read the layout of", datasetPath)
+    }
   }
 
   private func writeRaw(
@@ -431,6 +508,7 @@ public final class HDF5File {
           "\(path): '\(Self.display(datasetPath))' is not \(expected) (stored type: \(Self.describe(typeClass, size)))")
       }
       var shape = try dataspaceShape(of: dataset, datasetPath)
+      try checkStorage(of: dataset, count: shape.reduce(1, *), elementSize: size, datasetPath)
       var memorySpace = mf_h5s_all()
       var fileSpace = mf_h5s_all()
       if let rows {
@@ -476,6 +554,7 @@ public final class HDF5File {
     for index in 0..<info.nlinks {
       let length = H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, index, nil, 0, mf_h5p_default())
       if length < 0 { throw failure("cannot list group", prefix) }
+      guard length <= 1 << 16 else { throw DataError("\(path): a link name in '\(prefix)' has an impossible length (damaged file)") }
       var buffer = [CChar](repeating: 0, count: Int(length) + 1)
       H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, index, &buffer, buffer.count, mf_h5p_default())
       let name = String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -511,7 +590,104 @@ func lastHDF5Message() -> String {
   mf_h5_last_error(&buffer)
   let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
   let oneLine = text.split(whereSeparator: \.isNewline).joined(separator: " ")
+  // The file drivers report a failed system call as "..., errno = 28, error message = 'No space
+  // left on device', ...": only the system's reason is kept.
+  if let start = oneLine.range(of: "error message = '"),
+    let end = oneLine[start.upperBound...].firstIndex(of: "'")
+  {
+    return AtomicFile.lowercasedReason(String(oneLine[start.upperBound..<end]))
+  }
   return oneLine.isEmpty ? "unknown HDF5 error" : oneLine
+}
+
+// MARK: Sealed files
+
+extension HDF5File {
+  /// The size of a sealed file's user block, which holds its seal.
+  public static let sealSize = 512
+  private static let sealMagic = "modelfool-sealed-hdf5 1\n"
+
+  /// The CRC-32 (zlib's, as Python's `zlib.crc32`) of `bytes`, continuing from `crc`.
+  public static func crc32(_ bytes: UnsafeRawBufferPointer, continuing crc: UInt32 = 0) -> UInt32 {
+    var value = UInt(crc)
+    var offset = 0
+    while offset < bytes.count {
+      let length = min(bytes.count - offset, 1 << 30)
+      value = CZlib.crc32(value, bytes.baseAddress!.advanced(by: offset).assumingMemoryBound(to: Bytef.self), uInt(length))
+      offset += length
+    }
+    return UInt32(truncatingIfNeeded: value)
+  }
+
+  /// The seal of a file of `length` bytes whose bytes after the user block have CRC-32 `crc`:
+  /// three text lines, NUL-padded to ``sealSize`` bytes.
+  private static func sealRecord(length: Int, crc: UInt32) -> [UInt8] {
+    let hex = String(crc, radix: 16)
+    let text = sealMagic + "length \(length)\ncrc32 \(String(repeating: "0", count: 8 - hex.count) + hex)\n"
+    return Array(text.utf8) + [UInt8](repeating: 0, count: sealSize - text.utf8.count)
+  }
+
+  /// The length and CRC-32 of the bytes after the user block of the file at `path`.
+  private static func digestAfterUserBlock(_ descriptor: Int32, _ path: String) throws -> (length: Int, crc: UInt32) {
+    var crc: UInt32 = 0
+    var length = sealSize
+    var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    while true {
+      let count = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, off_t(length)) }
+      if count < 0 { throw DataError("cannot read \(path): \(AtomicFile.reason(errno: errno))") }
+      if count == 0 { break }
+      crc = buffer.withUnsafeBytes { crc32(UnsafeRawBufferPointer(rebasing: $0.prefix(count)), continuing: crc) }
+      length += count
+    }
+    return (length, crc)
+  }
+
+  /// Writes the seal of the closed file at `path`, made by `create(_:sealed: true)`, into its user
+  /// block: the file's length and the CRC-32 of every byte after the block.
+  public static func seal(_ path: String) throws {
+    let descriptor = Glibc.open(path, O_RDWR)
+    guard descriptor >= 0 else { throw DataError("cannot write \(path): \(AtomicFile.reason(errno: errno))") }
+    defer { _ = Glibc.close(descriptor) }
+    let (length, crc) = try digestAfterUserBlock(descriptor, path)
+    let record = sealRecord(length: length, crc: crc)
+    let written = record.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
+    if written != record.count { throw DataError("cannot write \(path): \(AtomicFile.reason(errno: errno))") }
+  }
+
+  /// Checks the seal of the file at `path` before libhdf5 reads it: false when the file carries
+  /// none (it does not start with one), true when its length and CRC-32 match the seal; a damaged
+  /// seal, a different length or a different digest throws a one-line `DataError`.
+  public static func verifySeal(_ path: String) throws -> Bool {
+    let descriptor = Glibc.open(path, O_RDONLY)
+    guard descriptor >= 0 else { throw DataError("cannot read \(path): \(AtomicFile.reason(errno: errno))") }
+    defer { _ = Glibc.close(descriptor) }
+    var block = [UInt8](repeating: 0, count: sealSize)
+    let count = block.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
+    let magic = Array(sealMagic.utf8)
+    guard count >= magic.count, Array(block.prefix(magic.count)) == magic else { return false }
+    guard count == sealSize else { throw DataError("\(path): truncated inside its seal (\(count) bytes)") }
+    let lines = block.split(separator: 0, omittingEmptySubsequences: true).first.map { String(decoding: $0, as: UTF8.self) } ?? ""
+    var fields: [String: String] = [:]
+    for line in lines.split(separator: "\n").dropFirst() {
+      let parts = line.split(separator: " ", maxSplits: 1)
+      if parts.count == 2 { fields[String(parts[0])] = String(parts[1]) }
+    }
+    guard let length = fields["length"].flatMap({ Int($0) }), let crc = fields["crc32"].flatMap({ UInt32($0, radix: 16) }),
+      sealRecord(length: length, crc: crc) == block
+    else {
+      throw DataError("\(path): its seal (the checksum in its first \(sealSize) bytes) is damaged")
+    }
+    var status = stat()
+    guard fstat(descriptor, &status) == 0 else { throw DataError("cannot read \(path): \(AtomicFile.reason(errno: errno))") }
+    guard Int(status.st_size) == length else {
+      throw DataError("\(path): \(Int(status.st_size) < length ? "truncated" : "extended") to \(status.st_size) bytes, it was written with \(length)")
+    }
+    let actual = try digestAfterUserBlock(descriptor, path)
+    guard actual.length == length, actual.crc == crc else {
+      throw DataError("\(path): damaged, its bytes fail the checksum written with them")
+    }
+    return true
+  }
 }
 
 /// Whether the file carries the HDF5 signature `\x89HDF\r\n\x1a\n` at offset 0 or at one of the

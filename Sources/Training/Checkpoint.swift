@@ -8,7 +8,7 @@ import ModelFoolData
 /// | attribute | content |
 /// |---|---|
 /// | `format` | `modelfool-checkpoint` |
-/// | `format_version` | `1` |
+/// | `format_version` | `2` (``formatVersion``) |
 /// | `architecture` | zoo name (`digits-cnn`, `mlp`, `resnet50`, ...) |
 /// | `config` | JSON object of builder options (`{"classes": "10", ...}`) |
 /// | `input_shape` | JSON array, one example without the batch axis |
@@ -19,10 +19,24 @@ import ModelFoolData
 /// | `metadata` | JSON object: how the weights were made (dataset, accuracy, seed, ...) |
 /// | `run` | a fine-tuned model's run record (``FineTuneDocument``, JSON), when it has one |
 ///
+/// Format version 2 guards against damage at two levels. Every attribute is a fixed-length string
+/// kept in its object's header (version 1 used variable-length strings in the file's global
+/// heap, where one flipped byte crashed libhdf5). Each dataset carries a `crc32` attribute, the
+/// CRC-32 of its little-endian Float32 bytes as 8 hex digits (Python:
+/// `"%08x" % zlib.crc32(f[k][()].astype("<f4").tobytes())`), checked when it is loaded. And the
+/// file is *sealed* (``HDF5File/seal(_:)``): its first 512 bytes, a user block libhdf5 skips,
+/// hold its length and the CRC-32 of every byte after them, checked before libhdf5 reads the file,
+/// so a damaged file is refused with one line instead of reaching libhdf5's parsers. Editing a
+/// version-2 file with another tool breaks its seal: save it again through ModelFool.
+/// Version-1 files and files written by h5py (no `format_version`) still load, with a warning
+/// that nothing in them can be checked.
+///
 /// Files are written atomically (temporary file, then rename), so a failure never leaves a
 /// half-written checkpoint in place of a good one.
 public enum Checkpoint {
   public static let format = "modelfool-checkpoint"
+  /// The format version written; files of this version or older are read.
+  public static let formatVersion = 2
 
   /// Writes `model` to `path` atomically; `metadata` is stored as a JSON attribute, `run` (a run
   /// record in JSON) as the `run` attribute.
@@ -31,12 +45,14 @@ public enum Checkpoint {
     for (name, p) in named where !p.value.scalars.allSatisfy(\.isFinite) {
       throw DataError("refusing to write \(path): parameter \(name) holds NaN or infinite values")
     }
-    try HDF5File.writeAtomically(to: path) { file in
+    try HDF5File.writeAtomically(to: path, sealed: true) { file in
       for (name, p) in named {
-        try file.writeTensor(p.value, at: HDF5File.datasetPath(forParameter: name))
+        let datasetPath = HDF5File.datasetPath(forParameter: name)
+        try file.writeTensor(p.value, at: datasetPath)
+        try file.setAttribute(digestAttribute, to: digest(p.value), at: datasetPath)
       }
       let attributes: [(String, String)] = [
-        ("format", format), ("format_version", "1"), ("architecture", model.architecture),
+        ("format", format), ("format_version", String(formatVersion)), ("architecture", model.architecture),
         ("config", try json(model.config)), ("input_shape", try json(model.inputShape)),
         ("class_names", try json(model.classNames)), ("feature_names", try json(model.featureNames)),
         ("feature_groups", model.featureGroupsJSON.isEmpty ? "[]" : model.featureGroupsJSON),
@@ -47,16 +63,18 @@ public enum Checkpoint {
     }
   }
 
-  /// Rebuilds the architecture named in the file and loads every parameter and buffer.
+  /// Rebuilds the architecture named in the file and loads every parameter and buffer, checking
+  /// the file's seal and each tensor's checksum (format version 2). A version-1 file loads with a
+  /// one-line warning sent to `log`: it carries no checksums.
   ///
-  /// - Throws: a one-line error naming the file and every missing, unexpected or mis-shaped
-  ///   parameter (at most a few, then a count).
-  public static func load(_ path: String) throws -> Model {
-    guard FileManager.default.fileExists(atPath: path) else {
-      throw DataError("checkpoint \(path) does not exist")
-    }
-    let file = try HDF5File.open(path)
+  /// - Throws: a one-line error naming the file and what is wrong: damage (a failed seal or
+  ///   checksum), every missing, unexpected or mis-shaped parameter (at most a few, then a count).
+  public static func load(_ path: String, log: (String) -> Void = { _ in }) throws -> Model {
+    let (file, version) = try openChecked(path)
     defer { try? file.close() }
+    if version < formatVersion {
+      log("checkpoint \(path) is format version \(version) (or written by another tool): it carries no checksums, so damage to it cannot be detected; save it again to upgrade it")
+    }
     guard file.hasAttribute("architecture") else {
       throw DataError("\(path) is not a ModelFool checkpoint (no 'architecture' attribute)")
     }
@@ -87,14 +105,76 @@ public enum Checkpoint {
       throw DataError("checkpoint \(path) does not fit \(architecture): \(problems.prefix(4).joined(separator: "; "))\(problems.count > 4 ? "; and \(problems.count - 4) more" : "")")
     }
     for (name, p) in named where stored.contains(name) {
-      try p.load(file.readTensor(at: HDF5File.datasetPath(forParameter: name)), name: name)
+      let datasetPath = HDF5File.datasetPath(forParameter: name)
+      let tensor = try file.readTensor(at: datasetPath)
+      if version >= 2 {
+        guard file.hasAttribute(digestAttribute, at: datasetPath) else {
+          throw DataError("checkpoint \(path): tensor \(name) has no checksum")
+        }
+        guard try file.stringAttribute(digestAttribute, at: datasetPath) == digest(tensor) else {
+          throw DataError("checkpoint \(path): tensor \(name) fails its checksum")
+        }
+      }
+      try p.load(tensor, name: name)
     }
     return model
   }
 
+  /// The name of each dataset's checksum attribute.
+  public static let digestAttribute = "crc32"
+
+  /// The CRC-32 of `values` as little-endian Float32 bytes, 8 lower-case hex digits.
+  public static func digest(_ values: [Float]) -> String {
+    hex(values.withUnsafeBytes { HDF5File.crc32($0) })  // little-endian hosts only (x86, ARM)
+  }
+
+  /// The CRC-32 of a tensor's values, as for an array of them, read in place.
+  public static func digest(_ tensor: Tensor) -> String {
+    hex(tensor.withUnsafeScalars { HDF5File.crc32(UnsafeRawBufferPointer($0)) })
+  }
+
+  private static func hex(_ crc: UInt32) -> String {
+    let hex = String(crc, radix: 16)
+    return String(repeating: "0", count: 8 - hex.count) + hex
+  }
+
+  /// Opens a checkpoint after checking its seal; returns the file and its format version (1 when
+  /// it records none). A file without a seal that claims version 2, a damaged seal, and a
+  /// version newer than this release reads throw one-line errors naming the file.
+  static func openChecked(_ path: String) throws -> (HDF5File, Int) {
+    guard FileManager.default.fileExists(atPath: path) else {
+      throw DataError("checkpoint \(path) does not exist")
+    }
+    let sealed: Bool
+    do { sealed = try HDF5File.verifySeal(path) } catch let error as DataError where error.description.hasPrefix(path) {
+      throw DataError("checkpoint \(error.description)")
+    }
+    let file = try HDF5File.open(path)
+    do {
+      var version = 1
+      if file.hasAttribute("format_version") {
+        let text = try file.stringAttribute("format_version")
+        guard let number = Int(text), number >= 1 else {
+          throw DataError("checkpoint \(path): format_version '\(text.prefix(20))' is not a version number")
+        }
+        version = number
+      }
+      guard version <= formatVersion else {
+        throw DataError("checkpoint \(path) was written by a newer ModelFool (format version \(version), this one reads up to \(formatVersion))")
+      }
+      if version >= 2, !sealed {
+        throw DataError("checkpoint \(path): format version \(version) but its seal (the checksum in its first \(HDF5File.sealSize) bytes) is missing or damaged")
+      }
+      return (file, version)
+    } catch {
+      try? file.close()
+      throw error
+    }
+  }
+
   /// The `metadata` attribute of a checkpoint.
   public static func metadata(_ path: String) throws -> [String: String] {
-    let file = try HDF5File.open(path)
+    let (file, _) = try openChecked(path)
     defer { try? file.close() }
     return try decode(file, "metadata", path) ?? [:]
   }
@@ -102,7 +182,7 @@ public enum Checkpoint {
   /// The `run` attribute of a checkpoint (a fine-tuned model's ``FineTuneDocument``), nil when
   /// it has none (base models, imported weights).
   public static func runRecord(_ path: String) throws -> String? {
-    let file = try HDF5File.open(path)
+    let (file, _) = try openChecked(path)
     defer { try? file.close() }
     return file.hasAttribute("run") ? try file.stringAttribute("run") : nil
   }

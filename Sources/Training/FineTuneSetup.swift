@@ -42,7 +42,7 @@ public enum FineTuneSetup {
     let bias = path == nil && hiding ? try defaultHidingBias(data: split.train) : nil
     let resolved = path ?? baseCheckpointPath(dataset: dataset, biased: bias != nil)
     if FileManager.default.fileExists(atPath: resolved) || path != nil {
-      return (try Checkpoint.load(resolved), resolved)
+      return (try Checkpoint.load(resolved, log: observer.message), resolved)
     }
     let labels = bias.map { " on biased labels (\($0.describe(classNames: split.train.classNames)))" } ?? ""
     observer.message("no base model at \(resolved): training one first\(labels), cached for later runs")

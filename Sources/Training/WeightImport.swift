@@ -235,7 +235,7 @@ public enum WeightImport {
   public static func resolveModel(
     _ nameOrPath: String, datasetsRoot: String = DatasetCatalog.defaultRoot, log: (String) -> Void = { _ in }
   ) throws -> Model {
-    if FileManager.default.fileExists(atPath: nameOrPath) { return try Checkpoint.load(nameOrPath) }
+    if FileManager.default.fileExists(atPath: nameOrPath) { return try Checkpoint.load(nameOrPath, log: log) }
     guard let pretrained = pretrained(named: nameOrPath) else {
       throw DataError(
         "no checkpoint at \(nameOrPath), and it is not a known model name (known: \(known.map(\.name).joined(separator: ", ")))")
@@ -245,7 +245,7 @@ public enum WeightImport {
       log("\(path) is missing: importing \(pretrained.name) first")
       _ = try importPretrained(pretrained, datasetsRoot: datasetsRoot, log: log)
     }
-    return try Checkpoint.load(path)
+    return try Checkpoint.load(path, log: log)
   }
 
   // MARK: Internals

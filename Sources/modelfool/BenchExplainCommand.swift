@@ -35,7 +35,7 @@ struct BenchExplainCommand: ParsableCommand {
     guard FileManager.default.fileExists(atPath: model) else {
       throw ValidationError("checkpoint \(model) does not exist (train one with `modelfool train --dataset digits`)")
     }
-    let net = try Checkpoint.load(model)
+    let net = try Checkpoint.load(model, log: logLine)
     net.setTraining(false)
     let test = try DatasetCatalog.load(dataset, root: datasetsRoot).test
     let n = min(32, test.count)

@@ -14,7 +14,7 @@ enum ErrorReporting {
     "targetIndex": "--target-index", "gamma": "--gamma", "epsilon": "--epsilon", "betaGrowth": "--beta-growth",
     "defenceBeta": "--defence", "sweepBetas": "--sweep-beta", "target": "--target", "original": "--original",
     "dataset": "--dataset", "images": "--images", "h5": "--h5", "bias": "--bias", "biasRate": "--bias-rate",
-    "weights": "--pth", "layer": "--layer", "dataDir": "--data-dir", "limit": "--limit", "resume": "--resume",
+    "weights": "--from", "layer": "--layer", "allowDivergence": "--allow-divergence", "dataDir": "--data-dir", "limit": "--limit", "resume": "--resume",
     "checkpointEvery": "--checkpoint-every", "shard": "--shard", "split": "--split", "saveMaps": "--save-maps",
     "model": "--model", "merge": "--merge",
   ]
@@ -23,7 +23,9 @@ enum ErrorReporting {
   static func report(_ error: Error, command: ParsableCommand.Type) -> (message: String, code: Int32) {
     if let error = error as? any SettingsError {
       let named = error.settings.compactMap { flags[$0] }
-      return (error.description + (named.isEmpty ? "" : " (\(named.joined(separator: ", ")))"), 1)
+      // A run stopped by a signal ends as the signal would have ended it (130, 143).
+      let code = error is RunInterrupted ? Signals.received.map { 128 + $0 } ?? 1 : 1
+      return (error.description + (named.isEmpty ? "" : " (\(named.joined(separator: ", ")))"), code)
     }
     let text = command.message(for: error).split(whereSeparator: \.isNewline)
       .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: " ")

@@ -55,8 +55,7 @@ struct ExplainCommand: ParsableCommand {
     (settings.model, settings.method, settings.dataset, settings.inputs) = (model, method, dataset.name, input)
     (settings.count, settings.layer, settings.beta, settings.lrp) = (count, layer, beta?.value, lrp)
     settings.explainedClass = explainedClass
-    _ = global.prepare()
-    let outcome = try ExplainRun(settings: settings, datasetsRoot: global.root).run()
+    let outcome = try ExplainRun(settings: settings, datasetsRoot: global.root, observer: global.prepare()).run()
     let e = outcome.explanation
     let files = try outcome.writePictures(to: out)
     let items = files.indices.map { n in

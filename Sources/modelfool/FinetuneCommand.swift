@@ -39,6 +39,8 @@ struct FinetuneCommand: ParsableCommand {
   @Option(help: "Methods scored after fine-tuning, comma separated (default: all that apply).")
   var methods: CommaList<ExplanationMethod>?
   @Option(parsing: .unconditional, help: "Held-out examples scored at the end (default: the whole test split).") var evalCount: Int?
+  @Flag(help: "Keep a fine-tuning whose held-out accuracy fell to chance (default: it fails and writes nothing).")
+  var allowDivergence = false
 
   /// The settings the flags give.
   var settings: FineTuneSettings {
@@ -60,6 +62,7 @@ struct FinetuneCommand: ParsableCommand {
     settings.seed = runOptions.seed
     settings.dataDir = dataDir
     settings.limit = limit
+    settings.allowDivergence = allowDivergence ? true : nil
     return settings
   }
 
@@ -83,7 +86,7 @@ struct FinetuneCommand: ParsableCommand {
     run.outputFolder = runOptions.out
     run.checkpointEvery = checkpointEvery
     run.resumeFolder = resume
-    run.stopRequested = StopSignals.install()
+    run.stopRequested = Signals.stopRequest()
     let outcome = try run.run()
     let folder = resume ?? runOptions.out ?? outcome.defaultFolder
     try outcome.write(to: folder)

@@ -17,6 +17,7 @@ struct ModelFoolCommand: ParsableCommand {
   /// failure prints one line, `Error: MESSAGE`, on stderr (``ErrorReporting``; no usage screen:
   /// `--help` has it) and exits non-zero (64 for a usage error, 1 otherwise).
   static func main() {
+    Signals.install()
     do {
       var command = try parseAsRoot()
       try command.run()

@@ -187,4 +187,79 @@ func oneLineDescription(_ error: any Error) -> String {
     }
     #expect(error.map(oneLineDescription) == "\(folder)/no/such/dir/m.h5: folder \(folder)/no/such/dir does not exist")
   }
+
+  /// Attributes are fixed-length strings of exactly their byte count (nothing in the global heap).
+  @Test func attributesAreFixedLength() throws {
+    let folder = try makeTemporaryFolder("h5")
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let path = folder + "/a.h5"
+    let file = try HDF5File.create(path)
+    try file.write([1], shape: [1], at: "x")
+    try file.setAttribute("text", to: "grüße, 1")
+    try file.setAttribute("empty", to: "")
+    try file.setAttribute("crc32", to: "0badf00d", at: "x")
+    #expect(try file.stringAttribute("text") == "grüße, 1")
+    #expect(try file.stringAttribute("empty") == "")
+    #expect(try file.stringAttribute("crc32", at: "x") == "0badf00d")
+    try file.close()
+    let id = H5Fopen(path, mf_h5f_acc_rdonly(), mf_h5p_default())
+    defer { H5Fclose(id) }
+    let attribute = H5Aopen(id, "text", mf_h5p_default())
+    defer { H5Aclose(attribute) }
+    let type = H5Aget_type(attribute)
+    defer { H5Tclose(type) }
+    #expect(H5Tis_variable_str(type) == 0 && H5Tget_size(type) == "grüße, 1".utf8.count)
+  }
+
+  /// A sealed file's first 512 bytes hold its length and CRC-32, checked before libhdf5 reads it.
+  @Test func sealsDetectDamageTruncationAndGrowth() throws {
+    let folder = try makeTemporaryFolder("h5")
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let plain = folder + "/plain.h5", sealed = folder + "/sealed.h5"
+    try HDF5File.writeAtomically(to: plain) { try $0.write([1, 2, 3], shape: [3], at: "w") }
+    try HDF5File.writeAtomically(to: sealed, sealed: true) { try $0.write([1, 2, 3], shape: [3], at: "w") }
+    #expect(try HDF5File.verifySeal(plain) == false)
+    #expect(try HDF5File.verifySeal(sealed))
+    #expect(try HDF5File.open(sealed).readFloats(at: "w").values == [1, 2, 3])
+    let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: sealed)))
+    #expect(String(decoding: bytes.prefix(24), as: UTF8.self) == "modelfool-sealed-hdf5 1\n")
+    let copy = folder + "/copy.h5"
+    func check(_ damaged: [UInt8], _ expected: String) throws {
+      try Data(damaged).write(to: URL(fileURLWithPath: copy))
+      let error = #expect(throws: DataError.self) { try HDF5File.verifySeal(copy) }
+      #expect(error.map(oneLineDescription) == "\(copy): \(expected)")
+    }
+    var flipped = bytes
+    flipped[bytes.count - 3] ^= 0x01
+    try check(flipped, "damaged, its bytes fail the checksum written with them")
+    try check(Array(bytes.dropLast(1)), "truncated to \(bytes.count - 1) bytes, it was written with \(bytes.count)")
+    try check(bytes + [0], "extended to \(bytes.count + 1) bytes, it was written with \(bytes.count)")
+    var seal = bytes
+    seal[40] ^= 0x01
+    try check(seal, "its seal (the checksum in its first 512 bytes) is damaged")
+    try check(Array(bytes.prefix(100)), "truncated inside its seal (100 bytes)")
+  }
+
+  /// Only regular files are replaced; errors give the system's reason, lower-cased.
+  @Test func atomicWriteRefusesDevicesAndFIFOs() throws {
+    let folder = try makeTemporaryFolder("h5")
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    var error = #expect(throws: DataError.self) { try AtomicFile.write(to: "/dev/full") { _ in } }
+    #expect(error.map(oneLineDescription) == "refusing to replace /dev/full: it is a device, not a regular file")
+    let fifo = folder + "/pipe.h5"
+    #expect(mkfifo(fifo, 0o644) == 0)
+    error = #expect(throws: DataError.self) { try HDF5File.writeAtomically(to: fifo) { try $0.write([1], shape: [1], at: "w") } }
+    #expect(error.map(oneLineDescription) == "refusing to replace \(fifo): it is a FIFO, not a regular file")
+    try FileManager.default.createDirectory(atPath: folder + "/sub", withIntermediateDirectories: false)
+    error = #expect(throws: DataError.self) { try AtomicFile.write(to: folder + "/sub") { _ in } }
+    #expect(error.map(oneLineDescription) == "refusing to replace \(folder)/sub: it is a folder, not a regular file")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == ["pipe.h5", "sub"])
+    #expect(AtomicFile.reason(errno: EROFS) == "read-only file system" && AtomicFile.reason(errno: ENOSPC) == "no space left on device")
+    // While a write is under way its temporary file is listed for a signal handler.
+    try AtomicFile.write(to: folder + "/x.txt") { temporary in
+      #expect(TemporaryPaths.registered.contains(temporary))
+      try Data("x".utf8).write(to: URL(fileURLWithPath: temporary))
+    }
+    #expect(!TemporaryPaths.registered.contains { $0.hasPrefix(folder) })
+  }
 }

@@ -31,11 +31,14 @@ public struct ExplainRun: Sendable {
   public var settings: ExplainSettings
   /// Folder holding the catalogue's data sets.
   public var datasetsRoot: String
+  /// Receives messages (an old checkpoint's warning).
+  public var observer: RunObserver
 
   /// A run of `settings`.
-  public init(settings: ExplainSettings, datasetsRoot: String = DatasetCatalog.defaultRoot) {
+  public init(settings: ExplainSettings, datasetsRoot: String = DatasetCatalog.defaultRoot, observer: RunObserver = .silent) {
     self.settings = settings
     self.datasetsRoot = datasetsRoot
+    self.observer = observer
   }
 
   /// Loads the model and the examples and explains them.
@@ -46,7 +49,7 @@ public struct ExplainRun: Sendable {
     guard FileManager.default.fileExists(atPath: settings.model) else {
       throw TrainingError("checkpoint \(settings.model) does not exist (train one with `modelfool train --dataset digits`)", settings: ["model"])
     }
-    let net = try Checkpoint.load(settings.model)
+    let net = try Checkpoint.load(settings.model, log: observer.message)
     net.setTraining(false)
     var options = ExplanationOptions()
     options.layer = settings.layer

@@ -153,6 +153,9 @@ public struct FineTuneRun: Sendable {
       evaluation = try FoolingEvaluator.evaluate(
         fooled: fooled, original: original, data: heldOut, objective: goal, methods: scored, layer: settings.layer,
         batchSize: scoreBatch, observer: observer)
+      if settings.allowDivergence != true {
+        try Self.checkDivergence(evaluation: evaluation, classCount: heldOut.classNames.count, labels: heldOut.labels)
+      }
       trainEvaluation = split.train.count <= Self.smallTrainingSet ? try FoolingEvaluator.evaluate(
         fooled: fooled, original: original, data: split.train, objective: goal, methods: scored, layer: settings.layer,
         batchSize: scoreBatch, observer: observer) : nil
@@ -163,6 +166,9 @@ public struct FineTuneRun: Sendable {
       evaluation = try FoolingEvaluator.count(
         fooled: fooled, original: original, source: data.heldOut, batches: batches, objective: goal, methods: scored,
         layer: settings.layer, observer: observer).evaluation()
+      if settings.allowDivergence != true {
+        try Self.checkDivergence(evaluation: evaluation, classCount: data.heldOut.classNames.count, labels: nil)
+      }
       trainEvaluation = nil
       pictured = try data.heldOut.load(data.heldOut.evenlySpacedIndices(6), skipped: { _ in })
       document.skippedFiles = progress.skippedFiles + (evaluation.skippedFiles ?? 0)
@@ -170,6 +176,30 @@ public struct FineTuneRun: Sendable {
     return FineTuneOutcome(
       report: FineTuneReport(run: document, curves: progress.records, evaluation: evaluation, trainEvaluation: trainEvaluation),
       fooled: fooled, original: original, objective: goal, pictured: pictured)
+  }
+}
+
+extension FineTuneRun {
+  /// Throws when the fine-tuned model's held-out accuracy is at chance, at most 1.5 / classes
+  /// (for two classes: at most the majority class's rate), while the base model's was clearly above
+  /// it (by at least a quarter of the way to 1): a learning rate or lambda too large wrecked it.
+  public static func checkDivergence(evaluation: FoolingEvaluation, classCount: Int, labels: [Int]?) throws {
+    let classes = max(classCount, (labels?.max() ?? 0) + 1)
+    guard classes >= 2 else { return }
+    let chance: Double
+    if classes > 2 {
+      chance = 1.5 / Double(classes)
+    } else {
+      // Two classes: chance is the majority class's share, which needs the labels.
+      guard let labels, !labels.isEmpty else { return }
+      chance = Double(Dictionary(grouping: labels, by: { $0 }).values.map(\.count).max() ?? 0) / Double(labels.count)
+    }
+    let (before, after) = (Double(evaluation.accuracy.original), Double(evaluation.accuracy.fooled))
+    guard after <= chance, before >= chance + (1 - chance) / 4 else { return }
+    throw TrainingError(
+      String(format: "the fine-tuning diverged: held-out accuracy fell to %.4f, at chance for %d classes (%@ %.4f), from %.4f for the base model; nothing was written: lower the learning rate or lambda, or allow divergence to keep it",
+             after, classes, classes == 2 ? "the majority class's share" : "1.5/classes =", chance, before),
+      settings: ["learningRate", "lambda", "allowDivergence"])
   }
 }
 

@@ -41,6 +41,10 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
   public var dataDir: String?
   /// Dataset `imagenet`: at most this many files per split, spread evenly over it.
   public var limit: Int?
+  /// Keep a fine-tuning whose held-out accuracy fell to chance from a base model clearly above it
+  /// (``FineTuneRun/checkDivergence(evaluation:heldOut:)``); nil or false: such a run throws and
+  /// writes nothing.
+  public var allowDivergence: Bool?
 
   /// The defaults: Grad-CAM location on the digits CNN.
   public init() {}

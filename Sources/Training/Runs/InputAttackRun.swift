@@ -89,7 +89,7 @@ public struct InputAttackRun: Sendable {
     }
     // Load the model to compare with first, so that a bad path fails before the attack runs.
     let versus = try settings.versus.map { path in
-      (model: try Checkpoint.load(path), seconds: (try? Checkpoint.runRecord(path)).flatMap { $0 }
+      (model: try Checkpoint.load(path, log: observer.message), seconds: (try? Checkpoint.runRecord(path)).flatMap { $0 }
         .flatMap { try? FineTuneDocument.decode($0, source: path).seconds })
     }
     let start = Date()

@@ -1,0 +1,98 @@
+import Foundation
+import ModelFool
+import ModelFoolData
+import ModelFoolTraining
+import Testing
+
+/// Run outputs: one writer per folder, nothing but files and folders replaced, temporary paths
+/// listed for signal handlers, one-line file errors; diverged fine-tunings write nothing.
+@Suite("Output safety")
+struct OutputSafetyTests {
+  static func temporaryFolder() -> String {
+    let path = NSTemporaryDirectory() + "modelfool-safety-\(UUID().uuidString)"
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+  }
+
+  @Test func secondWriterFailsAtOnceNamingTheHolder() throws {
+    let folder = Self.temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    try RunOutputs.write(into: folder) { staging in
+      try RunOutputs.writeText("first", to: staging + "/a.txt")
+      // The staging folder and the lock file are listed for a signal handler while they exist.
+      #expect(TemporaryPaths.registered.contains(staging) && TemporaryPaths.registered.contains(folder + "/.modelfool.lock"))
+      #expect { try RunOutputs.write(into: folder) { _ in } } throws: { error in
+        oneLine(error) == "another run is writing into \(folder) (process \(getpid()) (\(Self.commandName)) holds \(folder)/.modelfool.lock)"
+      }
+    }
+    #expect(try String(contentsOfFile: folder + "/a.txt", encoding: .utf8) == "first")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["a.txt"])
+    #expect(!TemporaryPaths.registered.contains { $0.hasPrefix(folder) })
+    // Released: the next run goes ahead.
+    try RunOutputs.write(into: folder) { try RunOutputs.writeText("second", to: $0 + "/a.txt") }
+    #expect(try String(contentsOfFile: folder + "/a.txt", encoding: .utf8) == "second")
+  }
+
+  static var commandName: String {
+    (try? String(contentsOfFile: "/proc/self/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+  }
+
+  @Test func devicesAndFIFOsAreNeverReplaced() throws {
+    #expect { try RunOutputs.write(into: "/dev/full") { _ in } } throws: {
+      oneLine($0) == "the output folder /dev/full is not a regular folder (a device, FIFO or socket)"
+    }
+    let folder = Self.temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    #expect(mkfifo(folder + "/report.json", 0o644) == 0)
+    #expect { try RunOutputs.write(into: folder) { try RunOutputs.writeText("{}", to: $0 + "/report.json") } } throws: {
+      oneLine($0) == "refusing to replace \(folder)/report.json: it is a FIFO, not a regular file or folder"
+    }
+    // Nothing moved, no staging folder or lock file left.
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["report.json"])
+    #expect { try RunOutputs.writeText("x", to: folder + "/no/such/file.txt") } throws: {
+      oneLine($0) == "cannot write \(folder)/no/such/file.txt: no such file or directory"
+    }
+  }
+
+  @Test func removeAllDeletesListedPaths() throws {
+    let folder = Self.temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    try FileManager.default.createDirectory(atPath: folder + "/.staging-x", withIntermediateDirectories: false)
+    try RunOutputs.writeText("half", to: folder + "/.staging-x/model.h5")
+    TemporaryPaths.register(folder + "/.staging-x")
+    TemporaryPaths.register(folder + "/.staging-x/model.h5")
+    #expect(TemporaryPaths.removeAll().filter { $0.hasPrefix(folder) }.count == 2)
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
+  }
+
+  /// Adam at a learning rate of 1e5 without the output-keeping term wrecks an adult MLP: the run
+  /// throws (nothing to write) unless divergence is allowed.
+  @Test func divergedFineTuningFails() throws {
+    let folder = Self.temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let split = try DatasetCatalog.load("adult", root: "datasets")
+    var recipe = BaseModelRecipe.forDataset(split)
+    recipe.training.epochs = 2
+    let base = folder + "/base.h5"
+    _ = try Trainer.trainBase(split, recipe: recipe, seed: 0, checkpoint: base)
+    var settings = FineTuneSettings()
+    settings.dataset = "adult"
+    settings.model = base
+    settings.objective = .location
+    settings.sensitive = ["age"]
+    settings.learningRate = 1e5
+    settings.keepOutputs = 0
+    settings.steps = 10
+    settings.evalCount = 500
+    settings.scored = [.simpleGrad]
+    #expect { _ = try FineTuneRun(settings: settings, datasetsRoot: "datasets").run() } throws: { error in
+      let text = oneLine(error)
+      return (error as? TrainingError)?.settings.prefix(2) == ["learningRate", "lambda"]
+        && text.hasPrefix("the fine-tuning diverged: held-out accuracy fell to 0.")
+        && text.contains("at chance for 2 classes (the majority class's share 0.")
+    }
+    settings.allowDivergence = true
+    let outcome = try FineTuneRun(settings: settings, datasetsRoot: "datasets").run()
+    #expect(outcome.report.evaluation.accuracy.fooled < outcome.report.evaluation.accuracy.original - 0.2)
+  }
+}
