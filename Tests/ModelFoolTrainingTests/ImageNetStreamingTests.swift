@@ -13,36 +13,9 @@ struct ImageNetStreamingTests {
     .deletingLastPathComponent().appendingPathComponent("datasets/imagenet-sample").path
   static let wnids = ["n01000004", "n01000001", "n01000003", "n01000002"]
 
-  /// 8x8 grayscale and Adobe CMYK JPEGs (the fixtures of JPEGTests, written by Pillow 11).
-  static let grayJPEG =
-    "ffd8ffe000104a46494600010100000100010000ffdb00430001010101010101010101010101010101010101010101010101"
-    + "010101010101010101010101010101010101010101010101010101010101010101010101010101ffc0000b08000800080101"
-    + "1100ffc4001f0000010501010101010100000000000000000102030405060708090a0bffc400b51000020103030204030505"
-    + "04040000017d01020300041105122131410613516107227114328191a1082342b1c11552d1f02433627282090a161718191a"
-    + "25262728292a3435363738393a434445464748494a535455565758595a636465666768696a737475767778797a8384858687"
-    + "88898a92939495969798999aa2a3a4a5a6a7a8a9aab2b3b4b5b6b7b8b9bac2c3c4c5c6c7c8c9cad2d3d4d5d6d7d8d9dae1e2"
-    + "e3e4e5e6e7e8e9eaf1f2f3f4f5f6f7f8f9faffda0008010100003f00cff86dff0006dc7fc7bffc505fddff00986fd3fe9957"
-    + "ffd9"
-  static let cmykJPEG =
-    "ffd8ffee000e41646f626500640000000000ffdb004300010101010101010101010101010101010101010101010101010101"
-    + "01010101010101010101010101010101010101010101010101010101010101010101010101ffc00014080008000804431100"
-    + "4d11005911004b1100ffc4001f0000010501010101010100000000000000000102030405060708090a0bffc400b510000201"
-    + "0303020403050504040000017d01020300041105122131410613516107227114328191a1082342b1c11552d1f02433627282"
-    + "090a161718191a25262728292a3435363738393a434445464748494a535455565758595a636465666768696a737475767778"
-    + "797a838485868788898a92939495969798999aa2a3a4a5a6a7a8a9aab2b3b4b5b6b7b8b9bac2c3c4c5c6c7c8c9cad2d3d4d5"
-    + "d6d7d8d9dae1e2e3e4e5e6e7e8e9eaf1f2f3f4f5f6f7f8f9faffda000e0443004d0059004b00003f00fac3fe0e23ff0099e7"
-    + "fee23ffb52bfab8afdc8ff0087b6ff00d4cdff00937ffd9d7f4d15ffd9"
-
-  static func bytes(hex: String) -> Data {
-    var data = Data()
-    var index = hex.startIndex
-    while index < hex.endIndex {
-      let next = hex.index(index, offsetBy: 2)
-      data.append(UInt8(hex[index..<next], radix: 16)!)
-      index = next
-    }
-    return data
-  }
+  /// Small grayscale and Adobe CMYK JPEGs (Tests/Fixtures, made by make_image_fixtures.py).
+  static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("Fixtures").path
 
   static func temporaryFolder(_ tag: String) throws -> String {
     let path = NSTemporaryDirectory() + "modelfool-stream-\(tag)-\(UUID().uuidString)"
@@ -80,8 +53,8 @@ struct ImageNetStreamingTests {
       }
       try pngVariant(photo: 2 * k, x: 40 * k, y: 30, size: 200, to: folder + "/\(wnid)_9.JPEG")
     }
-    try bytes(hex: grayJPEG).write(to: URL(fileURLWithPath: root + "/train/\(sorted[0])/\(sorted[0])_gray.JPEG"))
-    try bytes(hex: cmykJPEG).write(to: URL(fileURLWithPath: root + "/train/\(sorted[1])/\(sorted[1])_cmyk.JPEG"))
+    try FileManager.default.copyItem(atPath: fixtures + "/gray.jpg", toPath: root + "/train/\(sorted[0])/\(sorted[0])_gray.JPEG")
+    try FileManager.default.copyItem(atPath: fixtures + "/cmyk_adobe.jpg", toPath: root + "/train/\(sorted[1])/\(sorted[1])_cmyk.JPEG")
     try PNGImage.write(gray: (0..<(48 * 40)).map { UInt8($0 % 251) }, width: 48, height: 40,
                        to: root + "/train/\(sorted[2])/\(sorted[2])_graypng.JPEG")
     try Data("not an image".utf8).write(to: URL(fileURLWithPath: root + "/train/\(sorted[3])/\(sorted[3])_broken.JPEG"))
