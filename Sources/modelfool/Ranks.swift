@@ -28,7 +28,14 @@ enum Ranks {
 
   /// Ends MPI (a no-op for one process).
   static func finish() {
-    (communicator as? MPICommunicator)?.finalize()
+    guard let mpi = communicator as? MPICommunicator else { return }
+    // MODELFOOL_MPI_STATS=1: each rank tells its allreduce totals (for benchmarks).
+    if ProcessInfo.processInfo.environment["MODELFOOL_MPI_STATS"] != nil {
+      let s = mpi.reduceStatistics
+      FileHandle.standardError.write(Data(String(
+        format: "rank %d of %d: %d allreduce calls, %d bytes, %.3f s\n", mpi.rank, mpi.size, s.calls, s.bytes, s.seconds).utf8))
+    }
+    mpi.finalize()
   }
 
   /// Prints `line` on standard error and ends every rank of the job.
