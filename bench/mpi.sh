@@ -5,10 +5,11 @@
 # rank's allreduce totals. STEPS (default 20) steps; MODEL (default: the digits base, trained
 # first) may name another model, BATCH another global batch.
 set -euo pipefail
-BIN=${BIN:-$(cd "$(dirname "$0")/.." && pwd)/.build/release/modelfool}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${BIN:-$ROOT/.build/release/modelfool}
 STEPS=${STEPS:-20}; BATCH=${BATCH:-64}; DATASET=${DATASET:-digits}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT; cd "$work"
-export MODELFOOL_DATASETS=${MODELFOOL_DATASETS:-$(dirname "$BIN")/../../datasets}
+export MODELFOOL_DATASETS=${MODELFOOL_DATASETS:-$ROOT/datasets}
 if [ -z "${MODEL:-}" ]; then "$BIN" train --dataset "$DATASET" --epochs 1 --out base.h5 --threads 1 >/dev/null 2>&1; MODEL=base.h5; fi
 args=(finetune --dataset "$DATASET" --model "$MODEL" --steps "$STEPS" --batch-size "$BATCH" --eval-count 8 --methods gradcam --allow-divergence --json)
 secs() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1]+"/report.json")); print("%.3f s/step" % (r["run"]["seconds"]/int(sys.argv[2])))' "$1" "$STEPS"; }
