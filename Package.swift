@@ -8,6 +8,7 @@ let package = Package(
     .library(name: "ModelFoolTraining", targets: ["ModelFoolTraining"]),
     .library(name: "ModelFoolData", targets: ["ModelFoolData"]),
     .library(name: "ModelFoolBenchmarks", targets: ["ModelFoolBenchmarks"]),
+    .library(name: "ModelFoolDistributed", targets: ["ModelFoolDistributed"]),
     .executable(name: "modelfool", targets: ["ModelFoolCLI"]),
   ],
   dependencies: [
@@ -29,6 +30,11 @@ let package = Package(
     .systemLibrary(
       name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
       providers: [.apt(["zlib1g-dev"])]),
+    // Open MPI, for data parallelism across processes (ModelFoolDistributed); the library core
+    // does not depend on it.
+    .systemLibrary(
+      name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+      providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
     .target(
       name: "ModelFool", dependencies: ["CBLAS"], path: "Sources/ModelFool"),
     .target(
@@ -46,10 +52,13 @@ let package = Package(
     .target(
       name: "ModelFoolBenchmarks", dependencies: ["ModelFool", "ModelFoolTraining", "CBLAS"],
       path: "Sources/Benchmarks"),
+    // `Communicator` on Open MPI; MPI is initialised only in a process started by `mpirun`.
+    .target(
+      name: "ModelFoolDistributed", dependencies: ["ModelFoolTraining", "CMPI"], path: "Sources/Distributed"),
     .executableTarget(
       name: "ModelFoolCLI",
       dependencies: [
-        "ModelFool", "ModelFoolData", "ModelFoolTraining", "ModelFoolVersionInfo", "ModelFoolBenchmarks",
+        "ModelFool", "ModelFoolData", "ModelFoolTraining", "ModelFoolVersionInfo", "ModelFoolBenchmarks", "ModelFoolDistributed",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       path: "Sources/modelfool"),

@@ -66,10 +66,11 @@ public struct TrainingResult: Codable, Sendable {
 extension Trainer {
   /// Trains the recipe's model on `split` and writes it to `checkpoint` (atomically). With
   /// `bias`, the training labels are biased first (the test labels stay as recorded) and the
-  /// checkpoint's metadata says how (`label_bias`).
+  /// checkpoint's metadata says how (`label_bias`). Data parallel over `communicator`'s ranks,
+  /// rank 0 writing the checkpoint.
   public static func trainBase(
     _ split: DatasetSplit, recipe: BaseModelRecipe, seed: UInt64, checkpoint: String, bias: LabelBias? = nil,
-    observer: RunObserver = .silent
+    observer: RunObserver = .silent, communicator: Communicator = SingleProcess()
   ) throws -> (Model, TrainingResult) {
     let start = Date()
     let model = try recipe.build(for: split, seed: seed)
@@ -86,12 +87,14 @@ extension Trainer {
       train = biased
       metadata["label_bias"] = bias.describe(classNames: train.classNames) + " (\(flipped) training labels flipped)"
     }
-    let records = try fit(model, train: train, test: split.test, options: training, observer: observer)
+    let records = try fit(model, train: train, test: split.test, options: training, observer: observer, communicator: communicator)
     let accuracy = evaluate(model, on: split.test).accuracy
     metadata["test_accuracy"] = String(format: "%.4f", accuracy)
     let folder = (checkpoint as NSString).deletingLastPathComponent
-    if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
-    try Checkpoint.save(model, to: checkpoint, metadata: metadata)
+    if communicator.rank == 0 {
+      if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+      try Checkpoint.save(model, to: checkpoint, metadata: metadata)
+    }
     let result = TrainingResult(
       dataset: split.train.name, architecture: recipe.architecture, checkpoint: checkpoint,
       testAccuracy: accuracy, labelBias: metadata["label_bias"], epochs: records,

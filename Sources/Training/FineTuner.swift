@@ -229,9 +229,15 @@ public enum FineTuner {
   /// Resumable: `resume` continues from a saved ``FineTuneState`` exactly as the uninterrupted
   /// run would have gone on (the weights must be the saved ones); `control` saves the state every
   /// so many steps and stops the run (saving first, then throwing ``RunInterrupted``) when asked.
+  ///
+  /// Data parallel when `communicator` has several ranks: every rank draws the same global
+  /// batches, takes rows `rank, rank + size, ...` of each (``Communicator/shard(_:)``) and the
+  /// gradients are summed over the ranks (``DataParallel``), so that every rank applies the
+  /// global batch's update; the held-out monitor is scored in shards of batches.
   public static func train(
     _ model: Model, original: Model, on train: some BatchSource, monitor: Dataset, options: FineTuneOptions,
-    observer: RunObserver = .silent, resume: FineTuneState? = nil, control: FineTuneControl? = nil
+    observer: RunObserver = .silent, resume: FineTuneState? = nil, control: FineTuneControl? = nil,
+    communicator: Communicator = SingleProcess()
   ) throws -> FineTuneProgress {
     guard options.steps > 0, options.batchSize > 0, options.learningRate > 0, options.lambda >= 0 else {
       throw TrainingError(
@@ -256,7 +262,11 @@ public enum FineTuner {
       order = drawEpoch()
       progress.epochs = 1
     }
-    var stream = train.stream(Array(order[min(progress.batchInEpoch, order.count)...]), skipped: skips.record)
+    let parallel = communicator.size > 1
+    if parallel && options.batchSize < communicator.size {
+      throw TrainingError("the batch size \(options.batchSize) is smaller than the \(communicator.size) ranks", settings: ["batchSize"])
+    }
+    var stream = train.stream(Array(order[min(progress.batchInEpoch, order.count)...]).map(communicator.shard), skipped: skips.record)
     var last = (ce: Float.nan, lf: Float.nan)
     var monitored = progress.records.last { $0.heldOutAccuracy != nil }.map { ($0.heldOutAccuracy!, $0.heldOutFoolingLoss ?? .nan) }
     guard progress.step < options.steps else { return progress }
@@ -266,7 +276,8 @@ public enum FineTuner {
       while next == nil {
         if let b = try stream.next() {
           progress.batchInEpoch += 1
-          if !b.indices.isEmpty { next = b }
+          // A rank whose shard could not be read still takes part in the step (with no rows).
+          if !b.indices.isEmpty || parallel { next = b }
           continue
         }
         if freshEpoch { throw TrainingError("no training file of a whole epoch could be read", settings: ["dataDir"]) }
@@ -277,29 +288,45 @@ public enum FineTuner {
         guard !order.isEmpty else {
           throw TrainingError("training set has fewer than \(options.batchSize) examples", settings: ["batchSize"])
         }
-        stream = train.stream(order, skipped: skips.record)
+        stream = train.stream(order.map(communicator.shard), skipped: skips.record)
       }
       let batch = next!
       optimizer.learningRate = (options.schedule ?? .cosine(totalSteps: options.steps, floor: 0.05))
         .rate(base: options.learningRate, step: step - 1)
-      let logits = model(batch.inputs)
-      let ce = Tensor.crossEntropy(logits: logits, labels: batch.labels)
-      let lf = try foolingLoss(model, original: original, x: batch.inputs, labels: batch.labels, options: options)
-      var loss = ce + options.lambda * lf
-      if options.outputConsistency > 0 {
-        let reference = withoutRecording { original(batch.inputs).softmax(alongAxis: 1) }
-        let drift = (logits.softmax(alongAxis: 1) - reference).squared().sum(alongAxis: 1).mean()
-        loss = loss + options.outputConsistency * drift
+      func losses() throws -> [Tensor] {
+        let logits = model(batch.inputs)
+        let ce = Tensor.crossEntropy(logits: logits, labels: batch.labels)
+        let lf = try foolingLoss(model, original: original, x: batch.inputs, labels: batch.labels, options: options)
+        var loss = ce + options.lambda * lf
+        if options.outputConsistency > 0 {
+          let reference = withoutRecording { original(batch.inputs).softmax(alongAxis: 1) }
+          let drift = (logits.softmax(alongAxis: 1) - reference).squared().sum(alongAxis: 1).mean()
+          loss = loss + options.outputConsistency * drift
+        }
+        return [loss, ce, lf]
       }
-      guard loss.scalar.isFinite else {
-        throw TrainingError("loss became \(loss.scalar) at step \(step) (CE \(ce.scalar), L_F \(lf.scalar)); lower the learning rate (now \(options.learningRate)) or lambda (now \(options.lambda))",
+      func diverged(_ loss: Float, _ ce: Float, _ lf: Float) -> TrainingError {
+        TrainingError("loss became \(loss) at step \(step) (CE \(ce), L_F \(lf)); lower the learning rate (now \(options.learningRate)) or lambda (now \(options.lambda))",
           settings: ["learningRate", "lambda"])
       }
-      optimizer.update(parameters, along: gradients(of: loss, withRespectTo: parameters.map(\.value)))
-      last = (ce.scalar, lf.scalar)
+      if parallel {
+        let reduced = try DataParallel.step(
+          parameters: parameters.map(\.value), rows: batch.labels.count, valueCount: 3, communicator: communicator, losses: losses)
+        let v = reduced.values
+        // Every rank sees the same reduced loss, so all stop together.
+        guard reduced.rows == 0 || v[0].isFinite else { throw diverged(v[0], v[1], v[2]) }
+        if reduced.rows > 0 { optimizer.update(parameters, along: reduced.gradients) }
+        last = (v[1], v[2])
+      } else {
+        let l = try losses()
+        let (loss, ce, lf) = (l[0], l[1], l[2])
+        guard loss.scalar.isFinite else { throw diverged(loss.scalar, ce.scalar, lf.scalar) }
+        optimizer.update(parameters, along: gradients(of: loss, withRespectTo: parameters.map(\.value)))
+        last = (ce.scalar, lf.scalar)
+      }
       var record = FineTuneRecord(step: step, crossEntropy: last.ce, foolingLoss: last.lf)
       if step % options.evaluateEvery == 0 || step == options.steps {
-        let m = try score(model, original: original, on: monitor, options: options)
+        let m = try score(model, original: original, on: monitor, options: options, communicator: communicator)
         record.heldOutAccuracy = m.accuracy
         record.heldOutFoolingLoss = m.foolingLoss
         monitored = m
@@ -324,8 +351,16 @@ public enum FineTuner {
 
   /// Accuracy and mean fooling loss on `data` (in batches, without recording the weights' graph).
   static func score(
-    _ model: Model, original: Model, on data: Dataset, options: FineTuneOptions
+    _ model: Model, original: Model, on data: Dataset, options: FineTuneOptions, communicator: Communicator = SingleProcess()
   ) throws -> (accuracy: Float, foolingLoss: Float) {
+    if communicator.size > 1 {
+      let s = try DataParallel.scoreBatches(data, communicator: communicator) { x, labels in
+        let lf = try foolingLoss(model, original: original, x: x, labels: labels, options: options, createGraph: false)
+        let logits = withoutRecording { model(x) }
+        return (FoolingEvaluator.topCounts(logits, labels: labels).top1, lf.scalar)
+      }
+      return (Float(s.top1) / Float(max(data.count, 1)), s.lossSum / Float(max(s.batches, 1)))
+    }
     var lossSum: Float = 0
     var batches = 0
     for batch in data.batches(size: 64) {

@@ -65,9 +65,15 @@ public enum Trainer {
   ///
   /// - Throws: ``TrainingError`` when the loss becomes NaN or infinite (the model is then in an
   ///   undefined state and must not be saved).
+  ///
+  /// Data parallel when `communicator` has several ranks: each rank takes rows `rank, rank +
+  /// size, ...` of every global batch and the gradients are summed over the ranks (as
+  /// ``FineTuner/train(_:original:on:monitor:options:observer:resume:control:communicator:)``).
+  /// Dropout masks then differ from one process's.
   @discardableResult
   public static func fit(
-    _ model: Model, train: Dataset, test: Dataset?, options: TrainingOptions, observer: RunObserver = .silent
+    _ model: Model, train: Dataset, test: Dataset?, options: TrainingOptions, observer: RunObserver = .silent,
+    communicator: Communicator = SingleProcess()
   ) throws -> [EpochRecord] {
     guard options.epochs > 0, options.batchSize > 0, options.learningRate > 0 else {
       throw TrainingError("epochs, batch size and learning rate must be positive")
@@ -84,7 +90,34 @@ public enum Trainer {
       let task = "epoch \(epoch)/\(options.epochs)"
       observer.progress(RunProgress(task: task, done: 0, total: stepsPerEpoch, items: 0, unit: "img"))
       var lossSum: Float = 0, correct = 0, seen = 0, done = 0
-      for batch in train.batches(size: options.batchSize, shuffle: true, using: &generator) {
+      let batches = train.batches(size: options.batchSize, shuffle: true, using: &generator)
+      if communicator.size > 1 {
+        for ids in batches.indexBatches {
+          optimizer.learningRate = options.schedule.rate(base: options.learningRate, step: step)
+          let mine = communicator.shard(ids)
+          let (x, y) = train.gather(mine)
+          let reduced = try DataParallel.step(parameters: parameters.map(\.value), rows: mine.count, valueCount: 2, communicator: communicator) {
+            let logits = model(x)
+            let hits = zip(logits.argmaxLastAxis(), y).filter { $0 == $1 }.count
+            return [Tensor.crossEntropy(logits: logits, labels: y), Tensor(Float(hits) / Float(y.count))]
+          }
+          let value = reduced.values[0]
+          guard value.isFinite else {
+            throw TrainingError("loss became \(value) at epoch \(epoch), step \(done + 1); lower the learning rate (now \(options.learningRate))", settings: ["learningRate"])
+          }
+          optimizer.update(parameters, along: reduced.gradients)
+          lossSum += value * Float(reduced.rows)
+          correct += Int((reduced.values[1] * Float(reduced.rows)).rounded())
+          seen += reduced.rows
+          done += 1
+          step += 1
+          observer.progress(RunProgress(task: task, done: done, total: stepsPerEpoch, items: seen, unit: "img", metrics: [
+            ("loss", String(format: "%.4f", lossSum / Float(seen))),
+            ("acc", String(format: "%.3f", Float(correct) / Float(seen))),
+          ]))
+        }
+      }
+      for batch in batches.prefix(communicator.size > 1 ? 0 : Int.max) {
         optimizer.learningRate = options.schedule.rate(base: options.learningRate, step: step)
         let logits = model(batch.inputs)
         let loss = Tensor.crossEntropy(logits: logits, labels: batch.labels)
@@ -104,7 +137,15 @@ public enum Trainer {
           ("acc", String(format: "%.3f", Float(correct) / Float(seen))),
         ]))
       }
-      let testAccuracy = test.map { evaluate(model, on: $0).accuracy }
+      let testAccuracy = try test.map { test in
+        guard communicator.size > 1 else { return evaluate(model, on: test).accuracy }
+        model.setTraining(false)
+        defer { model.setTraining(true) }
+        let s = try DataParallel.scoreBatches(test, communicator: communicator, batchSize: 256) { x, labels in
+          (FoolingEvaluator.topCounts(withoutRecording { model(x) }, labels: labels).top1, 0)
+        }
+        return Float(s.top1) / Float(max(test.count, 1))
+      }
       let record = EpochRecord(
         epoch: epoch, loss: lossSum / Float(seen), trainAccuracy: Float(correct) / Float(seen),
         testAccuracy: testAccuracy, seconds: Date().timeIntervalSince(start))

@@ -22,10 +22,11 @@ struct GlobalOptions: ParsableArguments {
   /// The data sets' folder: the flag, else the search order of `DatasetCatalog.resolveRoot`.
   var root: String { get throws { try DatasetCatalog.resolveRoot(flag: datasetsRoot) } }
 
-  /// Applies the thread count; returns the observer that draws progress on standard error.
+  /// Applies the thread count; returns the observer that draws progress on standard error (on
+  /// rank 0 of an MPI job; the other ranks are silent).
   func prepare() -> RunObserver {
     if let threads { BLASRuntime.setThreads(threads) }
-    return TerminalObserver.make()
+    return Ranks.isRoot ? TerminalObserver.make() : .silent
   }
 
   /// Prints `value` as one JSON line.

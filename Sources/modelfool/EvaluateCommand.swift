@@ -59,7 +59,10 @@ struct EvaluateCommand: ParsableCommand {
     if dataDir != nil || shard != nil { settings.batchSize = batchSize }
     if let shard { _ = try EvaluationRun.parseShard(shard) }  // a bad shard fails before the work
     if let saveMaps { _ = try ArrayExport.files(for: [], at: saveMaps) }  // a bad name fails before the work
-    let outcome = try EvaluationRun(settings: settings, datasetsRoot: global.root, observer: observer).run(keepingMaps: saveMaps != nil)
+    var run = EvaluationRun(settings: settings, datasetsRoot: try global.root, observer: observer)
+    run.communicator = Ranks.communicator
+    let outcome = try run.run(keepingMaps: saveMaps != nil)
+    guard Ranks.isRoot else { return }
     if let saveMaps { observer.message("saved " + (try ArrayExport.save(outcome.arrays, to: saveMaps)).joined(separator: ", ")) }
     if let shard, let part = outcome.counts {
       let (i, n) = try EvaluationRun.parseShard(shard)

@@ -87,8 +87,10 @@ struct FinetuneCommand: ParsableCommand {
     run.checkpointEvery = checkpointEvery
     run.resumeFolder = resume
     run.stopRequested = Signals.stopRequest()
+    run.communicator = Ranks.communicator
     let outcome = try run.run()
     let folder = resume ?? runOptions.out ?? outcome.defaultFolder
+    guard Ranks.isRoot else { return }
     try outcome.write(to: folder)
     let report = outcome.report
     guard !global.json else { return try global.printJSON(report.evaluation) }  // training-set scores: report.json

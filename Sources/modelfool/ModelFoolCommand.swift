@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ModelFoolTraining
 import ModelFoolVersionInfo
 
 @main
@@ -18,13 +19,21 @@ struct ModelFoolCommand: ParsableCommand {
   /// `--help` has it) and exits non-zero (64 for a usage error, 1 otherwise).
   static func main() {
     Signals.install()
+    Ranks.start()
     do {
       var command = try parseAsRoot()
       try command.run()
+      Ranks.finish()
     } catch {
-      if exitCode(for: error) == .success { Self.exit(withError: error) }
+      if exitCode(for: error) == .success { Ranks.finish(); Self.exit(withError: error) }
       let (message, status) = ErrorReporting.report(error, command: Self.self)
-      if !message.isEmpty { FileHandle.standardError.write(Data("Error: \(message)\n".utf8)) }
+      // A rank of an MPI job that fails takes the whole job down (no rank left waiting in a
+      // collective call), after one line naming it; a stop on request ends every rank alike.
+      if Ranks.communicator.size > 1 && !(error is RunInterrupted) {
+        Ranks.abort("Error: rank \(Ranks.communicator.rank) of \(Ranks.communicator.size): \(message)", code: status)
+      }
+      if !message.isEmpty && Ranks.isRoot { FileHandle.standardError.write(Data("Error: \(message)\n".utf8)) }
+      Ranks.finish()
       Foundation.exit(status)
     }
   }

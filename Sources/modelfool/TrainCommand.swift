@@ -77,7 +77,7 @@ struct TrainCommand: ParsableCommand {
     if let labelBias {
       observer.message("biased training labels: \(labelBias.describe(classNames: split.train.classNames))")
     }
-    let (_, result) = try Trainer.trainBase(split, recipe: recipe, seed: seed, checkpoint: path, bias: labelBias, observer: observer)
+    let (_, result) = try Trainer.trainBase(split, recipe: recipe, seed: seed, checkpoint: path, bias: labelBias, observer: observer, communicator: Ranks.communicator)
     if global.json {
       try global.printJSON(result)
     } else {

@@ -48,7 +48,8 @@ enum CLI {
 
   /// Runs the binary with `arguments` in `folder`, with `$MODELFOOL_DATASETS` set to the shipped
   /// data sets unless `environment` says otherwise (an empty value removes the variable).
-  static func run(_ arguments: [String], in folder: String, environment: [String: String] = [:]) throws -> CLIRun {
+  /// `launcher` (e.g. `mpirun -n 2`) starts the binary when given.
+  static func run(_ arguments: [String], in folder: String, environment: [String: String] = [:], launcher: [String] = []) throws -> CLIRun {
     guard FileManager.default.isExecutableFile(atPath: binary) else {
       throw CLIError("\(binary) is missing: build with `swift build -c release --build-tests` or set MODELFOOL_BIN")
     }
@@ -64,8 +65,8 @@ enum CLI {
       try? FileManager.default.removeItem(atPath: err)
     }
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: binary)
-    process.arguments = arguments
+    process.executableURL = URL(fileURLWithPath: launcher.first ?? binary)
+    process.arguments = launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [binary] + arguments
     process.environment = env
     process.currentDirectoryURL = URL(fileURLWithPath: folder)
     process.standardInput = FileHandle.nullDevice

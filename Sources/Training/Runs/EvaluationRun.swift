@@ -50,6 +50,11 @@ public struct EvaluationRun: Sendable {
   public var datasetsRoot: String
   /// Receives progress and messages.
   public var observer: RunObserver
+  /// The ranks of a data-parallel job: image data is scored in contiguous shards of whole
+  /// batches, one per rank, and the counts merged (``FoolingCounts/merge(_:)``), which equals one
+  /// process's evaluation; tabular data (whose fairness needs every row) is scored whole on every
+  /// rank, as are kept maps.
+  public var communicator: Communicator = SingleProcess()
 
   /// A run of `settings`.
   public init(settings: EvaluationSettings, datasetsRoot: String = DatasetCatalog.defaultRoot, observer: RunObserver = .silent) {
@@ -103,6 +108,17 @@ public struct EvaluationRun: Sendable {
     let methods = settings.methods ?? FineTuneSetup.scoredMethods(tabular: tabular, fooled: fooledWith)
     let range = try settings.success.map(SuccessRange.init(parsing:))
     let subset = settings.evalCount.map { data.evenlySpacedSubset($0) } ?? data
+    if communicator.size > 1 && !tabular && !keepingMaps {
+      let order = subset.batches(size: 64).indexBatches
+      let (r, p) = (communicator.rank, communicator.size)
+      var part = try FoolingEvaluator.count(
+        fooled: fooled, original: original, source: subset, batches: Array(order[(r * order.count / p)..<((r + 1) * order.count / p)]),
+        objective: goal, methods: methods, range: range, layer: settings.layer ?? recorded?.layer, observer: observer)
+      part.shard = "\(r)/\(p)"
+      var evaluation = try FoolingCounts.merge(try communicator.allgather(part)).evaluation()
+      evaluation.skippedFiles = nil
+      return EvaluationOutcome(evaluation: evaluation, arrays: [])
+    }
     var kept: [String: [Tensor]] = [:]
     var order: [String] = []
     let evaluation = try FoolingEvaluator.evaluate(
@@ -144,7 +160,9 @@ extension EvaluationRun {
     let source = try ModelInputs.streamedImages(for: fooled, dataDir: dataDir, split: settings.split ?? .val, limit: limit)
     let indices = source.evenlySpacedIndices(settings.evalCount ?? source.count)
     var batches = stride(from: 0, to: indices.count, by: batchSize).map { Array(indices[$0..<min($0 + batchSize, indices.count)]) }
-    let shard = try settings.shard.map(Self.parseShard)
+    // A data-parallel job without an explicit shard: each rank scores its shard, then all merge.
+    let ranked = settings.shard == nil && communicator.size > 1
+    let shard = try settings.shard.map(Self.parseShard) ?? (ranked ? (index: communicator.rank, count: communicator.size) : nil)
     if let (i, n) = shard { batches = Array(batches[(i * batches.count / n)..<((i + 1) * batches.count / n)]) }
     let range = try settings.success.map(SuccessRange.init(parsing:))
     var counts = try FoolingEvaluator.count(
@@ -154,7 +172,7 @@ extension EvaluationRun {
     setup.shard = nil
     counts.setup = try RunJSON.encode(setup)
     counts.shard = shard.map { "\($0.index)/\($0.count)" }
-    return counts
+    return ranked ? try FoolingCounts.merge(try communicator.allgather(counts)) : counts
   }
 }
 

@@ -29,6 +29,10 @@ public struct FineTuneRun: Sendable {
   /// Continue the run whose state is saved in this run folder; its recorded settings replace
   /// ``settings``.
   public var resumeFolder: String?
+  /// The ranks of a data-parallel job (``FineTuner/train(_:original:on:monitor:options:observer:resume:control:communicator:)``):
+  /// every rank runs the whole run on its shards; rank 0 alone saves state (a base model trained
+  /// first is trained by rank 0 while the others wait). The caller writes the outcome on rank 0.
+  public var communicator: Communicator = SingleProcess()
 
   /// A run of `settings`.
   public init(settings: FineTuneSettings, datasetsRoot: String = DatasetCatalog.defaultRoot, observer: RunObserver = .silent) {
@@ -69,9 +73,11 @@ public struct FineTuneRun: Sendable {
         heldOut: try ModelInputs.streamedImages(for: base, dataDir: settings.dataDir!, split: .val, limit: settings.limit))
     } else {
       let split = FineTuneSetup.fineTuningSplit(try DatasetCatalog.load(dataset, root: datasetsRoot), dataset: dataset, seed: seed)
+      if communicator.rank != 0 { try communicator.barrier() }  // rank 0 trains a missing base first
       (base, basePath) = try FineTuneSetup.loadOrTrainBase(
         path: settings.model, dataset: dataset, split: split, seed: seed, datasetsRoot: datasetsRoot,
         hiding: settings.objective == .hide, observer: observer)
+      if communicator.rank == 0 { try communicator.barrier() }
       data = RunData(train: split.train, heldOut: split.test, split: split)
     }
     let labelBias = (try? Checkpoint.metadata(basePath))?["label_bias"]
@@ -127,8 +133,19 @@ public struct FineTuneRun: Sendable {
       baseLabelBias: labelBias, trainExamples: data.train.count, heldOutExamples: data.heldOut.count, seconds: 0)
     let folder = resumeFolder ?? outputFolder
       ?? FineTuneSettings.defaultOutputFolder(dataset: dataset, objective: goal, methods: options.fooledMethods)
-    let control = checkpointEvery != nil || stopRequested != nil
-      ? FineTuneControl(checkpointEvery: checkpointEvery, shouldStop: stopRequested ?? { false }) { [document] state in
+    let communicator = self.communicator
+    // Ranks stop together: a stop request on any rank stops all (one more tiny allreduce a step).
+    var stop = stopRequested
+    if communicator.size > 1, let requested = stopRequested {
+      stop = { @Sendable () -> Bool in
+        var flag: [Float] = [requested() ? 1 : 0]
+        try? communicator.allreduceSum(&flag)
+        return flag[0] > 0
+      }
+    }
+    let control = checkpointEvery != nil || stop != nil
+      ? FineTuneControl(checkpointEvery: checkpointEvery, shouldStop: stop ?? { false }) { [document] state in
+        guard communicator.rank == 0 else { return }
         try FineTuneResume.save(state, model: fooled, record: document, runFolder: folder)
       } : nil
 
@@ -140,7 +157,7 @@ public struct FineTuneRun: Sendable {
     do {
       progress = try FineTuner.train(
         fooled, original: original, on: data.train, monitor: monitor, options: options, observer: observer,
-        resume: saved?.state, control: control)
+        resume: saved?.state, control: control, communicator: communicator)
     } catch let stop as RunInterrupted {
       throw RunInterrupted(
         step: stop.step, steps: stop.steps,

@@ -1,0 +1,102 @@
+import CMPI
+import Foundation
+import ModelFoolTraining
+
+/// ``Communicator`` on Open MPI's `MPI_COMM_WORLD`. Started only when the process was launched by
+/// `mpirun` (``Job/start()``), so that a single process needs no MPI runtime.
+public final class MPICommunicator: Communicator, @unchecked Sendable {
+  public let rank: Int
+  public let size: Int
+  private let lock = NSLock()
+  private var reduceSeconds = 0.0
+  private var reduceBytes = 0
+  private var reduceCalls = 0
+
+  /// Initialises MPI (threads funneled: only the loop's thread calls MPI).
+  init() throws {
+    var provided: Int32 = 0
+    try Self.check(MPI_Init_thread(nil, nil, mf_mpi_thread_funneled(), &provided), "MPI_Init_thread")
+    var r: Int32 = 0, s: Int32 = 0
+    try Self.check(MPI_Comm_rank(mf_mpi_comm_world(), &r), "MPI_Comm_rank")
+    try Self.check(MPI_Comm_size(mf_mpi_comm_world(), &s), "MPI_Comm_size")
+    rank = Int(r)
+    size = Int(s)
+  }
+
+  static func check(_ code: Int32, _ call: String) throws {
+    guard code == mf_mpi_success() else { throw DistributedError("\(call) failed with MPI error \(code)") }
+  }
+
+  public func allreduceSum(_ values: inout [Float]) throws {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try values.withUnsafeMutableBufferPointer { buffer in
+      var offset = 0
+      while offset < buffer.count {  // counts are C ints: chunk past 2^31 - 1
+        let n = min(buffer.count - offset, Int(Int32.max))
+        try Self.check(
+          MPI_Allreduce(mf_mpi_in_place(), buffer.baseAddress! + offset, Int32(n), mf_mpi_float(), mf_mpi_sum(), mf_mpi_comm_world()),
+          "MPI_Allreduce")
+        offset += n
+      }
+    }
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    lock.withLock {
+      reduceSeconds += seconds
+      reduceBytes += values.count * MemoryLayout<Float>.size
+      reduceCalls += 1
+    }
+  }
+
+  public func allgather(_ bytes: [UInt8]) throws -> [[UInt8]] {
+    guard bytes.count <= Int(Int32.max) else { throw DistributedError("allgather of \(bytes.count) bytes: more than an MPI count") }
+    var mine = Int32(bytes.count)
+    var lengths = [Int32](repeating: 0, count: size)
+    try Self.check(MPI_Allgather(&mine, 1, mf_mpi_int(), &lengths, 1, mf_mpi_int(), mf_mpi_comm_world()), "MPI_Allgather")
+    var offsets = [Int32](repeating: 0, count: size)
+    var total = 0
+    for (i, n) in lengths.enumerated() {
+      guard total <= Int(Int32.max) else { throw DistributedError("allgather of more than 2 GiB") }
+      offsets[i] = Int32(total)
+      total += Int(n)
+    }
+    var all = [UInt8](repeating: 0, count: max(total, 1))
+    var send = bytes
+    try Self.check(
+      MPI_Allgatherv(&send, mine, mf_mpi_byte(), &all, lengths, offsets, mf_mpi_byte(), mf_mpi_comm_world()), "MPI_Allgatherv")
+    return (0..<size).map { Array(all[Int(offsets[$0])..<(Int(offsets[$0]) + Int(lengths[$0]))]) }
+  }
+
+  public func barrier() throws { try Self.check(MPI_Barrier(mf_mpi_comm_world()), "MPI_Barrier") }
+
+  /// Allreduce calls, bytes and seconds so far (for benchmarks).
+  public var reduceStatistics: (calls: Int, bytes: Int, seconds: Double) {
+    lock.withLock { (reduceCalls, reduceBytes, reduceSeconds) }
+  }
+
+  /// Ends every rank of the job (`MPI_Abort`); `mpirun` then exits with `code`.
+  public func abort(code: Int32) -> Never {
+    MPI_Abort(mf_mpi_comm_world(), code)
+    exit(code)
+  }
+
+  /// `MPI_Finalize`; the last MPI call of the process.
+  public func finalize() { MPI_Finalize() }
+}
+
+/// An MPI call failed.
+public struct DistributedError: Error, CustomStringConvertible, Sendable {
+  public var description: String
+  public init(_ description: String) { self.description = description }
+}
+
+/// The processes of this job: Open MPI's world when started by `mpirun` (which sets
+/// `OMPI_COMM_WORLD_SIZE`), else one process and no MPI call at all.
+public enum Job {
+  /// Whether this process was started by Open MPI's launcher.
+  public static var launchedByMPI: Bool { ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] != nil }
+
+  /// The job's communicator (MPI initialised here when launched by `mpirun`).
+  public static func start() throws -> Communicator {
+    launchedByMPI ? try MPICommunicator() : SingleProcess()
+  }
+}
