@@ -13,8 +13,8 @@ import ModelFool
 /// - `activationsPerExample`: the values of every layer output for one example (a forward pass
 ///   of one zero input); the double-backprop graph keeps the forward pass of the fooled and the
 ///   original model, the explanation's backward pass and the gradients of both, which
-///   ``activationFactor`` covers. It was calibrated on the peak resident memory (VmHWM) of
-///   fine-tunings of the digits CNN and the tabular MLP at several batch sizes.
+///   ``activationFactor`` covers. The factors are a first estimate, not yet calibrated against
+///   the measured peak resident memory (VmHWM) of real runs.
 public struct FineTuneMemoryEstimate: Sendable, Equatable {
   /// Parameter and buffer values of the model.
   public var parameters: Int
