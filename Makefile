@@ -10,7 +10,7 @@ ROOT = $(DESTDIR)$(PREFIX)
 # swift-argument-parser's generate-manual plugin writes the page here.
 MANUAL = .build/plugins/GenerateManual/outputs/ModelFoolCLI/modelfool.1
 
-.PHONY: setup build test consumer-check demo bench import clean manual install uninstall
+.PHONY: setup build test consumer-check demo bench import clean manual install uninstall fuzz fuzz-build fuzz-replay
 
 setup:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -28,6 +28,29 @@ build: setup
 test: setup
 	$(SWIFT) build -c release --build-tests
 	$(SWIFT) test -c release --skip-build
+
+# libFuzzer targets for the readers of untrusted bytes (Fuzz/, a separate package: the sanitizer
+# flags come from the command line, never from unsafeFlags). `make fuzz SECONDS=N` runs each target
+# N seconds, one after the other; new inputs go to Fuzz/.build/work/READER, crashes, hangs (> 5 s)
+# and allocations over 1 GB to Fuzz/.build/findings/READER/ (add them to Fuzz/corpus/READER once
+# fixed). `make test` replays every committed corpus file once (FuzzCorpusTests), as does `make fuzz-replay`.
+FUZZ_READERS = torch checkpoint csv gzip jpeg png
+SECONDS ?= 60
+FUZZ_FLAGS ?= -rss_limit_mb=1024 -timeout=5 -print_final_stats=1
+fuzz-build: setup
+	cd Fuzz && $(SWIFT) build -c release -Xswiftc -sanitize=fuzzer,address
+
+fuzz: fuzz-build
+	@for r in $(FUZZ_READERS); do \
+	  mkdir -p Fuzz/.build/work/$$r Fuzz/.build/findings/$$r; \
+	  echo "fuzz-$$r: $(SECONDS) s"; \
+	  SWIFT_BACKTRACE=enable=no Fuzz/.build/release/fuzz-$$r $(FUZZ_FLAGS) -max_total_time=$(SECONDS) \
+	    -artifact_prefix=Fuzz/.build/findings/$$r/ Fuzz/.build/work/$$r Fuzz/corpus/$$r || exit 1; \
+	done
+
+fuzz-replay: setup
+	$(SWIFT) build -c release --build-tests
+	$(SWIFT) test -c release --skip-build --filter FuzzCorpusTests
 
 # The package as a dependency: Tests/ConsumerPackage depends on it by path, builds and prints a
 # second derivative and a matrix product. SwiftPM accepts unsafeFlags from path dependencies but

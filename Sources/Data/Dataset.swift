@@ -52,9 +52,31 @@ public struct DataError: SettingsError, Sendable {
   /// The message, one line.
   public var description: String
   public var settings: [String]
-  /// An error with `description`, about `settings` (``SettingsError``).
+  /// An error with `description`, about `settings` (``SettingsError``). Line breaks and other
+  /// control characters in it (names and strings quoted from a hostile file) are escaped
+  /// (``oneLine(_:)``), so the message stays one line.
   public init(_ description: String, settings: [String] = []) {
-    self.description = description
+    self.description = Self.oneLine(description)
     self.settings = settings
+  }
+
+  /// `text` with every line break and control character written as `\u{XX}`.
+  public static func oneLine(_ text: String) -> String {
+    func breaks(_ scalar: Unicode.Scalar) -> Bool {
+      switch scalar.properties.generalCategory {
+      case .control, .lineSeparator, .paragraphSeparator: return true
+      default: return false
+      }
+    }
+    guard text.unicodeScalars.contains(where: breaks) else { return text }
+    var out = String.UnicodeScalarView()
+    for scalar in text.unicodeScalars {
+      if breaks(scalar) {
+        out.append(contentsOf: "\\u{\(String(scalar.value, radix: 16, uppercase: true))}".unicodeScalars)
+      } else {
+        out.append(scalar)
+      }
+    }
+    return String(out)
   }
 }

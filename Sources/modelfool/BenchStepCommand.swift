@@ -32,15 +32,29 @@ struct BenchStepCommand: ParsableCommand {
   @Flag(help: "Print one JSON object on stdout.")
   var json = false
 
+  /// The largest `--finetune-batch`; the memory estimate may refuse a smaller one.
+  static let maxFinetuneBatch = 4096
+
   func validate() throws {
     guard iterations > 0, rounds > 0, threads > 0 else {
       throw ValidationError("--iterations, --rounds and --threads must be positive")
+    }
+    guard (1...Self.maxFinetuneBatch).contains(finetuneBatch) else {
+      throw ValidationError("--finetune-batch must be between 1 and \(Self.maxFinetuneBatch), got \(finetuneBatch)")
     }
   }
 
   func run() throws {
     BLASRuntime.setThreads(threads)
     let log = logLine
+    let model = try finetuneModel.map { name in
+      name.hasPrefix("zoo:") ? try ModelZoo.build(architecture: String(name.dropFirst(4))) : try WeightImport.resolveModel(name, log: log)
+    } ?? ModelZoo.build(architecture: "digits-cnn", options: ["seed": "0"])
+    // Checked before anything runs: --finetune-batch 100000 was killed by the OOM killer at 23.5 GB.
+    let memory = FineTuneMemoryEstimate(model: model, batchSize: finetuneBatch)
+    if let available = FineTuneMemoryEstimate.availableBytes(), memory.bytes > available {
+      throw ValidationError("--finetune-batch \(finetuneBatch) needs an estimated \(FineTuneMemoryEstimate.describe(memory.bytes)) but \(FineTuneMemoryEstimate.describe(available)) of memory is available")
+    }
     let core = BLASRuntime.coreName
     log("OpenBLAS core \(core), \(threads) thread(s)")
     let raw = KernelBenchmark.rawSgemmGFLOPs()
@@ -69,11 +83,7 @@ struct BenchStepCommand: ParsableCommand {
         log("peer not run: \(error.description)")
       }
     }
-    let finetune = try FineTuneBenchmark.stepTimes(
-      iterations: finetuneModel == nil ? 10 : 3, batch: finetuneBatch,
-      model: try finetuneModel.map { name in
-        name.hasPrefix("zoo:") ? try ModelZoo.build(architecture: String(name.dropFirst(4))) : try WeightImport.resolveModel(name, log: log)
-      })
+    let finetune = try FineTuneBenchmark.stepTimes(iterations: finetuneModel == nil ? 10 : 3, batch: finetuneBatch, model: model)
     log(String(format: "%@ batch %d: plain CE step %.2f ms, Grad-CAM location fine-tuning step %.2f ms (%.2fx)", (finetuneModel ?? "digits CNN") as NSString, finetuneBatch, finetune.plain, finetune.fooling, finetune.fooling / finetune.plain))
     let mean = { (xs: [Double]) in xs.isEmpty ? nil : xs.reduce(0, +) / Double(xs.count) }
     let plain = mean(ours.map(\.plain))!, double = mean(ours.map(\.double))!

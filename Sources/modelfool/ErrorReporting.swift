@@ -16,7 +16,7 @@ enum ErrorReporting {
     "dataset": "--dataset", "images": "--images", "h5": "--h5", "bias": "--bias", "biasRate": "--bias-rate",
     "weights": "--from", "layer": "--layer", "allowDivergence": "--allow-divergence", "dataDir": "--data-dir", "limit": "--limit", "resume": "--resume",
     "checkpointEvery": "--checkpoint-every", "shard": "--shard", "split": "--split", "saveMaps": "--save-maps",
-    "model": "--model", "merge": "--merge",
+    "model": "--model", "merge": "--merge", "memoryCheck": "--no-memory-check",
   ]
 
   /// The one-line message for `error` and the exit code.

@@ -41,6 +41,8 @@ struct FinetuneCommand: ParsableCommand {
   @Option(parsing: .unconditional, help: "Held-out examples scored at the end (default: the whole test split).") var evalCount: Int?
   @Flag(help: "Keep a fine-tuning whose held-out accuracy fell to chance (default: it fails and writes nothing).")
   var allowDivergence = false
+  @Flag(help: "Start even when the estimated peak memory exceeds the available memory (MemAvailable).")
+  var noMemoryCheck = false
 
   /// The settings the flags give.
   var settings: FineTuneSettings {
@@ -63,6 +65,7 @@ struct FinetuneCommand: ParsableCommand {
     settings.dataDir = dataDir
     settings.limit = limit
     settings.allowDivergence = allowDivergence ? true : nil
+    settings.memoryCheck = noMemoryCheck ? false : nil
     return settings
   }
 

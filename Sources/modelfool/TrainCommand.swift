@@ -41,6 +41,11 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "Checkpoint path (default runs/base/DATASET.h5; with --bias runs/base/DATASET-biased.h5).")
   var out: String?
 
+  /// The widest hidden layer `--hidden` accepts.
+  static let maxHiddenWidth = 100_000
+  /// The most weights between consecutive hidden layers (400 MB of Float32).
+  static let maxHiddenWeights = 100_000_000
+
   func validate() throws {
     func positive<T: Comparable & Numeric>(_ value: T?, _ flag: String) throws {
       if let value, !(value > 0) { throw ValidationError("\(flag) must be positive, got \(value)") }
@@ -51,6 +56,16 @@ struct TrainCommand: ParsableCommand {
     if let weightDecay, !(weightDecay >= 0) { throw ValidationError("--weight-decay must be >= 0, got \(weightDecay)") }
     if let widths = hidden?.values, let bad = widths.first(where: { $0 <= 0 }) {
       throw ValidationError("--hidden takes positive layer widths, got \(bad)")
+    }
+    if let widths = hidden?.values {
+      // Bounded before any allocation: a width of 3000000000 used to abort in the allocator.
+      if let wide = widths.first(where: { $0 > Self.maxHiddenWidth }) {
+        throw ValidationError("--hidden takes layer widths up to \(Self.maxHiddenWidth), got \(wide)")
+      }
+      let weights = zip(widths, widths.dropFirst()).reduce(0) { $0 + $1.0 * $1.1 }
+      if weights > Self.maxHiddenWeights {
+        throw ValidationError("--hidden \(widths.map(String.init).joined(separator: ",")) makes \(weights) weights between hidden layers, at most \(Self.maxHiddenWeights)")
+      }
     }
   }
 

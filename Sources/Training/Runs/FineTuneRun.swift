@@ -110,6 +110,7 @@ public struct FineTuneRun: Sendable {
     let scored = settings.scored ?? FineTuneSetup.scoredMethods(tabular: tabular, fooled: options.method, large: large)
     let scoreBatch = large ? 4 : 64
 
+    if settings.memoryCheck != false { try FineTuneMemoryEstimate(model: base, batchSize: options.batchSize).check() }
     let original = saved == nil ? base.deepCopy() : base
     let fooled = saved?.model ?? base
     let spans = tabular ? try FeatureSpan.features(of: base) : []

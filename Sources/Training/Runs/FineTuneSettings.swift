@@ -45,6 +45,9 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
   /// (``FineTuneRun/checkDivergence(evaluation:heldOut:)``); nil or false: such a run throws and
   /// writes nothing.
   public var allowDivergence: Bool?
+  /// Check the estimated peak memory of the fine-tuning against the available memory before the
+  /// first step (``FineTuneMemoryEstimate``); nil or true: check, false: skip the check.
+  public var memoryCheck: Bool?
 
   /// The defaults: Grad-CAM location on the digits CNN.
   public init() {}

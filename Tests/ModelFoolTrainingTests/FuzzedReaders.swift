@@ -1,0 +1,1 @@
+../../Fuzz/Sources/FuzzEntries/FuzzedReaders.swift
