@@ -39,3 +39,22 @@ for g in groups:
     a = auc([r["score"] / r["threshold"] for r in clean], [r["score"] / r["threshold"] for r in fooled])
     print(f"| {g} | {len(clean)} | {len(fooled)} | {detected}/{len(fooled)} ({100 * detected / max(len(fooled), 1):.0f}%) "
           f"| {alarms}/{len(clean)} ({100 * alarms / max(len(clean), 1):.0f}%) | {a:.3f} |")
+
+adaptive = [r for r in rows if r["kind"] == "adaptive"]
+if adaptive:
+    fsr = {}
+    if len(sys.argv) > 2:
+        for line in open(sys.argv[2]):
+            label, text = line.rstrip("\n").split("\t", 1)
+            e = json.loads(text)
+            fsr[label] = (e["fsr"]["gradcam"]["fooled"], e["accuracy"]["original"], e["accuracy"]["fooled"])
+    clean = [r for r in rows if r["split"] == "test" and r["kind"] == "clean" and r["dataset"] == "digits"]
+    detected = sum(r["verdict"] == "manipulated" for r in adaptive)
+    a = auc([r["score"] for r in clean], [r["score"] for r in adaptive])
+    print()
+    print("| adaptive attack (digits) | FSR gradcam | accuracy before -> after | score | verdict |")
+    print("|---|---:|---:|---:|---|")
+    for r in adaptive:
+        f = fsr.get(r["label"], (float("nan"),) * 3)
+        print(f"| {r['label']} | {f[0]:.3f} | {f[1]:.3f} -> {f[2]:.3f} | {r['score']:.2f} ({r['statistic']}) | {r['verdict']} |")
+    print(f"| detection {detected}/{len(adaptive)}, ROC AUC against the held-out clean digits models {a:.3f} | | | | |")

@@ -5,5 +5,5 @@ import ArgumentParser
 struct AuditCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "audit", abstract: "Audit explanations: sanity checks (Adebayo et al. 2018) and a detector of manipulated models.",
-    subcommands: [AuditSanityCommand.self, AuditManipulationCommand.self, AuditCalibrateCommand.self])
+    subcommands: [AuditSanityCommand.self, AuditManipulationCommand.self, AuditCalibrateCommand.self, AuditAdaptiveCommand.self])
 }

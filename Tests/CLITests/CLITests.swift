@@ -320,6 +320,8 @@ struct CLIBadInvocationTests {
     .init(arguments: ["audit", "manipulation", "--model", "CKPT", "--calibration", "missing.json"], error: "no calibration file at missing.json (--calibration)"),
     .init(arguments: ["audit", "manipulation", "--model", "CKPT", "--calibration", "TEXT"], error: "is not a valid AuditCalibration document"),
     .init(arguments: ["audit", "calibrate", "--models", "CKPT,CKPT"], error: "a calibration needs at least 3 clean models, got 2 (--models)"),
+    .init(arguments: ["audit", "adaptive", "--model", "CKPT"], error: "the adaptive attack fine-tunes image models on their data set (--model, --dataset)"),
+    .init(arguments: ["audit", "adaptive", "--model", "missing.h5"], error: "no checkpoint at missing.h5 (--model)"),
     .init(arguments: ["sweep", "--lambda", "1"], error: "give the fine-tuning after --: sweep --lambda 1,10 -- finetune [flags]"),
     .init(arguments: ["sweep", "--", "finetune"], error: "give at least one of --lambda, --lr, --steps"),
     .init(arguments: ["sweep", "--lambda", "1", "--", "finetune", "--bogus"], error: "finetune: Unknown option '--bogus'"),

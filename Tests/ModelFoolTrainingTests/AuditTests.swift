@@ -126,6 +126,17 @@ struct AuditTests {
     #expect(AuditStatistics.agreement(mixed, other, keep: [false, false, true]) == 1)
   }
 
+  @Test func adaptiveAttackTermsMatchTheStatisticsOnHandMadeMaps() {
+    let a: [Float] = [1, 0, 1, 0, 1, 0, 1, 0, 1], b = a.map { 1 - $0 }, c: [Float] = [1, 1, 1, 0, 0, 0, 1, 1, 1]
+    let maps = Tensor(shape: [3, 3, 3], scalars: a + b + c)
+    // The differentiable sameness is the mean Pearson over all pairs: -1/3 as in the audit.
+    #expect(abs(AdaptiveAttack.batchSameness(maps).scalar - AuditStatistics.sameness(AuditMapSet([a, b, c], height: 3, width: 3), labels: [])) < 1e-5)
+    #expect(abs(AdaptiveAttack.batchSameness(Tensor(shape: [2, 9], scalars: c + c)).scalar - 1) < 1e-5)
+    let flipped = Tensor(shape: [3, 3, 3], scalars: b + a + c)
+    #expect(abs(AdaptiveAttack.rowAgreement(maps, maps).scalar - 1) < 1e-5)
+    #expect(abs(AdaptiveAttack.rowAgreement(maps, flipped).scalar - (-1 - 1 + 1) / 3) < 1e-5)
+  }
+
   static func report(_ values: [String: Float], model: String = "m.h5") -> ManipulationReport {
     ManipulationReport(
       modelfool: "test", settings: ManipulationSettings(model: model), architecture: "mlp", examples: 10,

@@ -39,11 +39,15 @@ public enum AuditStatistics {
   public static func perturbWeights(_ model: Model, relative: Float, seed: UInt64) {
     var generator = SeededGenerator(seed: seed)
     for p in model.trainableParameters() {
-      let values = p.value.scalars
-      let mean = values.reduce(0, +) / Float(max(values.count, 1))
-      let sd = (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(max(values.count, 1))).squareRoot()
-      p.value = p.value.detached() + Tensor.randomNormal(p.shape, mean: 0, standardDeviation: relative * sd, using: &generator)
+      p.value = p.value.detached() + Tensor.randomNormal(p.shape, mean: 0, standardDeviation: relative * spread(p.value.scalars), using: &generator)
     }
+  }
+
+  /// The (population) standard deviation of `values`; 0 for none.
+  public static func spread(_ values: [Float]) -> Float {
+    let n = Float(max(values.count, 1))
+    let mean = values.reduce(0, +) / n
+    return (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / n).squareRoot()
   }
 }
 

@@ -118,10 +118,7 @@ public struct SanityCheck: Sendable {
     for (name, p) in model.namedParameters() where p.isTrainable {
       let layer = name.split(separator: ".").dropLast().joined(separator: ".")
       guard layers.contains(layer) else { continue }
-      let values = p.value.scalars
-      let mean = values.reduce(0, +) / Float(max(values.count, 1))
-      let sd = (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(max(values.count, 1))).squareRoot()
-      p.value = Tensor.randomNormal(p.shape, mean: 0, standardDeviation: sd, using: &generator)
+      p.value = Tensor.randomNormal(p.shape, mean: 0, standardDeviation: AuditStatistics.spread(p.value.scalars), using: &generator)
     }
   }
 
