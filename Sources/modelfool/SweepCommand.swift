@@ -32,6 +32,7 @@ struct SweepCommand: ParsableCommand {
     try settings.validate()
     let folder = out ?? base.runOptions.out ?? "runs/sweep/\(settings.finetune.dataset)-\(settings.finetune.objective.rawValue)"
     let root = base.global.datasetsRoot == nil ? try global.root : try base.global.root
+    _ = base.global.prepare()  // --threads given after `--` applies too
     let report = try SweepRun(settings: settings, datasetsRoot: root, observer: global.prepare()).run(into: folder)
     if global.json { return try global.printJSON(report) }
     print(report.table())
