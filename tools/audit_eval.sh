@@ -14,13 +14,16 @@ STEPS=${STEPS:-200}          # image fine-tuning steps (recipe: 400, top-k 600)
 TAB_STEPS=${TAB_STEPS:-300}  # tabular hide steps (recipe: 2000)
 CAL_SEEDS=${CAL_SEEDS:-"0 1 2 3"}
 TEST_SEEDS=${TEST_SEEDS:-"4 5 6"}
+# REFERENCE_SEED=7: every model is also compared with that seed's clean model (the reference
+# statistics of audit manipulation --reference), in calibration and scoring alike.
+REFERENCE_SEED=${REFERENCE_SEED:-}
 RUN="nice -n 10 $BIN"
 COMMON="--threads 1"
 mkdir -p "$OUT"
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
 # Clean models: every seed of each data set.
-for s in $CAL_SEEDS $TEST_SEEDS; do
+for s in $CAL_SEEDS $TEST_SEEDS $REFERENCE_SEED; do
   [ -f "$OUT/digits-clean-$s.h5" ] || { log "train digits seed $s"; $RUN train $COMMON --dataset digits --epochs "$EPOCHS" --seed "$s" --out "$OUT/digits-clean-$s.h5" >/dev/null; }
   for d in german compas; do
     [ -f "$OUT/$d-clean-$s.h5" ] || { log "train $d seed $s"; $RUN train $COMMON --dataset "$d" --seed "$s" --out "$OUT/$d-clean-$s.h5" >/dev/null; }
@@ -42,14 +45,16 @@ done
 # Calibration on the calibration seeds' clean models only.
 for d in digits german compas; do
   models=$(for s in $CAL_SEEDS; do printf "%s," "$OUT/$d-clean-$s.h5"; done)
-  [ -f "$OUT/calibration-$d.json" ] || { log "calibrate $d"; $RUN audit calibrate $COMMON --models "${models%,}" --out "$OUT/calibration-$d.json" >/dev/null; }
+  ref=${REFERENCE_SEED:+--reference $OUT/$d-clean-$REFERENCE_SEED.h5}
+  [ -f "$OUT/calibration-$d.json" ] || { log "calibrate $d"; $RUN audit calibrate $COMMON --models "${models%,}" $ref --out "$OUT/calibration-$d.json" >/dev/null; }
 done
 
 # Score every held-out model (and, for reference, the calibration models themselves).
 : > "$OUT/scores.tsv"
 score() {  # data set, kind (clean/fooled), label, checkpoint, split
   local json
-  json=$($RUN audit manipulation $COMMON --model "$4" --calibration "$OUT/calibration-$1.json" --json)
+  local ref=${REFERENCE_SEED:+--reference $OUT/$1-clean-$REFERENCE_SEED.h5}
+  json=$($RUN audit manipulation $COMMON --model "$4" --calibration "$OUT/calibration-$1.json" $ref --json)
   printf "%s\t%s\t%s\t%s\t%s\n" "$1" "$2" "$3" "$5" "$json" >> "$OUT/scores.tsv"
 }
 for d in digits german compas; do

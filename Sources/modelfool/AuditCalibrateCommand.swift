@@ -17,6 +17,8 @@ struct AuditCalibrateCommand: ParsableCommand {
   @Option(parsing: .unconditional, help: "Evenly spaced held-out examples.") var count = 64
   @Option(parsing: .unconditional, help: "Weight noise of the brittleness statistic.") var noise: Float = 0.05
   @Option(parsing: .unconditional, help: "Softplus beta of the smoothing statistic.") var beta: Float = 10
+  @Option(help: "A trusted model measured against (adds the reference statistics; give the same one to `audit manipulation`).")
+  var reference: String?
   @Option(help: "Calibration file written.") var out = "audit-calibration.json"
 
   func run() throws {
@@ -27,7 +29,7 @@ struct AuditCalibrateCommand: ParsableCommand {
     let root = try global.root
     let reports = try models.values.map { path in
       var s = ManipulationSettings(model: path)
-      (s.dataset, s.methods, s.count, s.noise, s.beta) = (dataset?.name, methods?.values, count, noise, beta)
+      (s.dataset, s.methods, s.count, s.noise, s.beta, s.reference) = (dataset?.name, methods?.values, count, noise, beta, reference)
       observer.message("measuring \(path)")
       return try ManipulationAudit(settings: s, datasetsRoot: root, observer: observer).run()
     }
