@@ -59,6 +59,8 @@ public struct TrainingResult: Codable, Sendable {
   public var testAccuracy: Float
   /// How the training labels were biased (``LabelBias``), nil for the recorded labels.
   public var labelBias: String?
+  /// Set when the training labels were randomly permuted (`train --shuffle-labels`).
+  public var labelShuffle: String?
   public var epochs: [EpochRecord]
   public var seconds: Double
 }
@@ -66,11 +68,13 @@ public struct TrainingResult: Codable, Sendable {
 extension Trainer {
   /// Trains the recipe's model on `split` and writes it to `checkpoint` (atomically). With
   /// `bias`, the training labels are biased first (the test labels stay as recorded) and the
-  /// checkpoint's metadata says how (`label_bias`). Data parallel over `communicator`'s ranks,
-  /// rank 0 writing the checkpoint.
+  /// checkpoint's metadata says how (`label_bias`). With `shuffleLabels`, the training labels are
+  /// randomly permuted (seeded by `seed`): the model of the data-randomisation test of Adebayo et
+  /// al. (2018), which can only memorise; the metadata records `label_shuffle`. Data parallel over
+  /// `communicator`'s ranks, rank 0 writing the checkpoint.
   public static func trainBase(
     _ split: DatasetSplit, recipe: BaseModelRecipe, seed: UInt64, checkpoint: String, bias: LabelBias? = nil,
-    observer: RunObserver = .silent, communicator: Communicator = SingleProcess()
+    shuffleLabels: Bool = false, observer: RunObserver = .silent, communicator: Communicator = SingleProcess()
   ) throws -> (Model, TrainingResult) {
     let start = Date()
     let model = try recipe.build(for: split, seed: seed)
@@ -87,6 +91,10 @@ extension Trainer {
       train = biased
       metadata["label_bias"] = bias.describe(classNames: train.classNames) + " (\(flipped) training labels flipped)"
     }
+    if shuffleLabels {
+      train.labels = shuffledLabels(train.labels, seed: seed)
+      metadata["label_shuffle"] = "training labels randomly permuted (seed \(seed))"
+    }
     let records = try fit(model, train: train, test: split.test, options: training, observer: observer, communicator: communicator)
     let accuracy = evaluate(model, on: split.test).accuracy
     metadata["test_accuracy"] = String(format: "%.4f", accuracy)
@@ -97,8 +105,15 @@ extension Trainer {
     }
     let result = TrainingResult(
       dataset: split.train.name, architecture: recipe.architecture, checkpoint: checkpoint,
-      testAccuracy: accuracy, labelBias: metadata["label_bias"], epochs: records,
+      testAccuracy: accuracy, labelBias: metadata["label_bias"], labelShuffle: metadata["label_shuffle"], epochs: records,
       seconds: Date().timeIntervalSince(start))
     return (model, result)
+  }
+
+  /// `labels` in a random order (Fisher-Yates with `SeededGenerator(seed:)`): the class counts stay,
+  /// every link between an example and its label is broken.
+  public static func shuffledLabels(_ labels: [Int], seed: UInt64) -> [Int] {
+    var generator = SeededGenerator(seed: seed ^ 0x5348_5546_464C_4521)
+    return labels.shuffled(using: &generator)
   }
 }

@@ -16,7 +16,9 @@ enum ErrorReporting {
     "dataset": "--dataset", "images": "--images", "h5": "--h5", "bias": "--bias", "biasRate": "--bias-rate",
     "weights": "--from", "layer": "--layer", "allowDivergence": "--allow-divergence", "dataDir": "--data-dir", "limit": "--limit", "resume": "--resume",
     "checkpointEvery": "--checkpoint-every", "shard": "--shard", "split": "--split", "saveMaps": "--save-maps",
-    "model": "--model", "merge": "--merge", "memoryCheck": "--no-memory-check",
+    "model": "--model", "merge": "--merge", "memoryCheck": "--no-memory-check", "shuffledModel": "--shuffled-model",
+    "reference": "--reference", "calibration": "--calibration", "threshold": "--threshold", "noise": "--noise", "beta": "--beta",
+    "models": "--models",
   ]
 
   /// The one-line message for `error` and the exit code.

@@ -11,7 +11,8 @@ struct ModelFoolCommand: ParsableCommand {
     version: "modelfool \(ModelFoolVersion.description)",
     subcommands: [
       TrainCommand.self, FinetuneCommand.self, EvaluateCommand.self, ExplainCommand.self,
-      PredictCommand.self, AttackInputCommand.self, ImportCommand.self, BenchCommand.self,
+      PredictCommand.self, AttackInputCommand.self, ImportCommand.self, BenchCommand.self, AuditCommand.self,
+      SweepCommand.self,
     ])
 
   /// Parses and runs a command. Help, `--version` and completion scripts print as usual; any

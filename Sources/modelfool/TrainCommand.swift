@@ -35,10 +35,13 @@ struct TrainCommand: ParsableCommand {
   @Option(parsing: .unconditional, help: "Probability that a favourable training label of the --bias group is flipped.")
   var biasRate: Double = LabelBias.defaultRate
 
+  @Flag(help: "Train on randomly permuted training labels (the data-randomisation test of `audit sanity`).")
+  var shuffleLabels = false
+
   @Option(help: "Seed for weights and shuffling.")
   var seed: UInt64 = 0
 
-  @Option(help: "Checkpoint path (default runs/base/DATASET.h5; with --bias runs/base/DATASET-biased.h5).")
+  @Option(help: "Checkpoint path (default runs/base/DATASET.h5; with --bias runs/base/DATASET-biased.h5; with --shuffle-labels runs/base/DATASET-shuffled.h5).")
   var out: String?
 
   /// The widest hidden layer `--hidden` accepts.
@@ -53,6 +56,7 @@ struct TrainCommand: ParsableCommand {
     try positive(epochs, "--epochs")
     try positive(lr, "--lr")
     try positive(batchSize, "--batch-size")
+    if shuffleLabels && bias != nil { throw ValidationError("--shuffle-labels and --bias exclude each other") }
     if let weightDecay, !(weightDecay >= 0) { throw ValidationError("--weight-decay must be >= 0, got \(weightDecay)") }
     if let widths = hidden?.values, let bad = widths.first(where: { $0 <= 0 }) {
       throw ValidationError("--hidden takes positive layer widths, got \(bad)")
@@ -87,12 +91,15 @@ struct TrainCommand: ParsableCommand {
       recipe.training.schedule = .cosine(totalSteps: steps, floor: 0.05)
     }
     let labelBias = try bias.map { try LabelBias.parse($0, rate: biasRate, data: split.train) }
-    let path = out ?? FineTuneSetup.baseCheckpointPath(dataset: dataset, biased: labelBias != nil)
+    let path = out ?? (shuffleLabels ? "runs/base/\(dataset)-shuffled.h5" : FineTuneSetup.baseCheckpointPath(dataset: dataset, biased: labelBias != nil))
     observer.message("training \(recipe.architecture) on \(dataset): \(split.train.count) train / \(split.test.count) test examples")
     if let labelBias {
       observer.message("biased training labels: \(labelBias.describe(classNames: split.train.classNames))")
     }
-    let (_, result) = try Trainer.trainBase(split, recipe: recipe, seed: seed, checkpoint: path, bias: labelBias, observer: observer, communicator: Ranks.communicator)
+    if shuffleLabels { observer.message("training labels randomly permuted (seed \(seed)): the model can only memorise") }
+    let (_, result) = try Trainer.trainBase(
+      split, recipe: recipe, seed: seed, checkpoint: path, bias: labelBias, shuffleLabels: shuffleLabels, observer: observer,
+      communicator: Ranks.communicator)
     if global.json {
       try global.printJSON(result)
     } else {

@@ -320,6 +320,22 @@ struct CLIBadInvocationTests {
     .init(arguments: ["attack-input", "--dataset", "german", "--model", "CKPT", "--target", "frame"], error: "the frame target needs spatial maps; simplegrad gives [32, 61] (--target)"),
     .init(arguments: ["attack-input", "--dataset", "german", "--model", "CKPT", "--method", "nope"], error: "The value 'nope' is invalid for '--method <method>'"),
     .init(arguments: ["attack-input", "--dataset", "german", "--model", "CKPT", "--norm", "l3"], error: "The value 'l3' is invalid for '--norm <norm>'. Please provide one of 'linf' and 'l2'."),
+    .init(arguments: ["train", "--dataset", "german", "--shuffle-labels", "--bias", "sex=female"], error: "--shuffle-labels and --bias exclude each other"),
+    .init(arguments: ["audit", "sanity", "--model", "missing.h5"], error: "no checkpoint at missing.h5 (--model)"),
+    .init(arguments: ["audit", "sanity", "--model", "CKPT", "--count", "1"], error: "at least 2 examples are needed, got 1 (--count)"),
+    .init(arguments: ["audit", "sanity", "--model", "CKPT", "--dataset", "digits"], error: "data set digits has examples [1, 28, 28]"),
+    .init(arguments: ["audit", "sanity", "--model", "CKPT", "--shuffled-model", "missing.h5"], error: "no checkpoint at missing.h5 (--shuffled-model)"),
+    .init(arguments: ["audit", "sanity", "--model", "CKPT", "--methods", "nope"], error: "The value 'nope' is invalid for '--methods <methods>'"),
+    .init(arguments: ["audit", "manipulation", "--model", "CKPT", "--noise", "0"], error: "the weight noise must be positive, got 0.0 (--noise)"),
+    .init(arguments: ["audit", "manipulation", "--model", "CKPT", "--calibration", "missing.json"], error: "no calibration file at missing.json (--calibration)"),
+    .init(arguments: ["audit", "manipulation", "--model", "CKPT", "--calibration", "TEXT"], error: "is not a valid AuditCalibration document"),
+    .init(arguments: ["audit", "calibrate", "--models", "CKPT,CKPT"], error: "a calibration needs at least 3 clean models, got 2 (--models)"),
+    .init(arguments: ["audit", "adaptive", "--model", "CKPT"], error: "the adaptive attack fine-tunes image models on their data set (--model, --dataset)"),
+    .init(arguments: ["audit", "adaptive", "--model", "missing.h5"], error: "no checkpoint at missing.h5 (--model)"),
+    .init(arguments: ["sweep", "--lambda", "1"], error: "give the fine-tuning after --: sweep --lambda 1,10 -- finetune [flags]"),
+    .init(arguments: ["sweep", "--", "finetune"], error: "give at least one of --lambda, --lr, --steps"),
+    .init(arguments: ["sweep", "--lambda", "1", "--", "finetune", "--bogus"], error: "finetune: Unknown option '--bogus'"),
+    .init(arguments: ["sweep", "--lambda=-1", "--", "finetune", "--dataset", "german", "--model", "CKPT", "--objective", "hide"], error: "lambda must be a finite number >= 0, got -1.0 (--lambda)"),
   ]
 
   @Test(arguments: table) func oneLineErrorAndAFailureCode(_ bad: BadInvocation) throws {

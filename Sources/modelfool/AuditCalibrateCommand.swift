@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import ModelFool
+import ModelFoolData
+import ModelFoolTraining
+
+/// `modelfool audit calibrate`: the clean models' statistics and the threshold that
+/// `audit manipulation --calibration` scores a suspect against.
+struct AuditCalibrateCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "calibrate", abstract: "Measure clean models (at least 3, one architecture) and write the detector's calibration.")
+
+  @OptionGroup var global: GlobalOptions
+  @Option(help: "Clean checkpoints, comma separated.") var models: CommaList<String>
+  @Option(help: "Data set (default: the one each checkpoint records).") var dataset: DatasetName?
+  @Option(help: "Methods, comma separated (default: all that apply).") var methods: CommaList<ExplanationMethod>?
+  @Option(parsing: .unconditional, help: "Evenly spaced held-out examples.") var count = 64
+  @Option(parsing: .unconditional, help: "Weight noise of the brittleness statistic.") var noise: Float = 0.05
+  @Option(parsing: .unconditional, help: "Softplus beta of the smoothing statistic.") var beta: Float = 10
+  @Option(help: "A trusted model measured against (adds the reference statistics; give the same one to `audit manipulation`).")
+  var reference: String?
+  @Option(help: "Calibration file written.") var out = "audit-calibration.json"
+
+  func run() throws {
+    guard models.values.count >= 3 else {
+      throw TrainingError("a calibration needs at least 3 clean models, got \(models.values.count)", settings: ["models"])
+    }
+    let observer = global.prepare()
+    let root = try global.root
+    let reports = try models.values.map { path in
+      var s = ManipulationSettings(model: path)
+      (s.dataset, s.methods, s.count, s.noise, s.beta, s.reference) = (dataset?.name, methods?.values, count, noise, beta, reference)
+      observer.message("measuring \(path)")
+      return try ManipulationAudit(settings: s, datasetsRoot: root, observer: observer).run()
+    }
+    let calibration = try AuditCalibration.make(reports)
+    let text = try RunJSON.encode(calibration) + "\n"
+    try AtomicFile.write(to: out) { try RunOutputs.writeText(text, to: $0) }
+    if global.json { return try global.printJSON(calibration) }
+    print(String(format: "calibration of %d clean %@ models: threshold %.2f (leave-one-out scores %@); wrote %@",
+                 reports.count, calibration.architecture, calibration.threshold,
+                 calibration.leaveOneOutScores.map { String(format: "%.2f", $0) }.joined(separator: ", "), out))
+  }
+}

@@ -1,0 +1,37 @@
+import ArgumentParser
+import Foundation
+import ModelFool
+import ModelFoolTraining
+
+/// `modelfool audit manipulation`: has this model been fine-tuned to fool its explanations? A
+/// ``ManipulationAudit``.
+struct AuditManipulationCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "manipulation",
+    abstract: "Statistics of a suspect model's maps on held-out data, scored against clean models: a verdict on manipulation.")
+
+  @OptionGroup var global: GlobalOptions
+  @Option(help: "Suspect checkpoint.") var model: String
+  @Option(help: "A trusted model of the same task: adds map similarity at equal predictions.") var reference: String?
+  @Option(help: "Calibration of clean models (`audit calibrate`); without one the statistics are reported unscored.") var calibration: String?
+  @Option(parsing: .unconditional, help: "Threshold on the score (default: the calibration's).") var threshold: Float?
+  @Option(help: "Data set whose test split is used (default: the one the checkpoint records).") var dataset: DatasetName?
+  @Option(help: "Methods, comma separated (default: all that apply).") var methods: CommaList<ExplanationMethod>?
+  @Option(parsing: .unconditional, help: "Evenly spaced held-out examples.") var count = 64
+  @Option(parsing: .unconditional, help: "Weight noise of the brittleness statistic, relative to each tensor's spread.") var noise: Float = 0.05
+  @Option(parsing: .unconditional, help: "Softplus beta of the smoothing statistic.") var beta: Float = 10
+  @Option(help: "Seed of the weight noise.") var seed: UInt64 = 0
+
+  var settings: ManipulationSettings {
+    var s = ManipulationSettings(model: model)
+    (s.reference, s.calibration, s.threshold, s.dataset) = (reference, calibration, threshold, dataset?.name)
+    (s.methods, s.count, s.noise, s.beta, s.seed) = (methods?.values, count, noise, beta, seed)
+    return s
+  }
+
+  func run() throws {
+    let report = try ManipulationAudit(settings: settings, datasetsRoot: try global.root, observer: global.prepare()).run()
+    if global.json { return try global.printJSON(report) }
+    print(report.table())
+  }
+}

@@ -1,0 +1,32 @@
+import ArgumentParser
+import Foundation
+import ModelFool
+import ModelFoolTraining
+
+/// `modelfool audit sanity`: the model-parameter and data randomisation tests, a ``SanityCheck``.
+struct AuditSanityCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "sanity",
+    abstract: "Cascading and independent weight randomisation and the permuted-label test: do the maps depend on the model?")
+
+  @OptionGroup var global: GlobalOptions
+  @Option(help: "Checkpoint checked.") var model: String
+  @Option(help: "Data set whose test split is explained (default: the one the checkpoint records).") var dataset: DatasetName?
+  @Option(help: "Methods, comma separated (default: all that apply).") var methods: CommaList<ExplanationMethod>?
+  @Option(parsing: .unconditional, help: "Evenly spaced test examples explained.") var count = 32
+  @Option(help: "A model trained with `train --shuffle-labels` for the data-randomisation test.") var shuffledModel: String?
+  @Option(help: "Seed of the random weights.") var seed: UInt64 = 0
+  @Option(help: "Output folder (default runs/audit/sanity-MODEL).") var out: String?
+
+  func run() throws {
+    var settings = SanitySettings(model: model)
+    (settings.dataset, settings.methods, settings.count) = (dataset?.name, methods?.values, count)
+    (settings.shuffledModel, settings.seed) = (shuffledModel, seed)
+    let outcome = try SanityCheck(settings: settings, datasetsRoot: try global.root, observer: global.prepare()).run()
+    let folder = out ?? "runs/audit/sanity-" + ((model as NSString).lastPathComponent as NSString).deletingPathExtension
+    try outcome.write(to: folder)
+    if global.json { return try global.printJSON(outcome.report) }
+    print(outcome.report.table())
+    print("wrote \(folder)/report.json and report.html")
+  }
+}

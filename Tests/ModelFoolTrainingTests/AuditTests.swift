@@ -1,0 +1,194 @@
+import Foundation
+import ModelFool
+import ModelFoolData
+import ModelFoolTraining
+import Testing
+
+/// The auditor's side: randomisation tests, the detector's statistics and the sweep's grid.
+@Suite("Audit")
+struct AuditTests {
+  static func temporaryFolder() -> String {
+    let path = NSTemporaryDirectory() + "modelfool-audit-\(UUID().uuidString)"
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+  }
+
+  @Test func layersWithWeightsAreListedTopDown() throws {
+    let cnn = try ModelZoo.build(architecture: "digits-cnn", options: ["channels": "2,2,4"])
+    #expect(SanityCheck.parameterLayers(cnn) == ["classifier", "features.6", "features.3", "features.0"])
+    let mlp = try ModelZoo.build(architecture: "mlp", options: ["inputs": "3", "hidden": "4,2"])
+    #expect(SanityCheck.parameterLayers(mlp) == ["4", "2", "0"])
+  }
+
+  @Test func randomisingOneLayerLeavesTheOthersAndKeepsTheScale() throws {
+    let model = try ModelZoo.build(architecture: "mlp", options: ["inputs": "30", "hidden": "200", "seed": "1"])
+    let before = Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.name, $0.parameter.value.scalars) })
+    let copy = model.deepCopy()
+    SanityCheck.randomise(copy, layers: ["0"], seed: 7)
+    let after = Dictionary(uniqueKeysWithValues: copy.namedParameters().map { ($0.name, $0.parameter.value.scalars) })
+    #expect(before["2.weight"] == after["2.weight"] && before["2.bias"] == after["2.bias"])
+    #expect(before["0.weight"] != after["0.weight"])
+    func sd(_ v: [Float]) -> Float {
+      let m = v.reduce(0, +) / Float(v.count)
+      return (v.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Float(v.count)).squareRoot()
+    }
+    // 6,000 Gaussian draws: their spread is the replaced tensor's within a few per cent.
+    #expect(abs(sd(after["0.weight"]!) / sd(before["0.weight"]!) - 1) < 0.05)
+    // The original is untouched (deepCopy owns its storage).
+    #expect(model.namedParameters().allSatisfy { $0.parameter.value.scalars == before[$0.name]! })
+  }
+
+  @Test func similarityMeasuresOnHandMadeMaps() {
+    let a = AuditMapSet([[1, 2, 3, 4]], height: 1, width: 4)
+    // Identical maps: every measure is 1; a tabular row has no SSIM.
+    #expect(MapSimilarity.between(a, a, topKFraction: 0.5) == MapSimilarity(spearmanAbs: 1, spearmanSigned: 1, ssim: nil, topK: 1))
+    // Reversed: rank correlation -1, disjoint top-2 sets.
+    let reversed = AuditMapSet([[4, 3, 2, 1]], height: 1, width: 4)
+    #expect(MapSimilarity.between(a, reversed, topKFraction: 0.5) == MapSimilarity(spearmanAbs: -1, spearmanSigned: -1, ssim: nil, topK: 0))
+    // Signs flipped on the two smallest: |map| ranks agree; signed ranks [2,1,3,4] vs [1,2,3,4]
+    // give 1 - 6 * 2 / (4 * 15) = 0.8.
+    let flipped = AuditMapSet([[-1, -2, 3, 4]], height: 1, width: 4)
+    let s = MapSimilarity.between(a, flipped, topKFraction: 0.5)
+    #expect(s.spearmanAbs == 1 && abs(s.spearmanSigned - 0.8) < 1e-6 && s.topK == 1)
+    // Images get SSIM; identical 8x8 maps have SSIM 1.
+    let img = AuditMapSet([(0..<64).map { Float($0 % 9) }], height: 8, width: 8)
+    #expect(abs((MapSimilarity.between(img, img).ssim ?? 0) - 1) < 1e-6)
+  }
+
+  @Test func randomisingNothingGivesCorrelationOneAndTheTopLayerLowersIt() throws {
+    let model = try ModelZoo.build(architecture: "digits-cnn", options: ["channels": "4,4,8", "seed": "2"])
+    var g = SeededGenerator(seed: 5)
+    let x = Tensor.randomUniform([6, 1, 28, 28], using: &g), labels = [0, 1, 2, 3, 4, 5]
+    for method in [ExplanationMethod.gradCAM, .simpleGrad] {
+      let original = try AuditMapSet.explain(model, x, labels: labels, method: method)
+      let again = try AuditMapSet.explain(model.deepCopy(), x, labels: labels, method: method)
+      let same = MapSimilarity.between(original, again)
+      #expect(same.spearmanAbs == 1 && same.spearmanSigned == 1 && same.topK == 1)
+      let cascade = model.deepCopy()
+      for layer in SanityCheck.parameterLayers(model) { SanityCheck.randomise(cascade, layers: [layer], seed: 3) }
+      let random = MapSimilarity.between(original, try AuditMapSet.explain(cascade, x, labels: labels, method: method))
+      #expect(random.spearmanAbs < 0.9, "\(method): \(random)")
+    }
+  }
+
+  @Test func shuffledLabelsArePermutedWithTheSameCounts() {
+    let labels = (0..<200).map { $0 % 3 }
+    let shuffled = Trainer.shuffledLabels(labels, seed: 4)
+    #expect(shuffled.sorted() == labels.sorted())
+    #expect(zip(shuffled, labels).filter { $0 != $1 }.count > 100)
+    #expect(Trainer.shuffledLabels(labels, seed: 4) == shuffled)
+  }
+
+  @Test func sanityCheckOnTabularDataWithAPermutedLabelModel() throws {
+    let split = try DatasetCatalog.load("german", root: "datasets")
+    var recipe = BaseModelRecipe.forDataset(split)
+    recipe.training.epochs = 3
+    let folder = Self.temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let (_, clean) = try Trainer.trainBase(split, recipe: recipe, seed: 1, checkpoint: folder + "/clean.h5")
+    let (_, shuffled) = try Trainer.trainBase(split, recipe: recipe, seed: 1, checkpoint: folder + "/shuffled.h5", shuffleLabels: true)
+    #expect(clean.labelShuffle == nil && shuffled.labelShuffle != nil)
+    #expect(try Checkpoint.metadata(folder + "/shuffled.h5")["label_shuffle"] != nil)
+    var settings = SanitySettings(model: folder + "/clean.h5")
+    settings.shuffledModel = folder + "/shuffled.h5"
+    settings.methods = [.simpleGrad, .gradTimesInput]
+    settings.count = 20
+    let outcome = try SanityCheck(settings: settings, datasetsRoot: "datasets").run()
+    let r = outcome.report
+    #expect(r.settings.dataset == "german" && r.layers == ["2", "0"] && r.examples == 20)
+    #expect(r.cascading.map(\.layer) == ["none", "2", "0"] && r.independent.map(\.layer) == ["none", "2", "0"])
+    #expect(r.cascading[0].similarity["simplegrad"] == MapSimilarity(spearmanAbs: 1, spearmanSigned: 1, ssim: nil, topK: 1))
+    // Step 1 randomises the top layer alone in both kinds, with the same seed: the same numbers.
+    #expect(r.cascading[1] == r.independent[1])
+    let data = try #require(r.dataRandomisation)
+    #expect(data.layer == "labels" && data.similarity["simplegrad"]!.spearmanAbs < 0.99)
+    try outcome.write(to: folder + "/out")
+    let html = try String(contentsOfFile: folder + "/out/report.html", encoding: .utf8)
+    #expect(html.contains("cascading-spearman-abs.svg") && html.contains("data randomisation"))
+    #expect(FileManager.default.fileExists(atPath: folder + "/out/independent-topk.svg"))
+  }
+
+  @Test func samenessIsOneForTheSameFrameAndLowForDifferentMaps() {
+    let frame: [Float] = [1, 1, 1, 1, 0, 1, 1, 1, 1]
+    let same = AuditMapSet([frame, frame, frame], height: 3, width: 3)
+    #expect(AuditStatistics.sameness(same, labels: [0, 1, 2]) == 1)
+    // A checkerboard, its negative and bands: pair (0,1) has Pearson -1, and as b = 1 - a,
+    // Pearson(b, c) = -Pearson(a, c) (0.316): the mean over the three pairs is -1/3.
+    let a: [Float] = [1, 0, 1, 0, 1, 0, 1, 0, 1], b = a.map { 1 - $0 }, c: [Float] = [1, 1, 1, 0, 0, 0, 1, 1, 1]
+    let mixed = AuditMapSet([a, b, c], height: 3, width: 3)
+    #expect(abs(AuditStatistics.sameness(mixed, labels: [0, 1, 2]) - (-1.0 / 3)) < 1e-6)
+    // Pairs with the same label are left out: only (0, 2) and (1, 2) remain.
+    #expect(abs(AuditStatistics.sameness(mixed, labels: [0, 0, 1])) < 1e-6)
+    // Agreement: Spearman per example, averaged over the kept ones.
+    #expect(AuditStatistics.agreement(mixed, mixed) == 1)
+    let other = AuditMapSet([b, a, c], height: 3, width: 3)
+    #expect(abs(AuditStatistics.agreement(mixed, other) - (-1 - 1 + 1) / 3) < 1e-6)
+    #expect(AuditStatistics.agreement(mixed, other, keep: [false, false, true]) == 1)
+  }
+
+  @Test func adaptiveAttackTermsMatchTheStatisticsOnHandMadeMaps() {
+    let a: [Float] = [1, 0, 1, 0, 1, 0, 1, 0, 1], b = a.map { 1 - $0 }, c: [Float] = [1, 1, 1, 0, 0, 0, 1, 1, 1]
+    let maps = Tensor(shape: [3, 3, 3], scalars: a + b + c)
+    // The differentiable sameness is the mean Pearson over all pairs: -1/3 as in the audit.
+    #expect(abs(AdaptiveAttack.batchSameness(maps).scalar - AuditStatistics.sameness(AuditMapSet([a, b, c], height: 3, width: 3), labels: [])) < 1e-5)
+    #expect(abs(AdaptiveAttack.batchSameness(Tensor(shape: [2, 9], scalars: c + c)).scalar - 1) < 1e-5)
+    let flipped = Tensor(shape: [3, 3, 3], scalars: b + a + c)
+    #expect(abs(AdaptiveAttack.rowAgreement(maps, maps).scalar - 1) < 1e-5)
+    #expect(abs(AdaptiveAttack.rowAgreement(maps, flipped).scalar - (-1 - 1 + 1) / 3) < 1e-5)
+  }
+
+  static func report(_ values: [String: Float], model: String = "m.h5") -> ManipulationReport {
+    ManipulationReport(
+      modelfool: "test", settings: ManipulationSettings(model: model), architecture: "mlp", examples: 10,
+      statistics: values.sorted { $0.key < $1.key }.map { AuditStatistic(name: $0.key, value: $0.value) }, score: nil,
+      scoreStatistic: nil, threshold: nil, verdict: "uncalibrated")
+  }
+
+  @Test func calibrationZScoresAndLeaveOneOutThreshold() throws {
+    let clean = [0.30, 0.32, 0.34, 0.36].map { Self.report(["sameness gradcam": Float($0), "noise gradcam": 0.1]) }
+    let c = try AuditCalibration.make(clean)
+    // Mean 0.33, sample sd 0.0258; the constant statistic's sd is floored at 0.01.
+    #expect(abs(c.statistics["sameness gradcam"]!.mean - 0.33) < 1e-6)
+    #expect(abs(c.statistics["sameness gradcam"]!.sd - 0.025820) < 1e-5)
+    #expect(c.statistics["noise gradcam"]!.sd == AuditCalibration.sdFloor)
+    // Leave-one-out: 0.30 against 0.32, 0.34, 0.36 (mean 0.34, sd 0.02) is 2 sd away.
+    #expect(abs(c.leaveOneOutScores[0] - 2) < 1e-4)
+    #expect(c.threshold == max(AuditCalibration.minimumThreshold, AuditCalibration.margin * c.leaveOneOutScores.max()!))
+    // A fooled model's same frame: sameness 0.9 is (0.9 - 0.33) / 0.0258 = 22 sd away.
+    let s = try #require(AuditCalibration.score(["sameness gradcam": 0.9, "noise gradcam": 0.1], references: c.statistics))
+    #expect(s.statistic == "sameness gradcam" && abs(s.score - 22.076) < 0.01)
+    #expect { try AuditCalibration.make(Array(clean.prefix(2))) } throws: { "\($0)".contains("at least 3 clean models") }
+  }
+
+  @Test func sweepExpandsEveryCombinationLambdaSlowest() throws {
+    var base = FineTuneSettings()
+    base.steps = 50
+    var sweep = SweepSettings(finetune: base)
+    #expect(sweep.expanded() == [base])
+    sweep.lambdas = [0.1, 10]
+    sweep.learningRates = [1e-3, 3e-3, 1e-2]
+    let runs = sweep.expanded()
+    #expect(runs.count == 6)
+    #expect(runs.map { $0.lambda! } == [0.1, 0.1, 0.1, 10, 10, 10])
+    #expect(runs.map { $0.learningRate! } == [1e-3, 3e-3, 1e-2, 1e-3, 3e-3, 1e-2])
+    #expect(runs.allSatisfy { $0.steps == 50 && $0.objective == base.objective })
+    #expect(sweep.folderName(runs[1]) == "lambda-0.1_lr-0.003")
+    sweep.lambdas = [-1]
+    #expect { try sweep.validate() } throws: { ($0 as? TrainingError)?.settings == ["lambda"] }
+  }
+
+  @Test func sweepPagePlotsEveryRunAndLinksItsReport() throws {
+    let folder = Self.temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let report = SweepReport(modelfool: "test", settings: SweepSettings(finetune: FineTuneSettings()), points: [
+      SweepPoint(folder: "lambda-1.0", lambda: 1, learningRate: nil, steps: nil, method: "gradcam", fsr: 0.2, accuracyChange: -0.001),
+      SweepPoint(folder: "lambda-10.0", lambda: 10, learningRate: nil, steps: nil, method: "gradcam", fsr: 0.9, accuracyChange: -0.02),
+    ])
+    try SweepRun.writePage(report, to: folder)
+    let svg = try String(contentsOfFile: folder + "/front.svg", encoding: .utf8)
+    #expect(svg.components(separatedBy: "<circle").count - 1 == 2)
+    #expect(svg.contains("lambda-10.0/report.html"))
+    let html = try String(contentsOfFile: folder + "/report.html", encoding: .utf8)
+    #expect(html.contains("<a href=\"lambda-1.0/report.html\">") && html.contains("0.900"))
+  }
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""The detector evaluation table from tools/audit_eval.sh's scores.tsv: per data set and over all,
+the held-out models' detection rate, false alarms and ROC AUC of the score (the largest |z| of a
+statistic against the calibration seeds' clean models); thresholds come from the calibration files."""
+import json
+import sys
+
+
+def auc(clean, fooled):
+    # Probability that a fooled model scores above a clean one (ties count half).
+    if not clean or not fooled:
+        return float("nan")
+    wins = sum((f > c) + 0.5 * (f == c) for f in fooled for c in clean)
+    return wins / (len(clean) * len(fooled))
+
+
+rows = []
+for line in open(sys.argv[1]):
+    dataset, kind, label, split, text = line.rstrip("\n").split("\t", 4)
+    r = json.loads(text)
+    rows.append(dict(dataset=dataset, kind=kind, label=label, split=split, score=r["score"], threshold=r["threshold"],
+                     verdict=r["verdict"], statistic=r["score_statistic"]))
+
+print("| model | split | score (max abs z) | statistic | threshold | verdict |")
+print("|---|---|---:|---|---:|---|")
+for r in rows:
+    print(f"| {r['dataset']} {r['label']} | {r['split']} | {r['score']:.2f} | {r['statistic']} | {r['threshold']:.2f} | {r['verdict']} |")
+print()
+print("| data set | held-out clean | fooled | detection rate | false alarms | ROC AUC |")
+print("|---|---:|---:|---:|---:|---:|")
+groups = sorted({r["dataset"] for r in rows}) + ["all"]
+for g in groups:
+    test = [r for r in rows if r["split"] == "test" and (g == "all" or r["dataset"] == g)]
+    clean = [r for r in test if r["kind"] == "clean"]
+    fooled = [r for r in test if r["kind"] == "fooled"]
+    detected = sum(r["verdict"] == "manipulated" for r in fooled)
+    alarms = sum(r["verdict"] == "manipulated" for r in clean)
+    # Scores are comparable across data sets only through their thresholds: AUC of score / threshold.
+    a = auc([r["score"] / r["threshold"] for r in clean], [r["score"] / r["threshold"] for r in fooled])
+    print(f"| {g} | {len(clean)} | {len(fooled)} | {detected}/{len(fooled)} ({100 * detected / max(len(fooled), 1):.0f}%) "
+          f"| {alarms}/{len(clean)} ({100 * alarms / max(len(clean), 1):.0f}%) | {a:.3f} |")
+
+adaptive = [r for r in rows if r["kind"] == "adaptive"]
+if adaptive:
+    fsr = {}
+    if len(sys.argv) > 2:
+        for line in open(sys.argv[2]):
+            label, text = line.rstrip("\n").split("\t", 1)
+            e = json.loads(text)
+            fsr[label] = (e["fsr"]["gradcam"]["fooled"], e["accuracy"]["original"], e["accuracy"]["fooled"])
+    clean = [r for r in rows if r["split"] == "test" and r["kind"] == "clean" and r["dataset"] == "digits"]
+    detected = sum(r["verdict"] == "manipulated" for r in adaptive)
+    a = auc([r["score"] for r in clean], [r["score"] for r in adaptive])
+    print()
+    print("| adaptive attack (digits) | FSR gradcam | accuracy before -> after | score | verdict |")
+    print("|---|---:|---:|---:|---|")
+    for r in adaptive:
+        f = fsr.get(r["label"], (float("nan"),) * 3)
+        print(f"| {r['label']} | {f[0]:.3f} | {f[1]:.3f} -> {f[2]:.3f} | {r['score']:.2f} ({r['statistic']}) | {r['verdict']} |")
+    print(f"| detection {detected}/{len(adaptive)}, ROC AUC against the held-out clean digits models {a:.3f} | | | | |")
