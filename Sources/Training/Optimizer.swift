@@ -74,12 +74,32 @@ public struct Adam: Optimizer {
       let t = Float(state.step)
       let stepSize = learningRate * (1 - Foundation.pow(b2, t)).squareRoot() / (1 - Foundation.pow(b1, t))
       let epsilonHat = eps * (1 - Foundation.pow(b2, t)).squareRoot()  // once a step, not per element
-      p.value = updated(p.value, g) { w, grad, i in
-        let d = grad + wd * w
-        state.m[i] = b1 * state.m[i] + (1 - b1) * d
-        state.v[i] = b2 * state.v[i] + (1 - b2) * d * d
-        return w - stepSize * state.m[i] / (state.v[i].squareRoot() + epsilonHat)
+      precondition(p.value.shape == g.shape, "optimizer: gradient shape \(g.shape) differs from parameter \(p.value.shape)")
+      // Element by element on the engine's threads (each element in one chunk: the same bits for
+      // any thread count). The moment arrays are moved out of `state` so that they stay unique.
+      var m = state.m, v = state.v
+      state.m = []
+      state.v = []
+      let count = p.count
+      let storage = TensorStorage(uninitializedCount: count)
+      let pw = p.value.storage.pointer, pg = g.storage.pointer, out = storage.pointer
+      m.withUnsafeMutableBufferPointer { mb in
+        v.withUnsafeMutableBufferPointer { vb in
+          guard let pm = mb.baseAddress, let pv = vb.baseAddress else { return }
+          EngineThreads.forEachChunk(count, work: 8 * count) { part in
+            for i in part {
+              let w = pw[i]
+              let d = pg[i] + wd * w
+              pm[i] = b1 * pm[i] + (1 - b1) * d
+              pv[i] = b2 * pv[i] + (1 - b2) * d * d
+              out[i] = w - stepSize * pm[i] / (pv[i].squareRoot() + epsilonHat)
+            }
+          }
+        }
       }
+      p.value = Tensor(shape: p.value.shape, storage: storage)
+      state.m = m
+      state.v = v
       moments[id] = state
     }
   }

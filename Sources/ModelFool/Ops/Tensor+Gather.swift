@@ -10,10 +10,12 @@ extension Tensor {
     let r = Tensor.build(shape: outShape) { out in
       let p = storage.pointer
       indices.withUnsafeBufferPointer { idx in
-        for i in 0..<idx.count {
-          let j = Int(idx[i])
-          precondition(j >= 0 && j < n, "gather: index \(j) out of range 0..<\(n)")
-          out[i] = p[j]
+        parallelChunks(idx.count, work: idx.count) { part in
+          for i in part {
+            let j = Int(idx[i])
+            precondition(j >= 0 && j < n, "gather: index \(j) out of range 0..<\(n)")
+            out[i] = p[j]
+          }
         }
       }
     }
