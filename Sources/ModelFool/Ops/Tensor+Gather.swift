@@ -26,6 +26,7 @@ extension Tensor {
   }
 
   /// A zero tensor of `shape` with `self[i]` added at flat position `indices[i]`.
+  /// Serial: indices may repeat, and the additions to one position stay in index order.
   public func scatterAdded(flatIndices indices: [Int32], shape outShape: [Int]) -> Tensor {
     shapeCheck(indices.count == count, "scatterAdd: \(indices.count) indices for \(count) values")
     let n = elementCount(outShape)
