@@ -79,9 +79,9 @@ struct StridedLayout {
   ) {
     let threads = EngineThreads.count
     let total = elementCount(shape)
+    guard threads > 1, total >= parallelThreshold else { return forEachRow(body) }
     let candidates = shape.indices.filter { splittable($0) && shape[$0] > 1 }
-    guard threads > 1, total >= parallelThreshold,
-      let dim = candidates.first(where: { shape[$0] >= threads })
+    guard let dim = candidates.first(where: { shape[$0] >= threads })
         ?? candidates.max(by: { shape[$0] < shape[$1] })
     else { return forEachRow(body) }
     parallelChunks(shape[dim], work: total) { part in forEachRow(restricting: dim, to: part, body) }
