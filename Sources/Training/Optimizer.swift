@@ -30,13 +30,16 @@ public struct SGD: Optimizer {
     precondition(parameters.count == gradients.count, "SGD: \(parameters.count) parameters, \(gradients.count) gradients")
     for (p, g) in zip(parameters, gradients) where p.isTrainable {
       let id = ObjectIdentifier(p)
-      var v = velocity[id] ?? [Float](repeating: 0, count: p.count)
+      var v = velocity.removeValue(forKey: id) ?? [Float](repeating: 0, count: momentum == 0 ? 0 : p.count)
       let (lr, mu, wd) = (learningRate, momentum, weightDecay)
-      p.value = updated(p.value, g) { w, grad, i in
-        let d = grad + wd * w
-        if mu == 0 { return w - lr * d }
-        v[i] = mu * v[i] + d
-        return w - lr * v[i]
+      v.withUnsafeMutableBufferPointer { vb in
+        let pv = vb.baseAddress
+        p.value = updated(p.value, g) { w, grad, i in
+          let d = grad + wd * w
+          guard mu != 0, let pv else { return w - lr * d }
+          pv[i] = mu * pv[i] + d
+          return w - lr * pv[i]
+        }
       }
       if momentum != 0 { velocity[id] = v }
     }
@@ -117,12 +120,15 @@ public struct Adam: Optimizer {
   }
 }
 
-/// A new tensor with `rule(weight, gradient, index)` applied to every element (no graph).
+/// A new tensor with `rule(weight, gradient, index)` applied to every element (no graph), on the
+/// engine's threads: `rule` may write state at index `i` only.
 @inline(__always)
 func updated(_ w: Tensor, _ g: Tensor, _ rule: (Float, Float, Int) -> Float) -> Tensor {
   precondition(w.shape == g.shape, "optimizer: gradient shape \(g.shape) differs from parameter \(w.shape)")
   let storage = TensorStorage(uninitializedCount: w.count)
   let pw = w.storage.pointer, pg = g.storage.pointer, out = storage.pointer
-  for i in 0..<w.count { out[i] = rule(pw[i], pg[i], i) }
+  EngineThreads.forEachChunk(w.count, work: 4 * w.count) { part in
+    for i in part { out[i] = rule(pw[i], pg[i], i) }
+  }
   return Tensor(shape: w.shape, storage: storage)
 }
