@@ -17,7 +17,7 @@ struct BenchStepCommand: ParsableCommand {
   @Option(help: "Alternating rounds of (ModelFool, peers).")
   var rounds = 2
 
-  @Option(help: "Thread counts to measure, comma-separated; 'all' is every core (engine kernels and BLAS; PyTorch gets the same).")
+  @Option(help: "Thread counts to measure, comma-separated; 'all' is every core (the engine's pool; PyTorch gets the same).")
   var threads = "1,all"
 
   @Option(help: "JAX peer script (one thread only); 'none' skips it.")
@@ -73,7 +73,7 @@ struct BenchStepCommand: ParsableCommand {
     var rows: [Row] = []
     for t in threadCounts {
       EngineThreads.set(t)
-      log("OpenBLAS core \(core), \(t) thread(s) (engine pool and OpenBLAS)")
+      log("OpenBLAS core \(core), \(t) thread(s) in the engine's pool, OpenBLAS on one")
       if kernels == nil {
         let raw = KernelBenchmark.rawSgemmGFLOPs()
         let engine = KernelBenchmark.engineMatmulGFLOPs()

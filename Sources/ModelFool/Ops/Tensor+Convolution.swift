@@ -118,25 +118,33 @@ extension Tensor {
           outH: oh, outW: ow, out: out)
       }
       let pointwise = geometry.isPointwise
-      let cols = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kk * plane)
-      defer { cols?.deallocate() }
       // Accumulates the transposed gradient `[kk, og]` per group (`cols @ gradientᵀ`): OpenBLAS
       // runs that orientation ~15% faster than `gradient @ colsᵀ` for these shapes (long k).
       let transposed = UnsafeMutablePointer<Float>.allocate(capacity: groups * kk * og)
       defer { transposed.deallocate() }
-      for b in 0..<n {
-        for gi in 0..<groups {
-          let src = input.storage.pointer + (b * c + gi * cg) * h * w
-          if let cols {
-            // The images accumulate into one sum in order: only im2col runs on the pool here,
-            // and OpenBLAS gets the threads for the GEMM.
-            im2colChannels(src, channels: cg, h: h, w: w, geometry: geometry, outH: oh, outW: ow, cols: cols, nested: false)
+      // Split over the input channels of a group (rows of the result); each chunk adds the images
+      // up in order, so every element gets the serial sum. Chunks stay above OpenBLAS's small-
+      // matrix kernels (M*N*K > 1e6), so a row's arithmetic does not change with the split.
+      let taps = geometry.kh * geometry.kw
+      let chunks = Swift.max(1, Swift.min(EngineThreads.count, cg, kk * og * plane / gemmSplitMinimum))
+      parallelChunks(chunks, work: chunks > 1 ? Int.max : 0) { part in
+        for chunk in part {
+          let c0 = cg * chunk / chunks, c1 = cg * (chunk + 1) / chunks, rows = (c1 - c0) * taps
+          let cols = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: rows * plane)
+          defer { cols?.deallocate() }
+          for b in 0..<n {
+            for gi in 0..<groups {
+              let src = input.storage.pointer + (b * c + gi * cg + c0) * h * w
+              if let cols {
+                im2col(src, channels: c1 - c0, h: h, w: w, geometry: geometry, outH: oh, outW: ow, cols: cols)
+              }
+              gemm(
+                transposeA: false, transposeB: true, m: rows, n: og, k: plane,
+                a: cols.map { UnsafePointer($0) } ?? UnsafePointer(src), lda: plane,
+                b: gradient.storage.pointer + (b * o + gi * og) * plane, ldb: plane,
+                c: transposed + gi * kk * og + c0 * taps * og, ldc: og, beta: b == 0 ? 0 : 1)
+            }
           }
-          gemm(
-            transposeA: false, transposeB: true, m: kk, n: og, k: plane,
-            a: cols.map { UnsafePointer($0) } ?? UnsafePointer(src), lda: plane,
-            b: gradient.storage.pointer + (b * o + gi * og) * plane, ldb: plane,
-            c: transposed + gi * kk * og, ldc: og, beta: b == 0 ? 0 : 1)
         }
       }
       for gi in 0..<groups {
@@ -185,15 +193,17 @@ func checkConvShapes(
   return (input[0], input[1], input[2], input[3])
 }
 
+/// Multiply-adds below which a GEMM is never split: OpenBLAS 0.3.21 runs its small-matrix
+/// kernels (another summation order) at M*N*K <= 1e6 on AVX-512 cores.
+let gemmSplitMinimum = 1 << 21
+
 /// Runs `body(jobs, nested)` over `0..<count` independent GEMM jobs (images x groups): split over
-/// the pool with OpenBLAS on one thread when there are at least as many jobs as threads and
-/// `flops` is worth it (`nested` true), else on the calling thread with OpenBLAS as configured.
+/// the pool when there are at least as many jobs as threads and `flops` is worth it (`nested`
+/// true), else on the calling thread.
 func imageJobs(_ count: Int, flops: Int, _ body: (Range<Int>, _ nested: Bool) -> Void) {
   let threads = EngineThreads.count
   guard threads > 1, count >= threads, flops >= 64 * parallelThreshold else { return body(0..<count, false) }
-  EngineThreads.withSingleThreadedBLAS {
-    parallelChunks(count, work: flops, minimumWork: 0) { body($0, true) }
-  }
+  parallelChunks(count, work: flops, minimumWork: 0) { body($0, true) }
 }
 
 /// ``im2col(_:channels:h:w:geometry:outH:outW:cols:)`` split over channels on the pool unless

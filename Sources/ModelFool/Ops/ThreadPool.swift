@@ -13,12 +13,13 @@ import Synchronization
 /// reduced one), so results do not depend on the thread count. Work below a size threshold stays on
 /// the calling thread: dispatching costs a few microseconds.
 ///
-/// OpenBLAS: it owns its own threads. The two never run wide at once: `cblas_sgemm` is called
-/// outside parallel regions with `EngineThreads.count` OpenBLAS threads, and the convolution's
-/// per-image loop, which calls sgemm from inside a parallel region, first sets OpenBLAS to one
-/// thread (``EngineThreads/withSingleThreadedBLAS(_:)``). OpenBLAS computes each element of C
-/// in one thread whatever its thread count (it splits M and N, never K), so that choice does not
-/// change results either.
+/// OpenBLAS runs on one thread (set before the first GEMM and by ``EngineThreads/set(_:)``): its
+/// own thread server spins in `sched_yield` between calls (16% of a 2-thread profile, more time
+/// than the pool's kernels), and it would run wide while the pool does. The pool splits the
+/// GEMM work instead: convolutions per image (forward, input gradient) and the weight gradient
+/// per block of input channels (images in order). Each block stays above OpenBLAS's small-
+/// matrix threshold, and OpenBLAS's blocked path computes an element of C the same way whatever
+/// the M and N around it (it never splits K), so the split does not change results either.
 public enum EngineThreads {
   private static let configured = Atomic<Int>(0)
 
@@ -31,11 +32,21 @@ public enum EngineThreads {
     return n > 0 ? n : available
   }
 
-  /// Sets the thread count of the engine's kernels and of OpenBLAS (at least 1).
+  private static let blasPinned = Atomic<Bool>(false)
+
+  /// Sets the thread count of the engine's kernels (at least 1); OpenBLAS stays on one thread.
   public static func set(_ count: Int) {
     let n = max(count, 1)
     configured.store(n, ordering: .relaxed)
-    BLASRuntime.setThreads(n)
+    pinBLAS()
+  }
+
+  /// Puts OpenBLAS on one thread, once (called before every GEMM; a load after the first).
+  @inline(__always)
+  static func pinBLAS() {
+    if blasPinned.load(ordering: .relaxed) { return }
+    BLASRuntime.setThreads(1)
+    blasPinned.store(true, ordering: .relaxed)
   }
 
   /// Calls `body` on contiguous chunks covering `0..<count`, on the engine's threads when `work`
@@ -43,16 +54,6 @@ public enum EngineThreads {
   /// For kernels outside this module (optimiser updates).
   public static func forEachChunk(_ count: Int, work: Int, _ body: (Range<Int>) -> Void) {
     parallelChunks(count, work: work, body)
-  }
-
-  /// Runs `body` with OpenBLAS on one thread, for sgemm calls made from inside a parallel region
-  /// (restored to ``count`` afterwards).
-  static func withSingleThreadedBLAS<R>(_ body: () throws -> R) rethrows -> R {
-    let wide = BLASRuntime.threads
-    if wide <= 1 { return try body() }
-    openblas_set_num_threads(1)
-    defer { openblas_set_num_threads(Int32(wide)) }
-    return try body()
   }
 }
 
