@@ -2,8 +2,8 @@ import CBLAS
 import Foundation
 
 /// The OpenBLAS library this process runs on: its thread count and the kernel family it picked.
-/// OpenBLAS starts with one thread per core unless `OPENBLAS_NUM_THREADS` says otherwise;
-/// ``EngineThreads/set(_:)`` sets it together with the engine's own thread pool.
+/// The engine puts OpenBLAS on one thread before its first GEMM and splits the GEMM work over its
+/// own pool (``EngineThreads``); ``setThreads(_:)`` changes that for callers who want OpenBLAS's.
 public enum BLASRuntime {
   /// Sets the number of OpenBLAS threads (at least 1).
   public static func setThreads(_ count: Int) { openblas_set_num_threads(Int32(max(count, 1))) }
