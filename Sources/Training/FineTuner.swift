@@ -137,14 +137,16 @@ final class SkipCounter: @unchecked Sendable {
 public enum FineTuner {
   /// Heatmaps (image objectives, `[N, h, w]`) or per-feature relevance (tabular, `[N, groups]`)
   /// of `model` for `labels`, as the fooling losses expect them.
+  /// `forward`: a recorded forward pass of `model` on `x` to share (``recordedForward(_:_:options:)``).
   public static func maps(
     _ model: Model, _ x: Tensor, labels: [Int], method: ExplanationMethod, layer: String?,
-    tabular: Bool, createGraph: Bool
+    tabular: Bool, createGraph: Bool, sharing forward: RecordedForward? = nil
   ) throws -> Tensor {
     var options = ExplanationOptions()
     options.layer = layer
     options.createGraph = createGraph
-    let h = try explain(model, x, labels: labels, method: method, options: options)
+    let e = try explanation(model, x, labels: labels, method: method, options: options, sharing: forward)
+    let h = options.postProcess ? e.heatmap : e.raw
     guard tabular else { return h }
     return Heatmap.sumPerFeature(h, features: try FeatureSpan.features(of: model), inputs: x)
   }
@@ -154,13 +156,17 @@ public enum FineTuner {
   ///
   /// `createGraph: false` gives the value only (held-out monitoring), without recording the
   /// double-backprop graph that training differentiates.
+  ///
+  /// `forward`: the step's recorded forward pass of `model` on `x` (``recordedForward(_:_:options:)``),
+  /// which the gradient-based explanations reuse; nil: they run their own.
   public static func foolingLoss(
-    _ model: Model, original: Model, x: Tensor, labels: [Int], options: FineTuneOptions, createGraph: Bool = true
+    _ model: Model, original: Model, x: Tensor, labels: [Int], options: FineTuneOptions, createGraph: Bool = true,
+    sharing forward: RecordedForward? = nil
   ) throws -> Tensor {
     let methods = options.fooledMethods
-    var total = try foolingLoss(model, original: original, x: x, labels: labels, method: methods[0], options: options, createGraph: createGraph)
+    var total = try foolingLoss(model, original: original, x: x, labels: labels, method: methods[0], options: options, createGraph: createGraph, forward: forward)
     for method in methods.dropFirst() {
-      total = total + (try foolingLoss(model, original: original, x: x, labels: labels, method: method, options: options, createGraph: createGraph))
+      total = total + (try foolingLoss(model, original: original, x: x, labels: labels, method: method, options: options, createGraph: createGraph, forward: forward))
     }
     return methods.count == 1 ? total : total / Float(methods.count)
   }
@@ -168,11 +174,11 @@ public enum FineTuner {
   /// `L_F` for one explanation method.
   static func foolingLoss(
     _ model: Model, original: Model, x: Tensor, labels: [Int], method: ExplanationMethod, options: FineTuneOptions,
-    createGraph: Bool
+    createGraph: Bool, forward: RecordedForward? = nil
   ) throws -> Tensor {
     let tabular = options.objective.isTabular
     func current(_ l: [Int]) throws -> Tensor {
-      try maps(model, x, labels: l, method: method, layer: options.layer, tabular: tabular, createGraph: createGraph)
+      try maps(model, x, labels: l, method: method, layer: options.layer, tabular: tabular, createGraph: createGraph, sharing: forward)
     }
     // Explanations need a recorded forward pass even for constants: the reference maps are
     // computed without keeping their graph and then cut from it.
@@ -194,7 +200,7 @@ public enum FineTuner {
       var explaining = ExplanationOptions()
       explaining.layer = options.layer
       explaining.createGraph = createGraph
-      let e = try explanation(model, x, labels: labels, method: method, options: explaining)
+      let e = try explanation(model, x, labels: labels, method: method, options: explaining, sharing: forward)
       explaining.createGraph = false
       let e0 = try explanation(original, x, labels: labels, method: method, options: explaining)
       let keep = FoolingLoss.peakKeeping(kept(e.raw), original: kept(e0.raw))
@@ -208,6 +214,18 @@ public enum FineTuner {
     case .featureLocation(let inside): return FoolingLoss.featureLocation(try current(labels), inside: inside)
     case .tabularTopK: return FoolingLoss.tabularTopK(try current(labels), reference: try reference(labels))
     }
+  }
+
+  /// The step's one recorded forward pass of `model` on `x`, capturing the input of the target
+  /// layer when a fooled method needs one: the cross-entropy, the output-keeping term and the
+  /// gradient explanations inside `L_F` share it, so the step's backward crosses the network once
+  /// (the explanations' inner gradients stop at the target layer). An unknown or non-spatial
+  /// layer is captured by nobody here; the explanation then reports it.
+  public static func recordedForward(_ model: Model, _ x: Tensor, options: FineTuneOptions) throws -> RecordedForward {
+    let name = options.layer ?? model.targetLayer
+    let wanted = options.fooledMethods.contains(where: \.needsTargetLayer) && !name.isEmpty
+      && model.inputShape.count == 3 && (try? model.layer(named: name)) != nil
+    return try recordForward(model, x, capturingInputsOf: wanted ? [name] : [])
   }
 
   /// Fine-tunes `model` in place; `original` (a frozen copy of the starting weights) supplies
@@ -294,9 +312,11 @@ public enum FineTuner {
       optimizer.learningRate = (options.schedule ?? .cosine(totalSteps: options.steps, floor: 0.05))
         .rate(base: options.learningRate, step: step - 1)
       func losses() throws -> [Tensor] {
-        let logits = model(batch.inputs)
+        // One forward pass for the CE, the explanations and the output-keeping term.
+        let forward = try recordedForward(model, batch.inputs, options: options)
+        let logits = forward.logits
         let ce = Tensor.crossEntropy(logits: logits, labels: batch.labels)
-        let lf = try foolingLoss(model, original: original, x: batch.inputs, labels: batch.labels, options: options)
+        let lf = try foolingLoss(model, original: original, x: batch.inputs, labels: batch.labels, options: options, sharing: forward)
         var loss = ce + options.lambda * lf
         if options.outputConsistency > 0 {
           let reference = withoutRecording { original(batch.inputs).softmax(alongAxis: 1) }

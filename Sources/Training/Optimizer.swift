@@ -30,13 +30,16 @@ public struct SGD: Optimizer {
     precondition(parameters.count == gradients.count, "SGD: \(parameters.count) parameters, \(gradients.count) gradients")
     for (p, g) in zip(parameters, gradients) where p.isTrainable {
       let id = ObjectIdentifier(p)
-      var v = velocity[id] ?? [Float](repeating: 0, count: p.count)
+      var v = velocity.removeValue(forKey: id) ?? [Float](repeating: 0, count: momentum == 0 ? 0 : p.count)
       let (lr, mu, wd) = (learningRate, momentum, weightDecay)
-      p.value = updated(p.value, g) { w, grad, i in
-        let d = grad + wd * w
-        if mu == 0 { return w - lr * d }
-        v[i] = mu * v[i] + d
-        return w - lr * v[i]
+      v.withUnsafeMutableBufferPointer { vb in
+        let pv = vb.baseAddress
+        p.value = updated(p.value, g) { w, grad, i in
+          let d = grad + wd * w
+          guard mu != 0, let pv else { return w - lr * d }
+          pv[i] = mu * pv[i] + d
+          return w - lr * pv[i]
+        }
       }
       if momentum != 0 { velocity[id] = v }
     }
@@ -74,12 +77,32 @@ public struct Adam: Optimizer {
       let t = Float(state.step)
       let stepSize = learningRate * (1 - Foundation.pow(b2, t)).squareRoot() / (1 - Foundation.pow(b1, t))
       let epsilonHat = eps * (1 - Foundation.pow(b2, t)).squareRoot()  // once a step, not per element
-      p.value = updated(p.value, g) { w, grad, i in
-        let d = grad + wd * w
-        state.m[i] = b1 * state.m[i] + (1 - b1) * d
-        state.v[i] = b2 * state.v[i] + (1 - b2) * d * d
-        return w - stepSize * state.m[i] / (state.v[i].squareRoot() + epsilonHat)
+      precondition(p.value.shape == g.shape, "optimizer: gradient shape \(g.shape) differs from parameter \(p.value.shape)")
+      // Element by element on the engine's threads (each element in one chunk: the same bits for
+      // any thread count). The moment arrays are moved out of `state` so that they stay unique.
+      var m = state.m, v = state.v
+      state.m = []
+      state.v = []
+      let count = p.count
+      let storage = TensorStorage(uninitializedCount: count)
+      let pw = p.value.storage.pointer, pg = g.storage.pointer, out = storage.pointer
+      m.withUnsafeMutableBufferPointer { mb in
+        v.withUnsafeMutableBufferPointer { vb in
+          guard let pm = mb.baseAddress, let pv = vb.baseAddress else { return }
+          EngineThreads.forEachChunk(count, work: 8 * count) { part in
+            for i in part {
+              let w = pw[i]
+              let d = pg[i] + wd * w
+              pm[i] = b1 * pm[i] + (1 - b1) * d
+              pv[i] = b2 * pv[i] + (1 - b2) * d * d
+              out[i] = w - stepSize * pm[i] / (pv[i].squareRoot() + epsilonHat)
+            }
+          }
+        }
       }
+      p.value = Tensor(shape: p.value.shape, storage: storage)
+      state.m = m
+      state.v = v
       moments[id] = state
     }
   }
@@ -97,12 +120,15 @@ public struct Adam: Optimizer {
   }
 }
 
-/// A new tensor with `rule(weight, gradient, index)` applied to every element (no graph).
+/// A new tensor with `rule(weight, gradient, index)` applied to every element (no graph), on the
+/// engine's threads: `rule` may write state at index `i` only.
 @inline(__always)
 func updated(_ w: Tensor, _ g: Tensor, _ rule: (Float, Float, Int) -> Float) -> Tensor {
   precondition(w.shape == g.shape, "optimizer: gradient shape \(g.shape) differs from parameter \(w.shape)")
   let storage = TensorStorage(uninitializedCount: w.count)
   let pw = w.storage.pointer, pg = g.storage.pointer, out = storage.pointer
-  for i in 0..<w.count { out[i] = rule(pw[i], pg[i], i) }
+  EngineThreads.forEachChunk(w.count, work: 4 * w.count) { part in
+    for i in part { out[i] = rule(pw[i], pg[i], i) }
+  }
   return Tensor(shape: w.shape, storage: storage)
 }

@@ -32,6 +32,7 @@ struct BenchExplainCommand: ParsableCommand {
   }
 
   func run() throws {
+    warnIfGenericBLASCore()
     guard FileManager.default.fileExists(atPath: model) else {
       throw ValidationError("checkpoint \(model) does not exist (train one with `modelfool train --dataset digits`)")
     }

@@ -20,7 +20,7 @@ struct BenchForwardCommand: ParsableCommand {
   @Option(help: "Examples per pass.")
   var batch = 1
 
-  @Option(help: "BLAS threads.")
+  @Option(help: "Threads (engine kernels and BLAS).")
   var threads = 1
 
   @Option(help: "Peer script; 'none' skips it.")
@@ -33,7 +33,8 @@ struct BenchForwardCommand: ParsableCommand {
   var json = false
 
   func run() throws {
-    BLASRuntime.setThreads(threads)
+    EngineThreads.set(threads)
+    warnIfGenericBLASCore()
     logLine("OpenBLAS core \(BLASRuntime.coreName), \(threads) thread(s)")
     let network = try WeightImport.resolveModel(model, log: logLine)
     let ours = ForwardBenchmark.medianForwardMilliseconds(network, batch: batch, iterations: iterations)

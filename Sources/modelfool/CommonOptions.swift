@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import ModelFool
 import ModelFoolData
 import ModelFoolTraining
@@ -9,7 +10,7 @@ struct GlobalOptions: ParsableArguments {
   @Option(help: ArgumentHelp(DatasetCatalog.rootSearchHelp, valueName: "folder"))
   var datasetsRoot: String?
 
-  @Option(help: "Threads for matrix products (default: OpenBLAS's own choice).")
+  @Option(help: "Threads for the engine's kernels and matrix products (default: all cores).")
   var threads: Int?
 
   @Flag(help: "Print the result as one JSON object on stdout (progress stays on stderr).")
@@ -25,8 +26,10 @@ struct GlobalOptions: ParsableArguments {
   /// Applies the thread count; returns the observer that draws progress on standard error (on
   /// rank 0 of an MPI job; the other ranks are silent).
   func prepare() -> RunObserver {
-    if let threads { BLASRuntime.setThreads(threads) }
-    return Ranks.isRoot ? TerminalObserver.make() : .silent
+    if let threads { EngineThreads.set(threads) }
+    guard Ranks.isRoot else { return .silent }
+    warnIfGenericBLASCore()
+    return TerminalObserver.make()
   }
 
   /// Prints `value` as one JSON line.
@@ -47,3 +50,13 @@ struct RunOptions: ParsableArguments {
 
 /// `value` as one line of JSON (``RunJSON``).
 func jsonLine<T: Encodable>(_ value: T) throws -> String { try RunJSON.encode(value) }
+
+/// Prints ``BLASRuntime/genericCoreWarning(core:cpuFlags:environment:)`` on stderr, once per process.
+func warnIfGenericBLASCore() {
+  guard BLASWarning.once.withLock({ done in defer { done = true }; return !done }) else { return }
+  if let line = BLASRuntime.genericCoreWarning() { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+}
+
+private enum BLASWarning {
+  static let once = Mutex(false)
+}

@@ -88,20 +88,22 @@ func depthwiseForward(
   let all = taps(g, h: h, w: width, outH: outH, outW: outW)
   let kk = all.count, sh = g.strideH, sw = g.strideW
   out.initialize(repeating: 0, count: n * c * outH * outW)
-  for plane in 0..<(n * c) {
-    let src = x + plane * h * width
-    let dst = out + plane * outH * outW
-    let kernel = w + (plane % c) * kk
-    for (t, tap) in all.enumerated() {
-      let weight = kernel[t], lo = tap.columns.lowerBound, count = tap.columns.count
-      if count == 0 { continue }
-      for oy in tap.rows {
-        let line = src + (oy * sh + tap.dy) * width
-        let row = dst + oy * outW
-        if sw == 1 {
-          axpy(count, weight, line + (lo + tap.dx), row + lo)
-        } else {
-          for ox in tap.columns { row[ox] += weight * line[ox &* sw &+ tap.dx] }
+  parallelChunks(n * c, work: n * c * outH * outW * kk) { planes in
+    for plane in planes {
+      let src = x + plane * h * width
+      let dst = out + plane * outH * outW
+      let kernel = w + (plane % c) * kk
+      for (t, tap) in all.enumerated() {
+        let weight = kernel[t], lo = tap.columns.lowerBound, count = tap.columns.count
+        if count == 0 { continue }
+        for oy in tap.rows {
+          let line = src + (oy * sh + tap.dy) * width
+          let row = dst + oy * outW
+          if sw == 1 {
+            axpy(count, weight, line + (lo + tap.dx), row + lo)
+          } else {
+            for ox in tap.columns { row[ox] += weight * line[ox &* sw &+ tap.dx] }
+          }
         }
       }
     }
@@ -122,51 +124,54 @@ func depthwiseForwardPadded(
   let phaseWidth = blocks * 8 + (kw - 1) / sw + 1
   let paddedH = (outH - 1) * sh + kh
   let phaseSize = paddedH * phaseWidth
-  let buffer = UnsafeMutablePointer<Float>.allocate(capacity: sw * phaseSize + blocks * 8)
-  defer { buffer.deallocate() }
-  let rowOut = buffer + sw * phaseSize
-  var weights = [SIMD8<Float>](repeating: SIMD8(repeating: 0), count: kk)
-  // Where tap column j starts in the buffer: phase j % sw, column j / sw (no division per tap).
-  let tapColumns = (0..<kw).map { j in (j % sw) * phaseSize + j / sw }
-  for plane in 0..<(n * c) {
-    let src = x + plane * h * width
-    let dst = out + plane * outH * outW
-    let kernel = w + (plane % c) * kk
-    for t in 0..<kk { weights[t] = SIMD8(repeating: kernel[t]) }
-    buffer.initialize(repeating: 0, count: sw * phaseSize)
-    for py in 0..<paddedH {
-      let y = py - g.padTop
-      if y < 0 || y >= h { continue }
-      let line = src + y * width
-      for p in 0..<sw {
-        let phaseRow = buffer + p * phaseSize + py * phaseWidth
-        // Padded column q * sw + p is input column q * sw + p - padLeft; copy the q inside the image.
-        let offset = p - g.padLeft
-        let qLo = offset >= 0 ? 0 : (-offset + sw - 1) / sw
-        let qHi = Swift.min(phaseWidth, width - offset > 0 ? (width - offset - 1) / sw + 1 : 0)
-        if qHi <= qLo { continue }
-        if sw == 1 {
-          (phaseRow + qLo).update(from: line + (qLo + offset), count: qHi - qLo)
-        } else {
-          for q in qLo..<qHi { phaseRow[q] = line[q &* sw &+ offset] }
+  // Planes are independent: each chunk has its own padded buffer.
+  parallelChunks(n * c, work: n * c * outH * outW * kk) { planes in
+    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: sw * phaseSize + blocks * 8)
+    defer { buffer.deallocate() }
+    let rowOut = buffer + sw * phaseSize
+    var weights = [SIMD8<Float>](repeating: SIMD8(repeating: 0), count: kk)
+    // Where tap column j starts in the buffer: phase j % sw, column j / sw (no division per tap).
+    let tapColumns = (0..<kw).map { j in (j % sw) * phaseSize + j / sw }
+    for plane in planes {
+      let src = x + plane * h * width
+      let dst = out + plane * outH * outW
+      let kernel = w + (plane % c) * kk
+      for t in 0..<kk { weights[t] = SIMD8(repeating: kernel[t]) }
+      buffer.initialize(repeating: 0, count: sw * phaseSize)
+      for py in 0..<paddedH {
+        let y = py - g.padTop
+        if y < 0 || y >= h { continue }
+        let line = src + y * width
+        for p in 0..<sw {
+          let phaseRow = buffer + p * phaseSize + py * phaseWidth
+          // Padded column q * sw + p is input column q * sw + p - padLeft; copy the q inside the image.
+          let offset = p - g.padLeft
+          let qLo = offset >= 0 ? 0 : (-offset + sw - 1) / sw
+          let qHi = Swift.min(phaseWidth, width - offset > 0 ? (width - offset - 1) / sw + 1 : 0)
+          if qHi <= qLo { continue }
+          if sw == 1 {
+            (phaseRow + qLo).update(from: line + (qLo + offset), count: qHi - qLo)
+          } else {
+            for q in qLo..<qHi { phaseRow[q] = line[q &* sw &+ offset] }
+          }
         }
       }
-    }
-    weights.withUnsafeBufferPointer { wv in
-      tapColumns.withUnsafeBufferPointer { columns in
-        for oy in 0..<outH {
-          for b in 0..<blocks {
-            var acc = SIMD8<Float>(repeating: 0)
-            for i in 0..<kh {
-              let rowStart = (oy &* sh &+ i) &* phaseWidth &+ b &* 8
-              for j in 0..<kw {
-                let from = buffer + (columns[j] &+ rowStart)
-                acc += wv[i &* kw &+ j] * UnsafeRawPointer(from).loadUnaligned(as: SIMD8<Float>.self)
+      weights.withUnsafeBufferPointer { wv in
+        tapColumns.withUnsafeBufferPointer { columns in
+          for oy in 0..<outH {
+            for b in 0..<blocks {
+              var acc = SIMD8<Float>(repeating: 0)
+              for i in 0..<kh {
+                let rowStart = (oy &* sh &+ i) &* phaseWidth &+ b &* 8
+                for j in 0..<kw {
+                  let from = buffer + (columns[j] &+ rowStart)
+                  acc += wv[i &* kw &+ j] * UnsafeRawPointer(from).loadUnaligned(as: SIMD8<Float>.self)
+                }
               }
+              UnsafeMutableRawPointer(rowOut + b &* 8).storeBytes(of: acc, as: SIMD8<Float>.self)
             }
-            UnsafeMutableRawPointer(rowOut + b &* 8).storeBytes(of: acc, as: SIMD8<Float>.self)
+            (dst + oy * outW).update(from: rowOut, count: outW)
           }
-          (dst + oy * outW).update(from: rowOut, count: outW)
         }
       }
     }
@@ -181,20 +186,22 @@ func depthwiseInputGradient(
   let all = taps(g, h: h, w: width, outH: outH, outW: outW)
   let kk = all.count, sh = g.strideH, sw = g.strideW
   out.initialize(repeating: 0, count: n * c * h * width)
-  for plane in 0..<(n * c) {
-    let src = gradient + plane * outH * outW
-    let dst = out + plane * h * width
-    let kernel = w + (plane % c) * kk
-    for (t, tap) in all.enumerated() {
-      let weight = kernel[t], lo = tap.columns.lowerBound, count = tap.columns.count
-      if count == 0 { continue }
-      for oy in tap.rows {
-        let line = dst + (oy * sh + tap.dy) * width
-        let row = src + oy * outW
-        if sw == 1 {
-          axpy(count, weight, row + lo, line + (lo + tap.dx))
-        } else {
-          for ox in tap.columns { line[ox &* sw &+ tap.dx] += weight * row[ox] }
+  parallelChunks(n * c, work: n * c * outH * outW * kk) { planes in
+    for plane in planes {
+      let src = gradient + plane * outH * outW
+      let dst = out + plane * h * width
+      let kernel = w + (plane % c) * kk
+      for (t, tap) in all.enumerated() {
+        let weight = kernel[t], lo = tap.columns.lowerBound, count = tap.columns.count
+        if count == 0 { continue }
+        for oy in tap.rows {
+          let line = dst + (oy * sh + tap.dy) * width
+          let row = src + oy * outW
+          if sw == 1 {
+            axpy(count, weight, row + lo, line + (lo + tap.dx))
+          } else {
+            for ox in tap.columns { line[ox &* sw &+ tap.dx] += weight * row[ox] }
+          }
         }
       }
     }
@@ -210,24 +217,30 @@ func depthwiseWeightGradient(
   let all = taps(g, h: h, w: width, outH: outH, outW: outW)
   let kk = all.count, sh = g.strideH, sw = g.strideW
   out.initialize(repeating: 0, count: c * kk)
-  for plane in 0..<(n * c) {
-    let src = x + plane * h * width
-    let grad = gradient + plane * outH * outW
-    let kernel = out + (plane % c) * kk
-    for (t, tap) in all.enumerated() {
-      let lo = tap.columns.lowerBound, count = tap.columns.count
-      if count == 0 { continue }
-      var sum: Float = 0
-      for oy in tap.rows {
-        let line = src + (oy * sh + tap.dy) * width
-        let row = grad + oy * outW
-        if sw == 1 {
-          sum += dot(count, row + lo, line + (lo + tap.dx))
-        } else {
-          for ox in tap.columns { sum += row[ox] * line[ox &* sw &+ tap.dx] }
+  // Split over channels; each channel sums its images in the serial order (image 0 first).
+  parallelChunks(c, work: n * c * outH * outW * kk) { channels in
+    for ch in channels {
+      for image in 0..<n {
+        let plane = image * c + ch
+        let src = x + plane * h * width
+        let grad = gradient + plane * outH * outW
+        let kernel = out + (plane % c) * kk
+        for (t, tap) in all.enumerated() {
+          let lo = tap.columns.lowerBound, count = tap.columns.count
+          if count == 0 { continue }
+          var sum: Float = 0
+          for oy in tap.rows {
+            let line = src + (oy * sh + tap.dy) * width
+            let row = grad + oy * outW
+            if sw == 1 {
+              sum += dot(count, row + lo, line + (lo + tap.dx))
+            } else {
+              for ox in tap.columns { sum += row[ox] * line[ox &* sw &+ tap.dx] }
+            }
+          }
+          kernel[t] += sum
         }
       }
-      kernel[t] += sum
     }
   }
 }

@@ -36,27 +36,55 @@ struct StridedLayout {
     self.strides = st
   }
 
-  /// Calls `body(offsets, innerCount, innerStrides)` once per innermost row.
+  /// Calls `body(offsets, innerCount, innerStrides)` once per innermost row, in row-major order;
+  /// with `part`, only the rows (or, for the innermost dimension, the columns) whose index along
+  /// dimension `dim` lies in `part`.
   @inline(__always)
-  func forEachRow(_ body: (_ offsets: [Int], _ count: Int, _ innerStrides: [Int]) -> Void) {
+  func forEachRow(
+    restricting dim: Int = 0, to part: Range<Int>? = nil,
+    _ body: (_ offsets: [Int], _ count: Int, _ innerStrides: [Int]) -> Void
+  ) {
     let rank = shape.count
-    let inner = shape[rank - 1]
+    var extent = shape
+    var offsets = [Int](repeating: 0, count: strides.count)
+    if let part {
+      extent[dim] = part.count
+      for k in strides.indices { offsets[k] = part.lowerBound &* strides[k][dim] }
+    }
+    let inner = extent[rank - 1]
     let innerStrides = strides.map { $0[rank - 1] }
     var index = [Int](repeating: 0, count: rank)
-    var offsets = [Int](repeating: 0, count: strides.count)
-    let rows = elementCount(Array(shape.dropLast()))
+    let rows = elementCount(Array(extent.dropLast()))
     for _ in 0..<rows {
       body(offsets, inner, innerStrides)
       var d = rank &- 2
       while d >= 0 {
         index[d] &+= 1
         for k in strides.indices { offsets[k] &+= strides[k][d] }
-        if index[d] < shape[d] { break }
-        for k in strides.indices { offsets[k] &-= strides[k][d] &* shape[d] }
+        if index[d] < extent[d] { break }
+        for k in strides.indices { offsets[k] &-= strides[k][d] &* extent[d] }
         index[d] = 0
         d &-= 1
       }
     }
+  }
+
+  /// ``forEachRow(restricting:to:_:)`` split over threads along one dimension for which
+  /// `splittable` holds (the outermost with at least as many indices as threads, else the longest
+  /// one); serial when there is none or the space is small. Each row keeps its serial order
+  /// within its chunk, so a kernel that writes each output from one chunk gives the same bits.
+  @inline(__always)
+  func forEachRowInParallel(
+    splittable: (Int) -> Bool, _ body: (_ offsets: [Int], _ count: Int, _ innerStrides: [Int]) -> Void
+  ) {
+    let threads = EngineThreads.count
+    let total = elementCount(shape)
+    guard threads > 1, total >= parallelThreshold else { return forEachRow(body) }
+    let candidates = shape.indices.filter { splittable($0) && shape[$0] > 1 }
+    guard let dim = candidates.first(where: { shape[$0] >= threads })
+        ?? candidates.max(by: { shape[$0] < shape[$1] })
+    else { return forEachRow(body) }
+    parallelChunks(shape[dim], work: total) { part in forEachRow(restricting: dim, to: part, body) }
   }
 }
 
@@ -65,8 +93,8 @@ struct StridedLayout {
 func broadcastKernel(_ a: Tensor, _ b: Tensor, op: String, _ f: (Float, Float) -> Float) -> Tensor {
   if a.shape == b.shape {
     return Tensor.build(shape: a.shape) { out in
-      let pa = a.storage.pointer, pb = b.storage.pointer, n = a.count
-      for i in 0..<n { out[i] = f(pa[i], pb[i]) }
+      let pa = a.storage.pointer, pb = b.storage.pointer
+      parallelChunks(a.count, work: a.count) { r in for i in r { out[i] = f(pa[i], pb[i]) } }
     }
   }
   guard let shape = broadcastShape(a.shape, b.shape) else {
@@ -75,15 +103,15 @@ func broadcastKernel(_ a: Tensor, _ b: Tensor, op: String, _ f: (Float, Float) -
   if b.count == 1 {
     let s = b.storage.pointer[0]
     return Tensor.build(shape: shape) { out in
-      let pa = a.storage.pointer, n = a.count
-      for i in 0..<n { out[i] = f(pa[i], s) }
+      let pa = a.storage.pointer
+      parallelChunks(a.count, work: a.count) { r in for i in r { out[i] = f(pa[i], s) } }
     }
   }
   if a.count == 1 {
     let s = a.storage.pointer[0]
     return Tensor.build(shape: shape) { out in
-      let pb = b.storage.pointer, n = b.count
-      for i in 0..<n { out[i] = f(s, pb[i]) }
+      let pb = b.storage.pointer
+      parallelChunks(b.count, work: b.count) { r in for i in r { out[i] = f(s, pb[i]) } }
     }
   }
   let layout = StridedLayout(
@@ -91,7 +119,7 @@ func broadcastKernel(_ a: Tensor, _ b: Tensor, op: String, _ f: (Float, Float) -
     strides: [contiguousStrides(shape), broadcastStrides(a.shape, to: shape), broadcastStrides(b.shape, to: shape)])
   return Tensor.build(shape: shape) { out in
     let pa = a.storage.pointer, pb = b.storage.pointer
-    layout.forEachRow { off, n, st in
+    layout.forEachRowInParallel(splittable: { _ in true }) { off, n, st in
       let o = out + off[0], x = pa + off[1], y = pb + off[2]
       let so = st[0], sx = st[1], sy = st[2]
       if sx == 1 && sy == 1 {
@@ -113,8 +141,8 @@ func broadcastKernel(_ a: Tensor, _ b: Tensor, op: String, _ f: (Float, Float) -
 @inline(__always)
 func unaryKernel(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
   Tensor.build(shape: x.shape) { out in
-    let p = x.storage.pointer, n = x.count
-    for i in 0..<n { out[i] = f(p[i]) }
+    let p = x.storage.pointer
+    parallelChunks(x.count, work: x.count) { r in for i in r { out[i] = f(p[i]) } }
   }
 }
 
@@ -131,7 +159,8 @@ func reduceKernel(
   return Tensor.build(shape: outShape) { out in
     out.initialize(repeating: initial, count: elementCount(outShape))
     let p = x.storage.pointer
-    layout.forEachRow { off, n, st in
+    // Split over kept axes only: each output is folded by one thread in the serial order.
+    layout.forEachRowInParallel(splittable: { layout.strides[1][$0] != 0 }) { off, n, st in
       let src = p + off[0], dst = out + off[1]
       let ss = st[0], sd = st[1]
       if sd == 0 {

@@ -22,13 +22,15 @@ extension Tensor {
   public func masked(where mask: Tensor, lower: Float, upper: Float = .infinity) -> Tensor {
     shapeCheck(mask.shape == shape, "masked(where:): mask \(mask.shape) differs from \(shape)")
     let r = Tensor.build(shape: shape) { out in
-      let p = storage.pointer, m = mask.storage.pointer, n = count
+      let p = storage.pointer, m = mask.storage.pointer
       // Branch-free (two selects) so that the loop vectorises: a branch on a ReLU mask is
       // mispredicted half the time.
-      for i in 0..<n {
-        let v = p[i], k = m[i]
-        let low = k > lower ? v : 0
-        out[i] = k < upper ? low : 0
+      parallelChunks(count, work: count) { r in
+        for i in r {
+          let v = p[i], k = m[i]
+          let low = k > lower ? v : 0
+          out[i] = k < upper ? low : 0
+        }
       }
     }
     return Tensor.record("masked", r, inputs: [self]) { g, _ in [g.masked(where: mask, lower: lower, upper: upper)] }

@@ -27,13 +27,15 @@ extension Tensor {
           outH: oh, outW: ow, out: out)
       }
       let pointwise = geometry.isPointwise
-      let cols = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kk * plane)
-      defer { cols?.deallocate() }
-      for b in 0..<n {
-        for gi in 0..<groups {
+      // One job per (image, group), each writing its own output block.
+      imageJobs(n * groups, flops: n * o * plane * kk) { jobs, nested in
+        let cols = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kk * plane)
+        defer { cols?.deallocate() }
+        for job in jobs {
+          let b = job / groups, gi = job % groups
           let src = input.storage.pointer + (b * c + gi * cg) * h * w
           if let cols {
-            im2col(src, channels: cg, h: h, w: w, geometry: geometry, outH: oh, outW: ow, cols: cols)
+            im2colChannels(src, channels: cg, h: h, w: w, geometry: geometry, outH: oh, outW: ow, cols: cols, nested: nested)
           }
           gemm(
             transposeA: false, transposeB: false, m: og, n: plane, k: kk,
@@ -72,10 +74,12 @@ extension Tensor {
       }
       let pointwise = geometry.isPointwise
       if !pointwise { out.initialize(repeating: 0, count: n * c * h * w) }
-      let cols = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kk * plane)
-      defer { cols?.deallocate() }
-      for b in 0..<n {
-        for gi in 0..<groups {
+      // One job per (image, group); col2im adds only into that image's channels of the group.
+      imageJobs(n * groups, flops: n * o * plane * kk) { jobs, nested in
+        let cols = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kk * plane)
+        defer { cols?.deallocate() }
+        for job in jobs {
+          let b = job / groups, gi = job % groups
           let dst = out + (b * c + gi * cg) * h * w
           gemm(
             transposeA: true, transposeB: false, m: kk, n: plane, k: og,
@@ -83,7 +87,7 @@ extension Tensor {
             b: gradient.storage.pointer + (b * o + gi * og) * plane, ldb: plane,
             c: cols ?? dst, ldc: plane, beta: 0)
           if let cols {
-            col2imAdd(cols, channels: cg, h: h, w: w, geometry: geometry, outH: oh, outW: ow, dst: dst)
+            col2imChannels(cols, channels: cg, h: h, w: w, geometry: geometry, outH: oh, outW: ow, dst: dst, nested: nested)
           }
         }
       }
@@ -114,23 +118,33 @@ extension Tensor {
           outH: oh, outW: ow, out: out)
       }
       let pointwise = geometry.isPointwise
-      let cols = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kk * plane)
-      defer { cols?.deallocate() }
       // Accumulates the transposed gradient `[kk, og]` per group (`cols @ gradientᵀ`): OpenBLAS
       // runs that orientation ~15% faster than `gradient @ colsᵀ` for these shapes (long k).
       let transposed = UnsafeMutablePointer<Float>.allocate(capacity: groups * kk * og)
       defer { transposed.deallocate() }
-      for b in 0..<n {
-        for gi in 0..<groups {
-          let src = input.storage.pointer + (b * c + gi * cg) * h * w
-          if let cols {
-            im2col(src, channels: cg, h: h, w: w, geometry: geometry, outH: oh, outW: ow, cols: cols)
+      // Split over the input channels of a group (rows of the result); each chunk adds the images
+      // up in order, so every element gets the serial sum. Chunks stay above OpenBLAS's small-
+      // matrix kernels (M*N*K > 1e6), so a row's arithmetic does not change with the split.
+      let taps = geometry.kh * geometry.kw
+      let chunks = Swift.max(1, Swift.min(EngineThreads.count, cg, kk * og * plane / gemmSplitMinimum))
+      parallelChunks(chunks, work: chunks > 1 ? Int.max : 0) { part in
+        for chunk in part {
+          let c0 = cg * chunk / chunks, c1 = cg * (chunk + 1) / chunks, rows = (c1 - c0) * taps
+          let cols = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: rows * plane)
+          defer { cols?.deallocate() }
+          for b in 0..<n {
+            for gi in 0..<groups {
+              let src = input.storage.pointer + (b * c + gi * cg + c0) * h * w
+              if let cols {
+                im2col(src, channels: c1 - c0, h: h, w: w, geometry: geometry, outH: oh, outW: ow, cols: cols)
+              }
+              gemm(
+                transposeA: false, transposeB: true, m: rows, n: og, k: plane,
+                a: cols.map { UnsafePointer($0) } ?? UnsafePointer(src), lda: plane,
+                b: gradient.storage.pointer + (b * o + gi * og) * plane, ldb: plane,
+                c: transposed + gi * kk * og + c0 * taps * og, ldc: og, beta: b == 0 ? 0 : 1)
+            }
           }
-          gemm(
-            transposeA: false, transposeB: true, m: kk, n: og, k: plane,
-            a: cols.map { UnsafePointer($0) } ?? UnsafePointer(src), lda: plane,
-            b: gradient.storage.pointer + (b * o + gi * og) * plane, ldb: plane,
-            c: transposed + gi * kk * og, ldc: og, beta: b == 0 ? 0 : 1)
         }
       }
       for gi in 0..<groups {
@@ -177,4 +191,53 @@ func checkConvShapes(
   shapeCheck(weight[2] == geometry.kh && weight[3] == geometry.kw,
     "\(op): weight kernel \(weight[2])x\(weight[3]) differs from geometry \(geometry.kh)x\(geometry.kw)")
   return (input[0], input[1], input[2], input[3])
+}
+
+/// Multiply-adds below which a GEMM is never split: OpenBLAS 0.3.21 runs its small-matrix
+/// kernels (another summation order) at M*N*K <= 1e6 on AVX-512 cores.
+let gemmSplitMinimum = 1 << 21
+
+/// Runs `body(jobs, nested)` over `0..<count` independent GEMM jobs (images x groups): split over
+/// the pool when there are at least as many jobs as threads and `flops` is worth it (`nested`
+/// true), else on the calling thread.
+func imageJobs(_ count: Int, flops: Int, _ body: (Range<Int>, _ nested: Bool) -> Void) {
+  let threads = EngineThreads.count
+  guard threads > 1, count >= threads, flops >= 64 * parallelThreshold else { return body(0..<count, false) }
+  parallelChunks(count, work: flops, minimumWork: 0) { body($0, true) }
+}
+
+/// ``im2col(_:channels:h:w:geometry:outH:outW:cols:)`` split over channels on the pool unless
+/// `nested` (already inside a parallel region). Channel `c` fills only its own rows of `cols`.
+func im2colChannels(
+  _ src: UnsafePointer<Float>, channels: Int, h: Int, w: Int, geometry g: ConvGeometry,
+  outH: Int, outW: Int, cols: UnsafeMutablePointer<Float>, nested: Bool
+) {
+  channelChunks(channels, geometry: g, outH: outH, outW: outW, nested: nested) { part, rows in
+    im2col(
+      src + part.lowerBound * h * w, channels: part.count, h: h, w: w, geometry: g, outH: outH, outW: outW,
+      cols: cols + part.lowerBound * rows)
+  }
+}
+
+/// ``col2imAdd(_:channels:h:w:geometry:outH:outW:dst:)`` split over channels on the pool unless
+/// `nested`. The rows of channel `c` add only onto plane `c`, so each plane has one writer.
+func col2imChannels(
+  _ cols: UnsafeMutablePointer<Float>, channels: Int, h: Int, w: Int, geometry g: ConvGeometry,
+  outH: Int, outW: Int, dst: UnsafeMutablePointer<Float>, nested: Bool
+) {
+  channelChunks(channels, geometry: g, outH: outH, outW: outW, nested: nested) { part, rows in
+    col2imAdd(
+      cols + part.lowerBound * rows, channels: part.count, h: h, w: w, geometry: g, outH: outH,
+      outW: outW, dst: dst + part.lowerBound * h * w)
+  }
+}
+
+/// Chunks of channels for the im2col family; `body(channels, columnRowsPerChannel)`.
+@inline(__always)
+private func channelChunks(
+  _ channels: Int, geometry g: ConvGeometry, outH: Int, outW: Int, nested: Bool,
+  _ body: (Range<Int>, Int) -> Void
+) {
+  let rows = g.kh * g.kw * outH * outW
+  parallelChunks(channels, work: nested ? 0 : channels * rows) { body($0, rows) }
 }

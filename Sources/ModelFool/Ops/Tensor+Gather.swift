@@ -10,10 +10,12 @@ extension Tensor {
     let r = Tensor.build(shape: outShape) { out in
       let p = storage.pointer
       indices.withUnsafeBufferPointer { idx in
-        for i in 0..<idx.count {
-          let j = Int(idx[i])
-          precondition(j >= 0 && j < n, "gather: index \(j) out of range 0..<\(n)")
-          out[i] = p[j]
+        parallelChunks(idx.count, work: idx.count) { part in
+          for i in part {
+            let j = Int(idx[i])
+            precondition(j >= 0 && j < n, "gather: index \(j) out of range 0..<\(n)")
+            out[i] = p[j]
+          }
         }
       }
     }
@@ -24,6 +26,7 @@ extension Tensor {
   }
 
   /// A zero tensor of `shape` with `self[i]` added at flat position `indices[i]`.
+  /// Serial: indices may repeat, and the additions to one position stay in index order.
   public func scatterAdded(flatIndices indices: [Int32], shape outShape: [Int]) -> Tensor {
     shapeCheck(indices.count == count, "scatterAdd: \(indices.count) indices for \(count) values")
     let n = elementCount(outShape)

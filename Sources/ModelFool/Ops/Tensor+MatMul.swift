@@ -63,6 +63,7 @@ func gemm(
   a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
   c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float
 ) {
+  EngineThreads.pinBLAS()
   if m == 0 || n == 0 { return }
   if k == 0 {
     if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }

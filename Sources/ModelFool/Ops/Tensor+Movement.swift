@@ -32,7 +32,7 @@ extension Tensor {
       shape: outShape, strides: [contiguousStrides(outShape), permutation.map { inStrides[$0] }])
     let r = Tensor.build(shape: outShape) { out in
       let p = storage.pointer
-      layout.forEachRow { off, n, st in
+      layout.forEachRowInParallel(splittable: { _ in true }) { off, n, st in
         let o = out + off[0], s = p + off[1], stride = st[1]
         if stride == 1 {
           o.update(from: s, count: n)
@@ -64,7 +64,7 @@ extension Tensor {
       shape: target, strides: [contiguousStrides(target), broadcastStrides(shape, to: target)])
     let r = Tensor.build(shape: target) { out in
       let p = storage.pointer
-      layout.forEachRow { off, n, st in
+      layout.forEachRowInParallel(splittable: { _ in true }) { off, n, st in
         let o = out + off[0], s = p + off[1], stride = st[1]
         if stride == 0 {
           o.update(repeating: s[0], count: n)

@@ -14,32 +14,36 @@ extension Tensor {
     let p = storage.pointer
     // Positions are below the input's element count (checked above to fit Int32), so the index
     // arithmetic wraps instead of checking for overflow at every tap.
-    idx.withUnsafeMutableBufferPointer { out in
-      var k = 0
-      for plane in 0..<(n * c) {
-        let base = plane &* h &* w
-        for y in 0..<oh {
-          let top = y &* g.strideH &- g.padTop
-          for x in 0..<ow {
-            let left = x &* g.strideW &- g.padLeft
-            var best = -1
-            var bestValue = -Float.infinity
-            for i in 0..<g.kh {
-              let yy = top &+ i &* g.dilationH
-              if yy < 0 || yy >= h { continue }
-              let row = base &+ yy &* w
-              for j in 0..<g.kw {
-                let xx = left &+ j &* g.dilationW
-                if xx < 0 || xx >= w { continue }
-                let v = p[row &+ xx]
-                if best < 0 || v > bestValue {
-                  best = row &+ xx
-                  bestValue = v
+    idx.withUnsafeMutableBufferPointer { buffer in
+      guard let out = buffer.baseAddress else { return }
+      // Planes are independent; plane `p` writes indices `p * oh * ow ..< (p + 1) * oh * ow`.
+      parallelChunks(n * c, work: n * c * oh * ow * g.kh * g.kw) { planes in
+        var k = planes.lowerBound &* oh &* ow
+        for plane in planes {
+          let base = plane &* h &* w
+          for y in 0..<oh {
+            let top = y &* g.strideH &- g.padTop
+            for x in 0..<ow {
+              let left = x &* g.strideW &- g.padLeft
+              var best = -1
+              var bestValue = -Float.infinity
+              for i in 0..<g.kh {
+                let yy = top &+ i &* g.dilationH
+                if yy < 0 || yy >= h { continue }
+                let row = base &+ yy &* w
+                for j in 0..<g.kw {
+                  let xx = left &+ j &* g.dilationW
+                  if xx < 0 || xx >= w { continue }
+                  let v = p[row &+ xx]
+                  if best < 0 || v > bestValue {
+                    best = row &+ xx
+                    bestValue = v
+                  }
                 }
               }
+              out[k] = Int32(truncatingIfNeeded: best)
+              k &+= 1
             }
-            out[k] = Int32(truncatingIfNeeded: best)
-            k &+= 1
           }
         }
       }
