@@ -125,13 +125,16 @@ public enum CSV {
   /// A decimal number: fast path for plain non-negative integers, `Float(String)` otherwise.
   static func number(_ field: ArraySlice<UInt8>) -> Float? {
     guard !field.isEmpty else { return nil }
-    var v = 0
-    var plain = field.count < 10
-    for b in field {
-      guard b >= 48 && b <= 57 else { plain = false; break }
-      v = v * 10 + Int(b - 48)
+    // Fewer than 10 digits cannot overflow an Int; longer fields (and anything else) take the slow path.
+    if field.count < 10 {
+      var v = 0
+      var plain = true
+      for b in field {
+        guard b >= 48 && b <= 57 else { plain = false; break }
+        v = v * 10 + Int(b - 48)
+      }
+      if plain { return Float(v) }
     }
-    if plain { return Float(v) }
     return Float(String(decoding: field, as: UTF8.self))
   }
 

@@ -23,6 +23,16 @@ final class FuzzRegressionTests: XCTestCase {
     }
   }
 
+  /// fuzz-csv: a field of 25 digits overflowed the integer fast path of `CSV.number` (a trap now
+  /// that release builds check arithmetic); long fields take the `Float(String)` path.
+  func testLongDigitFieldsParseAsFloats() throws {
+    let table = try CSV.parseNumbers(Array("1,9999999999999999999999999\n2,123456789\n".utf8), file: "x.csv")
+    XCTAssertEqual(table.values, [1, 1e25, 2, 123456789])
+    XCTAssertThrowsError(try CSV.parseNumbers(Array("1.5,2\n4,99999999999999999999999?\n".utf8), file: "x.csv")) { error in
+      XCTAssertEqual(String(describing: error), "x.csv: line 2: '99999999999999999999999?' is not a number")
+    }
+  }
+
   /// fuzz-jpeg: a 555-byte JPEG whose header claims a large frame took over 5 s, libjpeg filling
   /// every missing row in; the decode now stops at the end of the data.
   func testTruncatedJPEGClaimingALargeFrameStopsAtTheEndOfItsData() throws {
