@@ -690,6 +690,48 @@ extension HDF5File {
   }
 }
 
+extension HDF5File {
+  /// Checks every global heap collection (`GCOL`) of an unsealed file before libhdf5 reads it:
+  /// variable-length strings of old checkpoints live there, and libhdf5 1.10 reads an object whose
+  /// recorded size runs past its collection without checking (`H5HG_read`, found by fuzz-checkpoint
+  /// on a version-1 checkpoint). A collection must lie inside the file and each object inside its
+  /// collection; anything else is a one-line `DataError`.
+  public static func checkGlobalHeaps(_ path: String) throws {
+    guard let data = FileManager.default.contents(atPath: path) else { throw DataError("cannot read \(path)") }
+    let bytes = [UInt8](data)
+    func word(_ at: Int, _ width: Int) -> Int {
+      var v = 0
+      for k in stride(from: width - 1, through: 0, by: -1) { v = v << 8 | Int(bytes[at + k]) }
+      return v
+    }
+    let signature: [UInt8] = Array("GCOL".utf8)
+    var start = 0
+    while start + 16 <= bytes.count {
+      guard bytes[start] == signature[0], bytes[start + 1] == signature[1], bytes[start + 2] == signature[2],
+        bytes[start + 3] == signature[3], bytes[start + 4] == 1
+      else { start += 1; continue }
+      // Sizes are 8 bytes wide in every file ModelFool and h5py write (the superblock's default).
+      let size = bytes[(start + 8)..<(start + 16)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+      guard size >= 16, size <= UInt64(bytes.count - start) else {
+        throw DataError("\(path): damaged, a global heap at byte \(start) claims \(size) bytes, beyond the file's \(bytes.count)")
+      }
+      let end = start + Int(size)
+      var object = start + 16
+      while object + 16 <= end {
+        let index = word(object, 2)
+        let objectSize = bytes[(object + 8)..<(object + 16)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        // Object 0 is the free space that ends the collection; its size counts its own header.
+        guard objectSize <= UInt64(end - object - (index == 0 ? 0 : 16)) else {
+          throw DataError("\(path): damaged, object \(index) of the global heap at byte \(start) claims \(objectSize) bytes, beyond its collection")
+        }
+        if index == 0 { break }
+        object += 16 + (Int(objectSize) + 7) / 8 * 8
+      }
+      start = end
+    }
+  }
+}
+
 /// Whether the file carries the HDF5 signature `\x89HDF\r\n\x1a\n` at offset 0 or at one of the
 /// user-block offsets 512, 1024, 2048, ... (as the format specification allows).
 func hasHDF5Signature(_ path: String) -> Bool {

@@ -149,6 +149,9 @@ public enum Checkpoint {
     do { sealed = try HDF5File.verifySeal(path) } catch let error as DataError where error.description.hasPrefix(path) {
       throw DataError("checkpoint \(error.description)")
     }
+    // A sealed file's bytes are the ones written; an unsealed (version 1) one is checked where
+    // libhdf5 itself does not check (its global heap).
+    if !sealed { try HDF5File.checkGlobalHeaps(path) }
     let file = try HDF5File.open(path)
     do {
       var version = 1

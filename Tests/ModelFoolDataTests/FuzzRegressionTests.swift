@@ -23,6 +23,19 @@ final class FuzzRegressionTests: XCTestCase {
     }
   }
 
+  /// fuzz-checkpoint: a version-1 (unsealed) checkpoint whose global heap object claims 12,545
+  /// bytes in a 4,104-byte collection made libhdf5 read past its buffer (H5HG_read); the heaps of
+  /// unsealed files are now checked before libhdf5 opens them, and an intact one still passes.
+  func testGlobalHeapObjectsMustFitTheirCollection() throws {
+    let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+      .appendingPathComponent("../../Fuzz/corpus/checkpoint").standardizedFileURL.path
+    XCTAssertThrowsError(try HDF5File.checkGlobalHeaps(corpus + "/crash-v1-global-heap-object-size.h5")) { error in
+      XCTAssertTrue(String(describing: error).hasSuffix(
+        "damaged, object 3 of the global heap at byte 18824 claims 12545 bytes, beyond its collection"), "\(error)")
+    }
+    XCTAssertNoThrow(try HDF5File.checkGlobalHeaps(corpus + "/v1-german-mlp.h5"))
+  }
+
   /// fuzz-csv: a field of 25 digits overflowed the integer fast path of `CSV.number` (a trap now
   /// that release builds check arithmetic); long fields take the `Float(String)` path.
   func testLongDigitFieldsParseAsFloats() throws {
