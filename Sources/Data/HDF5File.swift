@@ -734,7 +734,7 @@ extension HDF5File {
 
 /// Whether the file carries the HDF5 signature `\x89HDF\r\n\x1a\n` at offset 0 or at one of the
 /// user-block offsets 512, 1024, 2048, ... (as the format specification allows).
-func hasHDF5Signature(_ path: String) -> Bool {
+public func hasHDF5Signature(_ path: String) -> Bool {
   guard let handle = FileHandle(forReadingAtPath: path) else { return false }
   defer { try? handle.close() }
   let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]

@@ -54,7 +54,8 @@ struct CheckpointTests {
     let file = try HDF5File.create(path)
     try file.write([1, 2], shape: [2], at: "x")
     try file.close()
-    #expect { _ = try Checkpoint.load(path) } throws: { "\($0)".contains("is not a ModelFool checkpoint") }
+    #expect { _ = try Checkpoint.load(path) } throws: { "\($0)".contains("is not sealed") }
+    #expect { _ = try Checkpoint.load(path, trustUnsealed: true) } throws: { "\($0)".contains("is not a ModelFool checkpoint") }
   }
 
   @Test func refusesToOverwriteWithNaN() throws {
@@ -127,8 +128,12 @@ struct CheckpointIntegrityTests {
     try file.setAttribute("config", to: #"{"hidden":"4","inputs":"5"}"#)
     try file.close()
     #expect(try HDF5File.verifySeal(path) == false)
+    // Refused unless trusted: libhdf5 reads unsealed bytes unchecked.
+    #expect { _ = try Checkpoint.load(path, trustUnsealed: false) } throws: {
+      oneLine($0).hasPrefix("checkpoint \(path) is not sealed (format version 1, or written by another tool)")
+    }
     var lines: [String] = []
-    let loaded = try Checkpoint.load(path) { lines.append($0) }
+    let loaded = try Checkpoint.load(path, log: { lines.append($0) }, trustUnsealed: true)
     #expect(Self.weights(loaded) == Self.weights(model))
     #expect(lines.count == 1 && !lines[0].contains("\n"))
     #expect(lines.first?.hasPrefix("checkpoint \(path) is format version 1") == true && lines.first?.contains("no checksums") == true)
@@ -137,11 +142,11 @@ struct CheckpointIntegrityTests {
     let edit = try HDF5File.open(path, mode: .readWrite)
     try edit.setAttribute("format_version", to: "2")
     try edit.close()
-    #expect { _ = try Checkpoint.load(path) } throws: { oneLine($0).contains("format version 2 but its seal") }
+    #expect { _ = try Checkpoint.load(path, trustUnsealed: true) } throws: { oneLine($0).contains("format version 2 but its seal") }
     let newer = try HDF5File.open(path, mode: .readWrite)
     try newer.setAttribute("format_version", to: "3")
     try newer.close()
-    #expect { _ = try Checkpoint.load(path) } throws: { oneLine($0).contains("newer ModelFool (format version 3") }
+    #expect { _ = try Checkpoint.load(path, trustUnsealed: true) } throws: { oneLine($0).contains("newer ModelFool (format version 3") }
   }
 
   /// Each of 300 positions spread over a small checkpoint, its byte XOR 0xFF, and 20 truncations:
