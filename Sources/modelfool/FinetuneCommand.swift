@@ -92,7 +92,7 @@ struct FinetuneCommand: ParsableCommand {
     run.stopRequested = Signals.stopRequest()
     run.communicator = Ranks.communicator
     let outcome = try run.run()
-    let folder = resume ?? runOptions.out ?? outcome.defaultFolder
+    let folder = outcome.folder
     guard Ranks.isRoot else { return }
     try outcome.write(to: folder)
     let report = outcome.report

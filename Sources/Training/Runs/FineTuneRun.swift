@@ -193,7 +193,7 @@ public struct FineTuneRun: Sendable {
     }
     return FineTuneOutcome(
       report: FineTuneReport(run: document, curves: progress.records, evaluation: evaluation, trainEvaluation: trainEvaluation),
-      fooled: fooled, original: original, objective: goal, pictured: pictured)
+      fooled: fooled, original: original, objective: goal, pictured: pictured, folder: folder)
   }
 }
 
@@ -243,11 +243,9 @@ public struct FineTuneOutcome: @unchecked Sendable {
   /// The held-out examples pictured in `report.html`.
   public var pictured: Dataset
 
-  /// The folder used when none is given (``FineTuneSettings/defaultOutputFolder(dataset:objective:methods:)``).
-  public var defaultFolder: String {
-    FineTuneSettings.defaultOutputFolder(
-      dataset: report.run.settings.dataset, objective: objective, methods: report.run.settings.methods ?? [])
-  }
+  /// The run folder: the resumed one, else ``FineTuneRun/outputFolder``, else
+  /// ``FineTuneSettings/defaultOutputFolder(dataset:objective:methods:)`` (where the state was saved).
+  public var folder: String
 
   /// Writes `model.h5` (with the run's record), `report.json` and `report.html` with its
   /// pictures into `folder`, all together or none (``RunOutputs``).
