@@ -75,11 +75,8 @@ struct FinetuneCommand: ParsableCommand {
       throw ValidationError("--checkpoint-every must be positive, got \(checkpointEvery)")
     }
     if resume != nil {
-      var fresh = FineTuneSettings()
-      fresh.dataset = settings.dataset
-      fresh.objective = settings.objective
-      fresh.seed = settings.seed
-      guard settings == fresh, dataset.name == "digits", objective == .location, runOptions.seed == 0 else {
+      // Any setting flag makes the settings differ from the defaults.
+      guard settings == FineTuneSettings() else {
         throw ValidationError("--resume continues with the run's recorded settings: give no other setting flags")
       }
     } else {
