@@ -70,11 +70,7 @@ struct OutputSafetyTests {
   @Test func divergedFineTuningFails() throws {
     let folder = Self.temporaryFolder()
     defer { try? FileManager.default.removeItem(atPath: folder) }
-    let split = try DatasetCatalog.load("adult", root: "datasets")
-    var recipe = BaseModelRecipe.forDataset(split)
-    recipe.training.epochs = 2
-    let base = folder + "/base.h5"
-    _ = try Trainer.trainBase(split, recipe: recipe, seed: 0, checkpoint: base)
+    let base = try RunTests.shortBase("adult", epochs: 2, in: folder).path
     var settings = FineTuneSettings()
     settings.dataset = "adult"
     settings.model = base

@@ -14,6 +14,17 @@ struct RunTests {
     return path
   }
 
+  /// A base model of a shipped data set trained for `epochs` epochs (seed 0) into `folder`/base.h5;
+  /// returns the data set's split and the checkpoint's path.
+  static func shortBase(_ dataset: String, epochs: Int, in folder: String) throws -> (split: DatasetSplit, path: String) {
+    let split = try DatasetCatalog.load(dataset, root: "datasets")
+    var recipe = BaseModelRecipe.forDataset(split)
+    recipe.training.epochs = epochs
+    let path = folder + "/base.h5"
+    _ = try Trainer.trainBase(split, recipe: recipe, seed: 0, checkpoint: path)
+    return (split, path)
+  }
+
   /// Collects a run's events.
   final class Recorder: @unchecked Sendable {
     private let lock = NSLock()
@@ -92,11 +103,7 @@ struct RunTests {
   @Test func fineTuningRecordsWhatEvaluationReadsBack() throws {
     let folder = Self.temporaryFolder()
     defer { try? FileManager.default.removeItem(atPath: folder) }
-    let split = try DatasetCatalog.load("german", root: "datasets")
-    var recipe = BaseModelRecipe.forDataset(split)
-    recipe.training.epochs = 3
-    let base = folder + "/base.h5"
-    _ = try Trainer.trainBase(split, recipe: recipe, seed: 0, checkpoint: base)
+    let (split, base) = try Self.shortBase("german", epochs: 3, in: folder)
 
     var settings = FineTuneSettings()
     settings.dataset = "german"
