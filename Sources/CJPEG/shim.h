@@ -9,7 +9,9 @@
    exit(). Swift cannot setjmp/longjmp, so every call into libjpeg happens in the C functions
    below, each of which sets a jump point first; mf_jpeg_error_exit formats libjpeg's message and
    longjmps back to it. Warnings are counted, never printed; "premature end of JPEG file" (a
-   truncated file, which libjpeg would pad with grey) is remembered so the caller can refuse it.
+   truncated file, which libjpeg would pad with grey) and "premature end of data segment" (a
+   marker inside the compressed data: libjpeg zero-fills every block up to the next restart
+   marker, or to the end of the image without one) are remembered so the caller can refuse them.
 
    The decode is split so that the caller sees the header before anything large is allocated:
      mf_jpeg_open          jpeg_read_header only (markers and the frame header; small buffers)
@@ -32,7 +34,7 @@ typedef struct mf_jpeg {
   struct jpeg_progress_mgr progress;
   jmp_buf jump;
   char message[JMSG_LENGTH_MAX];
-  int truncated;
+  int truncated; /* 1: the data ended early; 2: a marker broke off the compressed data */
   int cmyk;
 } mf_jpeg;
 
@@ -46,6 +48,7 @@ static void mf_jpeg_emit_message(j_common_ptr cinfo, int level) {
   mf_jpeg *decoder = (mf_jpeg *)cinfo->client_data;
   if (level < 0) {
     if (cinfo->err->msg_code == JWRN_JPEG_EOF) decoder->truncated = 1;
+    else if (cinfo->err->msg_code == JWRN_HIT_MARKER && !decoder->truncated) decoder->truncated = 2;
     cinfo->err->num_warnings++;
   }
 }
@@ -126,7 +129,7 @@ static inline int mf_jpeg_output_size(mf_jpeg *decoder, int scale_num, unsigned 
    greyscale replicated by libjpeg, CMYK/YCCK converted with R = C*K/255 (and likewise G from M,
    B from Y) on Adobe's inverted values (what Photoshop writes, flagged by an Adobe APP14 marker;
    without the marker the values are inverted first). `cmyk_row` is scratch of width * 4 bytes
-   for CMYK files (NULL otherwise). Returns 1 for an error, 2 for a truncated file. */
+   for CMYK files (NULL otherwise). Returns 1 for an error, 2 for a truncated or damaged file. */
 static inline int mf_jpeg_decode_into(mf_jpeg *decoder, unsigned char *rgb, size_t capacity, unsigned char *cmyk_row,
                                       char *errbuf) {
   struct jpeg_decompress_struct *cinfo = &decoder->cinfo;
@@ -144,8 +147,9 @@ static inline int mf_jpeg_decode_into(mf_jpeg *decoder, unsigned char *rgb, size
     snprintf(decoder->message, JMSG_LENGTH_MAX, "unexpected output layout %zux%zux%zu", w, h, components);
     longjmp(decoder->jump, 1);
   }
-  /* Stop at the first sign that the data ended early: libjpeg would fill every missing row in,
-     so a 555-byte file claiming 100 megapixels took over 5 s (found by Fuzz/fuzz-jpeg). */
+  /* Stop at the first sign that the data ended early or broke off: libjpeg would fill every
+     missing row in, so a 555-byte file claiming 100 megapixels took over 5 s, and a 1 KB one
+     claiming 42 megapixels whose data a marker broke off likewise (both found by Fuzz/fuzz-jpeg). */
   while (!decoder->truncated && cinfo->output_scanline < cinfo->output_height) {
     size_t y = cinfo->output_scanline;
     if (decoder->cmyk) {
@@ -171,7 +175,8 @@ static inline int mf_jpeg_decode_into(mf_jpeg *decoder, unsigned char *rgb, size
   }
   if (!decoder->truncated) jpeg_finish_decompress(cinfo);
   if (decoder->truncated) {
-    snprintf(errbuf, MF_JPEG_MESSAGE, "premature end of JPEG data (truncated file)");
+    snprintf(errbuf, MF_JPEG_MESSAGE, "%s", decoder->truncated == 1 ? "premature end of JPEG data (truncated file)"
+                                            : "a marker inside the compressed data (damaged file)");
     return 2;
   }
   return 0;

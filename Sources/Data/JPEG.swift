@@ -110,7 +110,6 @@ public enum JPEGImage {
       switch status {
       case 0: return Scaled(rgb: rgb, width: Int(width), height: Int(height), fullWidth: Int(fullWidth), fullHeight: Int(fullHeight),
         scale: scale)
-      case 2: throw failure("premature end of JPEG data (truncated file)")
       default: throw failure()
       }
     }

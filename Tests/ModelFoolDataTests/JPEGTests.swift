@@ -115,6 +115,15 @@ let imagenetSampleReference: [(name: String, width: Int, height: Int, decoded: U
         error.map(oneLineDescription)
           == "\(truncated): corrupt or truncated JPEG file (premature end of JPEG data (truncated file))")
     }
+    // A marker (here an end-of-image) inside the compressed data, halfway through the
+    // file: libjpeg would zero-fill the rest of the image and warn; it is refused instead.
+    let broken = folder + "/broken.jpg"
+    let middle = bytes.count / 2
+    try Data(bytes.prefix(middle) + [0xFF, 0xD9] + bytes.suffix(from: middle)).write(to: URL(fileURLWithPath: broken))
+    let brokenError = #expect(throws: DataError.self) { try JPEGImage.read(broken) }
+    #expect(
+      brokenError.map(oneLineDescription)
+        == "\(broken): corrupt or truncated JPEG file (a marker inside the compressed data (damaged file))")
     let headerOnly = folder + "/header.jpg"
     try Data(bytes.prefix(10)).write(to: URL(fileURLWithPath: headerOnly))
     let headerError = #expect(throws: DataError.self) { try JPEGImage.read(headerOnly) }
