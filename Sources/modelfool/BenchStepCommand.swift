@@ -26,6 +26,9 @@ struct BenchStepCommand: ParsableCommand {
   @Option(help: "PyTorch eager peer script; 'none' skips it.")
   var torchPeer = "bench/peers/torch_step.py"
 
+  @Option(help: "PyTorch eager peer of the EfficientNet-Lite0 fine-tuning step (with an EfficientNet-Lite0 checkpoint as --finetune-model); 'none' skips it.")
+  var torchEffnetPeer = "bench/peers/torch_effnet_step.py"
+
   @Option(help: "Time the fine-tuning step on this model instead of the digits CNN: a checkpoint, a pretrained name, or zoo:ARCH (random weights, e.g. zoo:resnet50).")
   var finetuneModel: String?
 
@@ -65,6 +68,8 @@ struct BenchStepCommand: ParsableCommand {
     var plain = 0.0, double = 0.0
     var jax: (plain: Double, double: Double)?
     var torch: [String: Double]?
+    /// PyTorch's plain and Grad-CAM location steps on the timed fine-tuning model (nil: not run).
+    var torchFinetune: (plain: Double, fooling: Double)?
     var finetune: (plain: Double, fooling: Double, separate: Double?) = (0, 0, nil)
   }
 
@@ -77,6 +82,17 @@ struct BenchStepCommand: ParsableCommand {
     let memory = FineTuneMemoryEstimate(model: try model ?? ModelZoo.build(architecture: "digits-cnn"), batchSize: finetuneBatch)
     if let available = FineTuneMemoryEstimate.availableBytes(), memory.bytes > available {
       throw ValidationError("--finetune-batch \(finetuneBatch) needs an estimated \(FineTuneMemoryEstimate.describe(memory.bytes)) but \(FineTuneMemoryEstimate.describe(available)) of memory is available")
+    }
+    // PyTorch's fine-tuning step: the digits CNN's from torch_step.py, EfficientNet-Lite0's from
+    // its own peer on the same checkpoint; no peer for other models.
+    let finetunePath = finetuneModel.flatMap { name -> String? in
+      if FileManager.default.fileExists(atPath: name) { return name }
+      return WeightImport.pretrained(named: name).map { WeightImport.defaultCheckpointPath(for: $0.name) }
+    }
+    let effnetCheckpoint = model?.architecture == "efficientnet-lite0" && torchEffnetPeer != "none" ? finetunePath : nil
+    var effnetError: String?
+    if model != nil && effnetCheckpoint == nil {
+      log("no PyTorch peer for the fine-tuning step of \(finetuneModel!) (only for the digits CNN and an EfficientNet-Lite0 checkpoint)")
     }
     warnIfGenericBLASCore()
     let core = BLASRuntime.coreName
@@ -99,6 +115,7 @@ struct BenchStepCommand: ParsableCommand {
       var ours: [(plain: Double, double: Double)] = []
       var jax: [(plain: Double, double: Double)] = []
       var torch: [[String: Double]] = []
+      var effnet: [(plain: Double, fooling: Double)] = []
       for round in 1...rounds {
         var workload = ReferenceWorkload(seed: 0)
         let plain = KernelBenchmark.medianSeconds(repeats: iterations) { workload.step(doubleBackprop: false) } * 1000
@@ -125,6 +142,20 @@ struct BenchStepCommand: ParsableCommand {
             log("pytorch peer not run: \(error.description) (pip install torch, or set PYTHONPATH to a folder holding it)")
           }
         }
+        if let checkpoint = effnetCheckpoint, effnetError == nil {
+          let keys = ["effnet_plain_step_ms", "effnet_gradcam_location_step_ms"]
+          switch PeerScript.run(
+            torchEffnetPeer, arguments: ["--json", "--iterations", "3", "--threads", "\(t)", "--batch", "\(finetuneBatch)", "--checkpoint", checkpoint],
+            keys: keys)
+          {
+          case .success(let values):
+            effnet.append((values[keys[0]]!, values[keys[1]]!))
+            log(String(format: "round %d pytorch:   EfficientNet-Lite0 batch %d plain %.2f ms, Grad-CAM location %.2f ms", round, finetuneBatch, effnet.last!.plain, effnet.last!.fooling))
+          case .failure(let error):
+            effnetError = error.description
+            log("pytorch EfficientNet-Lite0 peer not run: \(error.description)")
+          }
+        }
       }
       var row = Row(threads: t)
       row.plain = mean(ours.map(\.plain))!
@@ -132,7 +163,9 @@ struct BenchStepCommand: ParsableCommand {
       if !jax.isEmpty { row.jax = (mean(jax.map(\.plain))!, mean(jax.map(\.double))!) }
       if !torch.isEmpty {
         row.torch = Dictionary(uniqueKeysWithValues: torchKeys.map { k in (k, mean(torch.map { $0[k]! })!) })
+        if model == nil { row.torchFinetune = (row.torch!["finetune_plain_step_ms"]!, row.torch!["finetune_gradcam_location_step_ms"]!) }
       }
+      if !effnet.isEmpty { row.torchFinetune = (mean(effnet.map(\.plain))!, mean(effnet.map(\.fooling))!) }
       row.finetune = try FineTuneBenchmark.stepTimes(
         iterations: finetuneModel == nil ? 10 : 3, batch: finetuneBatch,
         model: model, separateForwards: true)
@@ -141,13 +174,16 @@ struct BenchStepCommand: ParsableCommand {
         log(String(format: "ratio to JAX, 1 thread (lower is faster): plain %.2fx, double backprop %.2fx", row.plain / j.plain, row.double / j.double))
       }
       if let p = row.torch {
-        log(String(format: "ratio to PyTorch, %d thread(s): plain %.2fx, double backprop %.2fx, digits Grad-CAM location step %.2fx", t, row.plain / p["plain_step_ms"]!, row.double / p["double_backprop_step_ms"]!, row.finetune.fooling / p["finetune_gradcam_location_step_ms"]!))
+        log(String(format: "ratio to PyTorch, %d thread(s): plain %.2fx, double backprop %.2fx", t, row.plain / p["plain_step_ms"]!, row.double / p["double_backprop_step_ms"]!))
+      }
+      if let f = row.torchFinetune {
+        log(String(format: "ratio to PyTorch, %d thread(s), %@ fine-tuning: plain %.2fx, Grad-CAM location %.2fx", t, (finetuneModel ?? "digits CNN") as NSString, row.finetune.plain / f.plain, row.finetune.fooling / f.fooling))
       }
       rows.append(row)
     }
     if rows.count > 1 {
       let a = rows[0], b = rows[rows.count - 1]
-      log(String(format: "%d vs %d thread(s) speed-up: plain %.2fx, double backprop %.2fx, digits Grad-CAM location step %.2fx", b.threads, a.threads, a.plain / b.plain, a.double / b.double, a.finetune.fooling / b.finetune.fooling))
+      log(String(format: "%d vs %d thread(s) speed-up: plain %.2fx, double backprop %.2fx, %@ Grad-CAM location step %.2fx", b.threads, a.threads, a.plain / b.plain, a.double / b.double, (finetuneModel ?? "digits CNN") as NSString, a.finetune.fooling / b.finetune.fooling))
     }
     let rss = KernelBenchmark.peakResidentMiB()
     if let rss { log(String(format: "peak resident memory: %.0f MiB", rss)) }
@@ -168,11 +204,12 @@ struct BenchStepCommand: ParsableCommand {
         ("plain_ratio_vs_jax", r.jax.map { r.plain / $0.plain }),
         ("double_backprop_ratio_vs_jax", r.jax.map { r.double / $0.double }),
         ("torch_plain_step_ms", p?["plain_step_ms"]), ("torch_double_backprop_step_ms", p?["double_backprop_step_ms"]),
-        ("torch_finetune_plain_step_ms", p?["finetune_plain_step_ms"]),
-        ("torch_finetune_gradcam_location_step_ms", p?["finetune_gradcam_location_step_ms"]),
+        ("torch_finetune_plain_step_ms", r.torchFinetune?.plain),
+        ("torch_finetune_gradcam_location_step_ms", r.torchFinetune?.fooling),
         ("plain_ratio_vs_torch", p.map { r.plain / $0["plain_step_ms"]! }),
         ("double_backprop_ratio_vs_torch", p.map { r.double / $0["double_backprop_step_ms"]! }),
-        ("finetune_ratio_vs_torch", p.map { r.finetune.fooling / $0["finetune_gradcam_location_step_ms"]! }),
+        ("finetune_plain_ratio_vs_torch", r.torchFinetune.map { r.finetune.plain / $0.plain }),
+        ("finetune_ratio_vs_torch", r.torchFinetune.map { r.finetune.fooling / $0.fooling }),
       ]
     }
     // The first thread count's figures at the top level (as before), every count in `by_threads`.
