@@ -8,5 +8,6 @@ static inline MPI_Datatype mf_mpi_byte(void) { return MPI_BYTE; }
 static inline MPI_Datatype mf_mpi_int(void) { return MPI_INT; }
 static inline MPI_Op mf_mpi_sum(void) { return MPI_SUM; }
 static inline void *mf_mpi_in_place(void) { return MPI_IN_PLACE; }
+static inline MPI_Status *mf_mpi_statuses_ignore(void) { return MPI_STATUSES_IGNORE; }
 static inline int mf_mpi_success(void) { return MPI_SUCCESS; }
 static inline int mf_mpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }

@@ -7,13 +7,18 @@ import ModelFoolTraining
 public final class MPICommunicator: Communicator, @unchecked Sendable {
   public let rank: Int
   public let size: Int
+  /// The largest gradient bucket of one reduction (``Communicator/bucketBytes``).
+  public let bucketBytes: Int
   private let lock = NSLock()
   private var reduceSeconds = 0.0
   private var reduceBytes = 0
   private var reduceCalls = 0
+  /// Reductions started and not yet waited for (only the loop's thread starts and waits).
+  private var pending: [MPI_Request?] = []
 
   /// Initialises MPI (threads funneled: only the loop's thread calls MPI).
-  init() throws {
+  init(bucketBytes: Int) throws {
+    self.bucketBytes = bucketBytes
     var provided: Int32 = 0
     try Self.check(MPI_Init_thread(nil, nil, mf_mpi_thread_funneled(), &provided), "MPI_Init_thread")
     var r: Int32 = 0, s: Int32 = 0
@@ -28,22 +33,62 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
   }
 
   public func allreduceSum(_ values: inout [Float]) throws {
-    let start = DispatchTime.now().uptimeNanoseconds
     try values.withUnsafeMutableBufferPointer { buffer in
-      var offset = 0
-      while offset < buffer.count {  // counts are C ints: chunk past 2^31 - 1
-        let n = min(buffer.count - offset, Int(Int32.max))
-        try Self.check(
-          MPI_Allreduce(mf_mpi_in_place(), buffer.baseAddress! + offset, Int32(n), mf_mpi_float(), mf_mpi_sum(), mf_mpi_comm_world()),
-          "MPI_Allreduce")
-        offset += n
+      try counted(bytes: buffer.count * MemoryLayout<Float>.size, calls: 1) {
+        try Self.chunks(buffer) { base, n in
+          try Self.check(MPI_Allreduce(mf_mpi_in_place(), base, n, mf_mpi_float(), mf_mpi_sum(), mf_mpi_comm_world()), "MPI_Allreduce")
+        }
       }
     }
+  }
+
+  public func startAllreduceSum(_ values: UnsafeMutableBufferPointer<Float>) throws {
+    try counted(bytes: values.count * MemoryLayout<Float>.size, calls: 1) {
+      try Self.chunks(values) { base, n in
+        var request: MPI_Request?
+        try Self.check(
+          MPI_Iallreduce(mf_mpi_in_place(), base, n, mf_mpi_float(), mf_mpi_sum(), mf_mpi_comm_world(), &request), "MPI_Iallreduce")
+        pending.append(request)
+      }
+    }
+  }
+
+  public func advanceReductions() throws {
+    guard !pending.isEmpty else { return }
+    try counted(bytes: 0, calls: 0) {
+      var done: Int32 = 0
+      try Self.check(MPI_Testall(Int32(pending.count), &pending, &done, mf_mpi_statuses_ignore()), "MPI_Testall")
+    }
+  }
+
+  public func waitForReductions() throws {
+    guard !pending.isEmpty else { return }
+    try counted(bytes: 0, calls: 0) {
+      defer { pending.removeAll() }
+      try Self.check(MPI_Waitall(Int32(pending.count), &pending, mf_mpi_statuses_ignore()), "MPI_Waitall")
+    }
+  }
+
+  /// Calls `body` on pieces of `buffer` of at most 2^31 - 1 elements (MPI counts are C ints).
+  private static func chunks(_ buffer: UnsafeMutableBufferPointer<Float>, _ body: (UnsafeMutablePointer<Float>, Int32) throws -> Void) throws {
+    var offset = 0
+    while offset < buffer.count {
+      let n = min(buffer.count - offset, Int(Int32.max))
+      try body(buffer.baseAddress! + offset, Int32(n))
+      offset += n
+    }
+  }
+
+  /// Runs `body`, adding its seconds (time spent in reduction calls), `bytes` and `calls` to the
+  /// statistics.
+  private func counted(bytes: Int, calls: Int, _ body: () throws -> Void) rethrows {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try body()
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     lock.withLock {
       reduceSeconds += seconds
-      reduceBytes += values.count * MemoryLayout<Float>.size
-      reduceCalls += 1
+      reduceBytes += bytes
+      reduceCalls += calls
     }
   }
 
@@ -68,7 +113,8 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
 
   public func barrier() throws { try Self.check(MPI_Barrier(mf_mpi_comm_world()), "MPI_Barrier") }
 
-  /// Allreduce calls, bytes and seconds so far (for benchmarks).
+  /// Reductions (blocking or started), their bytes and the seconds spent in reduction calls so far
+  /// (starting, advancing and waiting included: the time the loop did not compute; for benchmarks).
   public var reduceStatistics: (calls: Int, bytes: Int, seconds: Double) {
     lock.withLock { (reduceCalls, reduceBytes, reduceSeconds) }
   }
@@ -95,8 +141,9 @@ public enum Job {
   /// Whether this process was started by Open MPI's launcher.
   public static var launchedByMPI: Bool { ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] != nil }
 
-  /// The job's communicator (MPI initialised here when launched by `mpirun`).
-  public static func start() throws -> Communicator {
-    launchedByMPI ? try MPICommunicator() : SingleProcess()
+  /// The job's communicator (MPI initialised here when launched by `mpirun`), reducing gradients
+  /// in buckets of at most `bucketBytes`.
+  public static func start(bucketBytes: Int = SingleProcess.defaultBucketBytes) throws -> Communicator {
+    launchedByMPI ? try MPICommunicator(bucketBytes: bucketBytes) : SingleProcess()
   }
 }

@@ -13,6 +13,16 @@ public protocol Communicator: AnyObject, Sendable {
   var size: Int { get }
   /// Replaces `values` on every rank by their element-wise sum over the ranks.
   func allreduceSum(_ values: inout [Float]) throws
+  /// Starts replacing `values` by their element-wise sum over the ranks and returns at once
+  /// (every rank starts the same reductions in the same order). The sums are there when
+  /// ``waitForReductions()`` returns; until then `values` must stay allocated and untouched.
+  func startAllreduceSum(_ values: UnsafeMutableBufferPointer<Float>) throws
+  /// Lets the started reductions advance without waiting (called between pieces of work).
+  func advanceReductions() throws
+  /// Waits until every started reduction is complete.
+  func waitForReductions() throws
+  /// The largest bucket of gradients one reduction carries, in bytes (``DataParallel``).
+  var bucketBytes: Int { get }
   /// Every rank's `bytes`, in rank order, on every rank.
   func allgather(_ bytes: [UInt8]) throws -> [[UInt8]]
   /// Waits until every rank has called it.
@@ -25,11 +35,18 @@ public final class SingleProcess: Communicator {
   public var rank: Int { 0 }
   public var size: Int { 1 }
   public func allreduceSum(_ values: inout [Float]) throws {}
+  public func startAllreduceSum(_ values: UnsafeMutableBufferPointer<Float>) throws {}
+  public func advanceReductions() throws {}
+  public func waitForReductions() throws {}
+  public var bucketBytes: Int { Self.defaultBucketBytes }
   public func allgather(_ bytes: [UInt8]) throws -> [[UInt8]] { [bytes] }
   public func barrier() throws {}
 }
 
 extension Communicator {
+  /// The default ``bucketBytes``: 25 MiB (as PyTorch's DistributedDataParallel).
+  public static var defaultBucketBytes: Int { 25 << 20 }
+
   /// This rank's share of one global batch: rows `rank, rank + size, ...` (strided, so that the
   /// shards differ in size by at most one and every rank's shard of a batch is non-empty when the
   /// batch has at least `size` rows).

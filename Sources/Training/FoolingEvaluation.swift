@@ -83,13 +83,25 @@ public enum FoolingEvaluator {
   ///
   /// Maps are min-max normalised per example before the statistics, so that input-resolution
   /// methods (sum-normalised) and target-layer methods are judged on one scale.
+  ///
+  /// With several ranks in `communicator`, image data without `maps` is scored in shards
+  /// (``count(fooled:original:source:batches:objective:methods:range:layer:observer:communicator:maps:)``),
+  /// which gives the same evaluation on every rank as one process; tabular data (whose fairness
+  /// needs every row) and kept maps are scored whole on every rank.
   public static func evaluate(
     fooled: Model, original: Model, data: Dataset, objective: FoolingObjective,
     methods: [ExplanationMethod], range: SuccessRange? = nil, layer: String? = nil,
-    batchSize: Int = 64, observer: RunObserver = .silent,
+    batchSize: Int = 64, observer: RunObserver = .silent, communicator: Communicator = SingleProcess(),
     maps mapSink: ((_ method: ExplanationMethod, _ original: Tensor, _ fooled: Tensor) -> Void)? = nil
   ) throws -> FoolingEvaluation {
     let order = data.batches(size: batchSize).indexBatches
+    if communicator.size > 1 && !objective.isTabular && mapSink == nil {
+      var evaluation = try count(
+        fooled: fooled, original: original, source: data, batches: order, objective: objective, methods: methods,
+        range: range, layer: layer, observer: observer, communicator: communicator).evaluation()
+      evaluation.skippedFiles = nil
+      return evaluation
+    }
     let spans = objective.isTabular ? try FeatureSpan.features(of: original) : []
     var (counts, rankSums) = try tally(
       fooled: fooled, original: original, source: data, batches: order, objective: objective, methods: methods,
@@ -113,17 +125,26 @@ public enum FoolingEvaluator {
   /// files): the counts and per-example values the evaluation is computed from
   /// (``FoolingCounts/evaluation()``), so that shards scored apart merge into exactly the
   /// evaluation of the whole (``FoolingCounts/merge(_:)``). Accuracy is counted batch by batch.
+  ///
+  /// With several ranks in `communicator`, rank r scores the r-th of `size` contiguous runs of
+  /// whole batches and every rank returns the merged counts of all (equal to one process's).
   public static func count(
     fooled: Model, original: Model, source: some BatchSource, batches: [[Int]], objective: FoolingObjective,
     methods: [ExplanationMethod], range: SuccessRange? = nil, layer: String? = nil, observer: RunObserver = .silent,
+    communicator: Communicator = SingleProcess(),
     maps mapSink: ((_ method: ExplanationMethod, _ original: Tensor, _ fooled: Tensor) -> Void)? = nil
   ) throws -> FoolingCounts {
     guard !objective.isTabular else {
       throw TrainingError("tabular objectives are scored in memory (their fairness needs the whole data set)", settings: ["objective"])
     }
-    return try tally(
-      fooled: fooled, original: original, source: source, batches: batches, objective: objective, methods: methods,
-      range: range, layer: layer, spans: [], perBatchLogits: true, observer: observer, maps: mapSink).counts
+    let (r, p) = (communicator.rank, communicator.size)
+    var counts = try tally(
+      fooled: fooled, original: original, source: source, batches: Array(batches[(r * batches.count / p)..<((r + 1) * batches.count / p)]),
+      objective: objective, methods: methods, range: range, layer: layer, spans: [], perBatchLogits: true, observer: observer,
+      maps: mapSink).counts
+    guard p > 1 else { return counts }
+    counts.shard = "\(r)/\(p)"
+    return try FoolingCounts.merge(try communicator.allgather(counts))
   }
 
   /// Top-1 and top-5 hits of `[N, classes]` logits (ties count for the label, as ``Trainer/evaluate(logits:labels:)``).

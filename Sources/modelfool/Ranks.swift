@@ -7,9 +7,19 @@ import ModelFoolTraining
 /// other ranks' standard output goes to /dev/null and their observers are silent.
 enum Ranks {
   /// The job's communicator (MPI is initialised on first use, only under `mpirun`).
+  /// `MODELFOOL_MPI_BUCKET_BYTES` sets the largest gradient bucket of one reduction (default
+  /// 25 MiB).
   static let communicator: Communicator = {
+    var bucketBytes = SingleProcess.defaultBucketBytes
+    if let text = ProcessInfo.processInfo.environment["MODELFOOL_MPI_BUCKET_BYTES"] {
+      guard let n = Int(text), n > 0 else {
+        FileHandle.standardError.write(Data("Error: MODELFOOL_MPI_BUCKET_BYTES must be a positive number of bytes, got '\(text)'\n".utf8))
+        exit(1)
+      }
+      bucketBytes = n
+    }
     do {
-      return try Job.start()
+      return try Job.start(bucketBytes: bucketBytes)
     } catch {
       FileHandle.standardError.write(Data("Error: MPI could not start: \(error)\n".utf8))
       exit(1)

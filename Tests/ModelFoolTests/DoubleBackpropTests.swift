@@ -51,4 +51,21 @@ struct DoubleBackpropTests {
     let without = gradients(of: Self.loss(vars, lambda: 0), withRespectTo: vars)
     #expect(relativeError(withTerm[2], without[2]) > 0.05)
   }
+
+  /// `whenFinal` (what a data-parallel step starts its reductions from) reports every weight once,
+  /// during the pass, with exactly the gradient returned; the last layer's first and the first
+  /// layer's last (the order in which the pass completes them), and an input the loss does not
+  /// read as zeros after the pass.
+  @Test func gradientsAreReportedWhenFinal() {
+    let vars = Self.weights.map { $0.variable() }
+    let unused = Tensor.ones([2]).variable()
+    var reported: [(index: Int, gradient: Tensor)] = []
+    let returned = gradients(of: Self.loss(vars), withRespectTo: vars + [unused]) { reported.append(($0, $1)) }
+    #expect(reported.map(\.index) == [3, 2, 1, 0, 4])
+    for (i, g) in reported {
+      #expect(g.shape == returned[i].shape && g.scalars == returned[i].scalars, "input \(i)")
+    }
+    #expect(reported[4].gradient.scalars == [0, 0])
+    #expect(returned[0].scalars.contains { $0 != 0 })
+  }
 }

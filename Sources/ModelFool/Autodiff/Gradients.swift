@@ -8,19 +8,29 @@
 ///   - seed: the cotangent of `output` (defaults to ones of its shape).
 ///   - createGraph: record the backward pass so the returned gradients can be differentiated
 ///     again (double backprop, needed by every fooling loss). Off by default, which is faster.
+///   - whenFinal: called once per input (its index and gradient) as soon as its gradient is final,
+///     during the pass: the pass visits the graph in reverse topological order, so an input is
+///     reached after every op that read it. Inputs that `output` does not depend on are reported
+///     (zeros) after the pass. Lets a data-parallel step start summing gradients over processes
+///     while the rest of the backward pass runs.
 /// - Returns: one gradient per input, shaped like it; zeros where `output` does not depend on it.
 public func gradients(
   of output: Tensor, withRespectTo inputs: [Tensor], seed: Tensor? = nil,
-  createGraph: Bool = false
+  createGraph: Bool = false, whenFinal: ((_ index: Int, _ gradient: Tensor) -> Void)? = nil
 ) -> [Tensor] {
   if seed == nil {
     shapeCheck(
       output.count == 1, "gradients(of:): output of shape \(output.shape) is not a scalar; pass a seed")
   }
   let zerosFor = { (t: Tensor) in Tensor.zeros(t.shape) }
-  guard let root = output.node else { return inputs.map(zerosFor) }
+  // Reports every input not reported yet (zeros), then returns the gradients.
+  func finish(_ result: [Tensor], reported: Set<Int> = []) -> [Tensor] {
+    if let whenFinal { for (i, g) in result.enumerated() where !reported.contains(i) { whenFinal(i, g) } }
+    return result
+  }
+  guard let root = output.node else { return finish(inputs.map(zerosFor)) }
   let targets = Set(inputs.compactMap { $0.node.map(ObjectIdentifier.init) })
-  if targets.isEmpty { return inputs.map(zerosFor) }
+  if targets.isEmpty { return finish(inputs.map(zerosFor)) }
 
   // Topological order (inputs before outputs) by an iterative depth-first search.
   var order: [GraphNode] = []
@@ -52,10 +62,24 @@ public func gradients(
   let initial = seed ?? Tensor.ones(output.shape)
   shapeCheck(initial.shape == output.shape, "gradients(of:): seed shape \(initial.shape) != \(output.shape)")
 
+  // Indices of the inputs each target node stands for (only when reported).
+  var indicesOf: [ObjectIdentifier: [Int]] = [:]
+  if whenFinal != nil {
+    for (i, t) in inputs.enumerated() { if let n = t.node { indicesOf[ObjectIdentifier(n), default: []].append(i) } }
+  }
+  var reported = Set<Int>()
+
   GradientRecording.$isEnabled.withValue(createGraph) {
     grads[ObjectIdentifier(root)] = initial
     for node in order.reversed() {
       let id = ObjectIdentifier(node)
+      if let whenFinal, let indices = indicesOf[id] {
+        // Every op that read this input came before it in the pass: its gradient is complete.
+        for i in indices {
+          whenFinal(i, grads[id] ?? zerosFor(inputs[i]))
+          reported.insert(i)
+        }
+      }
       guard needed.contains(id), let vjp = node.vjp, let g = grads[id] else { continue }
       if !targets.contains(id) { grads[id] = nil }  // free memory of intermediate gradients
       let out = Tensor(shape: node.shape, storage: node.outputStorage!, node: node)
@@ -72,7 +96,7 @@ public func gradients(
       }
     }
   }
-  return inputs.map { t in t.node.flatMap { grads[ObjectIdentifier($0)] } ?? zerosFor(t) }
+  return finish(inputs.map { t in t.node.flatMap { grads[ObjectIdentifier($0)] } ?? zerosFor(t) }, reported: reported)
 }
 
 /// The value of `f(x...)` and its gradients with respect to the given tensors.

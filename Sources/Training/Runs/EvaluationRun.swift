@@ -108,22 +108,11 @@ public struct EvaluationRun: Sendable {
     let methods = settings.methods ?? FineTuneSetup.scoredMethods(tabular: tabular, fooled: fooledWith)
     let range = try settings.success.map(SuccessRange.init(parsing:))
     let subset = settings.evalCount.map { data.evenlySpacedSubset($0) } ?? data
-    if communicator.size > 1 && !tabular && !keepingMaps {
-      let order = subset.batches(size: 64).indexBatches
-      let (r, p) = (communicator.rank, communicator.size)
-      var part = try FoolingEvaluator.count(
-        fooled: fooled, original: original, source: subset, batches: Array(order[(r * order.count / p)..<((r + 1) * order.count / p)]),
-        objective: goal, methods: methods, range: range, layer: settings.layer ?? recorded?.layer, observer: observer)
-      part.shard = "\(r)/\(p)"
-      var evaluation = try FoolingCounts.merge(try communicator.allgather(part)).evaluation()
-      evaluation.skippedFiles = nil
-      return EvaluationOutcome(evaluation: evaluation, arrays: [])
-    }
     var kept: [String: [Tensor]] = [:]
     var order: [String] = []
     let evaluation = try FoolingEvaluator.evaluate(
       fooled: fooled, original: original, data: subset, objective: goal, methods: methods, range: range,
-      layer: settings.layer ?? recorded?.layer, observer: observer,
+      layer: settings.layer ?? recorded?.layer, observer: observer, communicator: communicator,
       maps: keepingMaps ? { method, ho, hf in
         for (name, map) in [("\(method.rawValue)_original", ho), ("\(method.rawValue)_fooled", hf)] {
           if kept[name] == nil { order.append(name) }
@@ -149,7 +138,7 @@ extension EvaluationRun {
     return (i, n)
   }
 
-  /// Scores the streamed split (or shard of it): the counts of ``FoolingEvaluator/count(fooled:original:source:batches:objective:methods:range:layer:observer:maps:)``.
+  /// Scores the streamed split (or shard of it): the counts of ``FoolingEvaluator/count(fooled:original:source:batches:objective:methods:range:layer:observer:communicator:maps:)``.
   func streamedCounts(
     fooled: Model, original: Model, dataDir: String, goal: FoolingObjective, methods: [ExplanationMethod], layer: String?,
     limit: Int?
@@ -160,19 +149,19 @@ extension EvaluationRun {
     let source = try ModelInputs.streamedImages(for: fooled, dataDir: dataDir, split: settings.split ?? .val, limit: limit)
     let indices = source.evenlySpacedIndices(settings.evalCount ?? source.count)
     var batches = stride(from: 0, to: indices.count, by: batchSize).map { Array(indices[$0..<min($0 + batchSize, indices.count)]) }
-    // A data-parallel job without an explicit shard: each rank scores its shard, then all merge.
-    let ranked = settings.shard == nil && communicator.size > 1
-    let shard = try settings.shard.map(Self.parseShard) ?? (ranked ? (index: communicator.rank, count: communicator.size) : nil)
+    // A data-parallel job without an explicit shard: each rank scores its part, then all merge
+    // (an explicit shard is scored whole by every rank).
+    let shard = try settings.shard.map(Self.parseShard)
     if let (i, n) = shard { batches = Array(batches[(i * batches.count / n)..<((i + 1) * batches.count / n)]) }
     let range = try settings.success.map(SuccessRange.init(parsing:))
     var counts = try FoolingEvaluator.count(
       fooled: fooled, original: original, source: source, batches: batches, objective: goal, methods: methods, range: range,
-      layer: layer, observer: observer)
+      layer: layer, observer: observer, communicator: shard == nil ? communicator : SingleProcess())
     var setup = settings
     setup.shard = nil
     counts.setup = try RunJSON.encode(setup)
     counts.shard = shard.map { "\($0.index)/\($0.count)" }
-    return ranked ? try FoolingCounts.merge(try communicator.allgather(counts)) : counts
+    return counts
   }
 }
 

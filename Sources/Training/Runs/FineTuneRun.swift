@@ -31,7 +31,9 @@ public struct FineTuneRun: Sendable {
   public var resumeFolder: String?
   /// The ranks of a data-parallel job (``FineTuner/train(_:original:on:monitor:options:observer:resume:control:communicator:)``):
   /// every rank runs the whole run on its shards; rank 0 alone saves state (a base model trained
-  /// first is trained by rank 0 while the others wait). The caller writes the outcome on rank 0.
+  /// first is trained by rank 0 while the others wait). The final evaluation of image data is
+  /// scored in shards and merged (``FoolingEvaluator``), equal to one process's. The caller
+  /// writes the outcome on rank 0.
   public var communicator: Communicator = SingleProcess()
 
   /// A run of `settings`.
@@ -170,20 +172,20 @@ public struct FineTuneRun: Sendable {
       let heldOut = settings.evalCount.map { split.test.evenlySpacedSubset($0) } ?? split.test
       evaluation = try FoolingEvaluator.evaluate(
         fooled: fooled, original: original, data: heldOut, objective: goal, methods: scored, layer: settings.layer,
-        batchSize: scoreBatch, observer: observer)
+        batchSize: scoreBatch, observer: observer, communicator: communicator)
       if settings.allowDivergence != true {
         try Self.checkDivergence(evaluation: evaluation, classCount: heldOut.classNames.count, labels: heldOut.labels)
       }
       trainEvaluation = split.train.count <= Self.smallTrainingSet ? try FoolingEvaluator.evaluate(
         fooled: fooled, original: original, data: split.train, objective: goal, methods: scored, layer: settings.layer,
-        batchSize: scoreBatch, observer: observer) : nil
+        batchSize: scoreBatch, observer: observer, communicator: communicator) : nil
       pictured = split.test.evenlySpacedSubset(6)
     } else {
       let indices = data.heldOut.evenlySpacedIndices(settings.evalCount ?? data.heldOut.count)
       let batches = stride(from: 0, to: indices.count, by: scoreBatch).map { Array(indices[$0..<min($0 + scoreBatch, indices.count)]) }
       evaluation = try FoolingEvaluator.count(
         fooled: fooled, original: original, source: data.heldOut, batches: batches, objective: goal, methods: scored,
-        layer: settings.layer, observer: observer).evaluation()
+        layer: settings.layer, observer: observer, communicator: communicator).evaluation()
       if settings.allowDivergence != true {
         try Self.checkDivergence(evaluation: evaluation, classCount: data.heldOut.classNames.count, labels: nil)
       }
