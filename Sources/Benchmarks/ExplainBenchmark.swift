@@ -1,12 +1,12 @@
 import ModelFool
 
 /// Timing of explanation methods against the training pass they are built on, for
-/// `modelfool bench explain`: Grad-CAM, LRP and target-layer LRP on one batch, each with and
+/// `modelfool bench explain`: SimpleGrad, Grad-CAM, LRP and target-layer LRP on one batch, with and
 /// without the graph kept for a second derivative (the fine-tuning case).
 public enum ExplainBenchmark {
   /// The timed (method, graph kept) pairs, in report order.
   public static let variants: [(method: ExplanationMethod, keepsGraph: Bool)] = [
-    (.gradCAM, false), (.gradCAM, true), (.lrp, false), (.lrp, true), (.lrpTarget, true),
+    (.simpleGrad, false), (.gradCAM, false), (.gradCAM, true), (.lrp, false), (.lrp, true), (.lrpTarget, true),
   ]
 
   /// One timed explanation method.
