@@ -40,6 +40,11 @@ for g in groups:
     print(f"| {g} | {len(clean)} | {len(fooled)} | {detected}/{len(fooled)} ({100 * detected / max(len(fooled), 1):.0f}%) "
           f"| {alarms}/{len(clean)} ({100 * alarms / max(len(clean), 1):.0f}%) | {a:.3f} |")
 
+weak = [r for r in rows if r["kind"] == "weak"]
+if weak:
+    detected = sum(r["verdict"] == "manipulated" for r in weak)
+    print(f"| weakly fooled (not in the rows above) | | {len(weak)} | {detected}/{len(weak)} | | |")
+
 adaptive = [r for r in rows if r["kind"] == "adaptive"]
 if adaptive:
     fsr = {}

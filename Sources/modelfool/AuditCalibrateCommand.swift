@@ -14,7 +14,7 @@ struct AuditCalibrateCommand: ParsableCommand {
   @Option(help: "Clean checkpoints, comma separated.") var models: CommaList<String>
   @Option(help: "Data set (default: the one each checkpoint records).") var dataset: DatasetName?
   @Option(help: "Methods, comma separated (default: all that apply).") var methods: CommaList<ExplanationMethod>?
-  @Option(parsing: .unconditional, help: "Evenly spaced held-out examples.") var count = 64
+  @Option(parsing: .unconditional, help: "Evenly spaced held-out examples.") var count = ManipulationSettings.defaultCount
   @Option(parsing: .unconditional, help: "Weight noise of the brittleness statistic.") var noise: Float = 0.05
   @Option(parsing: .unconditional, help: "Softplus beta of the smoothing statistic.") var beta: Float = 10
   @Option(help: "A trusted model measured against (adds the reference statistics; give the same one to `audit manipulation`).")

@@ -17,7 +17,7 @@ struct AuditManipulationCommand: ParsableCommand {
   @Option(parsing: .unconditional, help: "Threshold on the score (default: the calibration's).") var threshold: Float?
   @Option(help: "Data set whose test split is used (default: the one the checkpoint records).") var dataset: DatasetName?
   @Option(help: "Methods, comma separated (default: all that apply).") var methods: CommaList<ExplanationMethod>?
-  @Option(parsing: .unconditional, help: "Evenly spaced held-out examples.") var count = 64
+  @Option(parsing: .unconditional, help: "Evenly spaced held-out examples.") var count = ManipulationSettings.defaultCount
   @Option(parsing: .unconditional, help: "Weight noise of the brittleness statistic, relative to each tensor's spread.") var noise: Float = 0.05
   @Option(parsing: .unconditional, help: "Softplus beta of the smoothing statistic.") var beta: Float = 10
   @Option(help: "Seed of the weight noise.") var seed: UInt64 = 0

@@ -34,12 +34,14 @@ struct AuditCLITests {
       let t = try CLI.run(["train", "--dataset", "german", "--epochs", "1", "--seed", "\(seed)", "--out", "c\(seed).h5"], in: folder)
       #expect(t.status == 0, "\(t.stderr)")
     }
-    let plain = try CLI.run(["audit", "manipulation", "--model", model, "--count", "16", "--json"], in: folder)
+    let plain = try CLI.run(["audit", "manipulation", "--model", model, "--count", "40", "--json"], in: folder)
     #expect(plain.status == 0, "\(plain.stderr)")
     let unscored = try plain.object()
     #expect(unscored["verdict"] as? String == "uncalibrated")
     let names = try #require((unscored["statistics"] as? [[String: Any]])?.compactMap { $0["name"] as? String })
     #expect(names.contains("sameness simplegrad") && names.contains("noise lrp") && names.contains("smoothing ig"))
+    // Both credit classes have at least 5 of the 40 examples: each gets its own disagreement.
+    #expect(names.contains("disagreement lrp label 0") && names.contains("disagreement lrp label 1"))
     let c = try CLI.run(["audit", "calibrate", "--models", "\(model),c1.h5,c2.h5", "--count", "16", "--out", "cal.json", "--json"], in: folder)
     #expect(c.status == 0, "\(c.stderr)")
     let threshold = try #require(try c.object()["threshold"] as? Double)

@@ -126,6 +126,20 @@ struct AuditTests {
     #expect(AuditStatistics.agreement(mixed, other, keep: [false, false, true]) == 1)
   }
 
+  @Test func disagreementOverEveryExampleAndPerLabelClass() {
+    let a: [Float] = [1, 0, 1, 0, 1, 0, 1, 0, 1], b = a.map { 1 - $0 }, c: [Float] = [1, 1, 1, 0, 0, 0, 1, 1, 1]
+    let own = AuditMapSet([a, b, c], height: 3, width: 3)
+    // Spearman per example: against [a, a, c] 1, -1, 1; against [b, b, c] -1, 1, 1.
+    let partners = [AuditMapSet([a, a, c], height: 3, width: 3), AuditMapSet([b, b, c], height: 3, width: 3)]
+    // Every example: each partner agrees 1/3 on average, so 1 - 1/3.
+    #expect(abs(AuditStatistics.disagreement(own, partners: partners) - 2.0 / 3) < 1e-6)
+    // Labels [0, 1, 1]. Class 0 (example 0): agreements 1 and -1, mean 0: disagreement 1.
+    #expect(abs(AuditStatistics.disagreement(own, partners: partners, keep: [true, false, false]) - 1) < 1e-6)
+    // Class 1 (examples 1, 2): agreements (-1 + 1) / 2 = 0 and (1 + 1) / 2 = 1, mean 1/2.
+    #expect(abs(AuditStatistics.disagreement(own, partners: partners, keep: [false, true, true]) - 0.5) < 1e-6)
+    #expect(AuditStatistics.disagreement(own, partners: partners, keep: [false, false, false]).isNaN)
+  }
+
   @Test func adaptiveAttackTermsMatchTheStatisticsOnHandMadeMaps() {
     let a: [Float] = [1, 0, 1, 0, 1, 0, 1, 0, 1], b = a.map { 1 - $0 }, c: [Float] = [1, 1, 1, 0, 0, 0, 1, 1, 1]
     let maps = Tensor(shape: [3, 3, 3], scalars: a + b + c)

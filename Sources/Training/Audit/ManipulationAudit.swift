@@ -6,6 +6,9 @@ import ModelFoolVersionInfo
 /// Statistics of explanation maps that a model fine-tuned to fool its explanations tends to move
 /// (docs/METHODS.md §11.2). Plain functions of map sets, so they can be checked on hand-made maps.
 public enum AuditStatistics {
+  /// A label class gets its own `disagreement` statistic when it has at least this many examples.
+  public static let minimumClassExamples = 5
+
   /// How alike the heatmaps of *different* inputs are: the mean Pearson correlation over every
   /// pair of examples with different labels (every pair when `labels` is empty or has one
   /// class). A location-fooled Grad-CAM draws the same frame for every digit: close to 1.
@@ -32,6 +35,14 @@ public enum AuditStatistics {
       n += 1
     }
     return n == 0 ? .nan : Float(sum / Double(n))
+  }
+
+  /// `1 -` the mean, over the `partners` (map sets of other methods, same examples and map size),
+  /// of ``agreement(_:_:keep:)`` of `own` with each, over the examples where `keep` is true (all
+  /// when it is nil). NaN when no example is kept.
+  public static func disagreement(_ own: AuditMapSet, partners: [AuditMapSet], keep: [Bool]? = nil) -> Float {
+    precondition(!partners.isEmpty, "disagreement: no partner method")
+    return 1 - partners.map { agreement(own, $0, keep: keep) }.reduce(0, +) / Float(partners.count)
   }
 
   /// Adds Gaussian noise to every trainable tensor of `model`: standard deviation `relative`
@@ -63,7 +74,7 @@ public struct ManipulationSettings: Codable, Sendable, Equatable {
   /// simplegrad, gradxinput, lrp, ig.
   public var methods: [ExplanationMethod]?
   /// Evenly spaced held-out examples.
-  public var count = 64
+  public var count = ManipulationSettings.defaultCount
   public var seed: UInt64 = 0
   /// Weight noise of the brittleness statistic, relative to each tensor's standard deviation.
   public var noise: Float = 0.05
@@ -73,6 +84,10 @@ public struct ManipulationSettings: Codable, Sendable, Equatable {
   public var calibration: String?
   /// Overrides the calibration's threshold on the score.
   public var threshold: Float?
+
+  /// The default number of examples: about 25 per class of a 10-class task, for the per-class
+  /// statistics.
+  public static let defaultCount = 256
 
   public init(model: String) { self.model = model }
 
@@ -84,7 +99,8 @@ public struct ManipulationSettings: Codable, Sendable, Equatable {
 
 /// One statistic of a suspect model and how far it lies from clean models.
 public struct AuditStatistic: Codable, Sendable, Equatable {
-  /// `sameness gradcam`, `disagreement lrp_t`, `noise simplegrad`, `smoothing lrp`, `reference gradcam`.
+  /// `sameness gradcam`, `disagreement lrp_t`, `disagreement lrp_t label 3`, `noise simplegrad`,
+  /// `smoothing lrp`, `reference gradcam`.
   public var name: String
   public var value: Float
   /// Mean and standard deviation (floored) over the calibration's clean models, and
@@ -127,10 +143,10 @@ public struct ManipulationReport: Codable, Sendable {
   public func table() -> String {
     var lines = [
       "verdict: \(verdict)" + (score.map { s in String(format: " (score %.2f = |z| of %@, threshold %.2f)", s, scoreStatistic ?? "", threshold ?? .nan) } ?? " (no calibration: pass one made by `audit calibrate`)"),
-      "statistic".padding(toLength: 26, withPad: " ", startingAt: 0) + "     value  clean mean  clean sd        z",
+      "statistic".padding(toLength: 34, withPad: " ", startingAt: 0) + "     value  clean mean  clean sd        z",
     ]
     for s in statistics {
-      lines.append(s.name.padding(toLength: 26, withPad: " ", startingAt: 0) + String(format: "%10.4f", s.value)
+      lines.append(s.name.padding(toLength: 34, withPad: " ", startingAt: 0) + String(format: "%10.4f", s.value)
         + (s.cleanMean.map { String(format: "%12.4f", $0) } ?? "           –")
         + (s.cleanSD.map { String(format: "%10.4f", $0) } ?? "         –")
         + (s.z.map { String(format: "%9.2f", $0) } ?? "        –"))
@@ -233,6 +249,7 @@ public struct ManipulationAudit: Sendable {
   ) throws -> [AuditStatistic] {
     var maps: [ExplanationMethod: AuditMapSet] = [:]
     for m in methods { maps[m] = try AuditMapSet.explain(model, data: data, method: m) }
+    let classes = model.classNames.count
     let noisy = model.deepCopy()
     AuditStatistics.perturbWeights(noisy, relative: noise, seed: seed)
     var out: [AuditStatistic] = []
@@ -249,7 +266,13 @@ public struct ManipulationAudit: Sendable {
       add("sameness \(m.rawValue)", AuditStatistics.sameness(own, labels: data.labels))
       let partners = methods.filter { $0 != m && maps[$0]!.height * maps[$0]!.width == own.height * own.width }
       if !partners.isEmpty {
-        add("disagreement \(m.rawValue)", 1 - partners.map { AuditStatistics.agreement(own, maps[$0]!) }.reduce(0, +) / Float(partners.count))
+        let partnerMaps = partners.map { maps[$0]! }
+        add("disagreement \(m.rawValue)", AuditStatistics.disagreement(own, partners: partnerMaps))
+        // Per label class: active fooling swaps two classes' maps, which the mean over every
+        // label dilutes (docs/METHODS.md §11.2).
+        for c in 0..<classes where data.labels.filter({ $0 == c }).count >= AuditStatistics.minimumClassExamples {
+          add("disagreement \(m.rawValue) label \(c)", AuditStatistics.disagreement(own, partners: partnerMaps, keep: data.labels.map { $0 == c }))
+        }
       }
       add("noise \(m.rawValue)", 1 - AuditStatistics.agreement(own, try AuditMapSet.explain(noisy, data: data, method: m)))
       if m.usesBetaSmoothing {
