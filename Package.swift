@@ -35,6 +35,9 @@ let package = Package(
     .systemLibrary(
       name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+    // oneDNN (Debian ships no pkg-config file for it: the header and library are on the default paths).
+    .systemLibrary(
+      name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
     .target(
       name: "ModelFool", dependencies: ["CBLAS"], path: "Sources/ModelFool"),
     .target(
@@ -50,7 +53,7 @@ let package = Package(
       name: "ModelFoolTraining", dependencies: ["ModelFool", "ModelFoolData", "ModelFoolVersionInfo"],
       path: "Sources/Training"),
     .target(
-      name: "ModelFoolBenchmarks", dependencies: ["ModelFool", "ModelFoolTraining", "CBLAS"],
+      name: "ModelFoolBenchmarks", dependencies: ["ModelFool", "ModelFoolTraining", "CBLAS", "CDNNL"],
       path: "Sources/Benchmarks"),
     // `Communicator` on Open MPI; MPI is initialised only in a process started by `mpirun`.
     .target(
