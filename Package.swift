@@ -35,11 +35,12 @@ let package = Package(
     .systemLibrary(
       name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
-    // oneDNN (Debian ships no pkg-config file for it: the header and library are on the default paths).
+    // oneDNN, for convolutions (Debian ships no pkg-config file for it: the header and library are
+    // on the default paths).
     .systemLibrary(
       name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
     .target(
-      name: "ModelFool", dependencies: ["CBLAS"], path: "Sources/ModelFool"),
+      name: "ModelFool", dependencies: ["CBLAS", "CDNNL"], path: "Sources/ModelFool"),
     .target(
       name: "ModelFoolData", dependencies: ["ModelFool", "CHDF5", "CPNG", "CJPEG", "CZlib"],
       path: "Sources/Data"),
@@ -53,7 +54,7 @@ let package = Package(
       name: "ModelFoolTraining", dependencies: ["ModelFool", "ModelFoolData", "ModelFoolVersionInfo"],
       path: "Sources/Training"),
     .target(
-      name: "ModelFoolBenchmarks", dependencies: ["ModelFool", "ModelFoolTraining", "CBLAS", "CDNNL"],
+      name: "ModelFoolBenchmarks", dependencies: ["ModelFool", "ModelFoolTraining", "CBLAS"],
       path: "Sources/Benchmarks"),
     // `Communicator` on Open MPI; MPI is initialised only in a process started by `mpirun`.
     .target(

@@ -59,6 +59,10 @@ public enum ConvBenchmark {
   /// `threadCounts` (engine pool and oneDNN's OpenMP threads alike); `log` gets one line per row.
   /// One thread is timed in the thread's CPU time (robust to a loaded machine), more in wall time.
   public static func run(threadCounts: [Int], repeats: Int, filter: String = "", log: (String) -> Void) throws -> [Row] {
+    // "ours" is the engine's own kernels, whatever ConvolutionKernels would pick.
+    let saved = ConvolutionKernels.useOneDNN
+    ConvolutionKernels.useOneDNN = false
+    defer { ConvolutionKernels.useOneDNN = saved }
     var rows: [Row] = []
     var firstResults: [String: [Float]] = [:]
     for shape in shapes where filter.isEmpty || shape.name.contains(filter) {
@@ -132,5 +136,5 @@ public enum ConvBenchmark {
   }
 
   /// oneDNN's version and the instruction set its kernels dispatch to.
-  public static var oneDNNDescription: String { "oneDNN \(OneDNNContext.version), ISA \(OneDNNContext.isa)" }
+  public static var oneDNNDescription: String { "oneDNN \(OneDNNConvolution.version), ISA \(OneDNNConvolution.isa)" }
 }
