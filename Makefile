@@ -1,6 +1,6 @@
 # ModelFool — build, test, demo and benchmark. Every target installs missing Debian packages first.
 SWIFT ?= swift
-APT_PACKAGES = pkg-config libopenblas-dev libhdf5-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev libopenmpi-dev openmpi-bin
+APT_PACKAGES = pkg-config libopenblas-dev libhdf5-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev libopenmpi-dev openmpi-bin libdnnl-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN = .build/release/modelfool
 # `make install PREFIX=$HOME/.local`; DESTDIR stages a package (`make install DESTDIR=pkg`).

@@ -35,8 +35,12 @@ let package = Package(
     .systemLibrary(
       name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+    // oneDNN, for convolutions (Debian ships no pkg-config file for it: the header and library are
+    // on the default paths).
+    .systemLibrary(
+      name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
     .target(
-      name: "ModelFool", dependencies: ["CBLAS"], path: "Sources/ModelFool"),
+      name: "ModelFool", dependencies: ["CBLAS", "CDNNL"], path: "Sources/ModelFool"),
     .target(
       name: "ModelFoolData", dependencies: ["ModelFool", "CHDF5", "CPNG", "CJPEG", "CZlib"],
       path: "Sources/Data"),

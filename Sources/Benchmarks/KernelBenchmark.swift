@@ -4,14 +4,22 @@ import ModelFool
 
 /// Throughput measurements of the engine's hot kernels, for `modelfool bench step`.
 public enum KernelBenchmark {
-  /// Seconds per call of `body`: the median of `repeats` timings after one warm-up call.
-  public static func medianSeconds(repeats: Int, _ body: () -> Void) -> Double {
+  /// Seconds per call of `body`: the median of `repeats` timings after one warm-up call. With
+  /// `threadCPUTime` the calling thread's CPU time (for single-threaded work on a loaded machine:
+  /// time spent waiting for a core is not counted), else wall time.
+  public static func medianSeconds(repeats: Int, threadCPUTime: Bool = false, _ body: () -> Void) -> Double {
     body()
     var times: [Double] = []
+    func now() -> Double {
+      guard threadCPUTime else { return Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+      var t = timespec()
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+      return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+    }
     for _ in 0..<repeats {
-      let start = DispatchTime.now().uptimeNanoseconds
+      let start = now()
       body()
-      times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+      times.append(now() - start)
     }
     times.sort()
     return times[times.count / 2]

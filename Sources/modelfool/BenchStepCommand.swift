@@ -73,6 +73,13 @@ struct BenchStepCommand: ParsableCommand {
     var finetune: (plain: Double, fooling: Double, separate: Double?) = (0, 0, nil)
   }
 
+  /// Which kernels run the convolutions (ConvolutionKernels).
+  private var convolutionKernels: String {
+    ConvolutionKernels.useOneDNN
+      ? "oneDNN \(OneDNNConvolution.version) (\(OneDNNConvolution.isa)) where it won, else ours"
+      : "ours (MODELFOOL_CONV_KERNELS=own)"
+  }
+
   func run() throws {
     let log = logLine
     let model = try finetuneModel.map { name in
@@ -103,7 +110,7 @@ struct BenchStepCommand: ParsableCommand {
     var rows: [Row] = []
     for t in threadCounts {
       EngineThreads.set(t)
-      log("OpenBLAS core \(core), \(t) thread(s) in the engine's pool, OpenBLAS on one")
+      log("OpenBLAS core \(core), \(t) thread(s) in the engine's pool, OpenBLAS on one; convolutions: \(convolutionKernels)")
       if kernels == nil {
         let raw = KernelBenchmark.rawSgemmGFLOPs()
         let engine = KernelBenchmark.engineMatmulGFLOPs()

@@ -7,6 +7,8 @@
 /// so second and higher derivatives of any network need no further code. Each runs per image and
 /// per group as im2col + one `cblas_sgemm` (1x1 stride-1 convolutions skip im2col); depthwise
 /// convolutions (groups = input = output channels) use the direct kernels of DepthwiseConvolution.swift.
+/// Forward and input gradient go to oneDNN where it won by measurement (ConvolutionKernels.swift);
+/// the primitives and their VJPs stay the same whichever kernel runs.
 
 extension Tensor {
   /// 2-D convolution (cross-correlation) of NCHW `input` with OIHW `weight`
@@ -21,6 +23,12 @@ extension Tensor {
     }
     let cg = c / groups, og = o / groups, kk = cg * geometry.kh * geometry.kw, plane = oh * ow
     let r = Tensor.build(shape: [n, o, oh, ow]) { out in
+      if ConvolutionKernels.run(
+        .forward, n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow, weight: weight.shape, geometry: geometry,
+        groups: groups, input.storage.pointer, weight.storage.pointer, into: out)
+      {
+        return
+      }
       if isDepthwise(channels: c, outputs: o, groups: groups) {  // DepthwiseConvolution.swift
         return depthwiseForward(
           input.storage.pointer, weight.storage.pointer, n: n, c: c, h: h, width: w, geometry: geometry,
@@ -67,6 +75,12 @@ extension Tensor {
     }
     let cg = c / groups, og = o / groups, kk = cg * geometry.kh * geometry.kw, plane = oh * ow
     let r = Tensor.build(shape: inputShape) { out in
+      if ConvolutionKernels.run(
+        .backwardData, n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow, weight: weight.shape, geometry: geometry,
+        groups: groups, gradient.storage.pointer, weight.storage.pointer, into: out)
+      {
+        return
+      }
       if isDepthwise(channels: c, outputs: o, groups: groups) {  // DepthwiseConvolution.swift
         return depthwiseInputGradient(
           gradient.storage.pointer, weight.storage.pointer, n: n, c: c, h: h, width: w, geometry: geometry,

@@ -1,0 +1,265 @@
+import CDNNL
+
+/// One oneDNN convolution primitive (forward, backward-data or backward-weights) for fixed shapes,
+/// run on NCHW / OIHW buffers. With `blocked` the primitive picks its own layouts (`format_tag::any`,
+/// blocked on AVX-512 CPUs) and every call reorders its inputs from NCHW/OIHW and its output back:
+/// the price of using it in an engine that is NCHW everywhere. `run` may be called from several
+/// threads at once: each call creates its own memory objects, stream and scratchpad.
+/// See ``ConvolutionKernels`` for where the engine uses it.
+public final class OneDNNConvolution: @unchecked Sendable {
+  public enum Pass: String, CaseIterable, Sendable {
+    case forward, backwardData = "backward-data", backwardWeights = "backward-weights"
+  }
+
+  public struct Failure: Error, CustomStringConvertible { public let description: String }
+
+  public let pass: Pass
+  /// OpenMP threads of each call (oneDNN's CPU runtime in Debian's build).
+  public let threads: Int
+  /// oneDNN's implementation name (e.g. `jit:avx512_core`, `jit_dw:avx512_core`, `x64:gemm:jit`).
+  public let implementation: String
+  private let primitive: dnnl_primitive_t?
+  private let scratchpad: dnnl_memory_desc_t
+  /// The two inputs and the output, in the order of `run`'s arguments.
+  private let operands: [Operand]
+
+  /// Input `[n, c, h, w]`, weight `[o, c / groups, kh, kw]`, output `[n, o, oh, ow]`.
+  public init(
+    pass: Pass, input: [Int], weight: [Int], output: [Int], geometry g: ConvGeometry, groups: Int,
+    blocked: Bool, threads: Int
+  ) throws {
+    self.pass = pass
+    self.threads = threads
+    // Primitives pick their blocking for the thread count they will run on.
+    omp_set_num_threads(Int32(threads))
+    let engine = OneDNNContext.shared.engine
+    let weightDims = groups == 1 ? weight : [groups, weight[0] / groups] + weight[1...]
+    let weightTag = groups == 1 ? dnnl_oihw : dnnl_goihw
+    var x = try memoryDesc(input, blocked ? dnnl_format_tag_any : dnnl_nchw)
+    var w = try memoryDesc(weightDims, blocked ? dnnl_format_tag_any : weightTag)
+    var y = try memoryDesc(output, blocked ? dnnl_format_tag_any : dnnl_nchw)
+    let strides: [Int64] = [Int64(g.strideH), Int64(g.strideW)]
+    let dilates: [Int64] = [Int64(g.dilationH - 1), Int64(g.dilationW - 1)]
+    let padL: [Int64] = [Int64(g.padTop), Int64(g.padLeft)], padR: [Int64] = [Int64(g.padBottom), Int64(g.padRight)]
+    var attr: dnnl_primitive_attr_t?
+    try check(dnnl_primitive_attr_create(&attr), "attributes")
+    defer { dnnl_primitive_attr_destroy(attr) }
+    try check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode")
+
+    var forwardDesc = dnnl_convolution_desc_t()
+    try check(dnnl_dilated_convolution_forward_desc_init(
+      &forwardDesc, dnnl_forward_training, dnnl_convolution_direct, &x, &w, nil, &y, strides, dilates, padL, padR),
+      "convolution forward descriptor")
+    var forwardPD: dnnl_primitive_desc_t?
+    try check(dnnl_primitive_desc_create(&forwardPD, &forwardDesc, attr, engine, nil), "convolution forward")
+    defer { dnnl_primitive_desc_destroy(forwardPD) }
+    var backwardPD: dnnl_primitive_desc_t?
+    defer { if let backwardPD { dnnl_primitive_desc_destroy(backwardPD) } }
+    let queries: [dnnl_query_t]
+    switch pass {
+    case .forward:
+      queries = [dnnl_query_src_md, dnnl_query_weights_md, dnnl_query_dst_md]
+    case .backwardData:
+      var d = dnnl_convolution_desc_t()
+      try check(dnnl_dilated_convolution_backward_data_desc_init(
+        &d, dnnl_convolution_direct, &x, &w, &y, strides, dilates, padL, padR), "backward-data descriptor")
+      try check(dnnl_primitive_desc_create(&backwardPD, &d, attr, engine, forwardPD), "convolution backward-data")
+      queries = [dnnl_query_diff_dst_md, dnnl_query_weights_md, dnnl_query_diff_src_md]
+    case .backwardWeights:
+      var d = dnnl_convolution_desc_t()
+      try check(dnnl_dilated_convolution_backward_weights_desc_init(
+        &d, dnnl_convolution_direct, &x, &w, nil, &y, strides, dilates, padL, padR), "backward-weights descriptor")
+      try check(dnnl_primitive_desc_create(&backwardPD, &d, attr, engine, forwardPD), "convolution backward-weights")
+      queries = [dnnl_query_src_md, dnnl_query_diff_dst_md, dnnl_query_diff_weights_md]
+    }
+    let pd = backwardPD ?? forwardPD
+
+    var name: UnsafePointer<CChar>?
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name)
+    implementation = name.map { String(cString: $0) } ?? "unknown"
+    scratchpad = try queryMD(pd, dnnl_query_scratchpad_md)
+
+    // The caller's (plain) descriptors, in `run`'s order.
+    let plainX = try memoryDesc(input, dnnl_nchw), plainW = try memoryDesc(weightDims, weightTag)
+    let plainY = try memoryDesc(output, dnnl_nchw)
+    let user: [dnnl_memory_desc_t], arguments: [Int32]
+    switch pass {
+    case .forward: (user, arguments) = ([plainX, plainW, plainY], [DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST])
+    case .backwardData:
+      (user, arguments) = ([plainY, plainW, plainX], [DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC])
+    case .backwardWeights:
+      (user, arguments) = ([plainX, plainY, plainW], [DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS])
+    }
+    operands = try (0..<3).map { i in
+      try Operand(user: user[i], primitive: queryMD(pd, queries[i]), argument: arguments[i], isOutput: i == 2, attr: attr)
+    }
+    var p: dnnl_primitive_t?
+    try check(dnnl_primitive_create(&p, pd), "convolution primitive")
+    primitive = p
+  }
+
+  deinit { dnnl_primitive_destroy(primitive) }
+
+  /// Forward: `(x, w) -> y`; backward-data: `(dy, w) -> dx`; backward-weights: `(x, dy) -> dw`.
+  public func run(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+    omp_set_num_threads(Int32(threads))
+    let engine = OneDNNContext.shared.engine
+    var stream: dnnl_stream_t?
+    succeed(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "stream")
+    defer { dnnl_stream_destroy(stream) }
+    let bound = [
+      operands[0].bind(UnsafeMutableRawPointer(mutating: a)), operands[1].bind(UnsafeMutableRawPointer(mutating: b)),
+      operands[2].bind(UnsafeMutableRawPointer(out)),
+    ]
+    defer { bound.forEach { $0.release() } }
+    for (operand, memory) in zip(operands, bound) where !operand.isOutput { operand.reorderIfNeeded(memory, stream: stream) }
+    execute(primitive, scratchpad: scratchpad, stream: stream, bound.enumerated().map { i, m in (operands[i].argument, m.primitive) })
+    operands[2].reorderIfNeeded(bound[2], stream: stream)
+    dnnl_stream_wait(stream)
+  }
+}
+
+/// One argument of a primitive: the caller's plain layout, and where the primitive wants another
+/// layout, the primitive's layout and the reorder between the two.
+private final class Operand {
+  let argument: Int32
+  let isOutput: Bool
+  private let user: dnnl_memory_desc_t, primitive: dnnl_memory_desc_t
+  private let reorder: dnnl_primitive_t?
+  private let reorderScratchpad: dnnl_memory_desc_t
+
+  init(user: dnnl_memory_desc_t, primitive: dnnl_memory_desc_t, argument: Int32, isOutput: Bool, attr: dnnl_primitive_attr_t?) throws {
+    (self.user, self.primitive, self.argument, self.isOutput) = (user, primitive, argument, isOutput)
+    var u = user, p = primitive
+    if dnnl_memory_desc_equal(&u, &p) != 0 {
+      reorder = nil
+      reorderScratchpad = dnnl_memory_desc_t()
+      return
+    }
+    let engine = OneDNNContext.shared.engine
+    var rpd: dnnl_primitive_desc_t?
+    try check(
+      isOutput
+        ? dnnl_reorder_primitive_desc_create(&rpd, &p, engine, &u, engine, attr)
+        : dnnl_reorder_primitive_desc_create(&rpd, &u, engine, &p, engine, attr), "reorder")
+    defer { dnnl_primitive_desc_destroy(rpd) }
+    reorderScratchpad = try queryMD(rpd, dnnl_query_scratchpad_md)
+    var r: dnnl_primitive_t?
+    try check(dnnl_primitive_create(&r, rpd), "reorder primitive")
+    reorder = r
+  }
+
+  deinit { if let reorder { dnnl_primitive_destroy(reorder) } }
+
+  /// The memory objects of one call: the caller's buffer, and the primitive's (its own buffer
+  /// where the layouts differ).
+  struct Bound {
+    let user: dnnl_memory_t?, primitive: dnnl_memory_t?
+    let buffer: UnsafeMutableRawPointer?
+    func release() {
+      if primitive != user { dnnl_memory_destroy(primitive) }
+      dnnl_memory_destroy(user)
+      buffer?.deallocate()
+    }
+  }
+
+  func bind(_ pointer: UnsafeMutableRawPointer) -> Bound {
+    let engine = OneDNNContext.shared.engine
+    var u = user, p = primitive
+    var userMemory: dnnl_memory_t?
+    succeed(dnnl_memory_create(&userMemory, &u, engine, pointer), "memory")
+    guard reorder != nil else { return Bound(user: userMemory, primitive: userMemory, buffer: nil) }
+    let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(dnnl_memory_desc_get_size(&p), 1), alignment: 64)
+    var primitiveMemory: dnnl_memory_t?
+    succeed(dnnl_memory_create(&primitiveMemory, &p, engine, buffer), "memory")
+    return Bound(user: userMemory, primitive: primitiveMemory, buffer: buffer)
+  }
+
+  /// An input is reordered into the primitive's layout, an output back into the caller's.
+  func reorderIfNeeded(_ m: Bound, stream: dnnl_stream_t?) {
+    guard let reorder else { return }
+    let (from, to) = isOutput ? (m.primitive, m.user) : (m.user, m.primitive)
+    execute(reorder, scratchpad: reorderScratchpad, stream: stream, [(DNNL_ARG_FROM, from), (DNNL_ARG_TO, to)])
+  }
+}
+
+/// Executes `primitive` with `arguments` and, where it needs one, a scratchpad of its own.
+private func execute(
+  _ primitive: dnnl_primitive_t?, scratchpad: dnnl_memory_desc_t, stream: dnnl_stream_t?,
+  _ arguments: [(Int32, dnnl_memory_t?)]
+) {
+  var md = scratchpad
+  let size = dnnl_memory_desc_get_size(&md)
+  var args = arguments.map { dnnl_exec_arg_t(arg: $0.0, memory: $0.1) }
+  var buffer: UnsafeMutableRawPointer?, memory: dnnl_memory_t?
+  if size > 0 {
+    buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+    succeed(dnnl_memory_create(&memory, &md, OneDNNContext.shared.engine, buffer), "scratchpad")
+    args.append(dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: memory))
+  }
+  defer {
+    if let memory { dnnl_memory_destroy(memory) }
+    buffer?.deallocate()
+  }
+  succeed(dnnl_primitive_execute(primitive, stream, Int32(args.count), args), "execute")
+}
+
+/// The CPU engine, created once per process.
+final class OneDNNContext: @unchecked Sendable {
+  static let shared = OneDNNContext()
+  let engine: dnnl_engine_t?
+
+  private init() {
+    var e: dnnl_engine_t?
+    succeed(dnnl_engine_create(&e, dnnl_cpu, 0), "CPU engine")
+    engine = e
+  }
+}
+
+extension OneDNNConvolution {
+  /// The instruction set oneDNN's kernels dispatch to on this CPU.
+  public static var isa: String {
+    switch dnnl_get_effective_cpu_isa() {
+    case dnnl_cpu_isa_sse41: "sse41"
+    case dnnl_cpu_isa_avx: "avx"
+    case dnnl_cpu_isa_avx2: "avx2"
+    case dnnl_cpu_isa_avx2_vnni: "avx2_vnni"
+    case dnnl_cpu_isa_avx512_core: "avx512_core"
+    case dnnl_cpu_isa_avx512_core_vnni: "avx512_core_vnni"
+    case dnnl_cpu_isa_avx512_core_bf16: "avx512_core_bf16"
+    case dnnl_cpu_isa_avx512_core_amx: "avx512_core_amx"
+    case let other: "isa 0x" + String(other.rawValue, radix: 16)
+    }
+  }
+
+  /// The library's version, e.g. `2.6.3`.
+  public static var version: String {
+    guard let v = dnnl_version()?.pointee else { return "unknown" }
+    return "\(v.major).\(v.minor).\(v.patch)"
+  }
+}
+
+private func memoryDesc(_ dims: [Int], _ tag: dnnl_format_tag_t) throws -> dnnl_memory_desc_t {
+  var md = dnnl_memory_desc_t()
+  let d = dims.map { Int64($0) }
+  try check(dnnl_memory_desc_init_by_tag(&md, Int32(d.count), d, dnnl_f32, tag), "memory descriptor \(dims)")
+  return md
+}
+
+private func queryMD(_ pd: dnnl_primitive_desc_t?, _ what: dnnl_query_t) throws -> dnnl_memory_desc_t {
+  guard let md = dnnl_primitive_desc_query_md(pd, what, 0) else {
+    throw OneDNNConvolution.Failure(description: "oneDNN: no memory descriptor for query \(what.rawValue)")
+  }
+  return md.pointee
+}
+
+private func check(_ status: dnnl_status_t, _ what: String) throws {
+  guard status == dnnl_success else {
+    throw OneDNNConvolution.Failure(description: "oneDNN: \(what) failed (status \(status.rawValue))")
+  }
+}
+
+/// For calls on a primitive that was created: failing here is a bug (or out of memory).
+private func succeed(_ status: dnnl_status_t, _ what: String) {
+  precondition(status == dnnl_success, "oneDNN: \(what) failed (status \(status.rawValue))")
+}

@@ -1,0 +1,34 @@
+import ArgumentParser
+import ModelFool
+import ModelFoolBenchmarks
+
+/// `modelfool bench conv`: the engine's convolution kernels against oneDNN, per shape and pass.
+struct BenchConvCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "conv",
+    abstract: "Time the engine's convolutions (forward, backward-data, backward-weights) against oneDNN on NCHW and on its blocked layouts (reorders included).")
+
+  @Option(help: "Timed calls per kernel (median reported).")
+  var iterations = 10
+
+  @Option(help: "Thread counts, comma-separated (the engine's pool and oneDNN's OpenMP threads alike).")
+  var threads = "1,2"
+
+  @Option(help: "Only the shapes whose name contains this text (e.g. 'effnet', 'dw5x5').")
+  var shapes = ""
+
+  func validate() throws {
+    guard iterations > 0 else { throw ValidationError("--iterations must be positive") }
+    guard !threadCounts.isEmpty, threads.split(separator: ",").allSatisfy({ (Int($0) ?? 0) > 0 }) else {
+      throw ValidationError("--threads: expected positive whole numbers, comma-separated, got '\(threads)'")
+    }
+  }
+
+  private var threadCounts: [Int] { threads.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 } }
+
+  func run() throws {
+    warnIfGenericBLASCore()
+    logLine("OpenBLAS core \(BLASRuntime.coreName) (one thread); \(ConvBenchmark.oneDNNDescription); GFLOP/s, ratio oneDNN / ours")
+    _ = try ConvBenchmark.run(threadCounts: threadCounts, repeats: iterations, filter: shapes, log: logLine)
+  }
+}
