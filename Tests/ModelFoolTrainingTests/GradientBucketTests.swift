@@ -49,7 +49,7 @@ struct GradientBucketTests {
     func run(bucketBytes: Int) throws -> (weights: [[Float]], started: [Int]) {
       let model = base.deepCopy()
       let ranks = MirroredRanks(bucketBytes: bucketBytes)
-      try FineTuner.train(
+      _ = try FineTuner.train(
         model, original: base.deepCopy(), on: data, monitor: data.subset(Array(0..<8)), options: options, communicator: ranks)
       return (model.trainableParameters().map(\.value.scalars), ranks.started)
     }
