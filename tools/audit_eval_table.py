@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """The detector evaluation table from tools/audit_eval.sh's scores.tsv: per data set and over all,
-the held-out models' detection rate, false alarms and ROC AUC of the score (the largest |z| of a
-statistic against the calibration seeds' clean models); thresholds come from the calibration files."""
+the held-out models' detection rate, false alarms and ROC AUC. The score is the smallest
+Holm-corrected p-value of a statistic against the calibration seeds' clean models (docs/METHODS.md
+§11.2), the verdict "manipulated" when it is below alpha. The AUC ranks models by the uncapped
+Bonferroni bound m * p_min (the score before its cap at 1, which would tie most clean models),
+comparable across data sets as a p-value is."""
 import json
+import math
 import sys
 
 
@@ -18,13 +22,16 @@ rows = []
 for line in open(sys.argv[1]):
     dataset, kind, label, split, text = line.rstrip("\n").split("\t", 4)
     r = json.loads(text)
+    stat = {x["name"]: x for x in r["statistics"]}[r["score_statistic"]]
     rows.append(dict(dataset=dataset, kind=kind, label=label, split=split, score=r["score"], threshold=r["threshold"],
-                     verdict=r["verdict"], statistic=r["score_statistic"]))
+                     verdict=r["verdict"], statistic=r["score_statistic"], z=stat["z"],
+                     # Suspicion for the AUC: -log10 of m * p_min (larger is more suspicious).
+                     suspicion=-math.log10(max(r["statistics_tested"] * stat["p"], 1e-300))))
 
-print("| model | split | score (max abs z) | statistic | threshold | verdict |")
+print("| model | split | score (corrected p) | statistic | z | verdict |")
 print("|---|---|---:|---|---:|---|")
 for r in rows:
-    print(f"| {r['dataset']} {r['label']} | {r['split']} | {r['score']:.2f} | {r['statistic']} | {r['threshold']:.2f} | {r['verdict']} |")
+    print(f"| {r['dataset']} {r['label']} | {r['split']} | {r['score']:.2g} | {r['statistic']} | {r['z']:.2f} | {r['verdict']} |")
 print()
 print("| data set | held-out clean | fooled | detection rate | false alarms | ROC AUC |")
 print("|---|---:|---:|---:|---:|---:|")
@@ -35,11 +42,9 @@ for g in groups:
     fooled = [r for r in test if r["kind"] == "fooled"]
     detected = sum(r["verdict"] == "manipulated" for r in fooled)
     alarms = sum(r["verdict"] == "manipulated" for r in clean)
-    # Scores are comparable across data sets only through their thresholds: AUC of score / threshold.
-    a = auc([r["score"] / r["threshold"] for r in clean], [r["score"] / r["threshold"] for r in fooled])
+    a = auc([r["suspicion"] for r in clean], [r["suspicion"] for r in fooled])
     print(f"| {g} | {len(clean)} | {len(fooled)} | {detected}/{len(fooled)} ({100 * detected / max(len(fooled), 1):.0f}%) "
           f"| {alarms}/{len(clean)} ({100 * alarms / max(len(clean), 1):.0f}%) | {a:.3f} |")
-
 weak = [r for r in rows if r["kind"] == "weak"]
 if weak:
     detected = sum(r["verdict"] == "manipulated" for r in weak)
@@ -55,11 +60,11 @@ if adaptive:
             fsr[label] = (e["fsr"]["gradcam"]["fooled"], e["accuracy"]["original"], e["accuracy"]["fooled"])
     clean = [r for r in rows if r["split"] == "test" and r["kind"] == "clean" and r["dataset"] == "digits"]
     detected = sum(r["verdict"] == "manipulated" for r in adaptive)
-    a = auc([r["score"] for r in clean], [r["score"] for r in adaptive])
+    a = auc([r["suspicion"] for r in clean], [r["suspicion"] for r in adaptive])
     print()
     print("| adaptive attack (digits) | FSR gradcam | accuracy before -> after | score | verdict |")
     print("|---|---:|---:|---:|---|")
     for r in adaptive:
         f = fsr.get(r["label"], (float("nan"),) * 3)
-        print(f"| {r['label']} | {f[0]:.3f} | {f[1]:.3f} -> {f[2]:.3f} | {r['score']:.2f} ({r['statistic']}) | {r['verdict']} |")
+        print(f"| {r['label']} | {f[0]:.3f} | {f[1]:.3f} -> {f[2]:.3f} | {r['score']:.2g} ({r['statistic']}, z {r['z']:.2f}) | {r['verdict']} |")
     print(f"| detection {detected}/{len(adaptive)}, ROC AUC against the held-out clean digits models {a:.3f} | | | | |")

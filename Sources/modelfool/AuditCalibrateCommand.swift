@@ -4,8 +4,8 @@ import ModelFool
 import ModelFoolData
 import ModelFoolTraining
 
-/// `modelfool audit calibrate`: the clean models' statistics and the threshold that
-/// `audit manipulation --calibration` scores a suspect against.
+/// `modelfool audit calibrate`: the clean models' statistics that `audit manipulation
+/// --calibration` scores a suspect against.
 struct AuditCalibrateCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "calibrate", abstract: "Measure clean models (at least 3, one architecture) and write the detector's calibration.")
@@ -37,8 +37,9 @@ struct AuditCalibrateCommand: ParsableCommand {
     let text = try RunJSON.encode(calibration) + "\n"
     try AtomicFile.write(to: out) { try RunOutputs.writeText(text, to: $0) }
     if global.json { return try global.printJSON(calibration) }
-    print(String(format: "calibration of %d clean %@ models: threshold %.2f (leave-one-out scores %@); wrote %@",
-                 reports.count, calibration.architecture, calibration.threshold,
-                 calibration.leaveOneOutScores.map { String(format: "%.2f", $0) }.joined(separator: ", "), out))
+    let loo = calibration.leaveOneOutP
+    print(String(format: "calibration of %d clean %@ models; leave-one-out scores (corrected p) %@, %d below %.2g; wrote %@",
+                 reports.count, calibration.architecture, loo.map { String(format: "%.2g", $0) }.joined(separator: ", "),
+                 loo.filter { $0 < ManipulationSettings.defaultAlpha }.count, ManipulationSettings.defaultAlpha, out))
   }
 }

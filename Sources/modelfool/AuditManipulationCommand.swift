@@ -14,7 +14,8 @@ struct AuditManipulationCommand: ParsableCommand {
   @Option(help: "Suspect checkpoint.") var model: String
   @Option(help: "A trusted model of the same task: adds map similarity at equal predictions.") var reference: String?
   @Option(help: "Calibration of clean models (`audit calibrate`); without one the statistics are reported unscored.") var calibration: String?
-  @Option(parsing: .unconditional, help: "Threshold on the score (default: the calibration's).") var threshold: Float?
+  @Option(parsing: .unconditional, help: "False-alarm rate of the verdict: manipulated when the corrected p-value is below it.")
+  var alpha = ManipulationSettings.defaultAlpha
   @Option(help: "Data set whose test split is used (default: the one the checkpoint records).") var dataset: DatasetName?
   @Option(help: "Methods, comma separated (default: all that apply).") var methods: CommaList<ExplanationMethod>?
   @Option(parsing: .unconditional, help: "Evenly spaced held-out examples.") var count = ManipulationSettings.defaultCount
@@ -24,7 +25,7 @@ struct AuditManipulationCommand: ParsableCommand {
 
   var settings: ManipulationSettings {
     var s = ManipulationSettings(model: model)
-    (s.reference, s.calibration, s.threshold, s.dataset) = (reference, calibration, threshold, dataset?.name)
+    (s.reference, s.calibration, s.alpha, s.dataset) = (reference, calibration, alpha, dataset?.name)
     (s.methods, s.count, s.noise, s.beta, s.seed) = (methods?.values, count, noise, beta, seed)
     return s
   }

@@ -17,7 +17,7 @@ enum ErrorReporting {
     "weights": "--from", "layer": "--layer", "allowDivergence": "--allow-divergence", "dataDir": "--data-dir", "limit": "--limit", "resume": "--resume",
     "checkpointEvery": "--checkpoint-every", "shard": "--shard", "split": "--split", "saveMaps": "--save-maps",
     "model": "--model", "merge": "--merge", "memoryCheck": "--no-memory-check", "shuffledModel": "--shuffled-model",
-    "reference": "--reference", "calibration": "--calibration", "threshold": "--threshold", "noise": "--noise", "beta": "--beta",
+    "reference": "--reference", "calibration": "--calibration", "alpha": "--alpha", "noise": "--noise", "beta": "--beta",
     "models": "--models",
   ]
 

@@ -44,14 +44,21 @@ struct AuditCLITests {
     #expect(names.contains("disagreement lrp label 0") && names.contains("disagreement lrp label 1"))
     let c = try CLI.run(["audit", "calibrate", "--models", "\(model),c1.h5,c2.h5", "--count", "16", "--out", "cal.json", "--json"], in: folder)
     #expect(c.status == 0, "\(c.stderr)")
-    let threshold = try #require(try c.object()["threshold"] as? Double)
-    #expect(threshold >= 3)
+    // Three clean models: each one's leave-one-out score is a corrected p-value.
+    let loo = try #require(try c.object()["leave_one_out_p"] as? [Double])
+    #expect(loo.count == 3 && loo.allSatisfy { $0 > 0 && $0 <= 1 })
     let r = try CLI.run(["audit", "manipulation", "--model", model, "--count", "16", "--calibration", "cal.json", "--reference", "c1.h5", "--json"], in: folder)
     #expect(r.status == 0, "\(r.stderr)")
     let json = try r.object()
-    // One of the calibration's own models: within its threshold.
+    // One of the calibration's own models: its corrected p-value is not below alpha.
     #expect(json["verdict"] as? String == "clean")
-    #expect((json["score"] as? Double).map { $0 <= threshold } == true)
+    #expect(json["threshold"] as? Double == 0.05)
+    #expect((json["score"] as? Double).map { $0 >= 0.05 && $0 <= 1 } == true)
+    let tested = try #require(json["statistics_tested"] as? Int)
+    let rows = try #require(json["statistics"] as? [[String: Any]])
+    // Every calibrated statistic has a p-value; the reference statistics were not calibrated with
+    // a reference here, so they have none and are not counted.
+    #expect(rows.filter { $0["p"] != nil }.count == tested && rows.contains { $0["p"] == nil })
     #expect((json["statistics"] as? [[String: Any]])?.contains { ($0["name"] as? String) == "reference simplegrad" } == true)
   }
 

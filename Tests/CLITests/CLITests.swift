@@ -328,6 +328,7 @@ struct CLIBadInvocationTests {
     .init(arguments: ["audit", "sanity", "--model", "CKPT", "--methods", "nope"], error: "The value 'nope' is invalid for '--methods <methods>'"),
     .init(arguments: ["audit", "manipulation", "--model", "CKPT", "--noise", "0"], error: "the weight noise must be positive, got 0.0 (--noise)"),
     .init(arguments: ["audit", "manipulation", "--model", "CKPT", "--calibration", "missing.json"], error: "no calibration file at missing.json (--calibration)"),
+    .init(arguments: ["audit", "manipulation", "--model", "CKPT", "--alpha", "1"], error: "alpha must lie between 0 and 1, got 1.0 (--alpha)"),
     .init(arguments: ["audit", "manipulation", "--model", "CKPT", "--calibration", "TEXT"], error: "is not a valid AuditCalibration document"),
     .init(arguments: ["audit", "calibrate", "--models", "CKPT,CKPT"], error: "a calibration needs at least 3 clean models, got 2 (--models)"),
     .init(arguments: ["audit", "adaptive", "--model", "CKPT"], error: "the adaptive attack fine-tunes image models on their data set (--model, --dataset)"),

@@ -155,22 +155,63 @@ struct AuditTests {
     ManipulationReport(
       modelfool: "test", settings: ManipulationSettings(model: model), architecture: "mlp", examples: 10,
       statistics: values.sorted { $0.key < $1.key }.map { AuditStatistic(name: $0.key, value: $0.value) }, score: nil,
-      scoreStatistic: nil, threshold: nil, verdict: "uncalibrated")
+      scoreStatistic: nil, statisticsTested: nil, threshold: nil, verdict: "uncalibrated")
   }
 
-  @Test func calibrationZScoresAndLeaveOneOutThreshold() throws {
+  @Test func studentTPValuesMatchClosedFormsAndTables() {
+    // I_0.3(2, 3) = sum over j = 2..4 of C(4, j) 0.3^j 0.7^(4 - j) = 0.2646 + 0.0756 + 0.0081.
+    #expect(abs(AuditPValues.regularizedIncompleteBeta(0.3, a: 2, b: 3) - 0.3483) < 1e-12)
+    // Its other side (x above (a + 1) / (a + b + 2)) by symmetry: I_0.7(3, 2) = 1 - 0.3483.
+    #expect(abs(AuditPValues.regularizedIncompleteBeta(0.7, a: 3, b: 2) - 0.6517) < 1e-12)
+    // One degree of freedom is the Cauchy distribution: P(|T| >= 1) = 1 - (2 / pi) atan(1) = 1/2.
+    #expect(abs(AuditPValues.studentTTwoSided(1, degreesOfFreedom: 1) - 0.5) < 1e-12)
+    // Two: P(|T| >= t) = 1 - t / sqrt(2 + t^2); at t = 2, 1 - 2 / sqrt(6).
+    #expect(abs(AuditPValues.studentTTwoSided(-2, degreesOfFreedom: 2) - (1 - 2 / 6.0.squareRoot())) < 1e-12)
+    // Table values t_{0.975}: 2.228139 with 10 degrees of freedom, 2.200985 with 11 (the evaluation's).
+    #expect(abs(AuditPValues.studentTTwoSided(2.228139, degreesOfFreedom: 10) - 0.05) < 1e-6)
+    #expect(abs(AuditPValues.studentTTwoSided(2.200985, degreesOfFreedom: 11) - 0.05) < 1e-6)
+    // Three: 1 - (2 / pi) (atan(u) + u / (1 + u^2)), u = t / sqrt(3); t = 19.745 gives 2.838e-4.
+    let u = 19.745379 / 3.0.squareRoot()
+    #expect(abs(AuditPValues.studentTTwoSided(19.745379, degreesOfFreedom: 3) - (1 - 2 / Double.pi * (atan(u) + u / (1 + u * u)))) < 1e-12)
+    #expect(AuditPValues.studentTTwoSided(0, degreesOfFreedom: 5) == 1)
+    #expect(AuditPValues.studentTTwoSided(.infinity, degreesOfFreedom: 5) == 0)
+    #expect(AuditPValues.studentTTwoSided(.nan, degreesOfFreedom: 5).isNaN && AuditPValues.studentTTwoSided(1, degreesOfFreedom: 0).isNaN)
+    // The predictive p-value of 0.30 after 0.32, 0.34, 0.36 (mean 0.34, sd 0.02, n 3):
+    // t = -0.04 / (0.02 sqrt(4/3)) = -sqrt(3), two degrees of freedom: 1 - sqrt(3) / sqrt(5).
+    #expect(abs(AuditPValues.predictive(0.30, mean: 0.34, sd: 0.02, n: 3) - (1 - (3.0 / 5).squareRoot())) < 1e-12)
+    #expect(AuditPValues.predictive(0.30, mean: 0.34, sd: 0.02, n: 1).isNaN)
+  }
+
+  @Test func holmCorrectionStepsDownAndKeepsOrder() {
+    // Sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1: 0.02, 0.03, 0.06, 0.04 -> running max 0.06.
+    let corrected = AuditPValues.holm([0.01, 0.04, 0.03, 0.005])
+    for (c, expected) in zip(corrected, [0.03, 0.06, 0.06, 0.02]) { #expect(abs(c - expected) < 1e-15) }
+    // Capped at 1; a NaN stays NaN and does not count: 0.3 * 2 = 0.6, then max(0.6, 0.9 * 1).
+    let withNaN = AuditPValues.holm([0.9, .nan, 0.3])
+    #expect(abs(withNaN[0] - 0.9) < 1e-15 && withNaN[1].isNaN && abs(withNaN[2] - 0.6) < 1e-15)
+    #expect(AuditPValues.holm([0.6, 0.7]) == [1, 1])
+  }
+
+  @Test func calibrationScoresByCorrectedPValues() throws {
     let clean = [0.30, 0.32, 0.34, 0.36].map { Self.report(["sameness gradcam": Float($0), "noise gradcam": 0.1]) }
     let c = try AuditCalibration.make(clean)
     // Mean 0.33, sample sd 0.0258; the constant statistic's sd is floored at 0.01.
     #expect(abs(c.statistics["sameness gradcam"]!.mean - 0.33) < 1e-6)
     #expect(abs(c.statistics["sameness gradcam"]!.sd - 0.025820) < 1e-5)
     #expect(c.statistics["noise gradcam"]!.sd == AuditCalibration.sdFloor)
-    // Leave-one-out: 0.30 against 0.32, 0.34, 0.36 (mean 0.34, sd 0.02) is 2 sd away.
-    #expect(abs(c.leaveOneOutScores[0] - 2) < 1e-4)
-    #expect(c.threshold == max(AuditCalibration.minimumThreshold, AuditCalibration.margin * c.leaveOneOutScores.max()!))
-    // A fooled model's same frame: sameness 0.9 is (0.9 - 0.33) / 0.0258 = 22 sd away.
-    let s = try #require(AuditCalibration.score(["sameness gradcam": 0.9, "noise gradcam": 0.1], references: c.statistics))
-    #expect(s.statistic == "sameness gradcam" && abs(s.score - 22.076) < 0.01)
+    // Leave-one-out: 0.30 against 0.32, 0.34, 0.36 has p = 1 - sqrt(3/5) (t = -sqrt(3), 2 df);
+    // the constant statistic has p = 1; Holm over the two: 2 (1 - sqrt(3/5)) = 0.4508.
+    #expect(abs(c.leaveOneOutP[0] - 2 * (1 - (3.0 / 5).squareRoot())) < 1e-5)
+    // A fooled model's same frame: sameness 0.9, t = 0.57 / (0.025820 sqrt(1.25)) = 19.745 with 3 df,
+    // p = 2.838e-4, corrected (m = 2) 5.677e-4.
+    let s = try #require(c.score(["sameness gradcam": 0.9, "noise gradcam": 0.1]))
+    #expect(s.statistic == "sameness gradcam" && s.tested == 2)
+    #expect(abs(s.p["sameness gradcam"]! - 2.838433e-4) < 1e-8)
+    #expect(abs(s.score - 5.676867e-4) < 1e-8 && s.correctedP["noise gradcam"] == 1)
+    // A statistic the calibration lacks, or a NaN value, is not tested.
+    let partial = try #require(c.score(["sameness gradcam": 0.33, "noise gradcam": .nan, "smoothing gradcam": 0.5]))
+    #expect(partial.tested == 1 && abs(partial.score - 1) < 1e-5)
+    #expect(c.score(["smoothing gradcam": 0.5]) == nil)
     #expect { try AuditCalibration.make(Array(clean.prefix(2))) } throws: { "\($0)".contains("at least 3 clean models") }
   }
 

@@ -82,12 +82,14 @@ public struct ManipulationSettings: Codable, Sendable, Equatable {
   public var beta: Float = 10
   /// A calibration file (``AuditCalibration``) of clean models of the same architecture.
   public var calibration: String?
-  /// Overrides the calibration's threshold on the score.
-  public var threshold: Float?
+  /// The verdict's threshold on the score (the corrected p-value): the false-alarm rate the
+  /// test allows on clean models (docs/METHODS.md §11.2).
+  public var alpha = ManipulationSettings.defaultAlpha
 
   /// The default number of examples: about 25 per class of a 10-class task, for the per-class
   /// statistics.
   public static let defaultCount = 256
+  public static let defaultAlpha = 0.05
 
   public init(model: String) { self.model = model }
 
@@ -108,6 +110,10 @@ public struct AuditStatistic: Codable, Sendable, Equatable {
   public var cleanMean: Float?
   public var cleanSD: Float?
   public var z: Float?
+  /// Two-sided p-value of the value for one more clean model (Student-t predictive), and that
+  /// p-value Holm-corrected for the number of statistics tested.
+  public var p: Double?
+  public var correctedP: Double?
 
   /// A measured statistic, not yet compared with clean models.
   public init(name: String, value: Float) {
@@ -123,47 +129,52 @@ public struct ManipulationReport: Codable, Sendable {
   public var architecture: String
   public var examples: Int
   public var statistics: [AuditStatistic]
-  /// The largest `|z|` over the statistics (nil without a calibration).
-  public var score: Float?
-  /// The statistic that gave the score.
+  /// The smallest Holm-corrected p-value over the statistics, `min(1, m * p_min)` (nil without a
+  /// calibration): small is suspicious.
+  public var score: Double?
+  /// The statistic that gave the score, and how many statistics were tested (`m`).
   public var scoreStatistic: String?
-  public var threshold: Float?
-  /// `manipulated` (score above the threshold), `clean`, or `uncalibrated`.
+  public var statisticsTested: Int?
+  /// `alpha`: the verdict is `manipulated` when the score is below it.
+  public var threshold: Double?
+  /// `manipulated` (score below the threshold), `clean`, or `uncalibrated`.
   public var verdict: String
 
   public init(
     modelfool: String, settings: ManipulationSettings, architecture: String, examples: Int, statistics: [AuditStatistic],
-    score: Float?, scoreStatistic: String?, threshold: Float?, verdict: String
+    score: Double?, scoreStatistic: String?, statisticsTested: Int?, threshold: Double?, verdict: String
   ) {
     (self.modelfool, self.settings, self.architecture, self.examples, self.statistics) = (modelfool, settings, architecture, examples, statistics)
-    (self.score, self.scoreStatistic, self.threshold, self.verdict) = (score, scoreStatistic, threshold, verdict)
+    (self.score, self.scoreStatistic, self.statisticsTested, self.threshold, self.verdict) = (score, scoreStatistic, statisticsTested, threshold, verdict)
   }
 
   /// Text: the verdict line, then one row per statistic.
   public func table() -> String {
+    let head = score.map { s in
+      String(format: " (score %.3g = Holm-corrected p of %@ among %d statistics, threshold alpha %.3g)", s, scoreStatistic ?? "", statisticsTested ?? 0, threshold ?? .nan)
+    }
     var lines = [
-      "verdict: \(verdict)" + (score.map { s in String(format: " (score %.2f = |z| of %@, threshold %.2f)", s, scoreStatistic ?? "", threshold ?? .nan) } ?? " (no calibration: pass one made by `audit calibrate`)"),
-      "statistic".padding(toLength: 34, withPad: " ", startingAt: 0) + "     value  clean mean  clean sd        z",
+      "verdict: \(verdict)" + (head ?? " (no calibration: pass one made by `audit calibrate`)"),
+      "statistic".padding(toLength: 34, withPad: " ", startingAt: 0) + "     value  clean mean  clean sd        z         p    Holm p",
     ]
     for s in statistics {
       lines.append(s.name.padding(toLength: 34, withPad: " ", startingAt: 0) + String(format: "%10.4f", s.value)
         + (s.cleanMean.map { String(format: "%12.4f", $0) } ?? "           –")
         + (s.cleanSD.map { String(format: "%10.4f", $0) } ?? "         –")
-        + (s.z.map { String(format: "%9.2f", $0) } ?? "        –"))
+        + (s.z.map { String(format: "%9.2f", $0) } ?? "        –")
+        + (s.p.map { String(format: "%10.2g", $0) } ?? "         –")
+        + (s.correctedP.map { String(format: "%10.2g", $0) } ?? "         –"))
     }
     return lines.joined(separator: "\n")
   }
 }
 
-/// The clean models' statistics a suspect is compared with, and the threshold on its score.
+/// The clean models' statistics a suspect is compared with (docs/METHODS.md §11.2).
 public struct AuditCalibration: Codable, Sendable, Equatable {
   public static let kind = "modelfool-audit-calibration"
   /// The smallest standard deviation used in a z-score: a statistic that barely varies over a
   /// few clean models would otherwise flag any model.
   public static let sdFloor: Float = 0.01
-  /// The threshold is at least this, and at least ``margin`` times the largest leave-one-out score.
-  public static let minimumThreshold: Float = 3
-  public static let margin: Float = 1.25
 
   public struct Reference: Codable, Sendable, Equatable {
     public var mean: Float
@@ -172,12 +183,11 @@ public struct AuditCalibration: Codable, Sendable, Equatable {
 
   public var format = AuditCalibration.kind
   public var architecture: String
-  /// The clean checkpoints it was made from.
+  /// The clean checkpoints it was made from (their number is the `n` of the p-values).
   public var models: [String]
   public var statistics: [String: Reference]
-  /// Each clean model's score against the others (leave-one-out).
-  public var leaveOneOutScores: [Float]
-  public var threshold: Float
+  /// Each clean model's score (corrected p-value) against the others (leave-one-out).
+  public var leaveOneOutP: [Double]
 
   /// Mean and floored standard deviation of each statistic over `values` (one dictionary per model).
   static func references(_ values: [[String: Float]]) -> [String: Reference] {
@@ -192,35 +202,49 @@ public struct AuditCalibration: Codable, Sendable, Equatable {
     return out
   }
 
-  /// The score of `values` against `references`: the largest `|z|`, and its statistic.
-  public static func score(_ values: [String: Float], references: [String: Reference]) -> (score: Float, statistic: String)? {
-    var best: (Float, String)?
-    for (name, r) in references.sorted(by: { $0.key < $1.key }) {
-      guard let v = values[name], v.isFinite else { continue }
-      let z = abs(v - r.mean) / r.sd
-      if best == nil || z > best!.0 { best = (z, name) }
-    }
-    return best
+  /// A suspect scored against clean models: each statistic's p-value and Holm-corrected p-value,
+  /// the score (the smallest corrected p-value) and the statistic that gave it.
+  public struct Scored: Sendable, Equatable {
+    public var p: [String: Double]
+    public var correctedP: [String: Double]
+    public var score: Double
+    public var statistic: String
+    public var tested: Int { p.count }
   }
 
-  /// A calibration from the reports of at least 3 clean models of one architecture. The threshold
-  /// is `max(3, 1.25 * the largest leave-one-out score)`: each clean model scored against the others.
+  /// `values` against `references` made from `n` clean models: for each calibrated, finite
+  /// statistic the two-sided Student-t predictive p-value (``AuditPValues/predictive(_:mean:sd:n:)``),
+  /// Holm-corrected over them; nil when no statistic can be scored.
+  public static func score(_ values: [String: Float], references: [String: Reference], n: Int) -> Scored? {
+    let names = references.keys.sorted().filter { values[$0]?.isFinite == true }
+    let p = names.map { AuditPValues.predictive(Double(values[$0]!), mean: Double(references[$0]!.mean), sd: Double(references[$0]!.sd), n: n) }
+    guard let best = p.indices.min(by: { p[$0] < p[$1] }), !p[best].isNaN else { return nil }
+    let corrected = AuditPValues.holm(p)
+    return Scored(
+      p: Dictionary(uniqueKeysWithValues: zip(names, p)), correctedP: Dictionary(uniqueKeysWithValues: zip(names, corrected)),
+      score: corrected[best], statistic: names[best])
+  }
+
+  /// The calibration's own score of `values` (see ``score(_:references:n:)``).
+  public func score(_ values: [String: Float]) -> Scored? { Self.score(values, references: statistics, n: models.count) }
+
+  /// A calibration from the reports of at least 3 clean models of one architecture, with each
+  /// clean model's score against the others (leave-one-out).
   public static func make(_ reports: [ManipulationReport]) throws -> AuditCalibration {
     guard reports.count >= 3 else { throw TrainingError("a calibration needs at least 3 clean models, got \(reports.count)", settings: ["models"]) }
     let architectures = Set(reports.map(\.architecture))
     guard architectures.count == 1 else { throw TrainingError("the clean models mix architectures: \(architectures.sorted().joined(separator: ", "))", settings: ["models"]) }
     let values = reports.map { Dictionary(uniqueKeysWithValues: $0.statistics.map { ($0.name, $0.value) }) }
-    let loo = values.indices.map { i -> Float in
+    let loo = values.indices.map { i -> Double in
       var others = values
       others.remove(at: i)
-      return score(values[i], references: references(others))?.score ?? 0
+      return score(values[i], references: references(others), n: others.count)?.score ?? 1
     }
     return AuditCalibration(
-      architecture: reports[0].architecture, models: reports.map(\.settings.model), statistics: references(values),
-      leaveOneOutScores: loo, threshold: max(minimumThreshold, margin * (loo.max() ?? 0)))
+      architecture: reports[0].architecture, models: reports.map(\.settings.model), statistics: references(values), leaveOneOutP: loo)
   }
 
-  /// Reads a calibration file.
+  /// Reads a calibration file (one made before the p-value rule lacks `leave_one_out_p` and is refused).
   public static func load(_ path: String) throws -> AuditCalibration {
     guard let data = FileManager.default.contents(atPath: path) else { throw TrainingError("no calibration file at \(path)", settings: ["calibration"]) }
     let c = try RunJSON.decode(AuditCalibration.self, from: String(decoding: data, as: UTF8.self), what: path)
@@ -292,7 +316,7 @@ public struct ManipulationAudit: Sendable {
     let (model, data, name) = try SanityCheck.load(settings.model, dataset: settings.dataset, count: settings.count, datasetsRoot: datasetsRoot, observer: observer)
     guard settings.noise > 0, settings.noise.isFinite else { throw TrainingError("the weight noise must be positive, got \(settings.noise)", settings: ["noise"]) }
     guard settings.beta > 0, settings.beta.isFinite else { throw TrainingError("beta must be positive, got \(settings.beta)", settings: ["beta"]) }
-    if let t = settings.threshold, !(t > 0) { throw TrainingError("the threshold must be positive, got \(t)", settings: ["threshold"]) }
+    guard settings.alpha > 0, settings.alpha < 1 else { throw TrainingError("alpha must lie between 0 and 1, got \(settings.alpha)", settings: ["alpha"]) }
     let calibration = try settings.calibration.map(AuditCalibration.load)
     if let calibration, calibration.architecture != model.architecture {
       throw TrainingError("the calibration is for \(calibration.architecture), \(settings.model) is a \(model.architecture)", settings: ["calibration"])
@@ -313,22 +337,21 @@ public struct ManipulationAudit: Sendable {
     var statistics = try Self.statistics(
       model, data: data, methods: resolved.methods!, reference: reference, noise: settings.noise, beta: settings.beta, seed: settings.seed,
       observer: observer)
-    var score: (score: Float, statistic: String)?
-    var threshold = settings.threshold
+    let scored = calibration?.score(Dictionary(uniqueKeysWithValues: statistics.map { ($0.name, $0.value) }))
     if let calibration {
       for i in statistics.indices {
         guard let r = calibration.statistics[statistics[i].name] else { continue }
         statistics[i].cleanMean = r.mean
         statistics[i].cleanSD = r.sd
         statistics[i].z = (statistics[i].value - r.mean) / r.sd
+        statistics[i].p = scored?.p[statistics[i].name]
+        statistics[i].correctedP = scored?.correctedP[statistics[i].name]
       }
-      score = AuditCalibration.score(
-        Dictionary(uniqueKeysWithValues: statistics.map { ($0.name, $0.value) }), references: calibration.statistics)
-      threshold = threshold ?? calibration.threshold
     }
-    let verdict = score.map { $0.score > (threshold ?? .infinity) ? "manipulated" : "clean" } ?? "uncalibrated"
+    let verdict = scored.map { $0.score < settings.alpha ? "manipulated" : "clean" } ?? "uncalibrated"
     return ManipulationReport(
       modelfool: ModelFoolVersion.description, settings: resolved, architecture: model.architecture, examples: data.count,
-      statistics: statistics, score: score?.score, scoreStatistic: score?.statistic, threshold: threshold, verdict: verdict)
+      statistics: statistics, score: scored?.score, scoreStatistic: scored?.statistic, statisticsTested: scored?.tested,
+      threshold: scored == nil ? nil : settings.alpha, verdict: verdict)
   }
 }
