@@ -90,7 +90,7 @@ struct StridedLayout {
 
 /// Writes `f(a, b)` for the broadcast of `a` and `b` into a new tensor.
 @inline(__always)
-func broadcastKernel(_ a: Tensor, _ b: Tensor, op: String, _ f: (Float, Float) -> Float) -> Tensor {
+func broadcastKernel<F: BinaryElementFunction>(_ a: Tensor, _ b: Tensor, op: String, _ f: F) -> Tensor {
   if a.shape == b.shape {
     return Tensor.build(shape: a.shape) { out in
       let pa = a.storage.pointer, pb = b.storage.pointer
@@ -139,7 +139,7 @@ func broadcastKernel(_ a: Tensor, _ b: Tensor, op: String, _ f: (Float, Float) -
 
 /// Writes `f(x)` elementwise into a new tensor.
 @inline(__always)
-func unaryKernel(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
+func unaryKernel<F: UnaryElementFunction>(_ x: Tensor, _ f: F) -> Tensor {
   Tensor.build(shape: x.shape) { out in
     let p = x.storage.pointer
     parallelChunks(x.count, work: x.count) { r in for i in r { out[i] = f(p[i]) } }
@@ -150,7 +150,7 @@ func unaryKernel(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
 /// (reduced axes become 1).
 @inline(__always)
 func reduceKernel(
-  _ x: Tensor, axes: Set<Int>, initial: Float, _ combine: (Float, Float) -> Float
+  _ x: Tensor, axes: Set<Int>, initial: Float, _ combine: some BinaryElementFunction
 ) -> Tensor {
   var outShape = x.shape
   for a in axes { outShape[a] = 1 }

@@ -5,14 +5,14 @@ import Foundation
 extension Tensor {
   /// `max(x, 0)`; derivative 1 where x > 0, else 0.
   public func relu() -> Tensor {
-    let r = unaryKernel(self) { $0 > 0 ? $0 : 0 }
+    let r = unaryKernel(self, ElementFunction.ReLU())
     let x = detached()
     return Tensor.record("relu", r, inputs: [self]) { g, _ in [g.masked(where: x, lower: 0)] }
   }
 
   /// `min(max(x, 0), 6)`; derivative 1 on (0, 6).
   public func relu6() -> Tensor {
-    let r = unaryKernel(self) { Swift.min(Swift.max($0, 0), 6) }
+    let r = unaryKernel(self, ElementFunction.ReLU6())
     let x = detached()
     return Tensor.record("relu6", r, inputs: [self]) { g, _ in [g.masked(where: x, lower: 0, upper: 6)] }
   }
@@ -39,10 +39,7 @@ extension Tensor {
   /// `log(1 + e^(beta x)) / beta`, the smooth ReLU of Dombrowski et al. (2019); derivative
   /// `sigmoid(beta x)`. Tends to ReLU as beta grows.
   public func softplus(beta: Float = 1) -> Tensor {
-    let r = unaryKernel(self) { v in
-      let z = beta * v
-      return (Swift.max(z, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(z)))) / beta
-    }
+    let r = unaryKernel(self, ElementFunction.Softplus(beta: beta))
     return Tensor.record("softplus", r, inputs: [self]) { g, _ in [g * (self * beta).sigmoid()] }
   }
 

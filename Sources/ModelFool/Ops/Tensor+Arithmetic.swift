@@ -6,7 +6,7 @@ import Foundation
 extension Tensor {
   /// Elementwise sum with NumPy broadcasting.
   public static func + (a: Tensor, b: Tensor) -> Tensor {
-    let r = broadcastKernel(a, b, op: "add") { $0 + $1 }
+    let r = broadcastKernel(a, b, op: "add", ElementFunction.Add())
     return record("add", r, inputs: [a, b]) { g, _ in
       [a.node == nil ? nil : g.sum(toShape: a.shape), b.node == nil ? nil : g.sum(toShape: b.shape)]
     }
@@ -14,7 +14,7 @@ extension Tensor {
 
   /// Elementwise difference with broadcasting.
   public static func - (a: Tensor, b: Tensor) -> Tensor {
-    let r = broadcastKernel(a, b, op: "sub") { $0 - $1 }
+    let r = broadcastKernel(a, b, op: "sub", ElementFunction.Subtract())
     return record("sub", r, inputs: [a, b]) { g, _ in
       [a.node == nil ? nil : g.sum(toShape: a.shape), b.node == nil ? nil : (-g).sum(toShape: b.shape)]
     }
@@ -22,7 +22,7 @@ extension Tensor {
 
   /// Elementwise product with broadcasting.
   public static func * (a: Tensor, b: Tensor) -> Tensor {
-    let r = broadcastKernel(a, b, op: "mul") { $0 * $1 }
+    let r = broadcastKernel(a, b, op: "mul", ElementFunction.Multiply())
     return record("mul", r, inputs: [a, b]) { g, _ in
       [
         a.node == nil ? nil : (g * b).sum(toShape: a.shape),
@@ -33,7 +33,7 @@ extension Tensor {
 
   /// Elementwise quotient with broadcasting.
   public static func / (a: Tensor, b: Tensor) -> Tensor {
-    let r = broadcastKernel(a, b, op: "div") { $0 / $1 }
+    let r = broadcastKernel(a, b, op: "div", ElementFunction.Divide())
     return record("div", r, inputs: [a, b]) { g, out in
       [
         a.node == nil ? nil : (g / b).sum(toShape: a.shape),
@@ -44,7 +44,7 @@ extension Tensor {
 
   /// Elementwise negation.
   public static prefix func - (x: Tensor) -> Tensor {
-    let r = unaryKernel(x) { -$0 }
+    let r = unaryKernel(x, ElementFunction.Negate())
     return record("neg", r, inputs: [x]) { g, _ in [-g] }
   }
 

@@ -2,19 +2,19 @@
 extension Tensor {
   /// 1 where `self > other`, else 0. Not differentiable (a constant).
   public func isGreater(than other: Tensor) -> Tensor {
-    broadcastKernel(self, other, op: "greater") { $0 > $1 ? 1 : 0 }
+    broadcastKernel(self, other, op: "greater", ElementFunction.Comparison(kind: .greater))
   }
   /// 1 where `self >= other`, else 0.
   public func isGreaterOrEqual(to other: Tensor) -> Tensor {
-    broadcastKernel(self, other, op: "greaterEqual") { $0 >= $1 ? 1 : 0 }
+    broadcastKernel(self, other, op: "greaterEqual", ElementFunction.Comparison(kind: .greaterOrEqual))
   }
   /// 1 where `self < other`, else 0.
   public func isLess(than other: Tensor) -> Tensor {
-    broadcastKernel(self, other, op: "less") { $0 < $1 ? 1 : 0 }
+    broadcastKernel(self, other, op: "less", ElementFunction.Comparison(kind: .less))
   }
   /// 1 where `self == other`, else 0.
   public func isEqual(to other: Tensor) -> Tensor {
-    broadcastKernel(self, other, op: "equal") { $0 == $1 ? 1 : 0 }
+    broadcastKernel(self, other, op: "equal", ElementFunction.Comparison(kind: .equal))
   }
   public func isGreater(than s: Float) -> Tensor { isGreater(than: Tensor(s)) }
   public func isLess(than s: Float) -> Tensor { isLess(than: Tensor(s)) }

@@ -5,7 +5,7 @@ extension Tensor {
   /// Sum over `axes` (all axes if `nil`). Reduced axes are kept as 1 when `keepingDimensions`.
   public func sum(alongAxes axes: [Int]? = nil, keepingDimensions: Bool = false) -> Tensor {
     let set = Set((axes ?? Array(0..<rank)).map { normalizedAxis($0, rank: rank, op: "sum") })
-    let kept = reduceKernel(self, axes: set, initial: 0, +)
+    let kept = reduceKernel(self, axes: set, initial: 0, ElementFunction.Add())
     let inputShape = shape
     let keptShape = kept.shape
     let r = Tensor.record("sum", kept, inputs: [self]) { g, _ in [g.expand(to: inputShape)] }
@@ -39,7 +39,7 @@ extension Tensor {
   public func max(alongAxes axes: [Int]? = nil, keepingDimensions: Bool = false) -> Tensor {
     let set = Set((axes ?? Array(0..<rank)).map { normalizedAxis($0, rank: rank, op: "max") })
     shapeCheck(count > 0, "max: empty tensor of shape \(shape)")
-    let kept = reduceKernel(self, axes: set, initial: -Float.infinity) { Swift.max($0, $1) }
+    let kept = reduceKernel(self, axes: set, initial: -Float.infinity, ElementFunction.Maximum())
     let axesList = Array(set)
     let r = Tensor.record("max", kept, inputs: [self]) { g, out in
       let mask = self.detached().isEqual(to: out.detached())
