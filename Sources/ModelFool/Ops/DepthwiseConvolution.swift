@@ -82,7 +82,7 @@ func depthwiseForward(
   _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, n: Int, c: Int, h: Int, width: Int,
   geometry g: ConvGeometry, outH: Int, outW: Int, out: UnsafeMutablePointer<Float>
 ) {
-  if g.dilationH == 1, g.dilationW == 1, g.strideW <= 2 {
+  if PhasePadding.applies(g) {
     return depthwiseForwardPadded(x, w, n: n, c: c, h: h, width: width, geometry: g, outH: outH, outW: outW, out: out)
   }
   let all = taps(g, h: h, w: width, outH: outH, outW: outW)
@@ -110,54 +110,80 @@ func depthwiseForward(
   }
 }
 
-/// The forward pass for dilation 1 and horizontal stride 1 or 2, register-blocked: each plane is
-/// copied once into a zero-padded buffer split into `strideW` column phases (phase `p` holds
-/// padded columns `p, p + strideW, ...`), so that every tap reads 8 contiguous floats per 8 outputs;
-/// the kh x kw products of 8 outputs accumulate in one SIMD register.
+/// One plane copied into a zero-padded buffer split into `strideW` column phases (phase `p` holds
+/// padded columns `p, p + strideW, ...`), for dilation 1 and horizontal stride 1 or 2: tap `(i, j)`
+/// of 8 consecutive outputs `ox` then reads 8 contiguous floats, from phase `j % strideW`, column
+/// `ox + j / strideW`, padded row `oy * strideH + i`. Rows are padded to whole blocks of 8 outputs.
+private struct PhasePadding {
+  let g: ConvGeometry
+  let h: Int, width: Int, outH: Int, outW: Int
+  let blocks: Int, phaseWidth: Int, paddedH: Int, phaseSize: Int
+  /// Where tap column j starts in the buffer: phase j % sw, column j / sw (no division per tap).
+  let tapColumns: [Int]
+
+  static func applies(_ g: ConvGeometry) -> Bool { g.dilationH == 1 && g.dilationW == 1 && g.strideW <= 2 }
+
+  init(_ g: ConvGeometry, h: Int, width: Int, outH: Int, outW: Int) {
+    let sw = g.strideW
+    (self.g, self.h, self.width, self.outH, self.outW) = (g, h, width, outH, outW)
+    blocks = (outW + 7) / 8
+    phaseWidth = blocks * 8 + (g.kw - 1) / sw + 1
+    paddedH = (outH - 1) * g.strideH + g.kh
+    let size = paddedH * phaseWidth
+    phaseSize = size
+    tapColumns = (0..<g.kw).map { j in (j % sw) * size + j / sw }
+  }
+
+  /// Floats of the padded buffer.
+  var count: Int { g.strideW * phaseSize }
+
+  /// Copies the plane at `src` into `buffer` (`count` floats), zeros around it.
+  func fill(_ buffer: UnsafeMutablePointer<Float>, from src: UnsafePointer<Float>) {
+    let sw = g.strideW
+    buffer.initialize(repeating: 0, count: count)
+    for py in 0..<paddedH {
+      let y = py - g.padTop
+      if y < 0 || y >= h { continue }
+      let line = src + y * width
+      for p in 0..<sw {
+        let phaseRow = buffer + p * phaseSize + py * phaseWidth
+        // Padded column q * sw + p is input column q * sw + p - padLeft; copy the q inside the image.
+        let offset = p - g.padLeft
+        let qLo = offset >= 0 ? 0 : (-offset + sw - 1) / sw
+        let qHi = Swift.min(phaseWidth, width - offset > 0 ? (width - offset - 1) / sw + 1 : 0)
+        if qHi <= qLo { continue }
+        if sw == 1 {
+          (phaseRow + qLo).update(from: line + (qLo + offset), count: qHi - qLo)
+        } else {
+          for q in qLo..<qHi { phaseRow[q] = line[q &* sw &+ offset] }
+        }
+      }
+    }
+  }
+}
+
+/// The forward pass on ``PhasePadding``, register-blocked: the kh x kw products of 8 outputs
+/// accumulate in one SIMD register.
 func depthwiseForwardPadded(
   _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, n: Int, c: Int, h: Int, width: Int,
   geometry g: ConvGeometry, outH: Int, outW: Int, out: UnsafeMutablePointer<Float>
 ) {
-  let sh = g.strideH, sw = g.strideW, kh = g.kh, kw = g.kw, kk = kh * kw
-  let blocks = (outW + 7) / 8
-  // Phase p column q is padded column q * sw + p; tap j reads phase j % sw from column ox + j / sw.
-  let phaseWidth = blocks * 8 + (kw - 1) / sw + 1
-  let paddedH = (outH - 1) * sh + kh
-  let phaseSize = paddedH * phaseWidth
+  let sh = g.strideH, kh = g.kh, kw = g.kw, kk = kh * kw
+  let padding = PhasePadding(g, h: h, width: width, outH: outH, outW: outW)
+  let blocks = padding.blocks, phaseWidth = padding.phaseWidth
   // Planes are independent: each chunk has its own padded buffer.
   parallelChunks(n * c, work: n * c * outH * outW * kk) { planes in
-    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: sw * phaseSize + blocks * 8)
+    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: padding.count + blocks * 8)
     defer { buffer.deallocate() }
-    let rowOut = buffer + sw * phaseSize
+    let rowOut = buffer + padding.count
     var weights = [SIMD8<Float>](repeating: SIMD8(repeating: 0), count: kk)
-    // Where tap column j starts in the buffer: phase j % sw, column j / sw (no division per tap).
-    let tapColumns = (0..<kw).map { j in (j % sw) * phaseSize + j / sw }
     for plane in planes {
-      let src = x + plane * h * width
       let dst = out + plane * outH * outW
       let kernel = w + (plane % c) * kk
       for t in 0..<kk { weights[t] = SIMD8(repeating: kernel[t]) }
-      buffer.initialize(repeating: 0, count: sw * phaseSize)
-      for py in 0..<paddedH {
-        let y = py - g.padTop
-        if y < 0 || y >= h { continue }
-        let line = src + y * width
-        for p in 0..<sw {
-          let phaseRow = buffer + p * phaseSize + py * phaseWidth
-          // Padded column q * sw + p is input column q * sw + p - padLeft; copy the q inside the image.
-          let offset = p - g.padLeft
-          let qLo = offset >= 0 ? 0 : (-offset + sw - 1) / sw
-          let qHi = Swift.min(phaseWidth, width - offset > 0 ? (width - offset - 1) / sw + 1 : 0)
-          if qHi <= qLo { continue }
-          if sw == 1 {
-            (phaseRow + qLo).update(from: line + (qLo + offset), count: qHi - qLo)
-          } else {
-            for q in qLo..<qHi { phaseRow[q] = line[q &* sw &+ offset] }
-          }
-        }
-      }
+      padding.fill(buffer, from: x + plane * h * width)
       weights.withUnsafeBufferPointer { wv in
-        tapColumns.withUnsafeBufferPointer { columns in
+        padding.tapColumns.withUnsafeBufferPointer { columns in
           for oy in 0..<outH {
             for b in 0..<blocks {
               var acc = SIMD8<Float>(repeating: 0)
@@ -174,6 +200,53 @@ func depthwiseForwardPadded(
           }
         }
       }
+    }
+  }
+}
+
+/// The weight gradient on ``PhasePadding``: per channel, 8 lanes per tap accumulate
+/// `gradient[oy, ox..<ox+8] * tap's inputs` over the images in order, the rows and the blocks of
+/// each row (the lanes past the last output read a zero gradient), then each tap's lanes are
+/// summed. One chunk computes a channel, so the result does not depend on the thread count.
+/// Assumes finite inputs: an infinity in a padded lane would meet a zero gradient (0 * inf).
+func depthwiseWeightGradientPadded(
+  _ x: UnsafePointer<Float>, _ gradient: UnsafePointer<Float>, n: Int, c: Int, h: Int, width: Int,
+  geometry g: ConvGeometry, outH: Int, outW: Int, out: UnsafeMutablePointer<Float>
+) {
+  let sh = g.strideH, kh = g.kh, kw = g.kw, kk = kh * kw
+  let padding = PhasePadding(g, h: h, width: width, outH: outH, outW: outW)
+  let blocks = padding.blocks, phaseWidth = padding.phaseWidth
+  parallelChunks(c, work: n * c * outH * outW * kk) { channels in
+    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: padding.count + blocks * 8)
+    defer { buffer.deallocate() }
+    let rowGradient = buffer + padding.count
+    rowGradient.initialize(repeating: 0, count: blocks * 8)
+    var sums = [SIMD8<Float>](repeating: SIMD8(repeating: 0), count: kk)
+    for ch in channels {
+      for t in 0..<kk { sums[t] = SIMD8(repeating: 0) }
+      sums.withUnsafeMutableBufferPointer { acc in
+        padding.tapColumns.withUnsafeBufferPointer { columns in
+          for image in 0..<n {
+            let plane = image * c + ch
+            padding.fill(buffer, from: x + plane * h * width)
+            let grad = gradient + plane * outH * outW
+            for oy in 0..<outH {
+              rowGradient.update(from: grad + oy * outW, count: outW)
+              for b in 0..<blocks {
+                let gv = UnsafeRawPointer(rowGradient + b &* 8).loadUnaligned(as: SIMD8<Float>.self)
+                for i in 0..<kh {
+                  let rowStart = (oy &* sh &+ i) &* phaseWidth &+ b &* 8
+                  for j in 0..<kw {
+                    let from = buffer + (columns[j] &+ rowStart)
+                    acc[i &* kw &+ j] += gv * UnsafeRawPointer(from).loadUnaligned(as: SIMD8<Float>.self)
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+      for t in 0..<kk { out[ch * kk + t] = sums[t].sum() }
     }
   }
 }
@@ -214,6 +287,10 @@ func depthwiseWeightGradient(
   _ x: UnsafePointer<Float>, _ gradient: UnsafePointer<Float>, n: Int, c: Int, h: Int, width: Int,
   geometry g: ConvGeometry, outH: Int, outW: Int, out: UnsafeMutablePointer<Float>
 ) {
+  if PhasePadding.applies(g) {
+    return depthwiseWeightGradientPadded(
+      x, gradient, n: n, c: c, h: h, width: width, geometry: g, outH: outH, outW: outW, out: out)
+  }
   let all = taps(g, h: h, w: width, outH: outH, outW: outW)
   let kk = all.count, sh = g.strideH, sw = g.strideW
   out.initialize(repeating: 0, count: c * kk)
