@@ -23,8 +23,9 @@ import gzip
 import json
 import os
 import sys
-import time
 import warnings
+
+from peer_common import median_ms, pin_threads, read_checkpoint
 
 
 def parse_args():
@@ -48,10 +49,7 @@ def fail(message):
 def main():
   args = parse_args()
   warnings.filterwarnings("ignore")  # Captum's "did not already require gradients" on every call
-  for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ[name] = str(args.threads)
-  if args.threads == 1 and hasattr(os, "sched_setaffinity"):
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+  pin_threads(args.threads)
   try:
     import numpy as np
     import h5py
@@ -67,10 +65,7 @@ def main():
   torch.set_num_threads(args.threads)
   nn = torch.nn
 
-  with h5py.File(args.checkpoint, "r") as f:
-    tensors = {}
-    f.visititems(lambda name, obj: tensors.__setitem__(name.replace("/", "."), np.asarray(obj, dtype=np.float32))
-                 if isinstance(obj, h5py.Dataset) else None)
+  tensors = read_checkpoint(args.checkpoint)
   convs = [nn.Conv2d(1, 32, 3, padding=1), nn.Conv2d(32, 64, 3, padding=1), nn.Conv2d(64, 128, 3, padding=1)]
   model = nn.Sequential(convs[0], nn.ReLU(), nn.MaxPool2d(2), convs[1], nn.ReLU(), nn.MaxPool2d(2), convs[2], nn.ReLU(),
                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10))
@@ -120,13 +115,7 @@ def main():
   result = {"peer": "captum+zennit", "torch_version": torch.__version__, "threads": args.threads, "batch": 32}
   try:
     for key, fn in variants.items():
-      fn()
-      times = []
-      for _ in range(args.iterations):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-      result[key] = round(sorted(times)[len(times) // 2], 3)
+      result[key] = round(median_ms(fn, 1, args.iterations), 3)
   except Exception as error:
     return fail(f"run failed ({type(error).__name__}: {error})".splitlines()[0])
   print(json.dumps(result))

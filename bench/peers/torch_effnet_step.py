@@ -27,10 +27,8 @@ import argparse
 import json
 import os
 import sys
-import time
 
-STAGES = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
-          (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]
+from peer_common import LITE0_STAGES, median_ms, pin_threads, read_checkpoint
 
 
 def parse_args():
@@ -88,7 +86,7 @@ class Lite0:
     x = (x * 255 - 127) / 128
     x = self.bn(self.conv(x, "_conv_stem", 3, 2), "_bn0")
     b, channels = 0, 32
-    for expand, k, stride, out_c, repeats in STAGES:
+    for expand, k, stride, out_c, repeats in LITE0_STAGES:
       for r in range(repeats):
         s = stride if r == 0 else 1
         pre = f"_blocks.{b}."
@@ -109,10 +107,7 @@ class Lite0:
 
 def main():
   args = parse_args()
-  for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ[name] = str(args.threads)
-  if args.threads == 1 and hasattr(os, "sched_setaffinity"):
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+  pin_threads(args.threads)
   try:
     import numpy as np
     import h5py
@@ -122,11 +117,7 @@ def main():
   if not os.path.exists(args.checkpoint):
     return fail(f"{args.checkpoint} not found: run `modelfool import efficientnet-lite0` first")
   torch.set_num_threads(args.threads)
-  tensors = {}
-  with h5py.File(args.checkpoint, "r") as f:
-    f.visititems(lambda name, obj: tensors.__setitem__(name.replace("/", "."), np.asarray(obj, dtype=np.float32))
-                 if isinstance(obj, h5py.Dataset) else None)
-  net = Lite0(torch, tensors)
+  net = Lite0(torch, read_checkpoint(args.checkpoint))
   F = torch.nn.functional
 
   if args.inputs:
@@ -162,14 +153,7 @@ def main():
     adam.step()
 
   def timed(step):
-    for _ in range(args.warmup):
-      step()
-    times = []
-    for _ in range(args.iterations):
-      start = time.perf_counter()
-      step()
-      times.append((time.perf_counter() - start) * 1000)
-    return sorted(times)[len(times) // 2]
+    return median_ms(step, args.warmup, args.iterations)
 
   try:
     result = {

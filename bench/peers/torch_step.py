@@ -25,10 +25,9 @@ stderr) when torch is missing or the run fails.
 
 import argparse
 import json
-import os
-import statistics
 import sys
-import time
+
+from peer_common import median_ms, pin_threads
 
 
 def parse_args():
@@ -45,10 +44,7 @@ def main():
   if args.iterations < 1 or args.warmup < 0 or args.threads < 1:
     print("torch peer: --iterations and --threads must be >= 1, --warmup >= 0", file=sys.stderr)
     return 2
-  for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ[name] = str(args.threads)
-  if args.threads == 1 and hasattr(os, "sched_setaffinity"):
-    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+  pin_threads(args.threads)
   try:
     import torch
     import torch.nn.functional as F
@@ -60,14 +56,7 @@ def main():
   torch.manual_seed(0)
 
   def timed(step):
-    for _ in range(args.warmup):
-      step()
-    times = []
-    for _ in range(args.iterations):
-      start = time.perf_counter()
-      step()
-      times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+    return median_ms(step, args.warmup, args.iterations)
 
   # Reference workload.
   def he(shape, fan_in):

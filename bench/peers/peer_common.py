@@ -1,0 +1,41 @@
+"""What the PyTorch, Captum/Zennit and numpy peers share: thread pinning before the framework is
+imported, reading a ModelFool checkpoint with h5py, median step times, EfficientNet-Lite0's stages."""
+import os
+import statistics
+import time
+
+# EfficientNet-Lite0 stages: (expand, kernel, stride, channels, repeats), as the zoo's builder.
+LITE0_STAGES = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
+                (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]
+
+
+def pin_threads(threads):
+  """Sets the BLAS/OpenMP thread variables (call before importing numpy or torch); one thread is
+  also pinned to one core."""
+  for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[name] = str(threads)
+  if threads == 1 and hasattr(os, "sched_setaffinity"):
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def read_checkpoint(path):
+  """{dotted name: float32 numpy array} of every dataset in a ModelFool checkpoint (needs h5py)."""
+  import h5py
+  import numpy as np
+  tensors = {}
+  with h5py.File(path, "r") as f:
+    f.visititems(lambda name, obj: tensors.__setitem__(name.replace("/", "."), np.asarray(obj, dtype=np.float32))
+                 if isinstance(obj, h5py.Dataset) else None)
+  return tensors
+
+
+def median_ms(step, warmup, iterations):
+  """Median milliseconds of `iterations` calls of `step` after `warmup` untimed ones."""
+  for _ in range(warmup):
+    step()
+  times = []
+  for _ in range(iterations):
+    start = time.perf_counter()
+    step()
+    times.append((time.perf_counter() - start) * 1e3)
+  return statistics.median(times)
