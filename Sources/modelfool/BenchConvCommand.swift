@@ -22,6 +22,9 @@ struct BenchConvCommand: ParsableCommand {
     guard !threadCounts.isEmpty, threads.split(separator: ",").allSatisfy({ (Int($0) ?? 0) > 0 }) else {
       throw ValidationError("--threads: expected positive whole numbers, comma-separated, got '\(threads)'")
     }
+    guard shapes.isEmpty || ConvBenchmark.shapes.contains(where: { $0.name.contains(shapes) }) else {
+      throw ValidationError("--shapes: no shape name contains '\(shapes)' (names: \(ConvBenchmark.shapes.map(\.name).joined(separator: ", ")))")
+    }
   }
 
   private var threadCounts: [Int] { threads.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 } }
