@@ -140,6 +140,22 @@ struct AuditTests {
     #expect(AuditStatistics.disagreement(own, partners: partners, keep: [false, false, false]).isNaN)
   }
 
+  @Test func featureSharesOnHandMadeRelevance() {
+    // Features: a (column 0), b (one-hot, columns 1-2), c (column 3).
+    let features = [
+      FeatureSpan(name: "a", start: 0, width: 1), FeatureSpan(name: "b", start: 1, width: 2, categories: ["x", "y"]),
+      FeatureSpan(name: "c", start: 3, width: 1),
+    ]
+    let maps = AuditMapSet([[1, 2, 5, -1], [-3, 4, 1, 0], [0, 0, 0, 0]], height: 1, width: 4)
+    let inputs: [[Float]] = [[0.5, 1, 0, 2], [1, 0, 1, 0], [1, 1, 0, 1]]
+    // Row 0: b is category x (column 2's 5 is an absent category's): |R| = 1, 2, 1 -> 1/4, 2/4, 1/4.
+    // Row 1: b is category y: |R| = 3, 1, 0 -> 3/4, 1/4, 0. Row 2 has no relevance: left out.
+    let shares = AuditStatistics.featureShares(maps, features: features, inputs: inputs)
+    #expect(zip(shares, [Float(0.5), 0.375, 0.125]).allSatisfy { abs($0 - $1) < 1e-6 })
+    let blank = AuditMapSet([[0, 0, 0, 0]], height: 1, width: 4)
+    #expect(AuditStatistics.featureShares(blank, features: features, inputs: [[1, 1, 0, 1]]).allSatisfy { $0.isNaN })
+  }
+
   @Test func adaptiveAttackTermsMatchTheStatisticsOnHandMadeMaps() {
     let a: [Float] = [1, 0, 1, 0, 1, 0, 1, 0, 1], b = a.map { 1 - $0 }, c: [Float] = [1, 1, 1, 0, 0, 0, 1, 1, 1]
     let maps = Tensor(shape: [3, 3, 3], scalars: a + b + c)
