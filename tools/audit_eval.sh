@@ -17,7 +17,8 @@ TAB_STEPS=${TAB_STEPS:-300}  # tabular hide steps (recipe: 2000)
 CAL_SEEDS=${CAL_SEEDS:-"0 1 2 3 7 8 9 10 14 15 16 17"}
 # Held-out seeds: 4-6, then 11-13 and 18-25 scored earlier versions of the detector and were looked
 # at while it was revised; 26-28 had never been used when the p-value rule was scored (README
-# "Auditing explanations"). TEST_SEEDS="11 12 13" EXTRA_CLEAN_SEEDS="18 ... 25" gives the earlier tables' models.
+# "Auditing explanations"); 37-39 (with clean-only 40-47) scored the tabular share statistics
+# (DIGITS=0). TEST_SEEDS="11 12 13" EXTRA_CLEAN_SEEDS="18 ... 25" gives the earlier tables' models.
 TEST_SEEDS=${TEST_SEEDS:-"26 27 28"}
 # Held-out clean models only (no fooled models fine-tuned from them): more clean models to
 # measure false alarms on than three per data set ("none" for no extra seeds); 29-36 were never
