@@ -17,7 +17,8 @@ TAB_STEPS=${TAB_STEPS:-300}  # tabular hide steps (recipe: 2000)
 CAL_SEEDS=${CAL_SEEDS:-"0 1 2 3 7 8 9 10 14 15 16 17"}
 # Held-out seeds: 4-6, then 11-13 and 18-25 scored earlier versions of the detector and were looked
 # at while it was revised; 26-28 had never been used when the p-value rule was scored (README
-# "Auditing explanations"). TEST_SEEDS="11 12 13" EXTRA_CLEAN_SEEDS="18 ... 25" gives the earlier tables' models.
+# "Auditing explanations"); 37-39 (with clean-only 40-47) scored the tabular share statistics
+# (DIGITS=0). TEST_SEEDS="11 12 13" EXTRA_CLEAN_SEEDS="18 ... 25" gives the earlier tables' models.
 TEST_SEEDS=${TEST_SEEDS:-"26 27 28"}
 # Held-out clean models only (no fooled models fine-tuned from them): more clean models to
 # measure false alarms on than three per data set ("none" for no extra seeds); 29-36 were never
@@ -26,8 +27,11 @@ EXTRA_CLEAN_SEEDS=${EXTRA_CLEAN_SEEDS:-"29 30 31 32 33 34 35 36"}
 [ "$EXTRA_CLEAN_SEEDS" = none ] && EXTRA_CLEAN_SEEDS=""
 ALPHA=${ALPHA:-0.05}         # the verdict's false-alarm rate (audit manipulation --alpha)
 TABULAR=${TABULAR:-"german compas adult"}
+# DIGITS=0: tabular data sets only (no digits models, kinds or adaptive attacker).
+DIGITS=${DIGITS:-1}
+IMAGES=digits; [ "$DIGITS" = 1 ] || { IMAGES=""; KINDS=""; ADAPTIVE=0; }
 # Fooled digits models: objective:method[:lambda] (no lambda: the objective's default, 10).
-KINDS=${KINDS:-"location:gradcam location:lrp_t location:simplegrad_t topk:gradcam center-mass:gradcam active:gradcam location:gradcam:1 location:gradcam:100"}
+KINDS=${KINDS-"location:gradcam location:lrp_t location:simplegrad_t topk:gradcam center-mass:gradcam active:gradcam location:gradcam:1 location:gradcam:100"}
 # Kinds scored apart as "weak" (lambda 1 fools Grad-CAM in about 10% of the digits: not the
 # detector's target, reported in their own row).
 WEAK_KINDS=${WEAK_KINDS:-"location:gradcam:1"}
@@ -45,7 +49,7 @@ log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
 # Clean models: every seed of each data set.
 for s in $CAL_SEEDS $TEST_SEEDS $EXTRA_CLEAN_SEEDS $REFERENCE_SEED; do
-  [ -f "$OUT/digits-clean-$s.h5" ] || { log "train digits seed $s"; $RUN train $COMMON --dataset digits --epochs "$EPOCHS" --seed "$s" --out "$OUT/digits-clean-$s.h5" >/dev/null; }
+  [ -z "$IMAGES" ] || [ -f "$OUT/digits-clean-$s.h5" ] || { log "train digits seed $s"; $RUN train $COMMON --dataset digits --epochs "$EPOCHS" --seed "$s" --out "$OUT/digits-clean-$s.h5" >/dev/null; }
   for d in $TABULAR; do
     [ -f "$OUT/$d-clean-$s.h5" ] || { log "train $d seed $s"; $RUN train $COMMON --dataset "$d" --seed "$s" --out "$OUT/$d-clean-$s.h5" >/dev/null; }
   done
@@ -66,7 +70,7 @@ done
 [ "$MODELS_ONLY" = 1 ] && exit 0
 
 # Calibration on the calibration seeds' clean models only.
-for d in digits $TABULAR; do
+for d in $IMAGES $TABULAR; do
   models=$(for s in $CAL_SEEDS; do printf "%s," "$OUT/$d-clean-$s.h5"; done)
   ref=${REFERENCE_SEED:+--reference $OUT/$d-clean-$REFERENCE_SEED.h5}
   [ -f "$OUT/calibration-$d.json" ] || { log "calibrate $d"; $RUN audit calibrate $COMMON --models "${models%,}" $ref --out "$OUT/calibration-$d.json" >/dev/null; }
@@ -80,7 +84,7 @@ score() {  # data set, kind (clean/fooled), label, checkpoint, split
   json=$($RUN audit manipulation $COMMON --model "$4" --calibration "$OUT/calibration-$1.json" --alpha "$ALPHA" $ref --json)
   printf "%s\t%s\t%s\t%s\t%s\n" "$1" "$2" "$3" "$5" "$json" >> "$OUT/scores.tsv"
 }
-for d in digits $TABULAR; do
+for d in $IMAGES $TABULAR; do
   if [ "$SCORE_CALIBRATION" = 1 ]; then
     for s in $CAL_SEEDS; do log "audit $d clean $s (calibration)"; score "$d" clean "clean-$s" "$OUT/$d-clean-$s.h5" calibration; done
   fi

@@ -140,6 +140,44 @@ struct AuditTests {
     #expect(AuditStatistics.disagreement(own, partners: partners, keep: [false, false, false]).isNaN)
   }
 
+  @Test func featureSharesOnHandMadeRelevance() {
+    // Features: a (column 0), b (one-hot, columns 1-2), c (column 3).
+    let features = [
+      FeatureSpan(name: "a", start: 0, width: 1), FeatureSpan(name: "b", start: 1, width: 2, categories: ["x", "y"]),
+      FeatureSpan(name: "c", start: 3, width: 1),
+    ]
+    let maps = AuditMapSet([[1, 2, 5, -1], [-3, 4, 1, 0], [0, 0, 0, 0]], height: 1, width: 4)
+    let inputs: [[Float]] = [[0.5, 1, 0, 2], [1, 0, 1, 0], [1, 1, 0, 1]]
+    // Row 0: b is category x (column 2's 5 is an absent category's): |R| = 1, 2, 1 -> 1/4, 2/4, 1/4.
+    // Row 1: b is category y: |R| = 3, 1, 0 -> 3/4, 1/4, 0. Row 2 has no relevance: left out.
+    let shares = AuditStatistics.featureShares(maps, features: features, inputs: inputs)
+    #expect(zip(shares, [Float(0.5), 0.375, 0.125]).allSatisfy { abs($0 - $1) < 1e-6 })
+    let blank = AuditMapSet([[0, 0, 0, 0]], height: 1, width: 4)
+    #expect(AuditStatistics.featureShares(blank, features: features, inputs: [[1, 1, 0, 1]]).allSatisfy { $0.isNaN })
+  }
+
+  @Test func tabularStatisticsHoldOneShareTable() throws {
+    // 3 numeric columns and a one-hot feature of 2 categories; an untrained MLP.
+    var g = SeededGenerator(seed: 4)
+    let n = 12
+    var values: [Float] = []
+    for i in 0..<n { values += (0..<3).map { _ in g.nextNormal() } + (i % 2 == 0 ? [1, 0] : [0, 1]) }
+    let features = (0..<3).map { FeatureGroup(name: "x\($0)", start: $0, width: 1) }
+      + [FeatureGroup(name: "group", start: 3, width: 2, categories: ["a", "b"], isSensitive: true)]
+    let data = Dataset(name: "synthetic", inputs: Tensor(shape: [n, 5], scalars: values), labels: (0..<n).map { $0 % 2 },
+                       classNames: ["no", "yes"], features: features)
+    let model = try ModelZoo.build(architecture: "mlp", options: ["inputs": "5", "hidden": "8", "seed": "3"])
+    model.featureGroupsJSON = String(decoding: try JSONEncoder().encode(features), as: UTF8.self)
+    let methods: [ExplanationMethod] = [.simpleGrad, .lrp]
+    let stats = try ManipulationAudit.statistics(model, data: data, methods: methods, noise: 0.05, beta: 10, seed: 0)
+    for m in methods {
+      let shares = stats.filter { $0.name.hasPrefix("share \(m.rawValue) ") }
+      #expect(shares.map(\.name) == ["x0", "x1", "x2", "group"].map { "share \(m.rawValue) \($0)" })
+      // Each row's shares sum to 1, so their means do too.
+      #expect(abs(shares.map(\.value).reduce(0, +) - 1) < 1e-5)
+    }
+  }
+
   @Test func adaptiveAttackTermsMatchTheStatisticsOnHandMadeMaps() {
     let a: [Float] = [1, 0, 1, 0, 1, 0, 1, 0, 1], b = a.map { 1 - $0 }, c: [Float] = [1, 1, 1, 0, 0, 0, 1, 1, 1]
     let maps = Tensor(shape: [3, 3, 3], scalars: a + b + c)

@@ -45,6 +45,32 @@ public enum AuditStatistics {
     return 1 - partners.map { agreement(own, $0, keep: keep) }.reduce(0, +) / Float(partners.count)
   }
 
+  /// Where a tabular method puts its relevance: for each feature (group of columns; a one-hot
+  /// feature's columns form one group), the mean over rows of `|R_f| / sum_g |R_g|`, where `R_f`
+  /// is the feature's relevance as the tabular fooling objectives sum it
+  /// (``Heatmap/sumPerFeature(_:features:inputs:)``: only the present categories of a one-hot
+  /// feature count). `inputs` are the explained rows. Rows whose relevance is 0 everywhere are left
+  /// out; every share is NaN when all rows are. A model fine-tuned to hide a feature drives that
+  /// feature's share towards 0 (docs/METHODS.md §11.2).
+  public static func featureShares(_ maps: AuditMapSet, features: [FeatureSpan], inputs: [[Float]]) -> [Float] {
+    let n = maps.count, d = maps.height * maps.width
+    precondition(inputs.count == n && inputs.allSatisfy { $0.count == d }, "featureShares: \(inputs.count) input rows for \(n) maps of \(d) values")
+    guard n > 0, !features.isEmpty else { return features.map { _ in .nan } }
+    let perFeature = Heatmap.sumPerFeature(
+      Tensor(shape: [n, d], scalars: maps.heat.flatMap { $0 }), features: features, inputs: Tensor(shape: [n, d], scalars: inputs.flatMap { $0 })
+    ).scalars
+    let g = features.count
+    var sums = [Double](repeating: 0, count: g), rows = 0
+    for i in 0..<n {
+      let r = perFeature[(i * g)..<((i + 1) * g)].map { Double(abs($0)) }
+      let total = r.reduce(0, +)
+      guard total > 0 else { continue }
+      for f in 0..<g { sums[f] += r[f] / total }
+      rows += 1
+    }
+    return sums.map { rows == 0 ? .nan : Float($0 / Double(rows)) }
+  }
+
   /// Adds Gaussian noise to every trainable tensor of `model`: standard deviation `relative`
   /// times the tensor's own standard deviation.
   public static func perturbWeights(_ model: Model, relative: Float, seed: UInt64) {
@@ -102,7 +128,7 @@ public struct ManipulationSettings: Codable, Sendable, Equatable {
 /// One statistic of a suspect model and how far it lies from clean models.
 public struct AuditStatistic: Codable, Sendable, Equatable {
   /// `sameness gradcam`, `disagreement lrp_t`, `disagreement lrp_t label 3`, `noise simplegrad`,
-  /// `smoothing lrp`, `reference gradcam`.
+  /// `smoothing lrp`, `reference gradcam`, `share lrp sex` (tabular).
   public var name: String
   public var value: Float
   /// Mean and standard deviation (floored) over the calibration's clean models, and
@@ -285,9 +311,18 @@ public struct ManipulationAudit: Sendable {
       let a = Trainer.logits(model, on: data).argmaxLastAxis(), b = Trainer.logits(reference, on: data).argmaxLastAxis()
       referenceKeep = zip(a, b).map { $0 == $1 }
     }
+    // Tabular models: each method's share of relevance per feature (docs/METHODS.md §11.2).
+    let features = model.inputShape.count == 1 ? try FeatureSpan.features(of: model) : []
+    let x = features.isEmpty ? [] : data.inputs.scalars, width = x.count / max(data.count, 1)
+    let rows = (0..<(features.isEmpty ? 0 : data.count)).map { Array(x[($0 * width)..<(($0 + 1) * width)]) }
     for (i, m) in methods.enumerated() {
       let own = maps[m]!
       add("sameness \(m.rawValue)", AuditStatistics.sameness(own, labels: data.labels))
+      if !features.isEmpty {
+        for (f, share) in zip(features, AuditStatistics.featureShares(own, features: features, inputs: rows)) {
+          add("share \(m.rawValue) \(f.name)", share)
+        }
+      }
       let partners = methods.filter { $0 != m && maps[$0]!.height * maps[$0]!.width == own.height * own.width }
       if !partners.isEmpty {
         let partnerMaps = partners.map { maps[$0]! }
