@@ -44,7 +44,7 @@ final class ProgressBar {
     let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
     let stats = metrics.map { "\($0.0) \($0.1)" }.joined(separator: " ")
     let line = "\(label) [\(bar)] \(min(done, total))/\(total) \(stats) \(String(format: "%.0f", rate)) \(unit)/s ETA \(Self.clock(eta))"
-    FileHandle.standardError.write(Data(((interactive ? "\r\u{1B}[K" : "") + line + (interactive ? "" : "\n")).utf8))
+    StandardError.write((interactive ? "\r\u{1B}[K" : "") + line + (interactive ? "" : "\n"))
   }
 
   /// Ends the line (terminal mode) and prints the total time.
@@ -52,7 +52,7 @@ final class ProgressBar {
     guard enabled else { return }
     let elapsed = Date().timeIntervalSince(start)
     let text = (interactive ? "\n" : "") + "\(label) done in \(Self.clock(elapsed))\(summary.isEmpty ? "" : ": " + summary)\n"
-    FileHandle.standardError.write(Data(text.utf8))
+    StandardError.write(text)
   }
 
   /// `m:ss` (or `h:mm:ss`).

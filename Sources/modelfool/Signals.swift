@@ -66,7 +66,7 @@ enum Signals {
       return
     }
     TemporaryPaths.removeAll()
-    logLine("\nError: \(number == SIGINT ? "interrupted" : "terminated"); its temporary files were removed")
+    StandardError.writeLast("\nError: \(number == SIGINT ? "interrupted" : "terminated"); its temporary files were removed\n")
     _exit(128 + number)
   }
 }

@@ -30,5 +30,30 @@ final class TerminalObserver: @unchecked Sendable {
 
 /// Writes one line to standard error.
 func logLine(_ text: String) {
-  FileHandle.standardError.write(Data((text + "\n").utf8))
+  StandardError.write(text + "\n")
+}
+
+/// Standard error of the CLI's progress and messages, one writer at a time; after ``writeLast(_:)``
+/// (a signal's final error line) nothing more is written, so a progress line from the run's thread
+/// cannot follow the error before the process exits.
+enum StandardError {
+  private final class State: @unchecked Sendable {
+    let lock = NSLock()
+    var closed = false
+  }
+  private static let state = State()
+
+  static func write(_ text: String) {
+    state.lock.lock()
+    defer { state.lock.unlock() }
+    if !state.closed { FileHandle.standardError.write(Data(text.utf8)) }
+  }
+
+  /// Writes `text` and closes: later writes are dropped.
+  static func writeLast(_ text: String) {
+    state.lock.lock()
+    defer { state.lock.unlock() }
+    if !state.closed { FileHandle.standardError.write(Data(text.utf8)) }
+    state.closed = true
+  }
 }
