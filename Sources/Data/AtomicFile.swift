@@ -150,10 +150,15 @@ public enum TemporaryPaths {
   /// Removes every listed file and folder (recursively) and empties the list; returns the paths
   /// it removed. Meant for a signal handler that exits right after.
   @discardableResult
-  public static func removeAll() -> [String] {
+  public static func removeAll() -> [String] { removeAll(where: { _ in true }) }
+
+  /// ``removeAll()`` restricted to the listed paths for which `include` holds (the others stay
+  /// listed): a test can check the removal without touching paths other tests have listed.
+  @discardableResult
+  public static func removeAll(where include: (String) -> Bool) -> [String] {
     registry.lock.lock()
-    let paths = registry.paths.keys.sorted()
-    registry.paths = [:]
+    let paths = registry.paths.keys.filter(include).sorted()
+    for path in paths { registry.paths[path] = nil }
     registry.lock.unlock()
     // Longest first: files inside a registered folder go before it.
     for path in paths.sorted(by: { $0.count > $1.count }) { try? FileManager.default.removeItem(atPath: path) }
