@@ -54,7 +54,7 @@ func jsonLine<T: Encodable>(_ value: T) throws -> String { try RunJSON.encode(va
 /// Prints ``BLASRuntime/genericCoreWarning(core:cpuFlags:environment:)`` on stderr, once per process.
 func warnIfGenericBLASCore() {
   guard BLASWarning.once.withLock({ done in defer { done = true }; return !done }) else { return }
-  if let line = BLASRuntime.genericCoreWarning() { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+  if let line = BLASRuntime.genericCoreWarning() { logLine(line) }
 }
 
 private enum BLASWarning {

@@ -33,7 +33,7 @@ struct ModelFoolCommand: ParsableCommand {
       if Ranks.communicator.size > 1 && !(error is RunInterrupted) {
         Ranks.abort("Error: rank \(Ranks.communicator.rank) of \(Ranks.communicator.size): \(message)", code: status)
       }
-      if !message.isEmpty && Ranks.isRoot { FileHandle.standardError.write(Data("Error: \(message)\n".utf8)) }
+      if !message.isEmpty && Ranks.isRoot { StandardError.writeLast("Error: \(message)\n") }
       Ranks.finish()
       Foundation.exit(status)
     }

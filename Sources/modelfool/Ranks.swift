@@ -13,7 +13,7 @@ enum Ranks {
     var bucketBytes = SingleProcess.defaultBucketBytes
     if let text = ProcessInfo.processInfo.environment["MODELFOOL_MPI_BUCKET_BYTES"] {
       guard let n = Int(text), n > 0 else {
-        FileHandle.standardError.write(Data("Error: MODELFOOL_MPI_BUCKET_BYTES must be a positive number of bytes, got '\(text)'\n".utf8))
+        StandardError.writeLast("Error: MODELFOOL_MPI_BUCKET_BYTES must be a positive number of bytes, got '\(text)'\n")
         exit(1)
       }
       bucketBytes = n
@@ -21,7 +21,7 @@ enum Ranks {
     do {
       return try Job.start(bucketBytes: bucketBytes)
     } catch {
-      FileHandle.standardError.write(Data("Error: MPI could not start: \(error)\n".utf8))
+      StandardError.writeLast("Error: MPI could not start: \(error)\n")
       exit(1)
     }
   }()
@@ -42,15 +42,14 @@ enum Ranks {
     // MODELFOOL_MPI_STATS=1: each rank tells its allreduce totals (for benchmarks).
     if ProcessInfo.processInfo.environment["MODELFOOL_MPI_STATS"] != nil {
       let s = mpi.reduceStatistics
-      FileHandle.standardError.write(Data(String(
-        format: "rank %d of %d: %d allreduce calls, %d bytes, %.3f s\n", mpi.rank, mpi.size, s.calls, s.bytes, s.seconds).utf8))
+      logLine(String(format: "rank %d of %d: %d allreduce calls, %d bytes, %.3f s", mpi.rank, mpi.size, s.calls, s.bytes, s.seconds))
     }
     mpi.finalize()
   }
 
   /// Prints `line` on standard error and ends every rank of the job.
   static func abort(_ line: String, code: Int32) -> Never {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    StandardError.writeLast(line + "\n")
     guard let mpi = communicator as? MPICommunicator else { exit(code) }
     mpi.abort(code: code)
   }

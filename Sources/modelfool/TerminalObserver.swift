@@ -33,9 +33,9 @@ func logLine(_ text: String) {
   StandardError.write(text + "\n")
 }
 
-/// Standard error of the CLI's progress and messages, one writer at a time; after ``writeLast(_:)``
-/// (a signal's final error line) nothing more is written, so a progress line from the run's thread
-/// cannot follow the error before the process exits.
+/// The CLI's one writer of standard error (progress, messages, errors), one write at a time; after
+/// ``writeLast(_:)`` (a final error line: a signal's, a failed command's, an MPI abort) nothing more
+/// is written, so a progress line from the run's thread cannot follow the error before the exit.
 enum StandardError {
   private final class State: @unchecked Sendable {
     let lock = NSLock()
