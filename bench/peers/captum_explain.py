@@ -25,7 +25,7 @@ import os
 import sys
 import warnings
 
-from peer_common import median_ms, pin_threads, read_checkpoint
+from peer_common import fail as peer_fail, median_ms, pin_threads, read_checkpoint
 
 
 def parse_args():
@@ -42,8 +42,7 @@ def parse_args():
 
 
 def fail(message):
-  print(f"captum/zennit peer: {message}", file=sys.stderr)
-  return 3
+  return peer_fail("captum/zennit peer", message)
 
 
 def main():
@@ -117,7 +116,7 @@ def main():
     for key, fn in variants.items():
       result[key] = round(median_ms(fn, 1, args.iterations), 3)
   except Exception as error:
-    return fail(f"run failed ({type(error).__name__}: {error})".splitlines()[0])
+    return fail(f"run failed ({type(error).__name__}: {error})")
   print(json.dumps(result))
   return 0
 

@@ -2,11 +2,19 @@
 imported, reading a ModelFool checkpoint with h5py, median step times, EfficientNet-Lite0's stages."""
 import os
 import statistics
+import sys
 import time
 
 # EfficientNet-Lite0 stages: (expand, kernel, stride, channels, repeats), as the zoo's builder.
 LITE0_STAGES = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
                 (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]
+
+
+def fail(peer, message):
+  """Prints `peer: message` (its first line) on standard error; returns the exit status 3 that tells
+  `modelfool bench` the peer could not run."""
+  print(f"{peer}: {message}".splitlines()[0], file=sys.stderr)
+  return 3
 
 
 def pin_threads(threads):

@@ -28,7 +28,7 @@ import json
 import os
 import sys
 
-from peer_common import LITE0_STAGES, median_ms, pin_threads, read_checkpoint
+from peer_common import LITE0_STAGES, fail as peer_fail, median_ms, pin_threads, read_checkpoint
 
 
 def parse_args():
@@ -47,8 +47,7 @@ def parse_args():
 
 
 def fail(message):
-  print(f"torch EfficientNet peer: {message}", file=sys.stderr)
-  return 3
+  return peer_fail("torch EfficientNet peer", message)
 
 
 def same_pads(size, k, s):
@@ -162,7 +161,7 @@ def main():
         "effnet_gradcam_location_step_ms": round(timed(gradcam_step), 2),
     }
   except Exception as error:
-    return fail(f"run failed ({type(error).__name__}: {error})".splitlines()[0])
+    return fail(f"run failed ({type(error).__name__}: {error})")
   print(json.dumps(result))
   return 0
 

@@ -27,7 +27,7 @@ import argparse
 import json
 import sys
 
-from peer_common import median_ms, pin_threads
+from peer_common import fail, median_ms, pin_threads
 
 
 def parse_args():
@@ -49,9 +49,7 @@ def main():
     import torch
     import torch.nn.functional as F
   except Exception as error:
-    print(f"torch peer: cannot import torch ({type(error).__name__}: {error})".splitlines()[0],
-          file=sys.stderr)
-    return 3
+    return fail("torch peer", f"cannot import torch ({type(error).__name__}: {error})")
   torch.set_num_threads(args.threads)
   torch.manual_seed(0)
 
@@ -135,8 +133,7 @@ def main():
         "finetune_gradcam_location_step_ms": round(timed(finetune_gradcam_step), 3),
     }
   except Exception as error:
-    print(f"torch peer: run failed ({type(error).__name__}: {error})".splitlines()[0], file=sys.stderr)
-    return 3
+    return fail("torch peer", f"run failed ({type(error).__name__}: {error})")
   print(json.dumps(result))
   return 0
 
