@@ -92,11 +92,8 @@ struct BenchStepCommand: ParsableCommand {
     }
     // PyTorch's fine-tuning step: the digits CNN's from torch_step.py, EfficientNet-Lite0's from
     // its own peer on the same checkpoint; no peer for other models.
-    let finetunePath = finetuneModel.flatMap { name -> String? in
-      if FileManager.default.fileExists(atPath: name) { return name }
-      return WeightImport.pretrained(named: name).map { WeightImport.defaultCheckpointPath(for: $0.name) }
-    }
-    let effnetCheckpoint = model?.architecture == "efficientnet-lite0" && torchEffnetPeer != "none" ? finetunePath : nil
+    let effnetCheckpoint = model?.architecture == "efficientnet-lite0" && torchEffnetPeer != "none"
+      ? finetuneModel.flatMap(WeightImport.checkpointPath) : nil
     var effnetError: String?
     if model != nil && effnetCheckpoint == nil {
       log("no PyTorch peer for the fine-tuning step of \(finetuneModel!) (only for the digits CNN and an EfficientNet-Lite0 checkpoint)")
