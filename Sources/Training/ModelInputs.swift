@@ -74,8 +74,13 @@ public enum ModelInputs {
     let plane = image.width * image.height
     let storage = TensorStorage(uninitializedCount: 3 * plane)
     steps.normalize(rgb: image.rgb, width: image.width, height: image.height, into: storage.pointer)
-    let rgb = Tensor(shape: [1, 3, image.height, image.width], storage: storage)
-    if channels == 3 { return rgb }
+    return luma(Tensor(shape: [1, 3, image.height, image.width], storage: storage), channels: channels)
+  }
+
+  /// An RGB batch `[N, 3, H, W]` for a model of `channels` input channels: itself for 3, the
+  /// ITU-R 601 luma `0.299 R + 0.587 G + 0.114 B` (Pillow's `convert("L")`) for 1.
+  static func luma(_ rgb: Tensor, channels: Int) -> Tensor {
+    guard channels == 1, rgb.rank == 4, rgb.shape[1] == 3 else { return rgb }
     let weights = Tensor(shape: [1, 3, 1, 1], scalars: [0.299, 0.587, 0.114])
     return (rgb * weights).sum(alongAxes: [1], keepingDimensions: true)
   }
@@ -176,8 +181,9 @@ public enum ModelInputs {
     let hasLabels = file.isDataset("labels")
     try file.close()
     if hasLabels || requireLabels {
-      return try ImageNetDataset.loadHDF5(
-        path, preprocessing: steps, classNames: model.classNames.isEmpty ? nil : model.classNames)
+      var data = try ImageNetDataset.loadHDF5(path, preprocessing: steps, classNames: model.classNames.isEmpty ? nil : model.classNames)
+      data.inputs = luma(data.inputs, channels: model.inputShape[0])
+      return data
     }
     // No labels (prediction only): run each image through the pipeline.
     let f = try HDF5File.open(path)
@@ -194,7 +200,7 @@ public enum ModelInputs {
       batch.append(try s.tensor(rgb: Array(pixels[(n * bytes)..<((n + 1) * bytes)]), width: shape[2], height: shape[1],
                                 source: "\(path) image \(n)"))
     }
-    let inputs = Tensor.concatenate(batch, alongAxis: 0)
+    let inputs = luma(Tensor.concatenate(batch, alongAxis: 0), channels: model.inputShape[0])
     return Dataset(name: "hdf5", inputs: inputs, labels: [Int](repeating: 0, count: shape[0]), classNames: model.classNames)
   }
 
@@ -211,12 +217,13 @@ public enum ModelInputs {
         "give exactly one data source: a catalogue data set, an image folder or an HDF5 file (got \(sources.count))",
         settings: ["dataset", "images", "h5"])
     }
-    let data: Dataset
+    var data: Dataset
     if let images {
       guard let steps = try imagePreprocessing(for: model) else {
         throw DataError("\(images): \(model.architecture) is not an image model")
       }
       data = try ImageNetDataset.loadFolder(root: images, preprocessing: steps)
+      data.inputs = luma(data.inputs, channels: model.inputShape[0])
     } else if let h5 {
       data = try imageNetHDF5(h5, for: model)
     } else if dataset == "imagenet-sample", let steps = try imagePreprocessing(for: model) {

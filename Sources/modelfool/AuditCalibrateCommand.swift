@@ -12,7 +12,7 @@ struct AuditCalibrateCommand: ParsableCommand {
 
   @OptionGroup var global: GlobalOptions
   @Option(help: "Clean checkpoints, comma separated.") var models: CommaList<String>
-  @Option(help: "Data set (default: the one each checkpoint records).") var dataset: DatasetName?
+  @OptionGroup var data: AuditDataOptions
   @Option(help: "Methods, comma separated (default: all that apply).") var methods: CommaList<ExplanationMethod>?
   @Option(parsing: .unconditional, help: "Evenly spaced held-out examples.") var count = ManipulationSettings.defaultCount
   @Option(parsing: .unconditional, help: "Weight noise of the brittleness statistic.") var noise: Float = 0.05
@@ -29,7 +29,8 @@ struct AuditCalibrateCommand: ParsableCommand {
     let root = try global.root
     let reports = try models.values.map { path in
       var s = ManipulationSettings(model: path)
-      (s.dataset, s.methods, s.count, s.noise, s.beta, s.reference) = (dataset?.name, methods?.values, count, noise, beta, reference)
+      (s.dataset, s.images, s.h5) = (data.dataset?.name, data.images, data.h5)
+      (s.methods, s.count, s.noise, s.beta, s.reference) = (methods?.values, count, noise, beta, reference)
       observer.message("measuring \(path)")
       return try ManipulationAudit(settings: s, datasetsRoot: root, observer: observer).run()
     }

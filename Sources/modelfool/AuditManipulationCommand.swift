@@ -16,7 +16,7 @@ struct AuditManipulationCommand: ParsableCommand {
   @Option(help: "Calibration of clean models (`audit calibrate`); without one the statistics are reported unscored.") var calibration: String?
   @Option(parsing: .unconditional, help: "False-alarm rate of the verdict: manipulated when the corrected p-value is below it.")
   var alpha = ManipulationSettings.defaultAlpha
-  @Option(help: "Data set whose test split is used (default: the one the checkpoint records).") var dataset: DatasetName?
+  @OptionGroup var data: AuditDataOptions
   @Option(help: "Methods, comma separated (default: all that apply).") var methods: CommaList<ExplanationMethod>?
   @Option(parsing: .unconditional, help: "Evenly spaced held-out examples.") var count = ManipulationSettings.defaultCount
   @Option(parsing: .unconditional, help: "Weight noise of the brittleness statistic, relative to each tensor's spread.") var noise: Float = 0.05
@@ -25,7 +25,8 @@ struct AuditManipulationCommand: ParsableCommand {
 
   var settings: ManipulationSettings {
     var s = ManipulationSettings(model: model)
-    (s.reference, s.calibration, s.alpha, s.dataset) = (reference, calibration, alpha, dataset?.name)
+    (s.reference, s.calibration, s.alpha) = (reference, calibration, alpha)
+    (s.dataset, s.images, s.h5) = (data.dataset?.name, data.images, data.h5)
     (s.methods, s.count, s.noise, s.beta, s.seed) = (methods?.values, count, noise, beta, seed)
     return s
   }

@@ -11,7 +11,7 @@ struct AuditSanityCommand: ParsableCommand {
 
   @OptionGroup var global: GlobalOptions
   @Option(help: "Checkpoint checked.") var model: String
-  @Option(help: "Data set whose test split is explained (default: the one the checkpoint records).") var dataset: DatasetName?
+  @OptionGroup var data: AuditDataOptions
   @Option(help: "Methods, comma separated (default: all that apply).") var methods: CommaList<ExplanationMethod>?
   @Option(parsing: .unconditional, help: "Evenly spaced test examples explained.") var count = 32
   @Option(help: "A model trained with `train --shuffle-labels` for the data-randomisation test.") var shuffledModel: String?
@@ -20,7 +20,8 @@ struct AuditSanityCommand: ParsableCommand {
 
   func run() throws {
     var settings = SanitySettings(model: model)
-    (settings.dataset, settings.methods, settings.count) = (dataset?.name, methods?.values, count)
+    (settings.dataset, settings.images, settings.h5) = (data.dataset?.name, data.images, data.h5)
+    (settings.methods, settings.count) = (methods?.values, count)
     (settings.shuffledModel, settings.seed) = (shuffledModel, seed)
     let outcome = try SanityCheck(settings: settings, datasetsRoot: try global.root, observer: global.prepare()).run()
     let folder = out ?? "runs/audit/sanity-" + ((model as NSString).lastPathComponent as NSString).deletingPathExtension

@@ -48,6 +48,18 @@ struct RunOptions: ParsableArguments {
   var out: String?
 }
 
+/// The data an audit explains: a catalogue data set's test split (default: the one the checkpoint
+/// records), an ImageNet-layout folder or an HDF5 file of images and labels.
+struct AuditDataOptions: ParsableArguments {
+  @Option(help: "Data set whose test split is used (default: the one the checkpoint records).") var dataset: DatasetName?
+  @Option(help: "ImageNet-layout folder (one subfolder per class) instead of --dataset.") var images: String?
+  @Option(help: "HDF5 file with 'images' (uint8 N x H x W x 3, RGB) and 'labels' instead of --dataset.") var h5: String?
+
+  func validate() throws {
+    if [dataset?.name, images, h5].compactMap({ $0 }).count > 1 { throw ValidationError("give one of --dataset, --images and --h5") }
+  }
+}
+
 /// `value` as one line of JSON (``RunJSON``).
 func jsonLine<T: Encodable>(_ value: T) throws -> String { try RunJSON.encode(value) }
 

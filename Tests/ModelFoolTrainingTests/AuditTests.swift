@@ -108,6 +108,40 @@ struct AuditTests {
     #expect(FileManager.default.fileExists(atPath: folder + "/out/independent-topk.svg"))
   }
 
+  /// An auditor's own images (`--h5`, `--images`) instead of a catalogue data set: the digits test
+  /// images written as grey RGB into an HDF5 file give the statistics the catalogue's give (the luma
+  /// of a grey pixel is the pixel, up to float rounding), and the report names the file.
+  @Test func manipulationAuditOnImagesFromAnHDF5File() throws {
+    let folder = Self.temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let model = try ModelZoo.build(architecture: "digits-cnn", options: ["channels": "4,4,8", "seed": "6"])
+    try Checkpoint.save(model, to: folder + "/m.h5", metadata: ["dataset": "digits"])
+    let test = try DatasetCatalog.load("digits", root: "datasets").test.evenlySpacedSubset(60)
+    let x = test.inputs.scalars
+    var images: [(rgb: [UInt8], width: Int, height: Int)] = []
+    for i in 0..<test.count {
+      var rgb: [UInt8] = []
+      for v in x[(i * 784)..<((i + 1) * 784)] { rgb += [UInt8](repeating: UInt8((v * 255).rounded()), count: 3) }
+      images.append((rgb: rgb, width: 28, height: 28))
+    }
+    try ImageNetDataset.writeHDF5(images: images, labels: test.labels, classNames: model.classNames, to: folder + "/digits.h5")
+    var fromFile = ManipulationSettings(model: folder + "/m.h5")
+    (fromFile.h5, fromFile.count, fromFile.methods) = (folder + "/digits.h5", 60, [.gradCAM, .simpleGrad, .lrp])
+    let r = try ManipulationAudit(settings: fromFile, datasetsRoot: "datasets").run()
+    #expect(r.examples == 60 && r.settings.h5 == folder + "/digits.h5" && r.settings.dataset == nil)
+    var fromCatalogue = fromFile
+    (fromCatalogue.h5, fromCatalogue.dataset) = (nil, "digits")
+    fromCatalogue.count = 60
+    // The catalogue's 60 evenly spaced test digits are the file's 60 images (1,000 / 60 apart).
+    let c = try ManipulationAudit(settings: fromCatalogue, datasetsRoot: "datasets").run()
+    #expect(c.settings.dataset == "digits" && r.statistics.map(\.name) == c.statistics.map(\.name))
+    #expect(r.statistics.map(\.name).contains("disagreement simplegrad label 9"))
+    for (a, b) in zip(r.statistics, c.statistics) { #expect(abs(a.value - b.value) < 1e-4, "\(a.name): \(a.value) vs \(b.value)") }
+    var both = fromFile
+    both.dataset = "digits"
+    #expect(throws: TrainingError.self) { try ManipulationAudit(settings: both, datasetsRoot: "datasets").run() }
+  }
+
   @Test func samenessIsOneForTheSameFrameAndLowForDifferentMaps() {
     let frame: [Float] = [1, 1, 1, 1, 0, 1, 1, 1, 1]
     let same = AuditMapSet([frame, frame, frame], height: 3, width: 3)

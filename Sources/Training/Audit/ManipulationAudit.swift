@@ -96,6 +96,9 @@ public struct ManipulationSettings: Codable, Sendable, Equatable {
   public var reference: String?
   /// Catalogue data set whose test split is used; nil: the one the checkpoint records.
   public var dataset: String?
+  /// Instead of a catalogue data set: an ImageNet-layout folder or an HDF5 file of images and labels.
+  public var images: String?
+  public var h5: String?
   /// Methods measured; nil: images gradcam, lrp_t, simplegrad_t, simplegrad, lrp; tabular
   /// simplegrad, gradxinput, lrp, ig.
   public var methods: [ExplanationMethod]?
@@ -348,7 +351,9 @@ public struct ManipulationAudit: Sendable {
 
   /// Measures the statistics and, with a calibration, scores them.
   public func run() throws -> ManipulationReport {
-    let (model, data, name) = try SanityCheck.load(settings.model, dataset: settings.dataset, count: settings.count, datasetsRoot: datasetsRoot, observer: observer)
+    let (model, data, name) = try SanityCheck.load(
+      settings.model, dataset: settings.dataset, images: settings.images, h5: settings.h5, count: settings.count, datasetsRoot: datasetsRoot,
+      observer: observer)
     guard settings.noise > 0, settings.noise.isFinite else { throw TrainingError("the weight noise must be positive, got \(settings.noise)", settings: ["noise"]) }
     guard settings.beta > 0, settings.beta.isFinite else { throw TrainingError("beta must be positive, got \(settings.beta)", settings: ["beta"]) }
     guard settings.alpha > 0, settings.alpha < 1 else { throw TrainingError("alpha must lie between 0 and 1, got \(settings.alpha)", settings: ["alpha"]) }
@@ -367,7 +372,7 @@ public struct ManipulationAudit: Sendable {
       reference = r
     }
     var resolved = settings
-    resolved.dataset = name
+    if settings.images == nil, settings.h5 == nil { resolved.dataset = name }
     resolved.methods = settings.methods ?? ManipulationSettings.defaultMethods(spatial: model.inputShape.count == 3)
     var statistics = try Self.statistics(
       model, data: data, methods: resolved.methods!, reference: reference, noise: settings.noise, beta: settings.beta, seed: settings.seed,

@@ -9,6 +9,10 @@ public struct SanitySettings: Codable, Sendable, Equatable {
   public var model: String
   /// Catalogue data set whose test split is explained; nil: the one the checkpoint records.
   public var dataset: String?
+  /// Instead of a catalogue data set: an ImageNet-layout folder or an HDF5 file of images and
+  /// labels (``ModelInputs/evaluationData(for:dataset:images:h5:datasetsRoot:)``).
+  public var images: String?
+  public var h5: String?
   /// Methods checked; nil: every method that applies (images: gradcam, lrp_t, simplegrad_t,
   /// simplegrad, gradxinput, lrp; tabular: simplegrad, gradxinput, lrp, ig).
   public var methods: [ExplanationMethod]?
@@ -132,11 +136,17 @@ public struct SanityCheck: Sendable {
   }
 
   /// Loads a checkpoint and the evenly spaced test examples it is checked on.
-  static func load(_ path: String, dataset: String?, count: Int, datasetsRoot: String, observer: RunObserver) throws -> (Model, Dataset, String) {
+  static func load(
+    _ path: String, dataset: String?, images: String? = nil, h5: String? = nil, count: Int, datasetsRoot: String, observer: RunObserver
+  ) throws -> (Model, Dataset, String) {
     guard count > 1 else { throw TrainingError("at least 2 examples are needed, got \(count)", settings: ["count"]) }
     guard FileManager.default.fileExists(atPath: path) else { throw TrainingError("no checkpoint at \(path)", settings: ["model"]) }
     let model = try Checkpoint.load(path, log: observer.message)
     model.setTraining(false)
+    if images != nil || h5 != nil {
+      let data = try ModelInputs.evaluationData(for: model, dataset: dataset, images: images, h5: h5, datasetsRoot: datasetsRoot)
+      return (model, data.evenlySpacedSubset(min(count, data.count)), data.name)
+    }
     guard let name = dataset ?? recordedDataset(path) else {
       throw TrainingError("\(path) records no data set: name one", settings: ["dataset"])
     }
@@ -152,10 +162,12 @@ public struct SanityCheck: Sendable {
     if let path = settings.shuffledModel, !FileManager.default.fileExists(atPath: path) {
       throw TrainingError("no checkpoint at \(path)", settings: ["shuffledModel"])
     }
-    let (model, data, name) = try Self.load(settings.model, dataset: settings.dataset, count: settings.count, datasetsRoot: datasetsRoot, observer: observer)
+    let (model, data, name) = try Self.load(
+      settings.model, dataset: settings.dataset, images: settings.images, h5: settings.h5, count: settings.count, datasetsRoot: datasetsRoot,
+      observer: observer)
     let methods = settings.methods ?? SanitySettings.defaultMethods(spatial: model.inputShape.count == 3)
     var resolved = settings
-    resolved.dataset = name
+    if settings.images == nil, settings.h5 == nil { resolved.dataset = name }
     resolved.methods = methods
     let layers = Self.parameterLayers(model)
     let original = try Dictionary(uniqueKeysWithValues: methods.map { ($0.rawValue, try AuditMapSet.explain(model, data: data, method: $0)) })
