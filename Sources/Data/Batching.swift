@@ -11,6 +11,21 @@ public struct Batch: Sendable {
 }
 
 extension Dataset {
+  /// Input values a batch of a pass that records no graph (logits, explanations, scoring) holds
+  /// at most: 4 MiB of input. ImageNet-size images then come 6 to a batch, so each activation of
+  /// the pass stays below glibc's 32 MiB `mmap` threshold (``TensorStorage``) and is reused
+  /// instead of faulted in anew: an audit of EfficientNet-Lite0 at 64 per batch spent as much
+  /// time in the kernel as in its own code and peaked at 5 GB (docs/RESULTS.md §9).
+  public static let inferenceBudget = 1 << 20
+
+  /// Examples per batch of a pass that records no graph: `preferred`, or fewer (at least 1) when
+  /// `preferred` examples would hold more than ``inferenceBudget`` input values. Digits and
+  /// tabular rows keep `preferred`.
+  public func inferenceBatchSize(preferred: Int) -> Int {
+    let values = Swift.max(exampleShape.reduce(1, *), 1)
+    return Swift.max(1, Swift.min(preferred, Self.inferenceBudget / values))
+  }
+
   /// The examples at `indices` (in that order, repeats allowed) as a new dataset with the same
   /// name, class names and feature groups.
   public func subset(_ indices: [Int]) -> Dataset {

@@ -91,10 +91,10 @@ public enum FoolingEvaluator {
   public static func evaluate(
     fooled: Model, original: Model, data: Dataset, objective: FoolingObjective,
     methods: [ExplanationMethod], range: SuccessRange? = nil, layer: String? = nil,
-    batchSize: Int = 64, observer: RunObserver = .silent, communicator: Communicator = SingleProcess(),
+    batchSize: Int? = nil, observer: RunObserver = .silent, communicator: Communicator = SingleProcess(),
     maps mapSink: ((_ method: ExplanationMethod, _ original: Tensor, _ fooled: Tensor) -> Void)? = nil
   ) throws -> FoolingEvaluation {
-    let order = data.batches(size: batchSize).indexBatches
+    let order = data.batches(size: batchSize ?? data.inferenceBatchSize(preferred: 64)).indexBatches
     if communicator.size > 1 && !objective.isTabular && mapSink == nil {
       var evaluation = try count(
         fooled: fooled, original: original, source: data, batches: order, objective: objective, methods: methods,

@@ -157,18 +157,19 @@ public enum Trainer {
     return records
   }
 
-  /// Logits for every example of `data`, in order, in evaluation mode and without recording.
-  public static func logits(_ model: Model, on data: Dataset, batchSize: Int = 256) -> Tensor {
+  /// Logits for every example of `data`, in order, in evaluation mode and without recording, in
+  /// batches of `batchSize` (nil: 256, fewer for large images: ``Dataset/inferenceBatchSize(preferred:)``).
+  public static func logits(_ model: Model, on data: Dataset, batchSize: Int? = nil) -> Tensor {
     let wasTraining = model.isTraining
     model.setTraining(false)
     defer { model.setTraining(wasTraining) }
     return withoutRecording {
-      Tensor.concatenate(data.batches(size: batchSize).map { model($0.inputs) }, alongAxis: 0)
+      Tensor.concatenate(data.batches(size: batchSize ?? data.inferenceBatchSize(preferred: 256)).map { model($0.inputs) }, alongAxis: 0)
     }
   }
 
   /// Top-1 / top-5 accuracy and mean cross-entropy on `data`.
-  public static func evaluate(_ model: Model, on data: Dataset, batchSize: Int = 256) -> Evaluation {
+  public static func evaluate(_ model: Model, on data: Dataset, batchSize: Int? = nil) -> Evaluation {
     evaluate(logits: logits(model, on: data, batchSize: batchSize), labels: data.labels)
   }
 

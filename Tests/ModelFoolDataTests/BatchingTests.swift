@@ -15,6 +15,19 @@ import Testing
     #expect(s.labels == [1, 2, 1] && s.classNames == ["a", "b", "c"] && s.name == "toy")
   }
 
+  /// Passes without a graph keep their preferred batch size up to 2^20 input values per batch:
+  /// digits and tabular rows are untouched, 224 x 224 RGB images come 6 to a batch.
+  @Test func inferenceBatchSizeCapsInputValuesPerBatch() {
+    func data(_ shape: [Int]) -> Dataset {
+      Dataset(name: "d", inputs: .zeros([1] + shape), labels: [0], classNames: ["a"])
+    }
+    #expect(data([1, 28, 28]).inferenceBatchSize(preferred: 256) == 256)
+    #expect(data([91]).inferenceBatchSize(preferred: 64) == 64)
+    #expect(data([3, 224, 224]).inferenceBatchSize(preferred: 64) == 6)  // 1,048,576 / 150,528
+    #expect(data([3, 224, 224]).inferenceBatchSize(preferred: 4) == 4)
+    #expect(data([3, 1024, 1024]).inferenceBatchSize(preferred: 64) == 1)
+  }
+
   @Test func orderedBatches() {
     let b = Array(Self.toy.batches(size: 4))
     #expect(b.map(\.indices) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]])

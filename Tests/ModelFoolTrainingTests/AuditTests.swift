@@ -71,6 +71,19 @@ struct AuditTests {
     }
   }
 
+  /// The maps of a data set do not depend on its batching (large images are explained in
+  /// smaller batches than digits: ``Dataset/inferenceBatchSize(preferred:)``).
+  @Test func mapsDoNotDependOnTheBatchSize() throws {
+    let model = try ModelZoo.build(architecture: "digits-cnn", options: ["channels": "4,4,8", "seed": "2"])
+    var g = SeededGenerator(seed: 7)
+    let data = Dataset(name: "r", inputs: Tensor.randomUniform([10, 1, 28, 28], using: &g), labels: (0..<10).map { $0 % 3 }, classNames: ["a", "b", "c"])
+    for method in [ExplanationMethod.gradCAM, .simpleGrad, .lrp] {
+      let whole = try AuditMapSet.explain(model, data: data, method: method)
+      #expect(try AuditMapSet.explain(model, data: data, method: method, batchSize: 3) == whole, "\(method)")
+    }
+    #expect(Trainer.logits(model, on: data, batchSize: 4).scalars == Trainer.logits(model, on: data).scalars)
+  }
+
   @Test func shuffledLabelsArePermutedWithTheSameCounts() {
     let labels = (0..<200).map { $0 % 3 }
     let shuffled = Trainer.shuffledLabels(labels, seed: 4)

@@ -60,10 +60,12 @@ public struct AuditMapSet: Sendable, Equatable {
       heat: (0..<n).map { Array(h[($0 * size)..<(($0 + 1) * size)]) }, height: height, width: width)
   }
 
-  /// The maps of `method` explaining `labels`, in batches of `batchSize`, joined.
+  /// The maps of `method` explaining `labels`, in batches of `batchSize` (nil: 64, fewer for large
+  /// images: ``Dataset/inferenceBatchSize(preferred:)``), joined.
   public static func explain(
-    _ model: Model, data: Dataset, method: ExplanationMethod, layer: String? = nil, beta: Float? = nil, batchSize: Int = 64
+    _ model: Model, data: Dataset, method: ExplanationMethod, layer: String? = nil, beta: Float? = nil, batchSize: Int? = nil
   ) throws -> AuditMapSet {
+    let batchSize = batchSize ?? data.inferenceBatchSize(preferred: 64)
     var all: AuditMapSet?
     for start in stride(from: 0, to: data.count, by: batchSize) {
       let rows = Array(start..<min(start + batchSize, data.count))
