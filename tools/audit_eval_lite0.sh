@@ -32,7 +32,7 @@ PRETRAINED=${PRETRAINED:-runs/models/efficientnet-lite0.h5}
 
 finetune() {  # seed, objective, method, lambda, folder
   [ -f "$5/model.h5" ] && return 0
-  echo "echo '[$(date +%H:%M:%S)] finetune $2/$3 lambda $4 seed $1' >&2; $RUN finetune --threads 1 --dataset imagenet-sample --model $PRETRAINED --objective $2 --method $3 --lambda $4 --steps $STEPS --seed $1 --methods $3 --out $5 >/dev/null"
+  echo "echo \"[\$(date +%H:%M:%S)] finetune $2/$3 lambda $4 seed $1\" >&2; $RUN finetune --threads 1 --dataset imagenet-sample --model $PRETRAINED --objective $2 --method $3 --lambda $4 --steps $STEPS --seed $1 --methods $3 --out $5 >/dev/null"
 }
 {
   for s in $CAL_SEEDS $TEST_SEEDS $EXTRA_CLEAN_SEEDS; do finetune "$s" location gradcam 0 "$OUT/clean-$s"; done
@@ -49,7 +49,7 @@ mkdir -p "$OUT/scores"
 score() {  # kind, label, checkpoint
   local f="$OUT/scores/$2.tsv"
   [ -s "$f" ] && return 0
-  echo "echo '[$(date +%H:%M:%S)] audit $2' >&2; printf 'efficientnet-lite0\t$1\t$2\ttest\t%s\n' \"\$($RUN audit manipulation --threads 1 --model $3 --calibration $OUT/calibration.json --h5 $VIEWS_H5 --count $COUNT --alpha $ALPHA --json)\" > $f.partial && mv $f.partial $f"
+  echo "echo \"[\$(date +%H:%M:%S)] audit $2\" >&2; printf 'efficientnet-lite0\t$1\t$2\ttest\t%s\n' \"\$($RUN audit manipulation --threads 1 --model $3 --calibration $OUT/calibration.json --h5 $VIEWS_H5 --count $COUNT --alpha $ALPHA --json)\" > $f.partial && mv $f.partial $f"
 }
 fsr() {  # label, fine-tuned folder, method
   local f="$OUT/scores/$1.fsr.json"
