@@ -31,13 +31,16 @@ struct ConvolutionKernelsTests {
     return try body()
   }
 
-  /// Forward and input gradient of `c`: (y, dx).
-  static func passes(_ c: Case) -> (Tensor, Tensor) {
+  /// Forward, input gradient and weight gradient of `c`: (y, dx, dw).
+  static func passes(_ c: Case) -> (Tensor, Tensor, Tensor) {
     var g = SeededGenerator(seed: 5)
     let x = Tensor.randomNormal(c.input, using: &g), w = Tensor.randomNormal(c.weight, using: &g)
     let y = Tensor.conv2d(x, w, geometry: c.geometry, groups: c.groups)
     let dy = Tensor.randomNormal(y.shape, using: &g)
-    return (y, Tensor.convInputGradient(dy, w, inputShape: c.input, geometry: c.geometry, groups: c.groups))
+    return (
+      y, Tensor.convInputGradient(dy, w, inputShape: c.input, geometry: c.geometry, groups: c.groups),
+      Tensor.convWeightGradient(x, dy, weightShape: c.weight, geometry: c.geometry, groups: c.groups)
+    )
   }
 
   static func maxRelativeDifference(_ a: Tensor, _ b: Tensor) -> Float {
@@ -47,23 +50,28 @@ struct ConvolutionKernelsTests {
 
   @Test(arguments: chosen)
   func oneDNNRunsTheChosenShapesAndAgreesWithOurKernels(_ c: Case) {
-    for pass in [OneDNNConvolution.Pass.forward, .backwardData] {
+    // Weight gradients of depthwise convolutions stay ours.
+    for pass in OneDNNConvolution.Pass.allCases where pass != .backwardWeights || c.groups == 1 {
       let name = ConvolutionKernels.oneDNNImplementation(pass, input: c.input, weight: c.weight, geometry: c.geometry, groups: c.groups)
       #expect(name?.hasPrefix("jit") == true, "\(pass): \(name ?? "our kernels")")
     }
     let ours = Self.withOwnKernels(true) { Self.passes(c) }
     let oneDNN = Self.withOwnKernels(false) { Self.passes(c) }
-    #expect(ours.0.shape == oneDNN.0.shape && ours.1.shape == oneDNN.1.shape)
+    #expect(ours.0.shape == oneDNN.0.shape && ours.1.shape == oneDNN.1.shape && ours.2.shape == oneDNN.2.shape)
     #expect(Self.maxRelativeDifference(ours.0, oneDNN.0) < 2e-6)
     #expect(Self.maxRelativeDifference(ours.1, oneDNN.1) < 2e-6)
+    #expect(Self.maxRelativeDifference(ours.2, oneDNN.2) < 2e-6)
   }
 
   @Test func ourKernelsRunTheShapesOneDNNLost() {
     let pad1 = ConvGeometry(kernel: (3, 3), padding: (1, 1)), pointwise = ConvGeometry(kernel: (1, 1))
-    // 3->16 (backward-data 0.29x), 1x1 (the reorders cost more), any weight gradient.
+    // 3->16 (backward-data 0.29x), 1x1 (the reorders cost more), depthwise weight gradients.
     #expect(ConvolutionKernels.oneDNNImplementation(.backwardData, input: [32, 3, 32, 32], weight: [16, 3, 3, 3], geometry: pad1) == nil)
+    #expect(ConvolutionKernels.oneDNNImplementation(.backwardWeights, input: [32, 3, 32, 32], weight: [16, 3, 3, 3], geometry: pad1) == nil)
     #expect(ConvolutionKernels.oneDNNImplementation(.forward, input: [4, 40, 28, 28], weight: [240, 40, 1, 1], geometry: pointwise) == nil)
-    #expect(ConvolutionKernels.oneDNNImplementation(.backwardWeights, input: [32, 32, 14, 14], weight: [64, 32, 3, 3], geometry: pad1) == nil)
+    #expect(ConvolutionKernels.oneDNNImplementation(.backwardWeights, input: [4, 40, 28, 28], weight: [240, 40, 1, 1], geometry: pointwise) == nil)
+    #expect(ConvolutionKernels.oneDNNImplementation(.backwardWeights, input: [4, 32, 28, 28], weight: [32, 1, 3, 3], geometry: pad1, groups: 32) == nil)
+    #expect(ConvolutionKernels.oneDNNImplementation(.backwardWeights, input: [32, 32, 14, 14], weight: [64, 32, 3, 3], geometry: pad1) != nil)
     #expect(ConvolutionKernels.oneDNNImplementation(.forward, input: [32, 32, 14, 14], weight: [64, 32, 3, 3], geometry: pad1) != nil)
     Self.withOwnKernels(true) {
       #expect(ConvolutionKernels.oneDNNImplementation(.forward, input: [32, 32, 14, 14], weight: [64, 32, 3, 3], geometry: pad1) == nil)
@@ -82,6 +90,75 @@ struct ConvolutionKernelsTests {
       let two = Self.withOwnKernels(false) { Self.passes(k) }
       #expect(one.0.scalars.map(\.bitPattern) == two.0.scalars.map(\.bitPattern), "\(k) forward")
       #expect(one.1.scalars.map(\.bitPattern) == two.1.scalars.map(\.bitPattern), "\(k) input gradient")
+      #expect(one.2.scalars.map(\.bitPattern) == two.2.scalars.map(\.bitPattern), "\(k) weight gradient")
     }
+  }
+
+  /// Dense weight gradients on oneDNN with batches that are not multiples of the 4-image calls
+  /// (7: calls of images {0,2,4,6} and {1,3,5}; 9: {0,4,8}, {2,6}, {1,3,5,7}; 13; 6), stride 1 and
+  /// 2, symmetric, asymmetric and no padding, a dilated 3x2 kernel.
+  static let weightGradientCases: [Case] = [
+    Case(input: [7, 16, 9, 9], weight: [8, 16, 3, 3], groups: 1, geometry: ConvGeometry(kernel: (3, 3), padding: (1, 1))),
+    Case(input: [9, 24, 10, 7], weight: [16, 24, 3, 3], groups: 1,
+      geometry: ConvGeometry(kernel: (3, 3), stride: (2, 2), padding: (top: 0, bottom: 1, left: 1, right: 0))),
+    Case(input: [13, 16, 9, 9], weight: [8, 16, 3, 3], groups: 1, geometry: ConvGeometry(kernel: (3, 3), stride: (2, 2))),
+    Case(input: [6, 16, 11, 11], weight: [4, 16, 3, 2], groups: 1,
+      geometry: ConvGeometry(kernel: (3, 2), padding: (2, 1), dilation: (2, 1))),
+  ]
+
+  /// The weight gradient oneDNN computes in calls of at most 4 images, partials added by halves,
+  /// against the definition summed in Float64 (``ConvolutionReferenceTests/forEachTap(_:_:)``),
+  /// each element's error relative to the sum of its terms' magnitudes.
+  @Test(arguments: weightGradientCases)
+  func oneDNNWeightGradientMatchesTheDefinition(_ c: Case) throws {
+    let name = ConvolutionKernels.oneDNNImplementation(.backwardWeights, input: c.input, weight: c.weight, geometry: c.geometry)
+    #expect(name?.hasPrefix("jit") == true, "\(name ?? "our kernels")")
+    let (oh, ow) = try #require(c.geometry.outputSize(h: c.input[2], w: c.input[3]))
+    var g = SeededGenerator(seed: 9)
+    let x = Tensor.randomNormal(c.input, using: &g), dy = Tensor.randomNormal([c.input[0], c.weight[0], oh, ow], using: &g)
+    let dw = Self.withOwnKernels(false) {
+      Tensor.convWeightGradient(x, dy, weightShape: c.weight, geometry: c.geometry).scalars
+    }
+    let problem = ConvolutionReferenceTests.Problem(
+      n: c.input[0], c: c.input[1], h: c.input[2], w: c.input[3], o: c.weight[0], groups: 1, geometry: c.geometry)
+    let xs = x.scalars, gs = dy.scalars
+    var sum = [Double](repeating: 0, count: dw.count), magnitude = sum
+    ConvolutionReferenceTests.forEachTap(problem) { o, i, k in
+      let term = Double(gs[o]) * Double(xs[i])
+      sum[k] += term
+      magnitude[k] += abs(term)
+    }
+    let worst = dw.indices.map { abs(Double(dw[$0]) - sum[$0]) / max(magnitude[$0], 1e-12) }.max() ?? 0
+    // Float32 sums of at most ~1,000 products: far below 1e-6 of their magnitude.
+    #expect(worst < 1e-6, "largest error relative to the sum of |terms|: \(worst)")
+  }
+
+  /// The property data parallelism needs: the weight gradient of a batch of more than 4 images
+  /// equals, bit for bit, the Float sum of the weight gradients of its even-numbered and its
+  /// odd-numbered images (two ranks' strided shards, added by their allreduce), for batches that
+  /// are and are not multiples of the 4-image calls. Our kernels' image-by-image sum does not.
+  @Test(arguments: [5, 8, 9, 12, 32])
+  func weightGradientOfABatchIsTheSumOfItsEvenAndOddImages(_ n: Int) {
+    let geometry = ConvGeometry(kernel: (3, 3), padding: (1, 1))
+    let (c, o, side) = (32, 64, 7)
+    var g = SeededGenerator(seed: UInt64(n))
+    let x = Tensor.randomNormal([n, c, side, side], using: &g)
+    let dy = Tensor.randomNormal([n, o, side, side], using: &g)
+    func rows(_ t: Tensor, _ ids: [Int]) -> Tensor {
+      let per = t.count / t.shape[0]
+      return Tensor(shape: [ids.count] + t.shape.dropFirst(), scalars: ids.flatMap { t.scalars[($0 * per)..<(($0 + 1) * per)] })
+    }
+    let weight = [o, c, 3, 3]
+    #expect(ConvolutionKernels.oneDNNImplementation(.backwardWeights, input: x.shape, weight: weight, geometry: geometry) != nil)
+    let (whole, shards) = Self.withOwnKernels(false) {
+      let whole = Tensor.convWeightGradient(x, dy, weightShape: weight, geometry: geometry).scalars
+      let parts = [0, 1].map { rank in
+        let ids = Array(stride(from: rank, to: n, by: 2))
+        return Tensor.convWeightGradient(rows(x, ids), rows(dy, ids), weightShape: weight, geometry: geometry).scalars
+      }
+      return (whole, zip(parts[0], parts[1]).map { $0 + $1 })
+    }
+    let differing = zip(whole, shards).filter { $0.bitPattern != $1.bitPattern }.count
+    #expect(differing == 0, "\(differing) of \(whole.count) elements differ")
   }
 }

@@ -7,12 +7,15 @@ import Synchronization
 ///
 /// The rule comes from `modelfool bench conv` (docs/RESULTS.md §11): at one thread oneDNN,
 /// reorders included, ran forward and backward-data 1.3-1.75x faster on 3x3 convolutions with at
-/// least 16 input channels and 1.3-5x faster on depthwise ones; it lost on 1->32 and 3->16
-/// backward-data and on 1x1 convolutions. Backward-weights stays ours: oneDNN's splits its
-/// reduction over the batch across its threads (other bits with another thread count), and its
-/// gains there were 1.2-1.3x. Results do not depend on the thread count: oneDNN runs on one
-/// OpenMP thread per call (no second thread team beside the engine's pool), the batch is cut into
-/// calls of `max(1, n / 8)` images (a function of the batch only), and the pool runs the calls.
+/// least 16 input channels and 1.3-5x faster on depthwise ones, and backward-weights of those dense
+/// convolutions 1.2-1.3x; it lost on 1->32 and 3->16 backward-data and on 1x1 convolutions.
+/// Depthwise weight gradients stay ours. Results do not depend on the thread count: oneDNN runs on
+/// one OpenMP thread per call (no second thread team beside the engine's pool), the batch is cut
+/// into calls that depend on the batch only, and the pool runs the calls. Forward and
+/// backward-data cut it into calls of `max(1, n / 8)` consecutive images; backward-weights into
+/// the leaves of a ``SummationTree``, each call into its own partial gradient, the partials added
+/// by the tree, so that a batch's weight gradient is the sum of its even and odd images' (what two
+/// data-parallel ranks compute before their allreduce adds them).
 public enum ConvolutionKernels {
   private static let oneDNN = Atomic<Bool>(ProcessInfo.processInfo.environment["MODELFOOL_CONV_KERNELS"] != "own")
 
@@ -27,31 +30,65 @@ public enum ConvolutionKernels {
   static func prefersOneDNN(
     _ pass: OneDNNConvolution.Pass, channels c: Int, outputs o: Int, groups: Int, geometry: ConvGeometry
   ) -> Bool {
-    guard pass != .backwardWeights else { return false }
-    if isDepthwise(channels: c, outputs: o, groups: groups) { return true }
+    if isDepthwise(channels: c, outputs: o, groups: groups) { return pass != .backwardWeights }
     return groups == 1 && c >= 16 && geometry.kh * geometry.kw > 1
   }
 
+  /// Images per oneDNN backward-weights call at most: a leaf of the ``SummationTree``. A constant,
+  /// not a function of the batch: a rank's share of a batch must make the same calls as one
+  /// process's. 4 keeps the calls as large as the forward pass's at batch 32.
+  static let weightGradientLeaf = 4
+
+  /// The images of the oneDNN calls of `pass` on a batch of `n`.
+  static func calls(_ pass: OneDNNConvolution.Pass, images n: Int) -> [ImageSet] {
+    if pass == .backwardWeights { return SummationTree(images: n, leaf: weightGradientLeaf).leaves }
+    let per = Swift.max(1, n / 8)
+    return stride(from: 0, to: n, by: per).map { ImageSet(first: $0, stride: 1, count: Swift.min(per, n - $0)) }
+  }
+
   /// Runs `pass` through oneDNN when the switch and the rule give it to oneDNN and a JIT kernel
-  /// exists for it; returns false otherwise (the caller runs its own kernels). `a`, `out` are the
-  /// batch's NCHW input and output (forward: `x`, `y`; backward-data: `dy`, `dx`), `b` the weight.
+  /// exists for it; returns false otherwise (the caller runs its own kernels). `a`, `b`, `out` as in
+  /// ``OneDNNConvolution/run(_:_:into:)``, for the whole batch: forward `(x, w) -> y`,
+  /// backward-data `(dy, w) -> dx`, backward-weights `(x, dy) -> dw`.
   static func run(
     _ pass: OneDNNConvolution.Pass, n: Int, c: Int, h: Int, w: Int, o: Int, oh: Int, ow: Int,
     weight: [Int], geometry: ConvGeometry, groups: Int,
     _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>
   ) -> Bool {
     guard useOneDNN, prefersOneDNN(pass, channels: c, outputs: o, groups: groups, geometry: geometry) else { return false }
-    let per = Swift.max(1, n / 8), calls = (n + per - 1) / per, rest = n - (calls - 1) * per
-    func primitive(_ images: Int) -> OneDNNConvolution? {
-      cached(Key(pass: pass, input: [images, c, h, w], weight: weight, output: [images, o, oh, ow], geometry: geometry, groups: groups))
+    let tree = pass == .backwardWeights ? SummationTree(images: n, leaf: weightGradientLeaf) : nil
+    let sets = tree?.leaves ?? calls(pass, images: n)
+    var primitives: [ImageSet.Shape: OneDNNConvolution] = [:]
+    for shape in Set(sets.map(\.shape)) {
+      guard let p = cached(Key(
+        pass: pass, input: [shape.count, c, h, w], weight: weight, output: [shape.count, o, oh, ow], geometry: geometry,
+        groups: groups, imageStride: shape.stride))
+      else { return false }
+      primitives[shape] = p
     }
-    guard let full = primitive(per), let last = rest == per ? full : primitive(rest) else { return false }
-    let (inPlane, outPlane) = pass == .forward ? (c * h * w, o * oh * ow) : (o * oh * ow, c * h * w)
-    imageJobs(calls, flops: n * o * oh * ow * (c / groups) * geometry.kh * geometry.kw) { jobs, _ in
+    let (xPlane, yPlane) = (c * h * w, o * oh * ow)
+    let flops = n * o * oh * ow * (c / groups) * geometry.kh * geometry.kw
+    guard let tree else {
+      let (inPlane, outPlane) = pass == .forward ? (xPlane, yPlane) : (yPlane, xPlane)
+      imageJobs(sets.count, flops: flops) { jobs, _ in
+        for s in sets[jobs] {
+          primitives[s.shape]!.run(a + s.first * inPlane, b, into: out + s.first * outPlane)
+        }
+      }
+      return true
+    }
+    // Leaf 0 writes into `out`, the others into partials of their own; the tree adds them into `out`.
+    let size = weight.reduce(1, *)
+    let partials = UnsafeMutablePointer<Float>.allocate(capacity: (sets.count - 1) * size)
+    defer { partials.deallocate() }
+    func partial(_ leaf: Int) -> UnsafeMutablePointer<Float> { leaf == 0 ? out : partials + (leaf - 1) * size }
+    imageJobs(sets.count, flops: flops) { jobs, _ in
       for j in jobs {
-        (j == calls - 1 ? last : full).run(a + j * per * inPlane, b, into: out + j * per * outPlane)
+        let s = sets[j]
+        primitives[s.shape]!.run(a + s.first * xPlane, b + s.first * yPlane, into: partial(j))
       }
     }
+    tree.add(size: size, partial)
     return true
   }
 
@@ -64,9 +101,10 @@ public enum ConvolutionKernels {
     guard useOneDNN, prefersOneDNN(pass, channels: c, outputs: o, groups: groups, geometry: geometry),
       let (oh, ow) = geometry.outputSize(h: h, w: w)
     else { return nil }
-    let per = Swift.max(1, n / 8)
-    return cached(Key(pass: pass, input: [per, c, h, w], weight: weight, output: [per, o, oh, ow], geometry: geometry, groups: groups))?
-      .implementation
+    let first = calls(pass, images: n)[0].shape
+    return cached(Key(
+      pass: pass, input: [first.count, c, h, w], weight: weight, output: [first.count, o, oh, ow], geometry: geometry,
+      groups: groups, imageStride: first.stride))?.implementation
   }
 
   struct Key: Hashable {
@@ -74,6 +112,8 @@ public enum ConvolutionKernels {
     let input: [Int], weight: [Int], output: [Int]
     let geometry: ConvGeometry
     let groups: Int
+    /// Images of a call lie this many images apart in the batch.
+    let imageStride: Int
   }
 
   /// Primitives by shape (`nil`: oneDNN has no JIT kernel for it, or refused it). Creating one
@@ -86,11 +126,65 @@ public enum ConvolutionKernels {
       if cache.count >= 512 { cache.removeAll() }
       let made = try? OneDNNConvolution(
         pass: key.pass, input: key.input, weight: key.weight, output: key.output, geometry: key.geometry,
-        groups: key.groups, blocked: true, threads: 1)
+        groups: key.groups, blocked: true, threads: 1, imageStride: key.imageStride)
       // Only the JIT kernels were measured; reference and GEMM fallbacks are slower than ours.
       let chosen = made.flatMap { $0.implementation.hasPrefix("jit") || $0.implementation.hasPrefix("brg") ? $0 : nil }
       cache[key] = .some(chosen)
       return chosen
+    }
+  }
+}
+
+/// `count` images of a batch, `stride` images apart from image `first` on: one oneDNN call.
+struct ImageSet {
+  let first: Int, stride: Int, count: Int
+
+  /// What the call's primitive depends on.
+  struct Shape: Hashable { let count: Int, stride: Int }
+  var shape: Shape { Shape(count: count, stride: stride) }
+}
+
+/// The order in which a weight gradient adds up its batch: a set of at most `leaf` images is one
+/// call (a leaf, summed inside oneDNN); a larger set is the sum of its even-numbered and its
+/// odd-numbered images' sums. Data-parallel ranks take a batch's rows strided
+/// (`Communicator.shard`: rank `r` of 2 gets rows `r, r + 2, ...`), so for a batch of more than
+/// `leaf` images one process's sum is, bit for bit, the sum of the two ranks' (each the same tree
+/// over the same rows in the same order) that their allreduce computes. With power-of-two rows per
+/// rank the loss means' and the ranks' weighting factors are exact too, and a weight that the loss
+/// reaches once gets one process's gradient; where two terms reach it (a convolution that an
+/// explanation's inner gradient passes through), each process adds its two sums.
+struct SummationTree {
+  /// The leaves, in the order the tree visits them.
+  private(set) var leaves: [ImageSet] = []
+  /// Leaf `into`'s partial += leaf `from`'s, in this order; the whole sum ends in leaf 0's.
+  private(set) var additions: [(into: Int, from: Int)] = []
+
+  init(images n: Int, leaf: Int) {
+    precondition(n > 0 && leaf > 0, "SummationTree: needs images and a leaf size")
+    _ = grow(ImageSet(first: 0, stride: 1, count: n), leaf: leaf)
+  }
+
+  /// Adds the subtree of `set`; returns the leaf its sum ends in.
+  private mutating func grow(_ set: ImageSet, leaf: Int) -> Int {
+    if set.count <= leaf {
+      leaves.append(set)
+      return leaves.count - 1
+    }
+    let step = 2 * set.stride
+    let even = grow(ImageSet(first: set.first, stride: step, count: (set.count + 1) / 2), leaf: leaf)
+    let odd = grow(ImageSet(first: set.first + set.stride, stride: step, count: set.count / 2), leaf: leaf)
+    additions.append((even, odd))
+    return even
+  }
+
+  /// Runs the additions on the `size` elements of each leaf's buffer `partial(leaf)`, split over
+  /// the pool by elements (every element gets the same additions in the same order).
+  func add(size: Int, _ partial: (Int) -> UnsafeMutablePointer<Float>) {
+    parallelChunks(size, work: size * additions.count) { part in
+      for (into, from) in additions {
+        let d = partial(into), s = partial(from)
+        for e in part { d[e] += s[e] }
+      }
     }
   }
 }

@@ -23,10 +23,11 @@ public final class OneDNNConvolution: @unchecked Sendable {
   /// The two inputs and the output, in the order of `run`'s arguments.
   private let operands: [Operand]
 
-  /// Input `[n, c, h, w]`, weight `[o, c / groups, kh, kw]`, output `[n, o, oh, ow]`.
+  /// Input `[n, c, h, w]`, weight `[o, c / groups, kh, kw]`, output `[n, o, oh, ow]`. The `n`
+  /// images of input and output lie `imageStride` images apart in the caller's buffers (1: packed).
   public init(
     pass: Pass, input: [Int], weight: [Int], output: [Int], geometry g: ConvGeometry, groups: Int,
-    blocked: Bool, threads: Int
+    blocked: Bool, threads: Int, imageStride: Int = 1
   ) throws {
     self.pass = pass
     self.threads = threads
@@ -80,8 +81,8 @@ public final class OneDNNConvolution: @unchecked Sendable {
     scratchpad = try queryMD(pd, dnnl_query_scratchpad_md)
 
     // The caller's (plain) descriptors, in `run`'s order.
-    let plainX = try memoryDesc(input, dnnl_nchw), plainW = try memoryDesc(weightDims, weightTag)
-    let plainY = try memoryDesc(output, dnnl_nchw)
+    let plainX = try batchDesc(input, imageStride: imageStride), plainW = try memoryDesc(weightDims, weightTag)
+    let plainY = try batchDesc(output, imageStride: imageStride)
     let user: [dnnl_memory_desc_t], arguments: [Int32]
     switch pass {
     case .forward: (user, arguments) = ([plainX, plainW, plainY], [DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST])
@@ -243,6 +244,16 @@ private func memoryDesc(_ dims: [Int], _ tag: dnnl_format_tag_t) throws -> dnnl_
   var md = dnnl_memory_desc_t()
   let d = dims.map { Int64($0) }
   try check(dnnl_memory_desc_init_by_tag(&md, Int32(d.count), d, dnnl_f32, tag), "memory descriptor \(dims)")
+  return md
+}
+
+/// NCHW `dims` whose images lie `imageStride` images apart.
+private func batchDesc(_ dims: [Int], imageStride: Int) throws -> dnnl_memory_desc_t {
+  guard imageStride != 1 else { return try memoryDesc(dims, dnnl_nchw) }
+  var md = dnnl_memory_desc_t()
+  let (c, h, w) = (dims[1], dims[2], dims[3])
+  let d = dims.map { Int64($0) }, strides = [imageStride * c * h * w, h * w, w, 1].map { Int64($0) }
+  try check(dnnl_memory_desc_init_by_strides(&md, 4, d, dnnl_f32, strides), "memory descriptor \(dims) every \(imageStride) images")
   return md
 }
 

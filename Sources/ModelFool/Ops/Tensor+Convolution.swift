@@ -7,8 +7,8 @@
 /// so second and higher derivatives of any network need no further code. Each runs per image and
 /// per group as im2col + one `cblas_sgemm` (1x1 stride-1 convolutions skip im2col); depthwise
 /// convolutions (groups = input = output channels) use the direct kernels of DepthwiseConvolution.swift.
-/// Forward and input gradient go to oneDNN where it won by measurement (ConvolutionKernels.swift);
-/// the primitives and their VJPs stay the same whichever kernel runs.
+/// The three go to oneDNN where it won by measurement (ConvolutionKernels.swift); the primitives
+/// and their VJPs stay the same whichever kernel runs.
 
 extension Tensor {
   /// 2-D convolution (cross-correlation) of NCHW `input` with OIHW `weight`
@@ -126,6 +126,12 @@ extension Tensor {
     }
     let cg = c / groups, og = o / groups, kk = cg * geometry.kh * geometry.kw, plane = oh * ow
     let r = Tensor.build(shape: weightShape) { out in
+      if ConvolutionKernels.run(
+        .backwardWeights, n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow, weight: weightShape, geometry: geometry,
+        groups: groups, input.storage.pointer, gradient.storage.pointer, into: out)
+      {
+        return
+      }
       if isDepthwise(channels: c, outputs: o, groups: groups) {  // DepthwiseConvolution.swift
         return depthwiseWeightGradient(
           input.storage.pointer, gradient.storage.pointer, n: n, c: c, h: h, width: w, geometry: geometry,
