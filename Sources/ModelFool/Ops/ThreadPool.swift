@@ -140,7 +140,13 @@ final class WorkerPool: @unchecked Sendable {
       let asleep = sleepers.load(ordering: .sequentiallyConsistent)
       for _ in 0..<min(asleep, chunks - 1) { wake.signal() }
       job.work()
-      while job.done.load(ordering: .acquiring) < chunks {}
+      // A worker still runs a claimed chunk: spin, and on a crowded machine (more runnable threads
+      // than cores) give the core up so that the worker gets it.
+      var spins = 0
+      while job.done.load(ordering: .acquiring) < chunks {
+        spins += 1
+        if spins >= Self.spinLimit { sched_yield() }
+      }
       // Every claimed chunk has returned: no thread reads `body` any more.
       job.body = nil
       current.withLock { $0 = nil }
