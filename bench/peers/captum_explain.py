@@ -20,12 +20,11 @@ Output: one JSON line. Without torch, captum, zennit or h5py: a one-line reason 
 """
 import argparse
 import gzip
-import json
 import os
 import sys
 import warnings
 
-from peer_common import fail as peer_fail, median_ms, pin_threads, read_checkpoint
+from peer_common import fail as peer_fail, median_ms, pin_threads, print_result, read_checkpoint
 
 
 def parse_args():
@@ -111,14 +110,13 @@ def main():
       "gradcam_ms": lambda: gradcam.attribute(x, target=y, attribute_to_layer_input=True, relu_attributions=True),
       "lrp_ms": lrp,
   }
-  result = {"peer": "captum+zennit", "torch_version": torch.__version__, "threads": args.threads, "batch": 32}
-  try:
+  def measure():
+    result = {"peer": "captum+zennit", "torch_version": torch.__version__, "threads": args.threads, "batch": 32}
     for key, fn in variants.items():
       result[key] = round(median_ms(fn, 1, args.iterations), 3)
-  except Exception as error:
-    return fail(f"run failed ({type(error).__name__}: {error})")
-  print(json.dumps(result))
-  return 0
+    return result
+
+  return print_result("captum/zennit peer", measure)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """What the PyTorch, Captum/Zennit and numpy peers share: thread pinning before the framework is
-imported, reading a ModelFool checkpoint with h5py, median step times, EfficientNet-Lite0's stages."""
+imported, reading a ModelFool checkpoint with h5py, median step times, EfficientNet-Lite0's stages,
+the one-line JSON result."""
+import json
 import os
 import statistics
 import sys
@@ -15,6 +17,17 @@ def fail(peer, message):
   `modelfool bench` the peer could not run."""
   print(f"{peer}: {message}".splitlines()[0], file=sys.stderr)
   return 3
+
+
+def print_result(peer, measure):
+  """Prints what `measure()` returns (the peer's figures) as one JSON line and returns status 0;
+  when it raises, the `fail` line and status 3 instead."""
+  try:
+    result = measure()
+  except Exception as error:
+    return fail(peer, f"run failed ({type(error).__name__}: {error})")
+  print(json.dumps(result))
+  return 0
 
 
 def pin_threads(threads):

@@ -28,7 +28,7 @@ import json
 import os
 import sys
 
-from peer_common import LITE0_STAGES, fail as peer_fail, median_ms, pin_threads, read_checkpoint
+from peer_common import LITE0_STAGES, fail as peer_fail, median_ms, pin_threads, print_result, read_checkpoint
 
 
 def parse_args():
@@ -154,16 +154,11 @@ def main():
   def timed(step):
     return median_ms(step, args.warmup, args.iterations)
 
-  try:
-    result = {
-        "peer": "torch", "torch_version": torch.__version__, "threads": args.threads, "batch": args.batch,
-        "effnet_plain_step_ms": round(timed(plain_step), 2),
-        "effnet_gradcam_location_step_ms": round(timed(gradcam_step), 2),
-    }
-  except Exception as error:
-    return fail(f"run failed ({type(error).__name__}: {error})")
-  print(json.dumps(result))
-  return 0
+  return print_result("torch EfficientNet peer", lambda: {
+      "peer": "torch", "torch_version": torch.__version__, "threads": args.threads, "batch": args.batch,
+      "effnet_plain_step_ms": round(timed(plain_step), 2),
+      "effnet_gradcam_location_step_ms": round(timed(gradcam_step), 2),
+  })
 
 
 if __name__ == "__main__":

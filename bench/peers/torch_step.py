@@ -24,10 +24,9 @@ stderr) when torch is missing or the run fails.
 """
 
 import argparse
-import json
 import sys
 
-from peer_common import fail, median_ms, pin_threads
+from peer_common import fail, median_ms, pin_threads, print_result
 
 
 def parse_args():
@@ -124,18 +123,13 @@ def main():
     loss.backward()
     adam.step()
 
-  try:
-    result = {
-        "peer": "torch", "torch_version": torch.__version__, "threads": args.threads,
-        "plain_step_ms": round(timed(plain_step), 3),
-        "double_backprop_step_ms": round(timed(double_backprop_step), 3),
-        "finetune_plain_step_ms": round(timed(finetune_plain_step), 3),
-        "finetune_gradcam_location_step_ms": round(timed(finetune_gradcam_step), 3),
-    }
-  except Exception as error:
-    return fail("torch peer", f"run failed ({type(error).__name__}: {error})")
-  print(json.dumps(result))
-  return 0
+  return print_result("torch peer", lambda: {
+      "peer": "torch", "torch_version": torch.__version__, "threads": args.threads,
+      "plain_step_ms": round(timed(plain_step), 3),
+      "double_backprop_step_ms": round(timed(double_backprop_step), 3),
+      "finetune_plain_step_ms": round(timed(finetune_plain_step), 3),
+      "finetune_gradcam_location_step_ms": round(timed(finetune_gradcam_step), 3),
+  })
 
 
 if __name__ == "__main__":
