@@ -19,7 +19,7 @@ struct BenchConvCommand: ParsableCommand {
 
   func validate() throws {
     guard iterations > 0 else { throw ValidationError("--iterations must be positive") }
-    guard !threadCounts.isEmpty, threads.split(separator: ",").allSatisfy({ (Int($0) ?? 0) > 0 }) else {
+    guard !threadCounts.isEmpty else {
       throw ValidationError("--threads: expected positive whole numbers, comma-separated, got '\(threads)'")
     }
     guard shapes.isEmpty || ConvBenchmark.shapes.contains(where: { $0.name.contains(shapes) }) else {
@@ -27,7 +27,7 @@ struct BenchConvCommand: ParsableCommand {
     }
   }
 
-  private var threadCounts: [Int] { threads.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 } }
+  private var threadCounts: [Int] { parseThreadCounts(threads, allowingAll: false) ?? [] }
 
   func run() throws {
     warnIfGenericBLASCore()

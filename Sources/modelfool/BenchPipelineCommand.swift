@@ -37,12 +37,12 @@ struct BenchPipelineCommand: ParsableCommand {
 
   func validate() throws {
     guard repeats > 0, rounds > 0 else { throw ValidationError("--repeats and --rounds must be positive") }
-    guard !threadCounts.isEmpty, threadCounts.allSatisfy({ $0 > 0 }) else {
+    guard !threadCounts.isEmpty else {
       throw ValidationError("--threads: expected positive whole numbers separated by commas, got '\(threads)'")
     }
   }
 
-  private var threadCounts: [Int] { threads.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+  private var threadCounts: [Int] { parseThreadCounts(threads, allowingAll: false) ?? [] }
 
   func run() throws {
     let directory = folder ?? datasetsRoot + "/imagenet-sample"

@@ -38,15 +38,7 @@ struct BenchStepCommand: ParsableCommand {
   @Flag(help: "Print one JSON object on stdout.")
   var json = false
 
-  private var threadCounts: [Int] {
-    var seen: [Int] = []
-    for part in threads.split(separator: ",") {
-      let word = part.trimmingCharacters(in: .whitespaces)
-      let n = word == "all" ? EngineThreads.available : Int(word) ?? 0
-      if n > 0 && !seen.contains(n) { seen.append(n) }
-    }
-    return seen
-  }
+  private var threadCounts: [Int] { parseThreadCounts(threads, allowingAll: true) ?? [] }
 
   /// The largest `--finetune-batch`; the memory estimate may refuse a smaller one.
   static let maxFinetuneBatch = 4096
@@ -56,8 +48,7 @@ struct BenchStepCommand: ParsableCommand {
     guard (1...Self.maxFinetuneBatch).contains(finetuneBatch) else {
       throw ValidationError("--finetune-batch must be between 1 and \(Self.maxFinetuneBatch), got \(finetuneBatch)")
     }
-    let words = threads.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-    guard !words.isEmpty, words.allSatisfy({ $0 == "all" || (Int($0) ?? 0) > 0 }) else {
+    guard !threadCounts.isEmpty else {
       throw ValidationError("--threads: expected positive whole numbers or 'all', comma-separated, got '\(threads)'")
     }
   }
