@@ -54,10 +54,6 @@ struct AuditDataOptions: ParsableArguments {
   @Option(help: "Data set whose test split is used (default: the one the checkpoint records).") var dataset: DatasetName?
   @Option(help: "ImageNet-layout folder (one subfolder per class) instead of --dataset.") var images: String?
   @Option(help: "HDF5 file with 'images' (uint8 N x H x W x 3, RGB) and 'labels' instead of --dataset.") var h5: String?
-
-  func validate() throws {
-    if [dataset?.name, images, h5].compactMap({ $0 }).count > 1 { throw ValidationError("give one of --dataset, --images and --h5") }
-  }
 }
 
 /// `value` as one line of JSON (``RunJSON``).

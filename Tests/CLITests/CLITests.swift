@@ -330,7 +330,7 @@ struct CLIBadInvocationTests {
     .init(arguments: ["audit", "sanity", "--model", "CKPT", "--dataset", "digits"], error: "data set digits has examples [1, 28, 28]"),
     .init(arguments: ["audit", "sanity", "--model", "CKPT", "--shuffled-model", "missing.h5"], error: "no checkpoint at missing.h5 (--shuffled-model)"),
     .init(arguments: ["audit", "sanity", "--model", "CKPT", "--methods", "nope"], error: "The value 'nope' is invalid for '--methods <methods>'"),
-    .init(arguments: ["audit", "manipulation", "--model", "CKPT", "--dataset", "german", "--h5", "x.h5"], error: "give one of --dataset, --images and --h5"),
+    .init(arguments: ["audit", "manipulation", "--model", "CKPT", "--dataset", "german", "--h5", "x.h5"], error: "give exactly one data source: a catalogue data set, an image folder or an HDF5 file (got 2) (--dataset, --images, --h5)"),
     .init(arguments: ["audit", "manipulation", "--model", "CKPT", "--h5", "missing.h5"], error: "missing.h5"),
     .init(arguments: ["audit", "sanity", "--model", "CKPT", "--images", "/nonexistent"], error: "is not an image model"),
     .init(arguments: ["audit", "manipulation", "--model", "CKPT", "--noise", "0"], error: "the weight noise must be positive, got 0.0 (--noise)"),
