@@ -19,7 +19,7 @@ public enum FineTuneBenchmark {
     let x = Tensor.randomUniform([batch] + model.inputShape, using: &g)
     let labels = (0..<batch).map { $0 % max(model.classNames.count, 10) }
     var options = FineTuneOptions()
-    options.objective = .location
+    options.objective = LocationObjective()
     options.method = .gradCAM
     let parameters = model.trainableParameters()
     var adam = Adam(learningRate: 1e-4)

@@ -9,7 +9,7 @@ public enum FineTuneReportPage {
   /// Writes `folder/report.html` (and `folder/pictures/*.png`); returns the page's path.
   @discardableResult
   public static func write(
-    folder: String, fooled: Model, original: Model, examples: Dataset, objective: FoolingObjective,
+    folder: String, fooled: Model, original: Model, examples: Dataset, objective: any FoolingObjective,
     methods: [ExplanationMethod], layer: String?, curves: [FineTuneRecord], evaluation: FoolingEvaluation,
     settings: [String: String], trainEvaluation: FoolingEvaluation? = nil
   ) throws -> String {
@@ -75,11 +75,11 @@ public enum FineTuneReportPage {
 
   /// Before/after pictures: one row per method, one column per example.
   static func explanationGallery(
-    pictures: String, fooled: Model, original: Model, examples: Dataset, objective: FoolingObjective,
+    pictures: String, fooled: Model, original: Model, examples: Dataset, objective: any FoolingObjective,
     methods: [ExplanationMethod], layer: String?
   ) throws -> String {
     var html = "<table><tr><th class=l>method</th>" + (0..<examples.count).map { "<th>example \($0) (label \(examples.classNames.indices.contains(examples.labels[$0]) ? examples.classNames[examples.labels[$0]] : String(examples.labels[$0])))</th>" }.joined() + "</tr>"
-    let spans = objective.isTabular ? try FeatureSpan.features(of: original) : []
+    let spans = objective.kind == .tabular ? try FeatureSpan.features(of: original) : []
     for method in methods {
       html += "<tr><td class=l>\(method.rawValue)</td>"
       var options = ExplanationOptions()
@@ -90,7 +90,7 @@ public enum FineTuneReportPage {
       for i in 0..<examples.count {
         html += "<td>"
         for (tag, maps) in [("original", before), ("fooled", after)] {
-          if objective.isTabular {
+          if objective.kind == .tabular {
             let r = Heatmap.sumPerFeature(
               maps.slice(axis: 0, i..<(i + 1)), features: spans, inputs: examples.inputs.slice(axis: 0, i..<(i + 1))).scalars
             html += "<div class=cap>\(tag)</div>" + HeatmapPicture.featureBars(

@@ -97,43 +97,6 @@ public enum FineTuneSetup {
     }
   }
 
-  /// The objective `name` for a model; tabular models take `hide`, `location` and `topk`.
-  ///
-  /// - Parameters: `classes` for `active` (default: the first two classes), `features` for
-  ///   `hide` (sensitive names) and tabular `location` (the feature set).
-  public static func objective(
-    _ name: ObjectiveName, model: Model, dataset: String, classes: [Int]?, features: [String]?
-  ) throws -> FoolingObjective {
-    let spans = try FeatureSpan.features(of: model)
-    let tabular = model.inputShape.count == 1
-    switch (name, tabular) {
-    case (.location, false): return .location
-    case (.topk, false): return .topK
-    case (.centerMass, false): return .centerMass
-    case (.active, false):
-      let c = classes ?? [0, 1]
-      let n = model.classNames.count
-      guard c.count == 2, c[0] != c[1], c.allSatisfy({ $0 >= 0 && (n == 0 || $0 < n) }) else {
-        throw TrainingError("active needs two different class indices (0..<\(n)), got \(c)", settings: ["classes"])
-      }
-      return .active(c1: c[0], c2: c[1])
-    case (.hide, true):
-      return .hide(sensitive: try hiddenGroups(features, dataset: dataset, features: spans))
-    case (.location, true):
-      guard let features, !features.isEmpty else {
-        throw TrainingError("location on tabular data needs the feature set to move relevance onto", settings: ["sensitive"])
-      }
-      return .featureLocation(inside: try groupIndices(features, in: spans))
-    case (.topk, true): return .tabularTopK
-    case (.centerMass, true):
-      throw TrainingError("center-mass has no meaning without spatial order: tabular models take hide, location or topk", settings: ["objective"])
-    case (.hide, false):
-      throw TrainingError("hide is for tabular models with sensitive features; image models take location, topk, center-mass or active", settings: ["objective"])
-    case (.active, true):
-      throw TrainingError("active fooling swaps image heatmaps between classes; tabular models take hide, location or topk", settings: ["objective"])
-    }
-  }
-
   /// The methods scored after fine-tuning by default: `fooled` first, then every other method
   /// that applies to the model (without SmoothGrad for `large` images, see ``isLargeImage(_:)``).
   public static func scoredMethods(tabular: Bool, fooled: ExplanationMethod, large: Bool = false) -> [ExplanationMethod] {
@@ -143,71 +106,41 @@ public enum FineTuneSetup {
     return [fooled] + all.filter { $0 != fooled }
   }
 
-  /// Whether `model` takes ImageNet-size images (`[C, H, W]`, at least 128 pixels a side): such
-  /// runs fine-tune and score in batches of 4 and skip SmoothGrad (its noisy copies of a batch
-  /// need gigabytes at 224x224).
-  public static func isLargeImage(_ model: Model) -> Bool {
-    model.inputShape.count == 3 && min(model.inputShape[1], model.inputShape[2]) >= 128
-  }
+  /// Whether `model` takes ImageNet-size images (``ModelFamily/largeImage``): such runs fine-tune
+  /// and score in batches of 4 and skip SmoothGrad (its noisy copies of a batch need gigabytes at
+  /// 224x224).
+  public static func isLargeImage(_ model: Model) -> Bool { ModelFamily(of: model) == .largeImage }
 
-  /// Default fine-tuning settings for `model`: ``defaults(for:tabular:)``, except for large
-  /// images (ImageNet-size inputs, at least 128 pixels a side: the pretrained EfficientNet-Lite0
-  /// on the 16 sample photos), which get a small batch and a short run sized for a few minutes
-  /// on 2 CPU cores.
-  public static func defaults(for objective: FoolingObjective, model: Model) -> FineTuneOptions {
-    var o = defaults(for: objective, tabular: model.inputShape.count == 1)
-    guard isLargeImage(model) else { return o }
-    switch objective {
-    case .location, .topK, .centerMass, .active:
-      // Sized for a few minutes on 2 cores: the largest rate and run that kept the held-out photos
-      // correct; larger ones trade held-out accuracy for FSR, as 16 photos' cross-entropy cannot
-      // hold 1,000 classes (docs/RESULTS.md §2).
-      o.lambda = 1
-      o.learningRate = 5e-5
-      o.steps = 150
-      o.batchSize = 4
-      o.evaluateEvery = 50
-    default: break
-    }
-    return o
-  }
-
-  /// Default fine-tuning settings per objective and data kind (tuned on the shipped data;
-  /// measured results: docs/RESULTS.md).
-  public static func defaults(for objective: FoolingObjective, tabular: Bool) -> FineTuneOptions {
+  /// The options of a fine-tuning of `model` with `objective`, resolved through the ordered
+  /// layers of defaults, each over the one before: the library's (``FineTuneOptions``), the model
+  /// family's fooled method (SimpleGrad for tabular models, Grad-CAM for images), the objective's
+  /// for the family (``FoolingObjective/tune(_:family:)``), Heo et al.'s published setting when
+  /// `published` and one exists (``HeoSettings``), and last what `settings` sets. Returns whether
+  /// a published setting was applied.
+  public static func options(
+    for objective: any FoolingObjective, model: Model, settings: FineTuneSettings, published: Bool = false
+  ) -> (options: FineTuneOptions, published: Bool) {
     var o = FineTuneOptions()
+    let family = ModelFamily(of: model)
     o.objective = objective
-    o.method = tabular ? .simpleGrad : .gradCAM
-    switch objective {
-    case .location, .topK, .centerMass, .active:
-      // Digits CNN: fools Grad-CAM and LRP_T location at no accuracy cost; cosine decay lets
-      // cross-entropy recover at the end (docs/RESULTS.md §1.2).
-      o.lambda = 10
-      o.learningRate = 3e-3
-      o.steps = 400
-      o.batchSize = 32
-      if case .topK = objective {
-        // With the peak-keeping term (docs/METHODS.md §4.2), 400 steps cost accuracy; the longer
-        // cosine tail of 600 lets cross-entropy recover (docs/RESULTS.md §1.3).
-        o.steps = 600
-      }
-      if case .centerMass = objective {
-        // A lower rate than 3e-3 fools more maps; the shift is capped (FineTuneOptions.centerMassCap)
-        // so maps stay alive (docs/METHODS.md §4.3, docs/RESULTS.md §1.4).
-        o.learningRate = 1e-3
-      }
-    case .hide, .featureLocation, .tabularTopK:
-      // Hide, default sensitive features and biased base models: SimpleGrad and LRP fooled
-      // together (their mean L_F); the strong output-keeping weight holds the decisions, so
-      // accuracy and the hidden features' demographic parity barely move; lr 1e-3 fooled LRP less
-      // on COMPAS (docs/RESULTS.md §3, §4).
-      o.alsoFooled = [.lrp]
-      o.outputConsistency = 300
-      o.lambda = 30
-      o.learningRate = 3e-3
-      o.steps = 2000
-      o.batchSize = 128
+    o.method = family == .tabular ? .simpleGrad : .gradCAM
+    objective.tune(&o, family: family)
+    if let methods = settings.methods {
+      o.method = methods[0]
+      o.alsoFooled = Array(methods.dropFirst())
     }
-    return o
+    var usedPublished = false
+    if published, let heo = HeoSettings.options(o, architecture: model.architecture, objective: objective.name) {
+      o = heo
+      usedPublished = true
+    }
+    o.layer = settings.layer
+    if let v = settings.lambda { o.lambda = v }
+    if let v = settings.learningRate { o.learningRate = v }
+    if let v = settings.keepOutputs { o.outputConsistency = v }
+    if let v = settings.steps { o.steps = v }
+    if let v = settings.batchSize { o.batchSize = v }
+    o.seed = settings.seed
+    return (o, usedPublished)
   }
 }

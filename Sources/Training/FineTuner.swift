@@ -5,7 +5,7 @@ import ModelFoolData
 /// Settings of the model-manipulation attack (Heo et al. 2019): fine-tune the weights with
 /// `CE + lambda * L_F` on the same minibatch, Adam without weight decay, BatchNorm frozen.
 public struct FineTuneOptions: Sendable {
-  public var objective: FoolingObjective = .location
+  public var objective: any FoolingObjective = LocationObjective()
   /// The method fooled (it names the run).
   public var method: ExplanationMethod = .gradCAM
   /// Further methods fooled at the same time, as Dimanov et al. (2020) conceal a feature from
@@ -171,49 +171,28 @@ public enum FineTuner {
     return methods.count == 1 ? total : total / Float(methods.count)
   }
 
-  /// `L_F` for one explanation method.
+  /// `L_F` for one explanation method: the objective's loss on the maps of both models.
   static func foolingLoss(
     _ model: Model, original: Model, x: Tensor, labels: [Int], method: ExplanationMethod, options: FineTuneOptions,
     createGraph: Bool, forward: RecordedForward? = nil
   ) throws -> Tensor {
-    let tabular = options.objective.isTabular
-    func current(_ l: [Int]) throws -> Tensor {
-      try maps(model, x, labels: l, method: method, layer: options.layer, tabular: tabular, createGraph: createGraph, sharing: forward)
-    }
+    let tabular = options.objective.kind == .tabular
+    var explaining = ExplanationOptions()
+    explaining.layer = options.layer
+    explaining.createGraph = createGraph
+    var constant = explaining
+    constant.createGraph = false
     // Explanations need a recorded forward pass even for constants: the reference maps are
     // computed without keeping their graph and then cut from it.
-    func reference(_ l: [Int]) throws -> Tensor {
-      try maps(original, x, labels: l, method: method, layer: options.layer, tabular: tabular, createGraph: false).detached()
-    }
-    switch options.objective {
-    case .location: return FoolingLoss.location(try current(labels))
-    case .topK:
-      // What keeps the maps alive: Grad-CAM's peak, LRP_T's positive share; nothing for others.
-      let (keepWeight, kept): (Float, (Tensor) -> Tensor) = switch method {
-      case .gradCAM: (options.topKPeakWeight, { Heatmap.peak($0, method: .gradCAM) })
-      case .lrpTarget: (options.topKPositiveShareWeight, Heatmap.positiveShare)
-      default: (0, { $0 })
-      }
-      guard keepWeight > 0 else {
-        return FoolingLoss.topK(try current(labels), reference: try reference(labels))
-      }
-      var explaining = ExplanationOptions()
-      explaining.layer = options.layer
-      explaining.createGraph = createGraph
-      let e = try explanation(model, x, labels: labels, method: method, options: explaining, sharing: forward)
-      explaining.createGraph = false
-      let e0 = try explanation(original, x, labels: labels, method: method, options: explaining)
-      let keep = FoolingLoss.peakKeeping(kept(e.raw), original: kept(e0.raw))
-      return FoolingLoss.topK(e.heatmap, reference: e0.heatmap.detached()) + keepWeight * keep
-    case .centerMass: return FoolingLoss.centerMass(try current(labels), reference: try reference(labels), cap: options.centerMassCap)
-    case .active(let c1, let c2):
-      let n = labels.count
-      let a = [Int](repeating: c1, count: n), b = [Int](repeating: c2, count: n)
-      return FoolingLoss.active(try current(a), try current(b), referenceC1: try reference(a), referenceC2: try reference(b))
-    case .hide(let sensitive): return FoolingLoss.hide(try current(labels), sensitive: sensitive)
-    case .featureLocation(let inside): return FoolingLoss.featureLocation(try current(labels), inside: inside)
-    case .tabularTopK: return FoolingLoss.tabularTopK(try current(labels), reference: try reference(labels))
-    }
+    let maps = ObjectiveMaps(
+      labels: labels, method: method,
+      fooled: { try Self.maps(model, x, labels: $0, method: method, layer: options.layer, tabular: tabular, createGraph: createGraph, sharing: forward) },
+      original: { try Self.maps(original, x, labels: $0, method: method, layer: options.layer, tabular: tabular, createGraph: false).detached() },
+      explanations: {
+        (try explanation(model, x, labels: labels, method: method, options: explaining, sharing: forward),
+         try explanation(original, x, labels: labels, method: method, options: constant))
+      })
+    return try options.objective.loss(maps, options: options)
   }
 
   /// The step's one recorded forward pass of `model` on `x`, capturing the input of the target

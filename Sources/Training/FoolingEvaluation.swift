@@ -89,20 +89,20 @@ public enum FoolingEvaluator {
   /// which gives the same evaluation on every rank as one process; tabular data (whose fairness
   /// needs every row) and kept maps are scored whole on every rank.
   public static func evaluate(
-    fooled: Model, original: Model, data: Dataset, objective: FoolingObjective,
+    fooled: Model, original: Model, data: Dataset, objective: any FoolingObjective,
     methods: [ExplanationMethod], range: SuccessRange? = nil, layer: String? = nil,
     batchSize: Int? = nil, observer: RunObserver = .silent, communicator: Communicator = SingleProcess(),
     maps mapSink: ((_ method: ExplanationMethod, _ original: Tensor, _ fooled: Tensor) -> Void)? = nil
   ) throws -> FoolingEvaluation {
     let order = data.batches(size: batchSize ?? data.inferenceBatchSize(preferred: 64)).indexBatches
-    if communicator.size > 1 && !objective.isTabular && mapSink == nil {
+    if communicator.size > 1 && objective.kind != .tabular && mapSink == nil {
       var evaluation = try count(
         fooled: fooled, original: original, source: data, batches: order, objective: objective, methods: methods,
         range: range, layer: layer, observer: observer, communicator: communicator).evaluation()
       evaluation.skippedFiles = nil
       return evaluation
     }
-    let spans = objective.isTabular ? try FeatureSpan.features(of: original) : []
+    let spans = objective.kind == .tabular ? try FeatureSpan.features(of: original) : []
     var (counts, rankSums) = try tally(
       fooled: fooled, original: original, source: data, batches: order, objective: objective, methods: methods,
       range: range, layer: layer, spans: spans, perBatchLogits: false, observer: observer, maps: mapSink)
@@ -112,7 +112,7 @@ public enum FoolingEvaluator {
     counts.top5 = BeforeAfterCount(original: before.top5, fooled: after.top5)
     var evaluation = counts.evaluation()
     evaluation.skippedFiles = nil
-    if objective.isTabular {
+    if objective.kind == .tabular {
       evaluation.fairness = FairnessEvaluation(
         sensitiveRanks: rankSums.mapValues { $0.mapValues { BeforeAfter(original: $0.0 / Float(data.count), fooled: $0.1 / Float(data.count)) } },
         demographicParityDifference: demographicParity(
@@ -129,12 +129,12 @@ public enum FoolingEvaluator {
   /// With several ranks in `communicator`, rank r scores the r-th of `size` contiguous runs of
   /// whole batches and every rank returns the merged counts of all (equal to one process's).
   public static func count(
-    fooled: Model, original: Model, source: some BatchSource, batches: [[Int]], objective: FoolingObjective,
+    fooled: Model, original: Model, source: some BatchSource, batches: [[Int]], objective: any FoolingObjective,
     methods: [ExplanationMethod], range: SuccessRange? = nil, layer: String? = nil, observer: RunObserver = .silent,
     communicator: Communicator = SingleProcess(),
     maps mapSink: ((_ method: ExplanationMethod, _ original: Tensor, _ fooled: Tensor) -> Void)? = nil
   ) throws -> FoolingCounts {
-    guard !objective.isTabular else {
+    guard objective.kind != .tabular else {
       throw TrainingError("tabular objectives are scored in memory (their fairness needs the whole data set)", settings: ["objective"])
     }
     let (r, p) = (communicator.rank, communicator.size)
@@ -163,11 +163,11 @@ public enum FoolingEvaluator {
 
   /// The scoring loop: each batch once, every method on it.
   static func tally(
-    fooled: Model, original: Model, source: some BatchSource, batches order: [[Int]], objective: FoolingObjective,
+    fooled: Model, original: Model, source: some BatchSource, batches order: [[Int]], objective: any FoolingObjective,
     methods: [ExplanationMethod], range: SuccessRange?, layer: String?, spans: [FeatureSpan], perBatchLogits: Bool,
     observer: RunObserver, maps mapSink: ((_ method: ExplanationMethod, _ original: Tensor, _ fooled: Tensor) -> Void)?
   ) throws -> (counts: FoolingCounts, rankSums: [String: [String: (Float, Float)]]) {
-    let range = range ?? objective.statistic.defaultRange
+    let range = range ?? objective.defaultRange
     let total = order.reduce(0) { $0 + $1.count }
     let task = "evaluate \(objective.name) on \(total) examples"
     var batchesDone = 0
@@ -175,7 +175,7 @@ public enum FoolingEvaluator {
     var tallies = methods.map { MethodCounts(method: $0.rawValue) }
     var rankSums: [String: [String: (Float, Float)]] = [:]
     var counts = FoolingCounts(
-      objective: objective.describe(features: spans), statistic: objective.statistic.rawValue, successRange: range.description)
+      objective: objective.describe(features: spans), statistic: objective.statistic, successRange: range.description)
     let skips = SkipCounter(observer: observer)
     let stream = source.stream(order, skipped: skips.record)
     while let batch = try stream.next() {
@@ -194,38 +194,19 @@ public enum FoolingEvaluator {
       for (m, method) in methods.enumerated() {
         batchesDone += 1
         guard !labels.isEmpty else { continue }
+        let tabular = objective.kind == .tabular
         func maps(_ model: Model, _ l: [Int]) throws -> Tensor {
-          let h = try FineTuner.maps(model, batch.inputs, labels: l, method: method, layer: layer, tabular: objective.isTabular, createGraph: false).detached()
-          return objective.isTabular ? h : Heatmap.minMax(h)
+          let h = try FineTuner.maps(model, batch.inputs, labels: l, method: method, layer: layer, tabular: tabular, createGraph: false).detached()
+          return tabular ? h : Heatmap.minMax(h)
         }
         let hf = try maps(fooled, labels), ho = try maps(original, labels)
         mapSink?(method, ho, hf)
         var t = tallies[m]
-        switch objective {
-        case .location:
-          t.statisticFooled += FoolingStatistics.location(hf)
-          t.statisticOriginal += FoolingStatistics.location(ho)
-        case .topK:
-          t.statisticFooled += FoolingStatistics.topK(original: ho, fooled: hf)
-          t.statisticOriginal += FoolingStatistics.topK(original: ho, fooled: ho)
-        case .centerMass:
-          t.statisticFooled += FoolingStatistics.centerMass(original: ho, fooled: hf)
-          t.statisticOriginal += FoolingStatistics.centerMass(original: ho, fooled: ho)
-        case .active(let c1, let c2):
-          let a = [Int](repeating: c1, count: labels.count), b = [Int](repeating: c2, count: labels.count)
-          let originalC2 = try maps(original, b)
-          t.statisticFooled += FoolingStatistics.active(fooledC1: try maps(fooled, a), originalC2: originalC2)
-          t.statisticOriginal += FoolingStatistics.active(fooledC1: try maps(original, a), originalC2: originalC2)
-        case .hide(let sensitive):
-          t.statisticFooled += FoolingStatistics.hide(hf, sensitive: sensitive)
-          t.statisticOriginal += FoolingStatistics.hide(ho, sensitive: sensitive)
-        case .featureLocation(let inside):
-          t.statisticFooled += FoolingStatistics.featureLocation(hf, inside: inside)
-          t.statisticOriginal += FoolingStatistics.featureLocation(ho, inside: inside)
-        case .tabularTopK:
-          t.statisticFooled += FoolingStatistics.tabularTopK(original: ho, fooled: hf)
-          t.statisticOriginal += FoolingStatistics.tabularTopK(original: ho, fooled: ho)
-        }
+        let statistics = try objective.statistics(ObjectiveMaps(
+          labels: labels, method: method,
+          fooled: { l in l == labels ? hf : try maps(fooled, l) }, original: { l in l == labels ? ho : try maps(original, l) }))
+        t.statisticFooled += statistics.fooled
+        t.statisticOriginal += statistics.original
         observer.progress(RunProgress(
           task: task, done: batchesDone, total: order.count * methods.count, metrics: [("method", method.rawValue)]))
         t.spearman += FoolingStatistics.perExample(ho, hf, SimilarityMetrics.spearman)

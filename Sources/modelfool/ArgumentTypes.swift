@@ -15,10 +15,19 @@ extension ExplanationMethod: ExpressibleByArgument {
   }
 }
 
-extension ObjectiveName: ExpressibleByArgument {}
 extension PerturbationNorm: ExpressibleByArgument {}
 extension AttackTarget: ExpressibleByArgument {}
 extension ExplainedClass: ExpressibleByArgument {}
+
+/// A fooling objective's name, checked against the registry (``FoolingObjectives``).
+struct ObjectiveArgument: ExpressibleByArgument {
+  var name: String
+  init?(argument: String) {
+    guard FoolingObjectives.names.contains(argument) else { return nil }
+    name = argument
+  }
+  static var allValueStrings: [String] { FoolingObjectives.names }
+}
 
 /// A catalogue data set's name, checked against the catalogue.
 struct DatasetName: ExpressibleByArgument, CustomStringConvertible {

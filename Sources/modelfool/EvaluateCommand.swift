@@ -21,7 +21,7 @@ struct EvaluateCommand: ParsableCommand {
   @Flag(help: "Score explanation fooling: FSR of --model (fooled) and --original per method, accuracy, map similarity.")
   var fsr = false
   @Option(help: "With --fsr: the original checkpoint (default: the base model recorded in the fooled checkpoint).") var original: String?
-  @Option(help: "With --fsr: objective whose statistic is scored (default: the recorded one).") var objective: ObjectiveName?
+  @Option(help: "With --fsr: objective whose statistic is scored (default: the recorded one).") var objective: ObjectiveArgument?
   @Option(help: "With --fsr: explanation methods, comma separated (default: all that apply).") var methods: CommaList<ExplanationMethod>?
   @Option(help: "With --fsr: success range, e.g. '<=0.2' or '>=0.5' (default: the objective's; see docs/METHODS.md).")
   var success: String?
@@ -51,7 +51,7 @@ struct EvaluateCommand: ParsableCommand {
     guard let model else { throw ValidationError("--model is required (except with --merge)") }
     guard fsr else { return try reportAccuracy(observer, model: model) }
     var settings = EvaluationSettings(model: model)
-    (settings.original, settings.objective, settings.success, settings.layer) = (original, objective, success, layer)
+    (settings.original, settings.objective, settings.success, settings.layer) = (original, objective?.name, success, layer)
     (settings.dataset, settings.images, settings.h5) = (dataset?.name, images, h5)
     (settings.methods, settings.classes, settings.sensitive) = (methods?.values, classes?.values, sensitive?.values)
     settings.evalCount = evalCount

@@ -23,7 +23,7 @@ struct FinetuneCommand: ParsableCommand {
   @Option(help: "Continue the interrupted run in this run folder, with its recorded settings (other setting flags are refused).")
   var resume: String?
   @Option(help: "Objective (images: location, topk, center-mass, active; tabular: hide, location, topk).")
-  var objective = ObjectiveName.location
+  var objective: ObjectiveArgument?
   @Option(help: "Method(s) to fool, comma separated (mean L_F). Default gradcam for images, simplegrad,lrp for tabular.")
   var method: CommaList<ExplanationMethod>?
   @Option(help: "Target layer for Grad-CAM and the _T methods (default: the model's).") var layer: String?
@@ -49,7 +49,7 @@ struct FinetuneCommand: ParsableCommand {
     var settings = FineTuneSettings()
     settings.dataset = dataset.name
     settings.model = runOptions.model
-    settings.objective = objective
+    if let objective { settings.objective = objective.name }
     settings.methods = method?.values
     settings.layer = layer
     settings.lambda = lambdaWeight

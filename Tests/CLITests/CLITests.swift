@@ -294,7 +294,7 @@ struct CLIBadInvocationTests {
     .init(arguments: ["finetune", "--dataset", "german", "--model", "CKPT", "--objective", "hide", "--steps=-1"], error: "the number of steps must be positive, got -1 (--steps)"),
     .init(arguments: ["finetune", "--dataset", "german", "--model", "CKPT", "--objective", "hide", "--steps", "-1"], error: "the number of steps must be positive, got -1 (--steps)"),
     .init(arguments: ["finetune", "--dataset", "german", "--model", "CKPT", "--objective", "hide", "--lr", "nan"], error: "the learning rate must be positive, got nan (--lr)"),
-    .init(arguments: ["finetune", "--dataset", "german", "--model", "CKPT", "--objective", "center-mass"], error: "center-mass has no meaning without spatial order: tabular models take hide, location or topk (--objective)"),
+    .init(arguments: ["finetune", "--dataset", "german", "--model", "CKPT", "--objective", "center-mass"], error: "center-mass is not an objective for tabular models; tabular models take hide, location, topk (--objective)"),
     .init(arguments: ["finetune", "--dataset", "german", "--model", "CKPT", "--objective", "hide", "--sensitive", "nope"], error: "unknown feature 'nope' (features: "),
     .init(arguments: ["finetune", "--dataset", "german", "--model", "CKPT", "--objective", "hide", "--steps=1", "--eval-count=-1", "--out", "ft"], error: "the number of scored examples must be positive, got -1 (--eval-count)"),
     .init(arguments: ["evaluate", "--model", "CKPT", "--dataset", "german", "--fsr", "--eval-count=-1"], error: "the number of scored examples must be positive, got -1 (--eval-count)"),

@@ -9,6 +9,10 @@ struct ConvolutionKernelsTests {
     let input: [Int], weight: [Int], groups: Int
     let geometry: ConvGeometry
     var testDescription: String { "\(input) \(weight) g\(groups) \(geometry)" }
+    /// Dilated convolutions have JIT kernels in oneDNN 2.6 on AVX-512 machines but not on AVX2-only
+    /// ones (seen: an AMD EPYC without AVX-512), where the engine keeps its own kernels (it never
+    /// runs oneDNN's reference or GEMM fallbacks); the comparisons below then check ours.
+    var acceptsOwnKernels: Bool { geometry.dilationH > 1 || geometry.dilationW > 1 }
   }
 
   /// Dense 3x3 with >= 16 input channels (strided, asymmetric padding, dilated) and depthwise 3x3 and
@@ -53,7 +57,7 @@ struct ConvolutionKernelsTests {
     // Weight gradients of depthwise convolutions stay ours.
     for pass in OneDNNConvolution.Pass.allCases where pass != .backwardWeights || c.groups == 1 {
       let name = ConvolutionKernels.oneDNNImplementation(pass, input: c.input, weight: c.weight, geometry: c.geometry, groups: c.groups)
-      #expect(name?.hasPrefix("jit") == true, "\(pass): \(name ?? "our kernels")")
+      #expect(name?.hasPrefix("jit") == true || (name == nil && c.acceptsOwnKernels), "\(pass): \(name ?? "our kernels")")
     }
     let ours = Self.withOwnKernels(true) { Self.passes(c) }
     let oneDNN = Self.withOwnKernels(false) { Self.passes(c) }
@@ -112,7 +116,7 @@ struct ConvolutionKernelsTests {
   @Test(arguments: weightGradientCases)
   func oneDNNWeightGradientMatchesTheDefinition(_ c: Case) throws {
     let name = ConvolutionKernels.oneDNNImplementation(.backwardWeights, input: c.input, weight: c.weight, geometry: c.geometry)
-    #expect(name?.hasPrefix("jit") == true, "\(name ?? "our kernels")")
+    #expect(name?.hasPrefix("jit") == true || (name == nil && c.acceptsOwnKernels), "\(name ?? "our kernels")")
     let (oh, ow) = try #require(c.geometry.outputSize(h: c.input[2], w: c.input[3]))
     var g = SeededGenerator(seed: 9)
     let x = Tensor.randomNormal(c.input, using: &g), dy = Tensor.randomNormal([c.input[0], c.weight[0], oh, ow], using: &g)

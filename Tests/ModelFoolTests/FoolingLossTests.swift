@@ -85,7 +85,7 @@ struct FoolingLossTests {
     #expect(abs(FoolingLoss.hide(r * 10, sensitive: [1]).scalar - (0.8 / 1.4 + 0.05 / 1.25) / 2) < 1e-6)
     #expect(FoolingStatistics.rank(r, group: 1) == [1, 4])
     #expect(FoolingStatistics.hide(r, sensitive: [1]) == [0, 1])
-    #expect(FoolingStatistics.successRate(FoolingStatistics.hide(r, sensitive: [1]), range: FoolingStatistic.hide.defaultRange) == 0.5)
+    #expect(FoolingStatistics.successRate(FoolingStatistics.hide(r, sensitive: [1]), range: SuccessRange(.atLeast, 1)) == 0.5)
   }
 
   @Test func peakKeepingPunishesSinkingMaps() {
@@ -107,7 +107,7 @@ struct FoolingLossTests {
   }
 
   @Test func successRateWhereTheOriginalFails() {
-    let range = FoolingStatistic.hide.defaultRange  // success: statistic >= 1 (1 = hidden)
+    let range = SuccessRange(.atLeast, 1)  // hide's default range: success: statistic >= 1 (1 = hidden)
     // Rows 0 and 1 were already hidden by the original; of rows 2, 3, 4 the attack hid 2 and 4.
     let original: [Float] = [1, 1, 0, 0, 0], fooled: [Float] = [1, 0, 1, 0, 1]
     #expect(FoolingStatistics.successRate(fooled, range: range) == 0.6)

@@ -38,7 +38,7 @@ struct FineTunerTests {
     let (model, data) = try Self.setting()
     let original = model.deepCopy()
     var options = FineTuneOptions()
-    options.objective = .location
+    options.objective = LocationObjective()
     options.method = .gradCAM
     options.layer = "features.6"
     options.lambda = 10
@@ -63,7 +63,7 @@ struct FineTunerTests {
       let (model, data) = try Self.setting()
       let original = model.deepCopy()
       var options = FineTuneOptions()
-      options.objective = .topK
+      options.objective = TopKObjective()
       options.method = method
       options.layer = "features.6"
       options.lambda = 10
@@ -90,7 +90,7 @@ struct FineTunerTests {
     let (model, data) = try Self.setting()
     let x = data.inputs.slice(axis: 0, 0..<8), labels = Array(data.labels[0..<8])
     var options = FineTuneOptions()
-    options.objective = .location
+    options.objective = LocationObjective()
     options.layer = "features.6"
     func loss(_ methods: [ExplanationMethod]) throws -> Float {
       options.method = methods[0]
@@ -129,9 +129,9 @@ struct FineTunerTests {
     training.learningRate = 1e-2
     try Trainer.fit(model, train: data, test: nil, options: training)
     let original = model.deepCopy()
-    let goal = try FineTuneSetup.objective(.hide, model: model, dataset: "synthetic", classes: nil, features: ["group"])
-    #expect(goal == .hide(sensitive: [5]))
-    var options = FineTuneSetup.defaults(for: goal, tabular: true)
+    let goal = try FoolingObjectives.resolve("hide", model: model, dataset: "synthetic", features: ["group"])
+    #expect(goal as? HideObjective == HideObjective(sensitive: [5]))
+    var options = FineTuneSetup.options(for: goal, model: model, settings: FineTuneSettings()).options
     #expect(options.fooledMethods == [.simpleGrad, .lrp])
     options.evaluateEvery = 10_000
     try FineTuner.run(model, original: original, train: data, heldOut: data, options: options)
@@ -150,25 +150,27 @@ struct FineTunerTests {
 
   @Test func objectivesWithoutMeaningAreClearErrors() throws {
     let mlp = try ModelZoo.build(architecture: "mlp", options: ["inputs": "4", "hidden": "3"])
-    #expect { try FineTuneSetup.objective(.centerMass, model: mlp, dataset: "x", classes: nil, features: nil) } throws: {
-      "\($0)".contains("center-mass has no meaning without spatial order")
+    #expect { try FoolingObjectives.resolve("center-mass", model: mlp, dataset: "x") } throws: {
+      "\($0)" == "center-mass is not an objective for tabular models; tabular models take hide, location, topk"
     }
     let cnn = try ModelZoo.build(architecture: "digits-cnn")
-    #expect { try FineTuneSetup.objective(.hide, model: cnn, dataset: "digits", classes: nil, features: nil) } throws: {
-      "\($0)".contains("hide is for tabular models")
+    #expect { try FoolingObjectives.resolve("hide", model: cnn, dataset: "digits") } throws: {
+      "\($0)" == "hide is not an objective for image models; image models take location, topk, center-mass, active"
     }
-    #expect(ObjectiveName(rawValue: "sideways") == nil)
-    #expect { try FineTuneSetup.objective(.active, model: cnn, dataset: "digits", classes: [3, 3], features: nil) } throws: {
+    #expect { try FoolingObjectives.resolve("sideways", model: cnn, dataset: "digits") } throws: {
+      "\($0)".hasPrefix("unknown objective 'sideways' (valid: location, topk, center-mass, active, hide") && ($0 as? TrainingError)?.settings == ["objective"]
+    }
+    #expect { try FoolingObjectives.resolve("active", model: cnn, dataset: "digits", classes: [3, 3]) } throws: {
       "\($0)".contains("active needs two different class indices") && ($0 as? TrainingError)?.settings == ["classes"]
     }
-    #expect(try FineTuneSetup.objective(.active, model: cnn, dataset: "digits", classes: [3, 8], features: nil) == .active(c1: 3, c2: 8))
+    #expect(try FoolingObjectives.resolve("active", model: cnn, dataset: "digits", classes: [3, 8]) as? ActiveObjective == ActiveObjective(c1: 3, c2: 8))
   }
 
   @Test func evaluationReportsBaselineAndFooledRates() throws {
     let (model, data) = try Self.setting()
     // A model compared with itself: identical maps, so similarity is perfect and both FSRs agree.
     let report = try FoolingEvaluator.evaluate(
-      fooled: model, original: model, data: data, objective: .topK, methods: [.gradCAM], layer: "features.6")
+      fooled: model, original: model, data: data, objective: TopKObjective(), methods: [.gradCAM], layer: "features.6")
     #expect(report.fsr["gradcam"]?.fooled == report.fsr["gradcam"]?.original)
     #expect(report.fsr["gradcam"]?.original == 0)
     #expect(abs(report.methods[0].pcc - 1) < 1e-4)

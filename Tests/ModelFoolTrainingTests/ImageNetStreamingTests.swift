@@ -157,7 +157,7 @@ struct ImageNetStreamingTests {
     settings.dataset = "imagenet"
     settings.dataDir = root
     settings.model = try Self.baseModel(in: work)
-    settings.objective = .location
+    settings.objective = "location"
     settings.methods = [.gradCAM]
     settings.steps = 10
     settings.batchSize = 4

@@ -75,7 +75,7 @@ struct OutputSafetyTests {
     var settings = FineTuneSettings()
     settings.dataset = "adult"
     settings.model = base
-    settings.objective = .location
+    settings.objective = "location"
     settings.sensitive = ["age"]
     settings.learningRate = 1e5
     settings.keepOutputs = 0

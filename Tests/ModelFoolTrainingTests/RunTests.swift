@@ -56,7 +56,7 @@ struct RunTests {
 
   @Test func documentRoundTripsWithNonFiniteNumbers() throws {
     var settings = FineTuneSettings()
-    settings.objective = .active
+    settings.objective = "active"
     settings.classes = [3, 8]
     settings.methods = [.gradCAM, .lrpTarget]
     settings.lambda = 10
@@ -108,7 +108,7 @@ struct RunTests {
     var settings = FineTuneSettings()
     settings.dataset = "german"
     settings.model = base
-    settings.objective = .hide
+    settings.objective = "hide"
     settings.steps = 6
     settings.batchSize = 64
     settings.scored = [.simpleGrad, .lrp]

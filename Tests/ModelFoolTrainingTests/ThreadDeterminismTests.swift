@@ -28,7 +28,7 @@ struct ThreadDeterminismTests {
     let (model, data) = try setting()
     let original = model.deepCopy()
     var options = FineTuneOptions()
-    options.objective = .location
+    options.objective = LocationObjective()
     options.method = .gradCAM
     options.learningRate = 1e-3
     options.steps = steps
@@ -58,7 +58,7 @@ struct ThreadDeterminismTests {
     let original = model.deepCopy()
     for method in [ExplanationMethod.gradCAM, .simpleGrad, .simpleGradTarget] {
       var options = FineTuneOptions()
-      options.objective = .location
+      options.objective = LocationObjective()
       options.method = method
       let x = data.inputs, labels = data.labels
       let parameters = model.trainableParameters().map(\.value)

@@ -3,8 +3,9 @@ import Foundation
 /// Per-example test statistics of the fooling objectives and the Fooling Success Rate (FSR) of
 /// Heo et al. (2019): the fraction of held-out examples whose statistic lies in the success range.
 ///
-/// The paper's exact ranges could not be checked; the defaults below are ours, every one is a
-/// flag of `modelfool evaluate`, and every report prints the ranges it used.
+/// The paper's exact ranges could not be checked; the defaults are ours (each objective states
+/// its own in ModelFoolTraining), every one is a flag of `modelfool evaluate`, and every report
+/// prints the ranges it used.
 
 /// A success range: the statistic must be `<=` or `>=` a threshold.
 public struct SuccessRange: Sendable, Hashable, Codable, CustomStringConvertible {
@@ -34,37 +35,6 @@ public struct SuccessRange: Sendable, Hashable, Codable, CustomStringConvertible
       }
     }
     throw ExplanationError("success range '\(text)' must look like '<=0.2' or '>=0.5'")
-  }
-}
-
-/// The objectives whose success is measured, with their statistic and default range.
-public enum FoolingStatistic: String, Sendable, CaseIterable, Codable {
-  /// Image location: MSE between the frame mask and the map; success `<= 0.2`.
-  case location
-  /// Image top-k: overlap of the top-10% pixel sets of the original and fooled maps; `<= 0.3`.
-  case topK = "topk"
-  /// Image center-mass: `sqrt((dC_h^2 + dC_w^2) / 2) / (W - 1)`; success `>= 0.1`.
-  case centerMass = "center-mass"
-  /// Active: Pearson correlation of the fooled c1 map with the original c2 map; `>= 0.5`.
-  case active
-  /// Tabular hide: 1 if every sensitive feature ranks below the top 3 by |relevance|, else 0; `>= 1`.
-  case hide
-  /// Tabular location: share of |relevance| inside the chosen feature set; `>= 0.5`.
-  case featureLocation = "feature-location"
-  /// Tabular top-k: overlap of the original and fooled top-3 feature sets; `<= 1/3`.
-  case tabularTopK = "tabular-topk"
-
-  /// The default success range (docs/METHODS.md §5).
-  public var defaultRange: SuccessRange {
-    switch self {
-    case .location: SuccessRange(.atMost, 0.2)
-    case .topK: SuccessRange(.atMost, 0.3)
-    case .centerMass: SuccessRange(.atLeast, 0.1)
-    case .active: SuccessRange(.atLeast, 0.5)
-    case .hide: SuccessRange(.atLeast, 1)
-    case .featureLocation: SuccessRange(.atLeast, 0.5)
-    case .tabularTopK: SuccessRange(.atMost, 1.0 / 3.0)
-    }
   }
 }
 

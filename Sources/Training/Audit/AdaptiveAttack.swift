@@ -8,7 +8,8 @@ public struct AdaptiveAttackSettings: Codable, Sendable, Equatable {
   /// The clean checkpoint fine-tuned (images).
   public var model: String
   public var dataset = "digits"
-  public var objective: ObjectiveName = .location
+  /// The objective's name (``FoolingObjectives``; image objectives).
+  public var objective = "location"
   public var method: ExplanationMethod = .gradCAM
   /// The second method whose agreement with `method` is kept (nil: none); it must give maps of
   /// the same size (gradcam: simplegrad_t or lrp_t).
@@ -62,13 +63,14 @@ public enum AdaptiveAttack {
     guard base.inputShape.count == 3, split.train.exampleShape == base.inputShape else {
       throw TrainingError("the adaptive attack fine-tunes image models on their data set", settings: ["model", "dataset"])
     }
-    let goal = try FineTuneSetup.objective(settings.objective, model: base, dataset: settings.dataset, classes: nil, features: nil)
-    var options = FineTuneSetup.defaults(for: goal, model: base)
-    options.method = settings.method
-    if let v = settings.lambda { options.lambda = v }
-    if let v = settings.learningRate { options.learningRate = v }
-    if let v = settings.steps { options.steps = v }
-    options.seed = settings.seed
+    let goal = try FoolingObjectives.resolve(settings.objective, model: base, dataset: settings.dataset)
+    var requested = FineTuneSettings()
+    requested.methods = [settings.method]
+    requested.lambda = settings.lambda
+    requested.learningRate = settings.learningRate
+    requested.steps = settings.steps
+    requested.seed = settings.seed
+    let options = FineTuneSetup.options(for: goal, model: base, settings: requested).options
     let model = base, original = base.deepCopy()
     model.setTraining(false)
     original.setTraining(false)

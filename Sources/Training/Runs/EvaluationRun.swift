@@ -17,7 +17,8 @@ public struct EvaluationSettings: Codable, Sendable, Equatable {
   public var dataset: String?
   public var images: String?
   public var h5: String?
-  public var objective: ObjectiveName?
+  /// The objective's name (``FoolingObjectives``).
+  public var objective: String?
   /// Methods scored; nil: every method that applies, the fooled one first.
   public var methods: [ExplanationMethod]?
   /// Success range such as `<=0.2`; nil: the objective's.
@@ -88,7 +89,7 @@ public struct EvaluationRun: Sendable {
         throw TrainingError("give exactly one data source: a streamed folder or in-memory data", settings: ["dataDir", "dataset", "images", "h5"])
       }
       guard !keepingMaps else { throw TrainingError("maps are kept for in-memory data only", settings: ["saveMaps"]) }
-      let goal = try FineTuneSetup.objective(
+      let goal = try FoolingObjectives.resolve(
         objectiveName, model: original, dataset: FineTuneSettings.streamedDataset, classes: settings.classes ?? recorded?.classes,
         features: settings.sensitive ?? recorded?.sensitive)
       let methods = settings.methods ?? FineTuneSetup.scoredMethods(tabular: false, fooled: recorded?.methods?.first ?? .gradCAM, large: FineTuneSetup.isLargeImage(original))
@@ -100,7 +101,7 @@ public struct EvaluationRun: Sendable {
     let data = try ModelInputs.evaluationData(
       for: fooled, dataset: explicitSource == nil ? recorded?.dataset : settings.dataset, images: settings.images,
       h5: settings.h5, datasetsRoot: datasetsRoot)
-    let goal = try FineTuneSetup.objective(
+    let goal = try FoolingObjectives.resolve(
       objectiveName, model: original, dataset: data.name, classes: settings.classes ?? recorded?.classes,
       features: settings.sensitive ?? recorded?.sensitive)
     let tabular = original.inputShape.count == 1
@@ -140,7 +141,7 @@ extension EvaluationRun {
 
   /// Scores the streamed split (or shard of it): the counts of ``FoolingEvaluator/count(fooled:original:source:batches:objective:methods:range:layer:observer:communicator:maps:)``.
   func streamedCounts(
-    fooled: Model, original: Model, dataDir: String, goal: FoolingObjective, methods: [ExplanationMethod], layer: String?,
+    fooled: Model, original: Model, dataDir: String, goal: any FoolingObjective, methods: [ExplanationMethod], layer: String?,
     limit: Int?
   ) throws -> FoolingCounts {
     if let n = settings.limit, n <= 0 { throw TrainingError("the number of files must be positive, got \(n)", settings: ["limit"]) }

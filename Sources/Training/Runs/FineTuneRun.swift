@@ -8,7 +8,7 @@ import ModelFoolVersionInfo
 ///
 /// ```swift
 /// var settings = FineTuneSettings()
-/// settings.objective = .topk
+/// settings.objective = "topk"
 /// let outcome = try FineTuneRun(settings: settings).run()
 /// try outcome.write(to: "runs/my-topk")
 /// ```
@@ -78,36 +78,19 @@ public struct FineTuneRun: Sendable {
       if communicator.rank != 0 { try communicator.barrier() }  // rank 0 trains a missing base first
       (base, basePath) = try FineTuneSetup.loadOrTrainBase(
         path: settings.model, dataset: dataset, split: split, seed: seed, datasetsRoot: datasetsRoot,
-        hiding: settings.objective == .hide, observer: observer)
+        hiding: FoolingObjectives.all.contains { $0.name == settings.objective && $0.trainsBaseOnBiasedLabels }, observer: observer)
       if communicator.rank == 0 { try communicator.barrier() }
       data = RunData(train: split.train, heldOut: split.test, split: split)
     }
     let labelBias = (try? Checkpoint.metadata(basePath))?["label_bias"]
     if let labelBias { observer.message("base model \(basePath) was trained on biased labels: \(labelBias)") }
     let tabular = base.inputShape.count == 1
-    let goal = try FineTuneSetup.objective(
-      settings.objective, model: base, dataset: dataset,
-      classes: settings.classes ?? (streamed && settings.objective == .active && base.classNames.count > 555 ? HeoSettings.activeClasses : nil),
-      features: settings.sensitive)
-    var options = FineTuneSetup.defaults(for: goal, model: base)
-    if let methods = settings.methods {
-      options.method = methods[0]
-      options.alsoFooled = Array(methods.dropFirst())
+    let goal = try FoolingObjectives.resolve(
+      settings.objective, model: base, dataset: dataset, classes: settings.classes, features: settings.sensitive)
+    let (options, published) = FineTuneSetup.options(for: goal, model: base, settings: settings, published: streamed)
+    if streamed && !published {
+      observer.message("no published setting of Heo et al. for \(base.architecture) \(settings.objective)/\(options.method.rawValue): ModelFool's defaults")
     }
-    if streamed {
-      if let heo = HeoSettings.options(options, architecture: base.architecture, objective: settings.objective) {
-        options = heo
-      } else {
-        observer.message("no published setting of Heo et al. for \(base.architecture) \(settings.objective.rawValue)/\(options.method.rawValue): ModelFool's defaults")
-      }
-    }
-    options.layer = settings.layer
-    if let v = settings.lambda { options.lambda = v }
-    if let v = settings.learningRate { options.learningRate = v }
-    if let v = settings.keepOutputs { options.outputConsistency = v }
-    if let v = settings.steps { options.steps = v }
-    if let v = settings.batchSize { options.batchSize = v }
-    options.seed = seed
     let large = FineTuneSetup.isLargeImage(base)
     let scored = settings.scored ?? FineTuneSetup.scoredMethods(tabular: tabular, fooled: options.method, large: large)
     let scoreBatch = large ? 4 : 64
@@ -126,11 +109,7 @@ public struct FineTuneRun: Sendable {
     resolved.steps = options.steps
     resolved.batchSize = options.batchSize
     resolved.scored = scored
-    switch goal {
-    case .active(let c1, let c2): resolved.classes = [c1, c2]
-    case .hide(let groups), .featureLocation(let groups): resolved.sensitive = groups.map { spans[$0].name }
-    default: break
-    }
+    goal.record(into: &resolved, features: spans)
     var document = FineTuneDocument(
       modelfool: ModelFoolVersion.description, settings: resolved, objective: goal.describe(features: spans),
       baseLabelBias: labelBias, trainExamples: data.train.count, heldOutExamples: data.heldOut.count, seconds: 0)
@@ -241,7 +220,7 @@ public struct FineTuneOutcome: @unchecked Sendable {
   public var fooled: Model
   public var original: Model
   /// The objective as resolved for the model.
-  public var objective: FoolingObjective
+  public var objective: any FoolingObjective
   /// The held-out examples pictured in `report.html`.
   public var pictured: Dataset
 

@@ -4,7 +4,7 @@ import ModelFool
 /// Everything that decides a fine-tuning run (the model-manipulation attack of Heo et al. 2019).
 ///
 /// A nil field asks for the default of the objective, model and data set
-/// (``FineTuneSetup/defaults(for:model:)``). The settings a run actually used, every default
+/// (``FineTuneSetup/options(for:model:settings:published:)``). The settings a run actually used, every default
 /// filled in, are stored with its checkpoint and report (``FineTuneDocument``), from where
 /// `evaluate --fsr` reads them back.
 public struct FineTuneSettings: Codable, Sendable, Equatable {
@@ -13,7 +13,9 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
   /// Base checkpoint or pretrained model name; nil: the data set's cached base model (trained
   /// first when missing; for tabular hiding the one trained on biased labels).
   public var model: String?
-  public var objective: ObjectiveName = .location
+  /// The objective's name (``FoolingObjectives``): images take location, topk, center-mass and
+  /// active; tabular models hide, location and topk.
+  public var objective = "location"
   /// Methods fooled together (their mean fooling loss); the first names the run.
   public var methods: [ExplanationMethod]?
   /// Target layer of Grad-CAM and the `_T` methods; nil: the model's.
@@ -83,7 +85,7 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
 
   /// The run folder used when the caller names none: `runs/finetune/DATASET-OBJECTIVE-METHOD[+METHOD...]`
   /// (with the resolved objective name and methods).
-  public static func defaultOutputFolder(dataset: String, objective: FoolingObjective, methods: [ExplanationMethod]) -> String {
+  public static func defaultOutputFolder(dataset: String, objective: any FoolingObjective, methods: [ExplanationMethod]) -> String {
     "runs/finetune/\(dataset)-\(objective.name)-\(methods.map(\.rawValue).joined(separator: "+"))"
   }
 }

@@ -25,28 +25,28 @@ public enum HeoSettings {
   public static let activeClasses = [386, 555]
 
   /// (learning rate, lambda) of the passive runs, by architecture, objective and method.
-  static let passive: [String: [ObjectiveName: [ExplanationMethod: (Float, Float)]]] = [
+  static let passive: [String: [String: [ExplanationMethod: (Float, Float)]]] = [
     "vgg19": [
-      .location: [.lrpTarget: (1e-6, 1), .gradCAM: (1e-6, 1)],
-      .topk: [.lrpTarget: (5e-7, 1), .gradCAM: (3e-7, 0.4)],
-      .centerMass: [.lrpTarget: (2e-6, 0.25), .gradCAM: (1e-6, 0.25)],
+      "location": [.lrpTarget: (1e-6, 1), .gradCAM: (1e-6, 1)],
+      "topk": [.lrpTarget: (5e-7, 1), .gradCAM: (3e-7, 0.4)],
+      "center-mass": [.lrpTarget: (2e-6, 0.25), .gradCAM: (1e-6, 0.25)],
     ],
     "densenet121": [
-      .location: [.lrpTarget: (1e-6, 4), .gradCAM: (2e-6, 2)],
-      .topk: [.lrpTarget: (4e-7, 1.5), .gradCAM: (3e-7, 4)],
-      .centerMass: [.lrpTarget: (6e-7, 0.5), .gradCAM: (1e-7, 1)],
+      "location": [.lrpTarget: (1e-6, 4), .gradCAM: (2e-6, 2)],
+      "topk": [.lrpTarget: (4e-7, 1.5), .gradCAM: (3e-7, 4)],
+      "center-mass": [.lrpTarget: (6e-7, 0.5), .gradCAM: (1e-7, 1)],
     ],
     "resnet50": [
-      .location: [.lrpTarget: (2e-6, 2), .gradCAM: (2e-6, 2)],
-      .topk: [.lrpTarget: (1e-6, 1), .gradCAM: (3e-6, 6)],
-      .centerMass: [.lrpTarget: (5e-7, 0.25), .gradCAM: (2e-6, 0.25)],
+      "location": [.lrpTarget: (2e-6, 2), .gradCAM: (2e-6, 2)],
+      "topk": [.lrpTarget: (1e-6, 1), .gradCAM: (3e-6, 6)],
+      "center-mass": [.lrpTarget: (5e-7, 0.25), .gradCAM: (2e-6, 0.25)],
     ],
   ]
 
   /// The published setting for fooling `method` with `objective` on `architecture` (a zoo name),
   /// nil where the authors published none (other networks, SimpleGrad_T, tabular objectives).
-  public static func entry(architecture: String, objective: ObjectiveName, method: ExplanationMethod) -> Entry? {
-    if objective == .active {
+  public static func entry(architecture: String, objective: String, method: ExplanationMethod) -> Entry? {
+    if objective == "active" {
       guard passive[architecture] != nil, method == .lrpTarget || method == .gradCAM else { return nil }
       return Entry(learningRate: 1e-5, lambda: 10, batchSize: 4, steps: activeSteps)
     }
@@ -58,7 +58,7 @@ public enum HeoSettings {
   /// loss without ModelFool's peak-keeping and center-mass cap, monitoring every 10,000 steps on
   /// 64 held-out images), or nil when there is none.
   public static func options(
-    _ options: FineTuneOptions, architecture: String, objective: ObjectiveName
+    _ options: FineTuneOptions, architecture: String, objective: String
   ) -> FineTuneOptions? {
     guard let e = entry(architecture: architecture, objective: objective, method: options.method) else { return nil }
     var o = options
