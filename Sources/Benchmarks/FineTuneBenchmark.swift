@@ -2,8 +2,15 @@ import ModelFool
 import ModelFoolTraining
 
 /// Timing of one fine-tuning step against one plain training step, for `modelfool bench step`
-/// (issue target: Grad-CAM location on the digits CNN, batch 32, at most 1.15x a plain CE step).
+/// (Grad-CAM location on the digits CNN, batch 32, targeted at most 1.15x a plain CE step).
 public enum FineTuneBenchmark {
+  /// Throws unless `model` takes images: the step times Grad-CAM location.
+  public static func requireImageModel(_ model: Model) throws {
+    guard ModelFamily(of: model) != .tabular else {
+      throw TrainingError("the fine-tuning step times Grad-CAM location, which needs an image model; \(model.architecture) takes rows of \(model.inputShape) columns")
+    }
+  }
+
   /// Median milliseconds of a plain cross-entropy step and of a `CE + lambda * L_F` step
   /// (Grad-CAM, location, target layer of the model), both with an Adam update, on seeded data
   /// of the model's input shape; `model` nil is the seeded digits CNN. The fine-tuning step is
@@ -13,11 +20,13 @@ public enum FineTuneBenchmark {
     iterations: Int = 10, batch: Int = 32, model: Model? = nil, separateForwards: Bool = false
   ) throws -> (plain: Double, fooling: Double, separate: Double?) {
     let model = try model ?? ModelZoo.build(architecture: "digits-cnn", options: ["seed": "0"])
+    try requireImageModel(model)
     model.setTraining(false)
     let original = model.deepCopy()
     var g = SeededGenerator(seed: 2)
     let x = Tensor.randomUniform([batch] + model.inputShape, using: &g)
-    let labels = (0..<batch).map { $0 % max(model.classNames.count, 10) }
+    let classes = withoutRecording { model(x.slice(axis: 0, 0..<1)) }.shape[1]
+    let labels = (0..<batch).map { $0 % classes }
     var options = FineTuneOptions()
     options.objective = LocationObjective()
     options.method = .gradCAM

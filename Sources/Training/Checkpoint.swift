@@ -200,6 +200,17 @@ public enum Checkpoint {
     return file.hasAttribute("run") ? try file.stringAttribute("run") : nil
   }
 
+  /// The catalogue data set a checkpoint records (its `dataset` metadata, else its fine-tuning's
+  /// run record), the default data of every command that takes the model; nil when it records
+  /// none or is not a readable checkpoint.
+  public static func recordedDataset(_ path: String) -> String? {
+    if let name = (try? metadata(path))?["dataset"] { return name }
+    if let text = try? runRecord(path), let document = try? FineTuneDocument.decode(text, source: path) {
+      return document.settings.dataset
+    }
+    return nil
+  }
+
   static func list(_ names: [String]) -> String {
     names.prefix(5).joined(separator: ", ") + (names.count > 5 ? " (+\(names.count - 5) more)" : "")
   }

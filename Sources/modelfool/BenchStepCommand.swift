@@ -76,6 +76,7 @@ struct BenchStepCommand: ParsableCommand {
     let model = try finetuneModel.map { name in
       name.hasPrefix("zoo:") ? try ModelZoo.build(architecture: String(name.dropFirst(4))) : try WeightImport.resolveModel(name, log: log)
     }
+    if let model { try FineTuneBenchmark.requireImageModel(model) }
     // Checked before anything runs: --finetune-batch 100000 was killed by the OOM killer at 23.5 GB.
     let memory = FineTuneMemoryEstimate(model: try model ?? ModelZoo.build(architecture: "digits-cnn"), batchSize: finetuneBatch)
     if let available = FineTuneMemoryEstimate.availableBytes(), memory.bytes > available {

@@ -166,11 +166,12 @@ struct CLIHappyPathTests {
     #expect(try maps.shape(at: "simplegrad_fooled").first == 20)
   }
 
+  /// Without `--dataset` the attack runs on the data set the checkpoint records (German credit).
   @Test func attackInputStaysNearTheInputs() throws {
     let model = try CLI.germanCheckpoint.get()
     let folder = try CLI.temporaryFolder()
     let r = try CLI.run(
-      ["attack-input", "--dataset", "german", "--model", model, "--count", "2", "--steps", "3", "--epsilon", "0.05",
+      ["attack-input", "--model", model, "--count", "2", "--steps", "3", "--epsilon", "0.05",
        "--out", "ai", "--json"], in: folder)
     #expect(r.status == 0, "\(r.stderr)")
     let json = try r.object()
@@ -183,6 +184,7 @@ struct CLIHappyPathTests {
     let run = try #require((try JSONSerialization.jsonObject(with: report) as? [String: Any])?["run"] as? [String: Any])
     let settings = try #require(run["settings"] as? [String: Any])
     #expect(run["format"] as? String == "modelfool-attack-input" && settings["steps"] as? Int == 3 && settings["gamma"] as? Double == 1)
+    #expect(settings["dataset"] as? String == "german")
   }
 
   @Test func predictGivesProbabilities() throws {
@@ -328,6 +330,8 @@ struct CLIBadInvocationTests {
     .init(arguments: ["audit", "sanity", "--model", "missing.h5"], error: "no checkpoint at missing.h5 (--model)"),
     .init(arguments: ["audit", "sanity", "--model", "CKPT", "--count", "1"], error: "at least 2 examples are needed, got 1 (--count)"),
     .init(arguments: ["audit", "sanity", "--model", "CKPT", "--dataset", "digits"], error: "data set digits has examples [1, 28, 28]"),
+    .init(arguments: ["attack-input", "--model", "CKPT", "--dataset", "digits"], error: "data set digits: inputs of shape [1, 28, 28] per example, but mlp expects"),
+    .init(arguments: ["bench", "step", "--finetune-model", "CKPT"], error: "the fine-tuning step times Grad-CAM location, which needs an image model; mlp takes rows of"),
     .init(arguments: ["audit", "sanity", "--model", "CKPT", "--shuffled-model", "missing.h5"], error: "no checkpoint at missing.h5 (--shuffled-model)"),
     .init(arguments: ["audit", "sanity", "--model", "CKPT", "--methods", "nope"], error: "The value 'nope' is invalid for '--methods <methods>'"),
     .init(arguments: ["audit", "manipulation", "--model", "CKPT", "--dataset", "german", "--h5", "x.h5"], error: "give exactly one data source: a catalogue data set, an image folder or an HDF5 file (got 2) (--dataset, --images, --h5)"),

@@ -126,15 +126,6 @@ public struct SanityCheck: Sendable {
     }
   }
 
-  /// The data set a checkpoint records (`dataset` metadata, or the fine-tuning's run record).
-  public static func recordedDataset(_ path: String) -> String? {
-    if let name = (try? Checkpoint.metadata(path))?["dataset"] { return name }
-    if let text = try? Checkpoint.runRecord(path), let doc = try? FineTuneDocument.decode(text, source: path) {
-      return doc.settings.dataset
-    }
-    return nil
-  }
-
   /// Loads a checkpoint and the evenly spaced test examples it is checked on.
   static func load(
     _ path: String, dataset: String?, images: String? = nil, h5: String? = nil, count: Int, datasetsRoot: String, observer: RunObserver
@@ -147,7 +138,7 @@ public struct SanityCheck: Sendable {
       let data = try ModelInputs.evaluationData(for: model, dataset: dataset, images: images, h5: h5, datasetsRoot: datasetsRoot)
       return (model, data.evenlySpacedSubset(min(count, data.count)), data.name)
     }
-    guard let name = dataset ?? recordedDataset(path) else {
+    guard let name = dataset ?? Checkpoint.recordedDataset(path) else {
       throw TrainingError("\(path) records no data set: name one", settings: ["dataset"])
     }
     let test = try DatasetCatalog.load(name, root: datasetsRoot).test

@@ -23,16 +23,19 @@ public struct InputAttackRun: Sendable {
   /// Runs the attack and scores it. Writes nothing: see ``InputAttackOutcome/write(to:)``.
   public func run() throws -> InputAttackOutcome {
     try settings.validate()
-    let split = try DatasetCatalog.load(settings.dataset, root: datasetsRoot)
+    let dataset = settings.resolvedDataset
+    let split = try DatasetCatalog.load(dataset, root: datasetsRoot)
     // The hide target runs on the same biased base model as fine-tuning's hide objective.
     let (network, basePath) = try FineTuneSetup.loadOrTrainBase(
-      path: settings.model, dataset: settings.dataset, split: split, seed: settings.seed, datasetsRoot: datasetsRoot,
+      path: settings.model, dataset: dataset, split: split, seed: settings.seed, datasetsRoot: datasetsRoot,
       hiding: settings.target == .hide, observer: observer)
+    try ModelInputs.checkShape(split.test.inputs, for: network, source: "data set \(dataset)")
     network.setTraining(false)
     let method = settings.method
     let large = FineTuneSetup.isLargeImage(network)
     let tabular = network.inputShape.count == 1
     var resolved = settings
+    resolved.dataset = dataset
     resolved.model = basePath
     resolved.count = settings.count ?? (large ? 2 : 32)
     resolved.steps = settings.steps ?? (large ? 150 : 500)
@@ -83,7 +86,7 @@ public struct InputAttackRun: Sendable {
       guard tabular, !spans.isEmpty else {
         throw TrainingError("the hide target needs a tabular model with named features", settings: ["target"])
       }
-      hidden = try FineTuneSetup.hiddenGroups(settings.sensitive, dataset: settings.dataset, features: spans)
+      hidden = try FineTuneSetup.hiddenGroups(settings.sensitive, dataset: dataset, features: spans)
       targetMaps = InputAttack.hideTarget(originalMaps, columns: hidden.flatMap { Array(spans[$0].columns) })
       resolved.sensitive = hidden.map { spans[$0].name }
     }

@@ -7,8 +7,9 @@ import ModelFool
 /// learning rate 2e-3 (a short run that keeps the change nearly invisible); otherwise 32
 /// examples, 500 steps and 5e-2; gamma 1e-2 for images and 1 for tabular rows.
 public struct InputAttackSettings: Codable, Sendable, Equatable {
-  /// Catalogue data set whose test split supplies the inputs.
-  public var dataset = "digits"
+  /// Catalogue data set whose test split supplies the inputs; nil: the one the model's checkpoint
+  /// records (``Checkpoint/recordedDataset(_:)``), else `digits`.
+  public var dataset: String?
   /// Checkpoint or pretrained name; nil: the data set's base model (for the hide target the one
   /// trained on biased labels), trained first when missing.
   public var model: String?
@@ -74,5 +75,8 @@ public struct InputAttackSettings: Codable, Sendable, Equatable {
   }
 
   /// The run folder used when the caller names none: `runs/attack-input/DATASET-METHOD`.
-  public var defaultOutputFolder: String { "runs/attack-input/\(dataset)-\(method.rawValue)" }
+  public var defaultOutputFolder: String { "runs/attack-input/\(resolvedDataset)-\(method.rawValue)" }
+
+  /// ``dataset``, else the data set the model's checkpoint records, else `digits`.
+  public var resolvedDataset: String { dataset ?? model.flatMap(Checkpoint.recordedDataset) ?? "digits" }
 }
