@@ -18,6 +18,7 @@ import ModelFoolData
 /// | `target_layer` | default layer for Grad-CAM and "_T" explanations |
 /// | `metadata` | JSON object: how the weights were made (dataset, accuracy, seed, ...) |
 /// | `run` | a fine-tuned model's run record (``FineTuneDocument``, JSON), when it has one |
+/// | `data_source` | a model of a user's CSV table: JSON `{csv, schema}` paths, so that it finds its data again |
 ///
 /// Format version 2 guards against damage at two levels. Every attribute is a fixed-length string
 /// kept in its object's header (version 1 used variable-length strings in the file's global
@@ -60,6 +61,11 @@ public enum Checkpoint {
         ("metadata", try json(metadata)),
       ]
       for (k, v) in attributes + (run.map { [("run", $0)] } ?? []) { try file.setAttribute(k, to: v) }
+      // A model of a user's registered table records where the table is (``DatasetCatalog/Entry/origin``).
+      let dataset = metadata["dataset"] ?? run.flatMap { try? FineTuneDocument.decode($0, source: path).settings.dataset }
+      if let dataset, let entry = try? DatasetCatalog.entry(dataset), !entry.origin.isEmpty {
+        try file.setAttribute("data_source", to: try json(entry.origin))
+      }
     }
   }
 
@@ -89,6 +95,12 @@ public enum Checkpoint {
     if file.hasAttribute("feature_groups") { model.featureGroupsJSON = try file.stringAttribute("feature_groups") }
     if file.hasAttribute("preprocessing") { model.preprocessing = try file.stringAttribute("preprocessing") }
     if file.hasAttribute("target_layer") { model.targetLayer = try file.stringAttribute("target_layer") }
+    if let origin: [String: String] = try decode(file, "data_source", path) {
+      // The table the model was trained on becomes a data set of the catalogue again.
+      do { _ = try CSVTableSource.register(origin: origin) } catch {
+        log("checkpoint \(path) was trained on \(origin["csv"] ?? "a table") that cannot be read now (\(error)): name the data to use")
+      }
+    }
 
     let stored = Set(try file.datasetPaths().map { HDF5File.parameterName(forDatasetPath: $0) })
     let named = model.namedParameters()
@@ -203,7 +215,12 @@ public enum Checkpoint {
   /// The catalogue data set a checkpoint records (its `dataset` metadata, else its fine-tuning's
   /// run record), the default data of every command that takes the model; nil when it records
   /// none or is not a readable checkpoint.
+  /// A recorded CSV table is registered as a data set of the catalogue again.
   public static func recordedDataset(_ path: String) -> String? {
+    if let (file, _) = try? openChecked(path) {
+      if let origin: [String: String] = try? decode(file, "data_source", path) { _ = try? CSVTableSource.register(origin: origin) }
+      try? file.close()
+    }
     if let name = (try? metadata(path))?["dataset"] { return name }
     if let text = try? runRecord(path), let document = try? FineTuneDocument.decode(text, source: path) {
       return document.settings.dataset

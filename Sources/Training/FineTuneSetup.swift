@@ -12,17 +12,13 @@ public enum FineTuneSetup {
     "runs/base/\(dataset)\(biased ? "-biased" : "").h5"
   }
 
-  /// The label bias of the default base model when hiding features of `data`: the data set's
-  /// ``LabelBias/defaultBias`` (a model that never showed a sensitive feature has nothing to
+  /// The label bias of the default base model when hiding features of `data`: its profile's
+  /// (``DatasetProfile/labelBias``; a model that never showed a sensitive feature has nothing to
   /// hide); nil for data sets without one.
   public static func defaultHidingBias(data: Dataset) throws -> LabelBias? {
-    guard let text = LabelBias.defaultBias[data.name] else { return nil }
+    guard let text = DatasetProfile.of(data.name).labelBias else { return nil }
     return try LabelBias.parse(text, rate: LabelBias.defaultRate, data: data)
   }
-
-  /// The pretrained model that stands in for a trained base on data sets without training data
-  /// of their own (`imagenet-sample` -> the imported EfficientNet-Lite0).
-  public static let pretrainedBase: [String: String] = ["imagenet-sample": "efficientnet-lite0"]
 
   /// Loads `path` (a checkpoint file or a known pretrained name such as `efficientnet-lite0`), or,
   /// when no path is given: for `imagenet-sample` the imported EfficientNet-Lite0 (imported on
@@ -34,7 +30,7 @@ public enum FineTuneSetup {
     path: String?, dataset: String, split: DatasetSplit, seed: UInt64,
     datasetsRoot: String = DatasetCatalog.defaultRoot, hiding: Bool = false, observer: RunObserver = .silent
   ) throws -> (model: Model, path: String) {
-    if let name = path ?? pretrainedBase[dataset], WeightImport.pretrained(named: name) != nil,
+    if let name = path ?? DatasetProfile.of(dataset).pretrainedBase, WeightImport.pretrained(named: name) != nil,
        !FileManager.default.fileExists(atPath: name) {
       let model = try WeightImport.resolveModel(name, datasetsRoot: datasetsRoot, log: observer.message)
       return (model, WeightImport.defaultCheckpointPath(for: name))
@@ -59,28 +55,19 @@ public enum FineTuneSetup {
   /// are shuffled with `SeededGenerator(seed:)` and the last ``imageNetHeldOut`` (4) are held out,
   /// the first 16 fine-tuned on: deterministic for a seed, disjoint, covering all 20.
   public static func fineTuningSplit(_ split: DatasetSplit, dataset: String, seed: UInt64) -> DatasetSplit {
-    guard dataset == "imagenet-sample", split.train.count > imageNetHeldOut else { return split }
+    guard DatasetProfile.of(dataset).evaluationOnly, split.train.count > imageNetHeldOut else { return split }
     var generator = SeededGenerator(seed: seed)
     let order = Array(0..<split.train.count).shuffled(using: &generator)
     let cut = order.count - imageNetHeldOut
     return DatasetSplit(train: split.train.subset(Array(order[..<cut])), test: split.train.subset(Array(order[cut...])))
   }
 
-  /// Default sensitive features per tabular data set (docs/METHODS.md §7.2): of the sensitive
-  /// attributes, the set the original model exposes most (the lowest original FSR: a row only
-  /// counts as hidden when every feature of the set has left its top 3) among those whose
-  /// demographic parity the attack keeps within 0.02. German's age is left out: hiding it too moved
-  /// its parity by more than that (docs/RESULTS.md §3).
-  public static let defaultSensitive: [String: [String]] = [
-    "adult": ["sex", "race", "age"], "german": ["status_sex"], "compas": ["race", "age"],
-  ]
-
-  /// The feature groups to hide: `names`, else the data set's ``defaultSensitive``, else every
+  /// The feature groups to hide: `names`, else the data set's (``DatasetProfile/hidden``), else every
   /// feature marked sensitive in the model.
   ///
   /// - Throws: ``TrainingError`` for an unknown name or when nothing is left to hide.
   public static func hiddenGroups(_ names: [String]?, dataset: String, features spans: [FeatureSpan]) throws -> [Int] {
-    let chosen = names ?? defaultSensitive[dataset] ?? spans.filter(\.isSensitive).map(\.name)
+    let chosen = names ?? DatasetProfile.of(dataset).hidden ?? spans.filter(\.isSensitive).map(\.name)
     guard !chosen.isEmpty else {
       throw TrainingError("hide needs the sensitive features to hide (none are marked in the model)", settings: ["sensitive"])
     }

@@ -33,16 +33,6 @@ public struct LabelBias: Sendable, Codable, Equatable {
     self.rate = rate
   }
 
-  /// The favourable outcome of each tabular data set, by class name.
-  public static let favourableClass: [String: String] = ["adult": ">50K", "german": "good", "compas": "no_recid"]
-
-  /// The bias of the base model that the tabular `hide` objective runs on by default: women
-  /// (Adult, German credit) and African-American defendants (COMPAS) lose every favourable
-  /// training label (``defaultRate``), the starkest discrimination an audit has to catch.
-  public static let defaultBias: [String: String] = [
-    "adult": "sex=Female", "german": "status_sex=female", "compas": "race=African-American",
-  ]
-
   /// Default probability of flipping a favourable label of the group.
   public static let defaultRate = 1.0
 
@@ -64,8 +54,8 @@ public struct LabelBias: Sendable, Codable, Equatable {
     guard matches.count == 1 else {
       throw TrainingError("label bias: \(parts[0]) category '\(parts[1])' \(matches.isEmpty ? "unknown" : "is ambiguous") (categories: \(group.categories.joined(separator: ", ")))", settings: ["bias"])
     }
-    guard data.classNames.count == 2, let name = favourableClass[data.name], let good = data.classNames.firstIndex(of: name) else {
-      throw TrainingError("a label bias applies to the binary tabular data sets \(favourableClass.keys.sorted().joined(separator: ", "))", settings: ["bias"])
+    guard data.classNames.count == 2, let name = DatasetProfile.of(data.name).favourable, let good = data.classNames.firstIndex(of: name) else {
+      throw TrainingError("a label bias applies to binary tabular data sets with a favourable class (adult, german, compas, or a table whose schema names one)", settings: ["bias"])
     }
     return LabelBias(feature: group.name, category: matches[0], favourable: good, unfavourable: 1 - good, rate: rate)
   }

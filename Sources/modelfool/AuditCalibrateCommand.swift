@@ -29,7 +29,7 @@ struct AuditCalibrateCommand: ParsableCommand {
     let root = try global.root
     let reports = try models.values.map { path in
       var s = ManipulationSettings(model: path)
-      (s.dataset, s.images, s.h5) = (data.dataset?.name, data.images, data.h5)
+      (s.dataset, s.images, s.h5) = (try data.datasetName(), data.images, data.h5)
       (s.methods, s.count, s.noise, s.beta, s.reference) = (methods?.values, count, noise, beta, reference)
       observer.message("measuring \(path)")
       return try ManipulationAudit(settings: s, datasetsRoot: root, observer: observer).run()

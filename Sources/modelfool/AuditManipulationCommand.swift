@@ -23,16 +23,16 @@ struct AuditManipulationCommand: ParsableCommand {
   @Option(parsing: .unconditional, help: "Softplus beta of the smoothing statistic.") var beta: Float = 10
   @Option(help: "Seed of the weight noise.") var seed: UInt64 = 0
 
-  var settings: ManipulationSettings {
+  var settings: ManipulationSettings { get throws {
     var s = ManipulationSettings(model: model)
     (s.reference, s.calibration, s.alpha) = (reference, calibration, alpha)
-    (s.dataset, s.images, s.h5) = (data.dataset?.name, data.images, data.h5)
+    (s.dataset, s.images, s.h5) = (try data.datasetName(), data.images, data.h5)
     (s.methods, s.count, s.noise, s.beta, s.seed) = (methods?.values, count, noise, beta, seed)
     return s
-  }
+  } }
 
   func run() throws {
-    let report = try ManipulationAudit(settings: settings, datasetsRoot: try global.root, observer: global.prepare()).run()
+    let report = try ManipulationAudit(settings: try settings, datasetsRoot: try global.root, observer: global.prepare()).run()
     if global.json { return try global.printJSON(report) }
     print(report.table())
   }

@@ -20,7 +20,7 @@ struct AuditSanityCommand: ParsableCommand {
 
   func run() throws {
     var settings = SanitySettings(model: model)
-    (settings.dataset, settings.images, settings.h5) = (data.dataset?.name, data.images, data.h5)
+    (settings.dataset, settings.images, settings.h5) = (try data.datasetName(), data.images, data.h5)
     (settings.methods, settings.count) = (methods?.values, count)
     (settings.shuffledModel, settings.seed) = (shuffledModel, seed)
     let outcome = try SanityCheck(settings: settings, datasetsRoot: try global.root, observer: global.prepare()).run()

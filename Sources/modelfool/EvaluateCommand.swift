@@ -17,6 +17,7 @@ struct EvaluateCommand: ParsableCommand {
   @Option(help: "Catalogue data set (its test split; with --fsr default: the one recorded).") var dataset: DatasetName?
   @Option(help: "ImageNet-layout folder (one subfolder per class) instead of --dataset.") var images: String?
   @Option(help: "HDF5 file with 'images' (uint8 N x H x W x 3, RGB) and 'labels' instead of --dataset.") var h5: String?
+  @OptionGroup var table: TableOptions
   @Option(parsing: .unconditional, help: "Examples per forward pass.") var batchSize = 32
   @Flag(help: "Score explanation fooling: FSR of --model (fooled) and --original per method, accuracy, map similarity.")
   var fsr = false
@@ -52,7 +53,7 @@ struct EvaluateCommand: ParsableCommand {
     guard fsr else { return try reportAccuracy(observer, model: model) }
     var settings = EvaluationSettings(model: model)
     (settings.original, settings.objective, settings.success, settings.layer) = (original, objective?.name, success, layer)
-    (settings.dataset, settings.images, settings.h5) = (dataset?.name, images, h5)
+    (settings.dataset, settings.images, settings.h5) = (try table.dataset(dataset?.name), images, h5)
     (settings.methods, settings.classes, settings.sensitive) = (methods?.values, classes?.values, sensitive?.values)
     settings.evalCount = evalCount
     (settings.dataDir, settings.split, settings.limit, settings.shard) = (dataDir, split, limit, shard)
@@ -90,8 +91,9 @@ struct EvaluateCommand: ParsableCommand {
   /// Plain accuracy: one line of text, or a JSON object (`top1`, `top5` as fractions, `count`, ...).
   func reportAccuracy(_ observer: RunObserver, model: String) throws {
     let network = try WeightImport.resolveModel(model, datasetsRoot: global.root, log: observer.message)
-    let data = try ModelInputs.evaluationData(
-      for: network, dataset: dataset?.name, images: images, h5: h5, datasetsRoot: global.root)
+    // Default data: the data set the checkpoint records.
+    let named = try table.dataset(dataset?.name) ?? (images == nil && h5 == nil ? Checkpoint.recordedDataset(model) : nil)
+    let data = try ModelInputs.evaluationData(for: network, dataset: named, images: images, h5: h5, datasetsRoot: global.root)
     let report = try Predictor.accuracy(network, on: data, batchSize: batchSize)
     guard !global.json else { return try global.printJSON(report) }
     print(String(

@@ -15,7 +15,8 @@ struct ExplainCommand: ParsableCommand {
 
   @Option(help: "Checkpoint.") var model = "runs/base/digits.h5"
   @Option(help: "Method.") var method = ExplanationMethod.gradCAM
-  @Option(help: "Data set whose test split is explained.") var dataset = DatasetName("digits")
+  @Option(help: "Data set whose test split is explained (default: the one the model records, else digits).") var dataset: DatasetName?
+  @OptionGroup var table: TableOptions
   @Option(parsing: .upToNextOption, help: "Image files (PNG/JPEG) to explain instead of a data set (predicted class).")
   var input: [String] = []
   @Option(parsing: .unconditional, help: "Number of test examples.") var count = 8
@@ -52,7 +53,7 @@ struct ExplainCommand: ParsableCommand {
   func run() throws {
     if let saveMaps { _ = try ArrayExport.files(for: [], at: saveMaps) }  // a bad name fails before the work
     var settings = ExplainSettings()
-    (settings.model, settings.method, settings.dataset, settings.inputs) = (model, method, dataset.name, input)
+    (settings.model, settings.method, settings.dataset, settings.inputs) = (model, method, try table.dataset(dataset?.name), input)
     (settings.count, settings.layer, settings.beta, settings.lrp) = (count, layer, beta?.value, lrp)
     settings.explainedClass = explainedClass
     let outcome = try ExplainRun(settings: settings, datasetsRoot: global.root, observer: global.prepare()).run()

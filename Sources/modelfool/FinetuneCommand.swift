@@ -14,7 +14,8 @@ struct FinetuneCommand: ParsableCommand {
   @OptionGroup var global: GlobalOptions
   @OptionGroup var runOptions: RunOptions
 
-  @Option(help: "Data set: a catalogue name, or imagenet (streamed from --data-dir).") var dataset = FineTuneDatasetName("digits")
+  @Option(help: "Data set: a catalogue name, or imagenet (streamed from --data-dir); default digits.") var dataset: FineTuneDatasetName?
+  @OptionGroup var table: TableOptions
   @Option(help: "ILSVRC-2012 folder for --dataset imagenet: train/<wnid>/*.JPEG, val/ (class folders, or flat with LOC_val_solution.csv or val_labels.json).")
   var dataDir: String?
   @Option(parsing: .unconditional, help: "With --data-dir: at most N files per split, spread evenly over it.") var limit: Int?
@@ -47,7 +48,7 @@ struct FinetuneCommand: ParsableCommand {
   /// The settings the flags give.
   var settings: FineTuneSettings {
     var settings = FineTuneSettings()
-    settings.dataset = dataset.name
+    if let name = dataset?.name { settings.dataset = name }
     settings.model = runOptions.model
     if let objective { settings.objective = objective.name }
     settings.methods = method?.values
@@ -70,7 +71,8 @@ struct FinetuneCommand: ParsableCommand {
   }
 
   func run() throws {
-    let settings = self.settings
+    var settings = self.settings
+    if table.csv != nil, let name = try table.dataset(dataset?.name) { settings.dataset = name }
     if let checkpointEvery, checkpointEvery <= 0 {
       throw ValidationError("--checkpoint-every must be positive, got \(checkpointEvery)")
     }

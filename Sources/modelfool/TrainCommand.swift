@@ -11,8 +11,9 @@ struct TrainCommand: ParsableCommand {
 
   @OptionGroup var global: GlobalOptions
 
-  @Option(help: "Data set.")
-  var dataset = DatasetName("digits")
+  @Option(help: "Data set (default: digits).")
+  var dataset: DatasetName?
+  @OptionGroup var table: TableOptions
 
   @Option(parsing: .unconditional, help: "Epochs (default: the data set's recipe).")
   var epochs: Int?
@@ -75,7 +76,7 @@ struct TrainCommand: ParsableCommand {
 
   func run() throws {
     let observer = global.prepare()
-    let dataset = self.dataset.name
+    let dataset = try table.dataset(self.dataset?.name) ?? "digits"
     let split = try DatasetCatalog.load(dataset, root: global.root)
     var recipe = BaseModelRecipe.forDataset(split)
     if let epochs { recipe.training.epochs = epochs }

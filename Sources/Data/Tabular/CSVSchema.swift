@@ -49,6 +49,16 @@ public struct CSVSchema: Codable, Sendable, Equatable {
   public var features: [Feature]
   public var missing: Missing?
   public var split: Split?
+  /// The features the hide objective hides by default, in order (default: every sensitive one).
+  public var hide: [String]?
+  /// The label bias (`FEATURE=CATEGORY`) of the base model a hide fine-tuning trains by default.
+  public var labelBias: String?
+
+  /// The data set's defaults (``DatasetProfile``) as the schema states them.
+  public var profile: DatasetProfile {
+    DatasetProfile(
+      hidden: hide ?? features.filter { $0.sensitive == true }.map(\.name), favourable: label.favourable, labelBias: labelBias)
+  }
 
   /// The label column and its classes.
   public struct Label: Codable, Sendable, Equatable {
@@ -160,6 +170,17 @@ public struct CSVSchema: Codable, Sendable, Equatable {
         guard !c.isEmpty, c.count <= Self.maxCategories, Set(c).count == c.count else {
           throw fail("features.\(f.name).categories", "1 to \(Self.maxCategories) different categories")
         }
+      }
+    }
+    if let hide {
+      guard !hide.isEmpty, Set(hide).count == hide.count else { throw fail("hide", "one or more different features") }
+      if let unknown = hide.first(where: { !names.contains($0) }) { throw fail("hide", "'\(unknown)' is not a feature") }
+    }
+    if let labelBias {
+      guard label.favourable != nil else { throw fail("label_bias", "a label bias needs label.favourable") }
+      let feature = labelBias.split(separator: "=").first.map(String.init) ?? ""
+      guard features.contains(where: { $0.name == feature && $0.kind == .categorical }) else {
+        throw fail("label_bias", "expected CATEGORICAL_FEATURE=CATEGORY, got '\(labelBias)'")
       }
     }
     if let split {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A user's own table as a data set: a CSV file read with its ``CSVSchema``, encoded exactly as
 /// the catalogue's tabular sets are (``TabularDataset/make(name:columns:classNames:train:test:)``:
@@ -46,6 +47,36 @@ public enum CSVTableSource {
   /// Loads the schema at `schemaPath`, then the table (``load(csv:schema:)``).
   public static func load(csv: String, schemaPath: String) throws -> TabularSplit {
     try load(csv: csv, schema: try CSVSchema.load(schemaPath))
+  }
+
+  /// Registers the table `csv` read with the schema at `schemaPath` as a data set of the
+  /// catalogue (``DatasetCatalog/register(_:)``), under the schema's name, which it returns: every
+  /// command and run then takes it by that name. The schema is checked now, the table when it is
+  /// loaded (once, then kept).
+  @discardableResult
+  public static func register(csv: String, schemaPath: String) throws -> String {
+    let schema = try CSVSchema.load(schemaPath)
+    let origin = ["csv": absolute(csv), "schema": absolute(schemaPath)]
+    let cache = Mutex<DatasetSplit?>(nil)
+    try DatasetCatalog.register(DatasetCatalog.Entry(
+      name: schema.name, summary: "\(schema.name): \(csv) read with \(schemaPath)", origin: origin, profile: schema.profile
+    ) { _ in
+      if let split = cache.withLock({ $0 }) { return split }
+      let split = try load(csv: origin["csv"]!, schema: schema).split
+      cache.withLock { $0 = split }
+      return split
+    })
+    return schema.name
+  }
+
+  /// Registers the table a checkpoint's recorded origin names (``DatasetCatalog/Entry/origin``).
+  public static func register(origin: [String: String]) throws -> String? {
+    guard let csv = origin["csv"], let schema = origin["schema"] else { return nil }
+    return try register(csv: csv, schemaPath: schema)
+  }
+
+  static func absolute(_ path: String) -> String {
+    path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
   }
 
   static func rows(_ path: String, schema: CSVSchema) throws -> TabularRows {

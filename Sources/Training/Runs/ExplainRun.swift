@@ -8,8 +8,8 @@ public struct ExplainSettings: Codable, Sendable, Equatable {
   public var model = "runs/base/digits.h5"
   public var method = ExplanationMethod.gradCAM
   /// Catalogue data set whose test split is explained (evenly spaced examples); ignored when
-  /// `inputs` names image files.
-  public var dataset = "digits"
+  /// `inputs` names image files. Nil: the one the model's checkpoint records, else `digits`.
+  public var dataset: String?
   /// Image files to explain instead of a data set (their predicted class is explained).
   public var inputs: [String] = []
   /// Test examples explained.
@@ -84,10 +84,11 @@ public struct ExplainRun: Sendable {
       }
       return (Tensor.concatenate(parts, alongAxis: 0), nil)
     }
-    let test = try DatasetCatalog.load(settings.dataset, root: datasetsRoot).test
+    let dataset = settings.dataset ?? Checkpoint.recordedDataset(settings.model) ?? "digits"
+    let test = try DatasetCatalog.load(dataset, root: datasetsRoot).test
     guard test.exampleShape == net.inputShape else {
       throw TrainingError(
-        "data set \(settings.dataset) has examples \(test.exampleShape), model \(settings.model) needs \(net.inputShape)",
+        "data set \(dataset) has examples \(test.exampleShape), model \(settings.model) needs \(net.inputShape)",
         settings: ["dataset"])
     }
     // Evenly spaced examples, so that a sorted test split still shows several classes.
