@@ -4,7 +4,9 @@
 // code spans, where a span may also start with the subcommand itself: `finetune --no-memory-check`),
 // and checks each `--flag` against the options that `modelfool SUBCOMMAND --help` lists. A bare `--`
 // starts the next command (`modelfool sweep --lambda 1,10 -- finetune --objective hide`); `;`, `&`,
-// `&&`, `|` and `#` end one. Alternatives written `train|finetune` are each checked.
+// `&&`, `||` and `#` end one. Alternatives written `train|finetune` are each checked. The flags
+// swift-argument-parser accepts on the root command without listing them (`rootBuiltins`) are
+// checked by running one.
 
 import Foundation
 import Testing
