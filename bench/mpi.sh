@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Data parallelism benchmark (issue 16; not a test): the digits Grad-CAM fine-tuning step at global
+# Data parallelism benchmark (not a test; docs/DISTRIBUTED.md): the digits Grad-CAM fine-tuning step at global
 # batch 64, as 1 process x 1 thread, 1 process x 2 threads and 2 MPI ranks x 1 thread. Prints the
 # training-loop seconds per step ("fine-tuned in" of the report, monitoring included) and each
 # rank's allreduce totals (reductions started, bytes, seconds spent in reduction calls). STEPS

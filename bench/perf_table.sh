@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's performance table (issue 14): ModelFool against JAX, PyTorch eager and
+# The performance table of docs/BENCHMARKS.md: ModelFool against JAX, PyTorch eager and
 # Captum/Zennit in the same run, on 1 and 2 threads, from the JSON of `modelfool bench step`
 # (reference workload and digits CNN; EfficientNet-Lite0 batch 4) and `bench explain`.
 # Peers are found through PYTHONPATH (e.g. PYTHONPATH=/tmp/torchpeer:/tmp/jaxpeer; see

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the detector evaluation table of README "Auditing explanations": clean models of
+# Reproduces the detector evaluation table of docs/AUDITING.md: clean models of
 # several seeds against the fooled models the project makes, calibrated on calibration seeds only,
 # scored on held-out seeds (verdict: corrected p-value below ALPHA, docs/METHODS.md §11.2). Short runs (fewer epochs and steps than the defaults) so that the
 # whole evaluation fits in about 40 minutes of one CPU core; models already in $OUT are reused.
@@ -16,13 +16,13 @@ TAB_STEPS=${TAB_STEPS:-300}  # tabular hide steps (recipe: 2000)
 # far too small, and every z-score it divides inflates with it.
 CAL_SEEDS=${CAL_SEEDS:-"0 1 2 3 7 8 9 10 14 15 16 17"}
 # Held-out seeds: 4-6, then 11-13 and 18-25 scored earlier versions of the detector and were looked
-# at while it was revised; 26-28 had never been used when the p-value rule was scored (README
-# "Auditing explanations"); 37-39 (with clean-only 40-47) scored the tabular share statistics
+# at while it was revised; 26-28 had never been used when the p-value rule was scored (docs/AUDITING.md);
+# 37-39 (with clean-only 40-47) scored the tabular share statistics
 # (DIGITS=0). TEST_SEEDS="11 12 13" EXTRA_CLEAN_SEEDS="18 ... 25" gives the earlier tables' models.
 TEST_SEEDS=${TEST_SEEDS:-"26 27 28"}
 # Held-out clean models only (no fooled models fine-tuned from them): more clean models to
 # measure false alarms on than three per data set ("none" for no extra seeds); 29-36 were never
-# used before the README table either.
+# used before the docs/AUDITING.md table either.
 EXTRA_CLEAN_SEEDS=${EXTRA_CLEAN_SEEDS:-"29 30 31 32 33 34 35 36"}
 [ "$EXTRA_CLEAN_SEEDS" = none ] && EXTRA_CLEAN_SEEDS=""
 ALPHA=${ALPHA:-0.05}         # the verdict's false-alarm rate (audit manipulation --alpha)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The manipulation detector on EfficientNet-Lite0 (README "Auditing explanations", docs/RESULTS.md
-# §12): clean and fooled fine-tunes of the imported pretrained model, calibrated on some seeds and
+# The manipulation detector on EfficientNet-Lite0 (docs/AUDITING.md, section
+# "EfficientNet-Lite0"): clean and fooled fine-tunes of the imported pretrained model, calibrated on some seeds and
 # scored on others, audited on views of the ImageNet sample photos (tools/sample_views.py: no
 # ImageNet folder is shipped). Clean = the fine-tuning recipe with lambda 0 (cross-entropy only, the
 # same steps, learning rate and seed-chosen 16 photos as the fooled ones) plus the pretrained model

@@ -10,7 +10,7 @@ import ModelFoolData
 ///
 /// Used by the tabular `hide` experiments: a model whose explanations never showed a sensitive
 /// feature has nothing to hide, so the natural Adult and German credit MLPs (which rank sex,
-/// race and age low) say little about hiding (see the README).
+/// race and age low) say little about hiding (see docs/RESULTS.md §3).
 public struct LabelBias: Sendable, Codable, Equatable {
   /// The categorical feature ("sex").
   public var feature: String

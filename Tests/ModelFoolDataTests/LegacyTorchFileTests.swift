@@ -101,7 +101,7 @@ private func readError(_ path: String) -> String? {
         == "\(path): pickle opcode 0x63 at byte 189: global 'torch._utils._rebuild_xensor_v2' is not allowed")
   }
 
-  /// The real EfficientNet-Lite0 checkpoint (issue 7), when MODELFOOL_EFFNET_PTH points at it.
+  /// The real EfficientNet-Lite0 checkpoint, when MODELFOOL_EFFNET_PTH points at it.
   @Test(
     .enabled(
       if: ProcessInfo.processInfo.environment["MODELFOOL_EFFNET_PTH"] != nil,

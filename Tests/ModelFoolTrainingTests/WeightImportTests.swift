@@ -112,7 +112,7 @@ private func temporaryPath(_ name: String) -> String {
     #expect(model.namedParameters().count == 296)
   }
 
-  /// The target: 18 of the 20 sample photos right at top-1, 19 in the top 5.
+  /// The imported model on the sample: 18 of the 20 photos right at top-1, 19 in the top 5.
   @Test(.enabled(if: effnetPTH != nil)) func sampleAccuracy() throws {
     let out = temporaryPath("effnet.h5")
     defer { try? FileManager.default.removeItem(atPath: out) }
