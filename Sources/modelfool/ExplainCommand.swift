@@ -14,7 +14,7 @@ struct ExplainCommand: ParsableCommand {
   @OptionGroup var global: GlobalOptions
 
   @Option(help: "Checkpoint.") var model = "runs/base/digits.h5"
-  @Option(help: "Method.") var method = ExplanationMethod.gradCAM
+  @Option(help: "Method (default: gradcam for image models, simplegrad for tabular ones).") var method: ExplanationMethod?
   @Option(help: "Data set whose test split is explained (default: the one the model records, else digits).") var dataset: DatasetName?
   @OptionGroup var table: TableOptions
   @Option(parsing: .upToNextOption, help: "Image files (PNG/JPEG) to explain instead of a data set (predicted class).")
@@ -65,7 +65,7 @@ struct ExplainCommand: ParsableCommand {
     let maps = try saveMaps.map { try ArrayExport.save(outcome.arrays, to: $0) }
     guard !global.json else {
       return try global.printJSON(Report(
-        model: model, method: method.rawValue, layer: e.layer, lrp: outcome.lrp, beta: beta?.value, outputs: items, maps: maps))
+        model: model, method: outcome.explanation.method.rawValue, layer: e.layer, lrp: outcome.lrp, beta: beta?.value, outputs: items, maps: maps))
     }
     let name = outcome.className
     for item in items {

@@ -30,7 +30,7 @@ struct SweepCommand: ParsableCommand {
     var settings = SweepSettings(finetune: base.settings)
     (settings.lambdas, settings.learningRates, settings.steps) = (lambdas?.values, learningRates?.values, steps?.values)
     try settings.validate()
-    let folder = out ?? base.runOptions.out ?? "runs/sweep/\(settings.finetune.dataset)-\(settings.finetune.objective)"
+    let folder = out ?? base.runOptions.out ?? "runs/sweep/\(settings.finetune.dataset)-\(settings.finetune.objective ?? "default")"
     let root = base.global.datasetsRoot == nil ? try global.root : try base.global.root
     _ = base.global.prepare()  // --threads given after `--` applies too
     let report = try SweepRun(settings: settings, datasetsRoot: root, observer: global.prepare()).run(into: folder)

@@ -312,7 +312,7 @@ struct CLIBadInvocationTests {
     .init(arguments: ["explain", "--model", "CKPT", "--dataset", "german", "--class", "bogus"], error: "The value 'bogus' is invalid for '--class <class>'. Please provide one of 'label' and 'predicted'."),
     .init(arguments: ["explain", "--model", "CKPT", "--dataset", "digits"], error: "data set digits has examples [1, 28, 28]"),
     .init(arguments: ["explain", "--model", "CKPT", "--dataset", "german", "--method", "simplegrad", "--count=-3"], error: "the number of examples must be positive, got -3 (--count)"),
-    .init(arguments: ["explain", "--model", "CKPT", "--dataset", "german"], error: "gradcam needs a spatial layer"),
+    .init(arguments: ["explain", "--model", "CKPT", "--dataset", "german", "--method", "gradcam"], error: "gradcam needs a spatial layer"),
     .init(arguments: ["evaluate", "--model", "CKPT", "--dataset", "german", "--fsr", "--original", "CKPT", "--objective", "nope"], error: "The value 'nope' is invalid for '--objective <objective>'"),
     .init(arguments: ["predict", "--model", "CKPT", "--dataset", "german", "--index", "0", "--top=-1"], error: "--top must be positive"),
     .init(arguments: ["explain", "--model", "CKPT", "--dataset", "german", "--save-maps", "m.txt"], error: "m.txt: the file name must end in .h5 or .npy"),

@@ -129,7 +129,7 @@ public struct SweepRun: Sendable {
       points: report.points.map { AuditChart.Point(x: Double($0.accuracyChange), y: Double($0.fsr), label: $0.folder, link: $0.folder + "/report.html") })
     var html = ReportHTML.head(title: "ModelFool sweep")
     html += "<h1>Sweep: the fooling / accuracy trade-off</h1><p>\(report.points.count) fine-tunings of \(ReportHTML.escape(report.settings.finetune.dataset)) "
-      + "(\(ReportHTML.escape(report.settings.finetune.objective))); each point is one run, its FSR on held-out data against the change in held-out accuracy.</p>"
+      + "(\(ReportHTML.escape(report.settings.finetune.objective ?? "default objective"))); each point is one run, its FSR on held-out data against the change in held-out accuracy.</p>"
     html += "<object type=\"image/svg+xml\" data=\"front.svg\"><img src=\"front.svg\" alt=\"trade-off front\"></object>"
     html += ReportHTML.table(
       header: ["run", "lambda", "lr", "steps", "method", "FSR", "accuracy change"],

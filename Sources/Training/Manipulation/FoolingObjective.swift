@@ -1,5 +1,6 @@
 import Foundation
 import ModelFool
+import ModelFoolData
 import Synchronization
 
 /// Whether an objective fools image heatmaps (`[N, h, w]`) or tabular per-feature relevance
@@ -9,6 +10,9 @@ public enum DataKind: String, Codable, Sendable {
 
   /// The kind of data `model` takes: tabular for one-axis inputs, images otherwise.
   public init(of model: Model) { self = model.inputShape.count == 1 ? .tabular : .image }
+
+  /// The kind of `data`'s examples.
+  public init(of data: Dataset) { self = data.exampleShape.count == 1 ? .tabular : .image }
 }
 
 /// The families of models whose fine-tuning defaults differ: small images (the digits CNN),

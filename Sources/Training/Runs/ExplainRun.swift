@@ -6,7 +6,8 @@ import ModelFoolData
 public struct ExplainSettings: Codable, Sendable, Equatable {
   /// The checkpoint explained.
   public var model = "runs/base/digits.h5"
-  public var method = ExplanationMethod.gradCAM
+  /// Nil: Grad-CAM for image models, SimpleGrad for tabular ones.
+  public var method: ExplanationMethod?
   /// Catalogue data set whose test split is explained (evenly spaced examples); ignored when
   /// `inputs` names image files. Nil: the one the model's checkpoint records, else `digits`.
   public var dataset: String?
@@ -58,10 +59,13 @@ public struct ExplainRun: Sendable {
     options.createGraph = false
     options.explainedClass = settings.inputs.isEmpty ? settings.explainedClass : .predicted
     let (x, labels) = try loadInputs(net)
-    let e = try explanation(net, x, labels: labels ?? [], method: settings.method, options: options)
+    var resolved = settings
+    let method = settings.method ?? (DataKind(of: net) == .tabular ? .simpleGrad : .gradCAM)
+    resolved.method = method
+    let e = try explanation(net, x, labels: labels ?? [], method: method, options: options)
     return ExplainOutcome(
-      settings: settings, model: net, inputs: x, labels: labels, explanation: e,
-      predicted: e.logits.argmaxLastAxis(), lrp: settings.method.usesBetaSmoothing ? nil : options.lrp.description)
+      settings: resolved, model: net, inputs: x, labels: labels, explanation: e,
+      predicted: e.logits.argmaxLastAxis(), lrp: method.usesBetaSmoothing ? nil : options.lrp.description)
   }
 
   /// The batch to explain and its labels (nil for image files).
@@ -117,7 +121,7 @@ public struct ExplainOutcome: @unchecked Sendable {
   /// tabular rows), each atomically; returns their paths in example order.
   public func writePictures(to folder: String) throws -> [String] {
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-    let e = explanation, x = inputs, method = settings.method
+    let e = explanation, x = inputs, method = explanation.method
     let tabular = x.rank == 2
     let features = tabular ? try FeatureSpan.features(of: model) : []
     return try (0..<x.shape[0]).map { n in

@@ -78,18 +78,20 @@ public struct FineTuneRun: Sendable {
       if communicator.rank != 0 { try communicator.barrier() }  // rank 0 trains a missing base first
       (base, basePath) = try FineTuneSetup.loadOrTrainBase(
         path: settings.model, dataset: dataset, split: split, seed: seed, datasetsRoot: datasetsRoot,
-        hiding: FoolingObjectives.all.contains { $0.name == settings.objective && $0.trainsBaseOnBiasedLabels }, observer: observer)
+        hiding: FoolingObjectives.all.contains { $0.name == settings.objective(for: DataKind(of: split.train)) && $0.trainsBaseOnBiasedLabels },
+        observer: observer)
       if communicator.rank == 0 { try communicator.barrier() }
+      try ModelInputs.checkShape(split.train.inputs, for: base, source: "data set \(dataset)")
       data = RunData(train: split.train, heldOut: split.test, split: split)
     }
     let labelBias = (try? Checkpoint.metadata(basePath))?["label_bias"]
     if let labelBias { observer.message("base model \(basePath) was trained on biased labels: \(labelBias)") }
     let tabular = base.inputShape.count == 1
     let goal = try FoolingObjectives.resolve(
-      settings.objective, model: base, dataset: dataset, classes: settings.classes, features: settings.sensitive)
+      settings.objective(for: DataKind(of: base)), model: base, dataset: dataset, classes: settings.classes, features: settings.sensitive)
     let (options, published) = FineTuneSetup.options(for: goal, model: base, settings: settings, published: streamed)
     if streamed && !published {
-      observer.message("no published setting of Heo et al. for \(base.architecture) \(settings.objective)/\(options.method.rawValue): ModelFool's defaults")
+      observer.message("no published setting of Heo et al. for \(base.architecture) \(goal.name)/\(options.method.rawValue): ModelFool's defaults")
     }
     let large = FineTuneSetup.isLargeImage(base)
     let scored = settings.scored ?? FineTuneSetup.scoredMethods(tabular: tabular, fooled: options.method, large: large)
@@ -101,6 +103,7 @@ public struct FineTuneRun: Sendable {
     let spans = tabular ? try FeatureSpan.features(of: base) : []
     var resolved = settings
     resolved.model = basePath
+    resolved.objective = goal.name
     resolved.methods = options.fooledMethods
     resolved.layer = settings.layer ?? fooled.targetLayer
     resolved.lambda = options.lambda

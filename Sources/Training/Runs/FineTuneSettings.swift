@@ -14,8 +14,9 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
   /// first when missing; for tabular hiding the one trained on biased labels).
   public var model: String?
   /// The objective's name (``FoolingObjectives``): images take location, topk, center-mass and
-  /// active; tabular models hide, location and topk.
-  public var objective = "location"
+  /// active; tabular models hide, location and topk. Nil: location for image models, hide for
+  /// tabular ones.
+  public var objective: String?
   /// Methods fooled together (their mean fooling loss); the first names the run.
   public var methods: [ExplanationMethod]?
   /// Target layer of Grad-CAM and the `_T` methods; nil: the model's.
@@ -53,6 +54,9 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
 
   /// The defaults: Grad-CAM location on the digits CNN.
   public init() {}
+
+  /// ``objective``, else the default for data of `kind`: location for images, hide for tables.
+  public func objective(for kind: DataKind) -> String { objective ?? (kind == .tabular ? "hide" : "location") }
 
   /// The data set name of a streamed ILSVRC-2012 folder (``dataDir``).
   public static let streamedDataset = "imagenet"
