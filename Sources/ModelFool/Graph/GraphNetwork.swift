@@ -46,6 +46,8 @@ public final class GraphNetwork: Layer, @unchecked Sendable {
   /// The output tensor of the last convolution in execution order (the default Grad-CAM layer),
   /// nil when the graph has none.
   public let lastConvolutionOutput: String?
+  /// The number of logits (the output's second dimension).
+  public let outputCount: Int
 
   /// Builds and checks the network; `values` gives parameter values by name (absent ones start
   /// at zero, for a checkpoint to fill).
@@ -140,14 +142,16 @@ public final class GraphNetwork: Layer, @unchecked Sendable {
 
     // Check every shape on batches of 1 and 2; the float tensors found get markers.
     var floatTensors: [String] = []
+    var outputs = 0
     for batch in [1, 2] {
       let (output, seen) = try Self.check(steps, definition, parameters, batch: batch)
       guard output.count == 2, output[0] == batch else {
         throw GraphError(
           "output '\(definition.outputName)' has shape \(output) for a batch of \(batch); a classifier's logits [\(batch), classes] are needed (export the model with a dynamic batch axis)")
       }
-      if batch == 1 { floatTensors = seen }
+      if batch == 1 { (floatTensors, outputs) = (seen, output[1]) }
     }
+    outputCount = outputs
     markers = floatTensors.map { ($0, GraphTensorMarker()) }
     markerByName = Dictionary(uniqueKeysWithValues: markers.map { ($0.name, $0.layer) })
   }

@@ -93,10 +93,12 @@ enum GraphOperator {
   case cast(to: Int)
   /// Starts, ends, axes and steps from attributes (opset < 10); from inputs when nil.
   case slice(starts: [Int]?, ends: [Int]?, axes: [Int]?)
+  /// A tensor of the shape given by input 0 filled with the one value of `value`.
+  case constantOfShape(value: GraphConstant)
 
   /// The operators accepted, for messages and documentation.
   static let supported = [
-    "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "Conv", "Div", "Dropout",
+    "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape", "Conv", "Div", "Dropout",
     "Flatten", "Gather", "Gemm", "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "LeakyRelu",
     "MatMul", "MaxPool", "Mul", "Pad", "ReduceMean", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax",
     "Squeeze", "Sub", "Transpose", "Unsqueeze",
@@ -104,6 +106,9 @@ enum GraphOperator {
 
   /// Reads and checks the attributes of `node` (opset `opset` of the default domain).
   init(_ node: GraphNodeSpec, opset: Int) throws {
+    guard Self.supported.contains(node.op) else {
+      throw GraphError("\(node.label): operator '\(node.op.prefix(40))' is not supported (supported: \(Self.supported.joined(separator: ", ")))")
+    }
     let a = AttributeReader(node: node)
     try a.checkNoUnknown(Self.knownAttributes[node.op] ?? [])
     switch node.op {
@@ -179,8 +184,12 @@ enum GraphOperator {
       self = opset < 10
         ? .slice(starts: try a.intsOptional("starts") ?? [], ends: try a.intsOptional("ends") ?? [], axes: try a.intsOptional("axes"))
         : .slice(starts: nil, ends: nil, axes: nil)
+    case "ConstantOfShape":
+      let value = try node.attributes["value"] == nil ? GraphConstant.floats(shape: [1], values: [0]) : a.constantValue()
+      guard value.shape.reduce(1, *) == 1 else { throw GraphError("\(node.label): value must hold one element") }
+      self = .constantOfShape(value: value)
     default:
-      throw GraphError("\(node.label): operator '\(node.op.prefix(40))' is not supported (supported: \(Self.supported.joined(separator: ", ")))")
+      throw GraphError("\(node.label): operator '\(node.op.prefix(40))' has no evaluation")
     }
   }
 
@@ -195,7 +204,7 @@ enum GraphOperator {
     "Transpose": ["perm"], "Squeeze": ["axes"], "Unsqueeze": ["axes"], "Gemm": ["alpha", "beta", "transA", "transB"],
     "Concat": ["axis"], "Pad": ["mode", "pads", "value"], "Softmax": ["axis"], "Dropout": ["ratio", "seed", "is_test"],
     "Constant": ["value", "value_float", "value_floats", "value_int", "value_ints"], "Shape": ["start", "end"],
-    "Gather": ["axis"], "Cast": ["to", "saturate", "round_mode"], "Slice": ["starts", "ends", "axes"],
+    "Gather": ["axis"], "Cast": ["to", "saturate", "round_mode"], "Slice": ["starts", "ends", "axes"], "ConstantOfShape": ["value"],
   ]
 }
 

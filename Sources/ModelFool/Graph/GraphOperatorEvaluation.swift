@@ -212,9 +212,24 @@ extension GraphOperator {
       return try reshapeValue(v, to: target, label, running: running)
 
     case .transpose(let permutation):
-      let x = try inputs.floatShape(0)
+      let x = try inputs.value(0).anyShape
       let perm = permutation ?? Array((0..<x.count).reversed())
       guard perm.sorted() == Array(0..<x.count) else { throw GraphError("\(label): perm \(perm) is not a permutation of the axes of \(x)") }
+      if case .ints(let t) = try inputs.value(0) {
+        // Transposing is slicing with permuted strides: read output index by output index.
+        let strides = contiguousStrides(t.shape)
+        let out = perm.map { x[$0] }
+        var values = [Int](repeating: 0, count: t.values.count)
+        for flat in 0..<values.count {
+          var rest = flat, offset = 0
+          for d in stride(from: out.count - 1, through: 0, by: -1) {
+            offset += (rest % out[d]) * strides[perm[d]]
+            rest /= out[d]
+          }
+          values[flat] = t.values[offset]
+        }
+        return .ints(IntTensor(shape: out, values: values))
+      }
       return try floatResult(perm.map { x[$0] }, label, running: running) { inputs.tensor(0)!.permuted(perm) }
 
     case .squeeze(let attributeAxes):
@@ -361,24 +376,49 @@ extension GraphOperator {
       let s = v.anyShape
       let starts = try attributeStarts ?? intList(inputs.ints(1), "starts", label)
       let ends = try attributeEnds ?? intList(inputs.ints(2), "ends", label)
-      let axes = try attributeStarts != nil ? (attributeAxes ?? Array(0..<starts.count)) : (inputs.optionalInts(3).map { try intList($0, "axes", label) } ?? Array(0..<starts.count))
-      if let steps = try inputs.optionalInts(4), attributeStarts == nil, steps.values.contains(where: { $0 != 1 }) {
-        throw GraphError("\(label): steps other than 1 are not supported")
+      let axes = try attributeStarts != nil
+        ? (attributeAxes ?? Array(0..<starts.count))
+        : (inputs.optionalInts(3).map { try intList($0, "axes", label) } ?? Array(0..<starts.count))
+      let steps = try attributeStarts != nil
+        ? [Int](repeating: 1, count: starts.count)
+        : (inputs.optionalInts(4).map { try intList($0, "steps", label) } ?? [Int](repeating: 1, count: starts.count))
+      guard starts.count == ends.count, axes.count == starts.count, steps.count == starts.count else {
+        throw GraphError("\(label): starts, ends, axes and steps differ in length")
       }
-      guard starts.count == ends.count, axes.count == starts.count else { throw GraphError("\(label): starts, ends and axes differ in length") }
-      let normalized = try axisList(axes, rank: s.count, label)
-      var lower = [Int](repeating: 0, count: s.count), upper = s
+      _ = try axisList(axes, rank: s.count, label)
+      var first = [Int](repeating: 0, count: s.count), step = [Int](repeating: 1, count: s.count), out = s
       for (i, axis) in axes.enumerated() {
         let a = try normalizedGraphAxis(axis, rank: s.count, label)
-        func clamp(_ x: Int) -> Int { Swift.min(Swift.max(x < 0 ? x &+ s[a] : x, 0), s[a]) }
-        lower[a] = clamp(starts[i])
-        upper[a] = clamp(ends[i])
-        guard upper[a] > lower[a] else { throw GraphError("\(label): the slice of axis \(a) is empty") }
+        let dim = s[a], st = steps[i]
+        guard st != 0, st != Int.min else { throw GraphError("\(label): step \(st) is not allowed") }
+        var start = starts[i] < 0 ? starts[i] + dim : starts[i]
+        var end = ends[i] < 0 ? ends[i] + dim : ends[i]
+        let count: Int
+        if st > 0 {
+          start = Swift.min(Swift.max(start, 0), dim)
+          end = Swift.min(Swift.max(end, 0), dim)
+          count = end > start ? (end - start - 1) / st + 1 : 0
+        } else {
+          start = Swift.min(Swift.max(start, 0), dim - 1)
+          end = Swift.min(Swift.max(end, -1), dim - 1)
+          count = start > end ? (start - end - 1) / -st + 1 : 0
+        }
+        guard count > 0 else { throw GraphError("\(label): the slice of axis \(a) is empty") }
+        (first[a], step[a], out[a]) = (start, st, count)
       }
-      _ = normalized
-      let out = (0..<s.count).map { upper[$0] - lower[$0] }
-      if case .ints(let t) = v { return .ints(integerSlice(t, lower: lower, shape: out)) }
-      return try floatResult(out, label, running: running) { inputs.tensor(0)!.slice(lower: lower, upper: upper) }
+      if case .ints(let t) = v { return .ints(integerSlice(t, first: first, step: step, shape: out)) }
+      guard step.allSatisfy({ $0 == 1 }) else { throw GraphError("\(label): steps other than 1 on float tensors are not supported") }
+      return try floatResult(out, label, running: running) {
+        inputs.tensor(0)!.slice(lower: first, upper: (0..<s.count).map { first[$0] + out[$0] })
+      }
+
+    case .constantOfShape(let value):
+      let shape = try intList(inputs.ints(0), "shape", label)
+      let n = try checkedElementCount(shape, label)
+      switch value {
+      case .ints(_, let v): return .ints(IntTensor(shape: shape, values: [Int](repeating: v[0], count: n)))
+      case .floats(_, let v): return try floatResult(shape, label, running: running) { Tensor(repeating: v[0], shape: shape) }
+      }
     }
   }
 }
@@ -473,14 +513,14 @@ private func integerGather(_ data: IntTensor, indices: IntTensor, axis: Int, _ l
   return IntTensor(shape: shape, values: out)
 }
 
-private func integerSlice(_ t: IntTensor, lower: [Int], shape: [Int]) -> IntTensor {
+private func integerSlice(_ t: IntTensor, first: [Int], step: [Int], shape: [Int]) -> IntTensor {
   let strides = contiguousStrides(t.shape)
   let n = shape.reduce(1, *)
   var out = [Int](repeating: 0, count: n)
   for flat in 0..<n {
     var rest = flat, offset = 0
     for d in stride(from: shape.count - 1, through: 0, by: -1) {
-      offset += (rest % shape[d] + lower[d]) * strides[d]
+      offset += (first[d] + (rest % shape[d]) * step[d]) * strides[d]
       rest /= shape[d]
     }
     out[flat] = t.values[offset]

@@ -52,8 +52,9 @@ enum GraphValue {
 /// graph is checked, before anything is allocated.
 public let graphMaximumElements = 1 << 31
 
-/// The element count of `shape` with overflow checks, refused beyond ``graphMaximumElements``.
-func checkedElementCount(_ shape: [Int], _ what: @autoclosure () -> String) throws -> Int {
+/// The element count of `shape` with overflow checks; a negative dimension or more than
+/// ``graphMaximumElements`` is a ``GraphError`` starting with `what`.
+public func checkedElementCount(_ shape: [Int], _ what: @autoclosure () -> String) throws -> Int {
   var n = 1
   for d in shape {
     guard d >= 0 else { throw GraphError("\(what()): negative dimension in shape \(shape)") }
