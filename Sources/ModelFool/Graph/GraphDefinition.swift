@@ -114,7 +114,12 @@ public struct GraphDefinition: Codable, Sendable, Equatable {
 public struct GraphError: Error, CustomStringConvertible, Sendable, Equatable {
   /// The message.
   public let message: String
-  /// An error with a one-line message.
-  public init(_ message: String) { self.message = message }
+  /// An error with `message`, its control characters (from names in a hostile file) written as
+  /// `\u{XX}` so that it stays one line.
+  public init(_ message: String) {
+    self.message = message.unicodeScalars.map { s in
+      s.value < 0x20 || s.value == 0x7F ? "\\u{\(String(s.value, radix: 16))}" : String(s)
+    }.joined()
+  }
   public var description: String { message }
 }
