@@ -236,14 +236,13 @@ public enum WeightImport {
     return pretrained(named: nameOrPath).map { defaultCheckpointPath(for: $0.name) }
   }
 
-  /// Loads the model a `--model` argument names: an existing checkpoint file, an ONNX file
-  /// (``loadONNX(_:classNames:preprocessing:)``, by its `.onnx` extension), or a known pretrained
+  /// Loads the model a `--model` argument names: an existing checkpoint file or ONNX file (see
+  /// ``Checkpoint/load(_:log:trustUnsealed:)``), or a known pretrained
   /// name (``known``) resolving to ``defaultCheckpointPath(for:)``, imported first (with a message
   /// through `log`) when that file is missing.
   public static func resolveModel(
     _ nameOrPath: String, datasetsRoot: String = DatasetCatalog.defaultRoot, log: (String) -> Void = { _ in }
   ) throws -> Model {
-    if isONNX(nameOrPath), FileManager.default.fileExists(atPath: nameOrPath) { return try loadONNX(nameOrPath) }
     guard let path = checkpointPath(nameOrPath) else {
       throw DataError(
         "no checkpoint at \(nameOrPath), and it is not a known model name (known: \(known.map(\.name).joined(separator: ", ")))")
