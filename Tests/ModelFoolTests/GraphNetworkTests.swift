@@ -142,6 +142,22 @@ struct GraphNetworkTests {
     #expect(analytic[0].scalars.contains { Swift.abs($0) > 1e-4 })
   }
 
+  /// Relu nodes follow `setActivation`: softplus(1) of [-1, 2] is [log(1 + e^-1), log(1 + e^2)].
+  @Test func reluNodesSwitchToSoftplus() throws {
+    let definition = GraphDefinition(
+      inputName: "x", inputShape: [2], outputName: "y", parameters: [], constants: [:],
+      nodes: [Self.node("Relu", ["x"], "y")], opset: 13)
+    let network = try GraphNetwork(definition: definition)
+    let x = Tensor(shape: [1, 2], scalars: [-1, 2])
+    #expect(network(x).scalars == [0, 2])
+    network.setActivation(.softplus(beta: 1))
+    #expect(relativeError(network(x), Tensor(shape: [1, 2], scalars: [0.3132617, 2.1269280])) < 1e-5)
+    #expect(relativeError(network.deepCopy()(x), network(x)) == 0)
+    network.restoreActivations()
+    #expect(network(x).scalars == [0, 2])
+    #expect(network.children.map(\.name) == ["x", "y", "activation:y"])
+  }
+
   static func refusal(_ nodes: [GraphNodeSpec], constants: [String: GraphConstant] = [:]) -> String {
     let definition = GraphDefinition(
       inputName: "x", inputShape: [4], outputName: "y", parameters: [spec("w", [3, 4])], constants: constants,

@@ -3,7 +3,10 @@
 /// named as in the file, so fine-tuning and checkpoints treat them like any layer's weights. Every
 /// float tensor the graph computes passes through an identity child layer named after the tensor
 /// (``GraphTensorMarker``), called through ``ActivationTap``: "the input of layer T" is then tensor
-/// T itself, so Grad-CAM, the "_T" explanations and `--layer` take ONNX tensor names.
+/// T itself, so Grad-CAM, the "_T" explanations and `--layer` take ONNX tensor names. Each `Relu`
+/// node runs through an ``ActivationLayer`` child named `activation:T` (T its output), so
+/// ``Layer/setActivation(_:includingReLU6:)`` switches an imported network to softplus(beta) like
+/// the zoo's.
 ///
 /// Building refuses, with one line naming the node or tensor: more than ``maximumNodes`` nodes,
 /// tensors produced twice, nodes reading tensors nobody produces, cycles, unsupported operators or
@@ -34,11 +37,14 @@ public final class GraphNetwork: Layer, @unchecked Sendable {
   private let markers: [(name: String, layer: any Layer)]
   private let markerByName: [String: any Layer]
   private let steps: [Step]
+  private let activations: [(name: String, layer: any Layer)]
 
   private struct Step {
     let node: GraphNodeSpec
     let op: GraphOperator
     let constant: Tensor?
+    /// The activation layer of a `Relu` node.
+    let activation: ActivationLayer?
     /// Tensors whose last reader this step is (dropped after it).
     var release: [String]
   }
@@ -133,10 +139,13 @@ public final class GraphNetwork: Layer, @unchecked Sendable {
         if case .floats(let s, let v) = c { constant = Tensor(shape: s, scalars: v) }
       }
       for input in node.inputs where !input.isEmpty { lastRead[input] = steps.count }
-      steps.append(Step(node: node, op: op, constant: constant, release: []))
+      var activation: ActivationLayer?
+      if case .relu = op, let out = node.outputs.first, !out.isEmpty { activation = ActivationLayer(.relu) }
+      steps.append(Step(node: node, op: op, constant: constant, activation: activation, release: []))
     }
     for (name, step) in lastRead where name != definition.outputName { steps[step].release.append(name) }
     self.steps = steps
+    activations = steps.compactMap { step in step.activation.map { ("activation:" + step.node.outputs[0], $0) } }
     parameterList = parameters
     lastConvolutionOutput = steps.last { $0.node.op == "Conv" }?.node.outputs.first
 
@@ -220,7 +229,9 @@ public final class GraphNetwork: Layer, @unchecked Sendable {
     for step in steps {
       let inputs = NodeInputs(values: step.node.inputs.map { $0.isEmpty ? nil : values[$0] }, label: step.node.label)
       do {
-        let out = try step.op.evaluate(inputs, running: true, constant: step.constant)
+        let out = try step.activation.map { relu in
+          try GraphOperator.identity.evaluate(inputs, running: true, constant: nil).map { relu($0) }
+        } ?? step.op.evaluate(inputs, running: true, constant: step.constant)
         if let name = step.node.outputs.first, !name.isEmpty { store(name, out) }
       } catch {
         fatalError("graph network: \(error) (the graph was checked for other input shapes)")
@@ -231,14 +242,19 @@ public final class GraphNetwork: Layer, @unchecked Sendable {
     return y
   }
 
-  /// One identity marker per float tensor, named after it, in execution order.
-  public var children: [(name: String, layer: any Layer)] { markers }
+  /// One identity marker per float tensor, named after it, in execution order; then the
+  /// activation layers of the `Relu` nodes.
+  public var children: [(name: String, layer: any Layer)] { markers + activations }
   /// The float initializers, named as in the file.
   public var localParameters: [(name: String, parameter: Parameter)] { parameterList }
 
   public func deepCopy() -> GraphNetwork {
     let values = Dictionary(uniqueKeysWithValues: parameterList.map { ($0.name, $0.parameter.copy().value) })
-    do { return try GraphNetwork(definition: definition, values: values) } catch {
+    do {
+      let copy = try GraphNetwork(definition: definition, values: values)
+      for (a, b) in zip(activations, copy.activations) { (b.layer as! ActivationLayer).activation = (a.layer as! ActivationLayer).activation }
+      return copy
+    } catch {
       fatalError("graph network: copy of a checked graph failed: \(error)")
     }
   }

@@ -38,6 +38,12 @@ enum GraphValue {
     }
   }
 
+  /// A float tensor mapped by `f` (shapes and integers unchanged).
+  func map(_ f: (Tensor) -> Tensor) -> GraphValue {
+    if case .tensor(let t) = self { return .tensor(f(t)) }
+    return self
+  }
+
   /// The shape, whatever the kind.
   var anyShape: [Int] {
     switch self {
