@@ -59,6 +59,32 @@ struct ONNXCLITests {
     #expect(maps[0].contains { $0 > 0 })
   }
 
+  /// Fine-tuning an ONNX model (no LRP among the scored methods: graphs have no LRP rules), then
+  /// scoring the fine-tuned checkpoint with `evaluate --fsr` (the same numbers) and attacking
+  /// inputs of the ONNX file.
+  @Test func finetuneEvaluateAndAttackTakeAnOnnxModel() throws {
+    let folder = try CLI.temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let onnx = Self.fixtures + "onnx_digits_op18.onnx"
+    let tuned = try CLI.run(["finetune", "--model", onnx, "--dataset", "digits", "--steps", "2", "--out", "ft", "--json"], in: folder)
+    #expect(tuned.status == 0, "\(tuned.stderr)")
+    let report = try tuned.object()
+    let methods = (report["methods"] as? [[String: Any]] ?? []).compactMap { $0["method"] as? String }
+    #expect(methods == ["gradcam", "simplegrad_t", "simplegrad", "smoothgrad"])
+    let scored = try CLI.run(["evaluate", "--model", "ft/model.h5", "--fsr", "--json"], in: folder)
+    #expect(scored.status == 0, "\(scored.stderr)")
+    func gradcam(_ o: [String: Any]) -> [String: Double]? {
+      ((o["methods"] as? [[String: Any]])?.first { $0["method"] as? String == "gradcam" }?["mean_statistic"]) as? [String: Double]
+    }
+    let rescored = try scored.object()
+    #expect(gradcam(report) != nil && gradcam(report) == gradcam(rescored))
+    let attacked = try CLI.run(
+      ["attack-input", "--model", onnx, "--dataset", "digits", "--count", "2", "--steps", "3", "--epsilon", "0.05", "--json"], in: folder)
+    #expect(attacked.status == 0, "\(attacked.stderr)")
+    let linf = try attacked.object()["mean_perturbation_linf"] as? Double ?? -1
+    #expect(linf > 0 && linf <= 0.05 + 1e-6, "\(linf)")
+  }
+
   /// A chain of `count` Relu nodes from `x` [N, 4] to `y`, as ONNX protobuf bytes written here
   /// field by field (2.5 MB for 100,000 nodes: made when needed rather than committed).
   static func reluChain(_ count: Int) -> [UInt8] {

@@ -13,6 +13,9 @@
       {"input_shape", "input" (2 images, values in [0, 1)), "op13", "op18" (onnxruntime's logits),
        "torch" (PyTorch's logits)}.
   onnx_tiny_cnn_classes.json   five class names.
+  onnx_digits_op18.onnx        a 426-parameter CNN for the digits data set ([1, 28, 28], 10 classes;
+                               Conv, Relu, MaxPool, GlobalAveragePool, Flatten, Gemm), for the CLI's
+                               finetune, evaluate --fsr and attack-input runs on an ONNX model.
   onnx_hostile_*.onnx          each must be refused with a one-line error:
       cycle (two Relu nodes reading each other), undefined (a node reads a tensor nobody makes),
       huge (an initializer with dims 2^20 x 2^20 and 4 bytes of raw data), unsupported (an Einsum
@@ -109,6 +112,14 @@ def export_cnn():
         json.dump(["ant", "bee", "cat", "dog", "eel"], f)
 
 
+def export_digits():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 8, 3, padding=1),
+                        nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10)).eval()
+    torch.onnx.export(net, torch.zeros(1, 1, 28, 28), os.path.join(OUT, "onnx_digits_op18.onnx"), opset_version=18,
+                      input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, dynamo=False)
+
+
 def save_hostile(name, nodes, initializers=(), inputs=None):
     inputs = inputs or [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])]
     graph = helper.make_graph(
@@ -147,4 +158,5 @@ def export_hostile():
 
 if __name__ == "__main__":
     export_cnn()
+    export_digits()
     export_hostile()

@@ -109,7 +109,7 @@ public struct FineTuneRun: Sendable {
     if let v = settings.batchSize { options.batchSize = v }
     options.seed = seed
     let large = FineTuneSetup.isLargeImage(base)
-    let scored = settings.scored ?? FineTuneSetup.scoredMethods(tabular: tabular, fooled: options.method, large: large)
+    let scored = settings.scored ?? FineTuneSetup.scoredMethods(tabular: tabular, fooled: options.method, large: large, lrp: FineTuneSetup.supportsLRP(base))
     let scoreBatch = large ? 4 : 64
 
     if settings.memoryCheck != false { try FineTuneMemoryEstimate(model: base, batchSize: options.batchSize).check() }
