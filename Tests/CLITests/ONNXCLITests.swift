@@ -66,12 +66,12 @@ struct ONNXCLITests {
     let folder = try CLI.temporaryFolder()
     defer { try? FileManager.default.removeItem(atPath: folder) }
     let onnx = Self.fixtures + "onnx_digits_op18.onnx"
-    let tuned = try CLI.run(["finetune", "--model", onnx, "--dataset", "digits", "--steps", "2", "--out", "ft", "--json"], in: folder)
+    let tuned = try CLI.run(["finetune", "--model", onnx, "--dataset", "digits", "--steps", "2", "--eval-count", "100", "--out", "ft", "--json"], in: folder)
     #expect(tuned.status == 0, "\(tuned.stderr)")
     let report = try tuned.object()
     let methods = (report["methods"] as? [[String: Any]] ?? []).compactMap { $0["method"] as? String }
     #expect(methods == ["gradcam", "simplegrad_t", "simplegrad", "smoothgrad"])
-    let scored = try CLI.run(["evaluate", "--model", "ft/model.h5", "--fsr", "--json"], in: folder)
+    let scored = try CLI.run(["evaluate", "--model", "ft/model.h5", "--fsr", "--eval-count", "100", "--json"], in: folder)
     #expect(scored.status == 0, "\(scored.stderr)")
     func gradcam(_ o: [String: Any]) -> [String: Double]? {
       ((o["methods"] as? [[String: Any]])?.first { $0["method"] as? String == "gradcam" }?["mean_statistic"]) as? [String: Double]
