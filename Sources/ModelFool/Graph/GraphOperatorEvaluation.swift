@@ -41,8 +41,13 @@ struct NodeInputs {
 
 /// Builds a float result: the tensor `run()` when running (`running`), its shape otherwise.
 private func floatResult(_ shape: [Int], _ label: String, running: Bool, _ run: () -> Tensor) throws -> GraphValue {
-  _ = try checkedElementCount(shape, label)
-  guard running else { return .shape(shape) }
+  let count = try checkedElementCount(shape, label)
+  guard running else {
+    guard count <= graphMaximumCheckedActivation else {
+      throw GraphError("\(label): output of shape \(shape) has more than 2^27 values")
+    }
+    return .shape(shape)
+  }
   let t = run()
   precondition(t.shape == shape, "\(label): computed shape \(t.shape), expected \(shape)")
   return .tensor(t)
@@ -414,9 +419,8 @@ extension GraphOperator {
 
     case .constantOfShape(let value):
       let shape = try intList(inputs.ints(0), "shape", label)
-      let n = try checkedElementCount(shape, label)
       switch value {
-      case .ints(_, let v): return .ints(IntTensor(shape: shape, values: [Int](repeating: v[0], count: n)))
+      case .ints(_, let v): return .ints(IntTensor(shape: shape, values: [Int](repeating: v[0], count: try checkedIntegerCount(shape, label))))
       case .floats(_, let v): return try floatResult(shape, label, running: running) { Tensor(repeating: v[0], shape: shape) }
       }
     }
@@ -464,7 +468,7 @@ private func integerBinary(_ kind: BinaryKind, _ a: IntTensor, _ b: IntTensor, _
   guard a.values.count == 1 || b.values.count == 1 || a.shape == b.shape else {
     throw GraphError("\(label): integer broadcasting beyond scalars is not supported (\(a.shape), \(b.shape))")
   }
-  let n = try checkedElementCount(shape, label)
+  let n = try checkedIntegerCount(shape, label)
   var out = [Int](repeating: 0, count: n)
   for i in 0..<n {
     let x = a.values[a.values.count == 1 ? 0 : i], y = b.values[b.values.count == 1 ? 0 : i]
@@ -486,7 +490,7 @@ private func integerBinary(_ kind: BinaryKind, _ a: IntTensor, _ b: IntTensor, _
 private func integerConcat(_ parts: [IntTensor], axis: Int, shape: [Int], _ label: String) throws -> IntTensor {
   let outer = shape[..<axis].reduce(1, *)
   var out: [Int] = []
-  out.reserveCapacity(try checkedElementCount(shape, label))
+  out.reserveCapacity(try checkedIntegerCount(shape, label))
   for o in 0..<outer {
     for p in parts {
       let inner = p.shape[axis...].reduce(1, *)
@@ -502,7 +506,7 @@ private func integerGather(_ data: IntTensor, indices: IntTensor, axis: Int, _ l
   let outer = data.shape[..<a].reduce(1, *), inner = data.shape[(a + 1)...].reduce(1, *)
   let shape = Array(data.shape[..<a]) + indices.shape + Array(data.shape[(a + 1)...])
   var out: [Int] = []
-  out.reserveCapacity(try checkedElementCount(shape, label))
+  out.reserveCapacity(try checkedIntegerCount(shape, label))
   for o in 0..<outer {
     for raw in indices.values {
       let i = raw < 0 ? raw + dim : raw

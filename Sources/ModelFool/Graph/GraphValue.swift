@@ -73,6 +73,20 @@ public func checkedElementCount(_ shape: [Int], _ what: @autoclosure () -> Strin
   return n
 }
 
+/// The largest integer tensor of shape arithmetic (2^20 values; shapes have a handful).
+let graphMaximumIntegers = 1 << 20
+
+/// The largest float tensor a graph may compute for the batches of 1 and 2 it is checked with
+/// (2^27 values, 512 MiB: VGG-16's largest activation at 224x224 has 3.2 million per image).
+let graphMaximumCheckedActivation = 1 << 27
+
+/// The element count of an integer tensor's `shape`, refused beyond ``graphMaximumIntegers``.
+func checkedIntegerCount(_ shape: [Int], _ what: @autoclosure () -> String) throws -> Int {
+  let n = try checkedElementCount(shape, what())
+  guard n <= graphMaximumIntegers else { throw GraphError("\(what()): an integer tensor of shape \(shape) is too large for shape arithmetic") }
+  return n
+}
+
 /// `axis` (negative counts from the end) normalised into `0..<rank`, or a one-line error.
 func normalizedGraphAxis(_ axis: Int, rank: Int, _ what: @autoclosure () -> String) throws -> Int {
   let a = axis < 0 ? axis + rank : axis
