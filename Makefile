@@ -10,7 +10,11 @@ ROOT = $(DESTDIR)$(PREFIX)
 # swift-argument-parser's generate-manual plugin writes the page here.
 MANUAL = .build/plugins/GenerateManual/outputs/ModelFoolCLI/modelfool.1
 
-.PHONY: setup build test consumer-check demo bench import clean manual install uninstall fuzz fuzz-build fuzz-replay
+ONNX_PROTO = Sources/Data/ONNX/onnx.proto
+# protoc-gen-swift of swift-protobuf 1.39.0, built once outside the package (see the onnx-proto target).
+PROTOC_GEN_SWIFT ?= $(shell command -v protoc-gen-swift || echo /tmp/swift-protobuf/.build/release/protoc-gen-swift)
+
+.PHONY: onnx-proto setup build test consumer-check demo bench import clean manual install uninstall fuzz fuzz-build fuzz-replay
 
 setup:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -34,7 +38,7 @@ test: setup
 # N seconds, one after the other; new inputs go to Fuzz/.build/work/READER, crashes, hangs (> 5 s)
 # and allocations over 1 GB to Fuzz/.build/findings/READER/ (add them to Fuzz/corpus/READER once
 # fixed). `make test` replays every committed corpus file once (FuzzCorpusTests), as does `make fuzz-replay`.
-FUZZ_READERS = torch checkpoint csv gzip jpeg png
+FUZZ_READERS = torch checkpoint csv gzip jpeg png onnx
 SECONDS ?= 60
 FUZZ_FLAGS ?= -rss_limit_mb=1024 -timeout=5 -print_final_stats=1
 fuzz-build: setup
@@ -101,3 +105,13 @@ uninstall:
 
 clean:
 	rm -rf .build
+
+# Regenerates Sources/Data/ONNX/onnx.pb.swift from onnx.proto (copied from the `onnx` PyPI
+# package's onnx/onnx.proto) with Debian's protoc and swift-protobuf's plugin. The generated file
+# is committed, so building the package needs neither. Build the plugin once, outside the repo:
+#   git clone https://github.com/apple/swift-protobuf /tmp/swift-protobuf
+#   cd /tmp/swift-protobuf && git checkout 1.39.0 && swift build -c release --product protoc-gen-swift
+onnx-proto:
+	@command -v protoc >/dev/null || $(SUDO) apt-get install -y -qq protobuf-compiler >/dev/null
+	protoc --plugin=protoc-gen-swift=$(PROTOC_GEN_SWIFT) --proto_path=$(dir $(ONNX_PROTO)) \
+	  --swift_out=$(dir $(ONNX_PROTO)) $(ONNX_PROTO)

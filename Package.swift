@@ -12,7 +12,9 @@ let package = Package(
     .executable(name: "modelfool", targets: ["ModelFoolCLI"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    // Protocol buffers, for ONNX models (Sources/Data/ONNX; `make onnx-proto` regenerates the code).
+    .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
   ],
   targets: [
     .systemLibrary(
@@ -42,8 +44,11 @@ let package = Package(
     .target(
       name: "ModelFool", dependencies: ["CBLAS", "CDNNL"], path: "Sources/ModelFool"),
     .target(
-      name: "ModelFoolData", dependencies: ["ModelFool", "CHDF5", "CPNG", "CJPEG", "CZlib"],
-      path: "Sources/Data"),
+      name: "ModelFoolData",
+      dependencies: [
+        "ModelFool", "CHDF5", "CPNG", "CJPEG", "CZlib", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      path: "Sources/Data", exclude: ["ONNX/onnx.proto"]),
     // The release and the git commit of the build (`ModelFoolVersion`); a tiny target, so that a
     // new commit recompiles only this file.
     .target(

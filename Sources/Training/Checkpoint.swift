@@ -71,13 +71,16 @@ public enum Checkpoint {
 
   /// Rebuilds the architecture named in the file and loads every parameter and buffer, checking
   /// the file's seal and each tensor's checksum (format version 2). A version-1 file loads with a
-  /// one-line warning sent to `log`: it carries no checksums.
+  /// one-line warning sent to `log`: it carries no checksums. An existing file named `*.onnx` is
+  /// an ONNX model instead (``WeightImport/loadONNX(_:classNames:preprocessing:)``), so every
+  /// command that takes a checkpoint takes an ONNX file.
   ///
   /// - Throws: a one-line error naming the file and what is wrong: damage (a failed seal or
   ///   checksum), every missing, unexpected or mis-shaped parameter (at most a few, then a count).
   public static func load(
     _ path: String, log: (String) -> Void = { _ in }, trustUnsealed: Bool = Checkpoint.trustsUnsealedFiles
   ) throws -> Model {
+    if WeightImport.isONNX(path), FileManager.default.fileExists(atPath: path) { return try WeightImport.loadONNX(path) }
     let (file, version) = try openChecked(path, trustUnsealed: trustUnsealed)
     defer { try? file.close() }
     if version < formatVersion {

@@ -85,13 +85,17 @@ public enum FineTuneSetup {
   }
 
   /// The methods scored after fine-tuning by default: `fooled` first, then every other method
-  /// that applies to the model (without SmoothGrad for `large` images, see ``isLargeImage(_:)``).
-  public static func scoredMethods(tabular: Bool, fooled: ExplanationMethod, large: Bool = false) -> [ExplanationMethod] {
+  /// that applies to the model (without SmoothGrad for `large` images, see ``isLargeImage(_:)``;
+  /// without LRP when `lrp` is false, see ``supportsLRP(_:)``).
+  public static func scoredMethods(tabular: Bool, fooled: ExplanationMethod, large: Bool = false, lrp: Bool = true) -> [ExplanationMethod] {
     let all: [ExplanationMethod] = tabular
       ? [.simpleGrad, .gradTimesInput, .lrp, .integratedGradients, .smoothGrad]
       : [.gradCAM, .lrpTarget, .simpleGradTarget, .simpleGrad, .lrp] + (large ? [] : [.smoothGrad])
-    return [fooled] + all.filter { $0 != fooled }
+    return [fooled] + all.filter { $0 != fooled && (lrp || ($0 != .lrp && $0 != .lrpTarget)) }
   }
+
+  /// Whether LRP has rules for `model`'s layers: not for imported graphs (``GraphNetwork``).
+  public static func supportsLRP(_ model: Model) -> Bool { !(model.network is GraphNetwork) }
 
   /// Whether `model` takes ImageNet-size images (``ModelFamily/largeImage``): such runs fine-tune
   /// and score in batches of 4 and skip SmoothGrad (its noisy copies of a batch need gigabytes at

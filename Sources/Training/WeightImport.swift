@@ -236,7 +236,8 @@ public enum WeightImport {
     return pretrained(named: nameOrPath).map { defaultCheckpointPath(for: $0.name) }
   }
 
-  /// Loads the model a `--model` argument names: an existing checkpoint file, or a known pretrained
+  /// Loads the model a `--model` argument names: an existing checkpoint file or ONNX file (see
+  /// ``Checkpoint/load(_:log:trustUnsealed:)``), or a known pretrained
   /// name (``known``) resolving to ``defaultCheckpointPath(for:)``, imported first (with a message
   /// through `log`) when that file is missing.
   public static func resolveModel(

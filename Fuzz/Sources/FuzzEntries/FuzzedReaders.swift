@@ -21,6 +21,8 @@ public enum FuzzedReader: String, CaseIterable, Sendable {
   case jpeg
   /// `PNGImage.read` on the bytes written to a temporary file, with the default pixel budget.
   case png
+  /// `ONNXReader.read(bytes:source:folder:)` (no external data) and building the graph network.
+  case onnx
 
   /// The JPEG target's pixel budget, below the default 100 megapixels: a tiny file may claim an
   /// allowed size whose missing data libjpeg fills in (arithmetic coding zero-fills without a
@@ -60,6 +62,8 @@ public enum FuzzedReader: String, CaseIterable, Sendable {
       _ = try JPEGImage.decode(bytes, source: "fuzz.jpg", maxPixels: Self.jpegPixelBudget)
     case .png:
       _ = try withTemporaryFile(bytes, suffix: "png") { try PNGImage.read($0) }
+    case .onnx:
+      _ = try ONNXReader.model(ONNXReader.read(bytes: Data(bytes), source: "fuzz.onnx", folder: nil), source: "fuzz.onnx")
     }
   }
 

@@ -22,6 +22,7 @@ public enum ModelZoo {
     "resnet50": { try ResNet.build(depth: 50, &$0) },
     "densenet121": { try DenseNet.build121(&$0) },
     "efficientnet-lite0": { try EfficientNetLite.buildLite0(&$0) },
+    GraphModel.architecture: { try GraphModel.build(&$0) },
   ]
 
   /// Known architecture names, sorted.
@@ -93,6 +94,14 @@ public struct ModelOptions: Sendable {
     }
     resolved[key] = list.map(String.init).joined(separator: ",")
     return list
+  }
+
+  /// A required string option (recorded as given).
+  public mutating func string(_ key: String) throws -> String {
+    used.insert(key)
+    guard let raw = values[key] else { throw LayerError("\(architecture): missing option '\(key)'") }
+    resolved[key] = raw
+    return raw
   }
 
   /// A UInt64 option.

@@ -92,7 +92,7 @@ public struct EvaluationRun: Sendable {
       let goal = try FoolingObjectives.resolve(
         objectiveName, model: original, dataset: FineTuneSettings.streamedDataset, classes: settings.classes ?? recorded?.classes,
         features: settings.sensitive ?? recorded?.sensitive)
-      let methods = settings.methods ?? FineTuneSetup.scoredMethods(tabular: false, fooled: recorded?.methods?.first ?? .gradCAM, large: FineTuneSetup.isLargeImage(original))
+      let methods = settings.methods ?? FineTuneSetup.scoredMethods(tabular: false, fooled: recorded?.methods?.first ?? .gradCAM, large: FineTuneSetup.isLargeImage(original), lrp: FineTuneSetup.supportsLRP(original))
       let counts = try streamedCounts(
         fooled: fooled, original: original, dataDir: dataDir, goal: goal, methods: methods, layer: settings.layer ?? recorded?.layer,
         limit: settings.limit ?? (settings.dataDir == nil ? recorded?.limit : nil))
@@ -106,7 +106,7 @@ public struct EvaluationRun: Sendable {
       features: settings.sensitive ?? recorded?.sensitive)
     let tabular = original.inputShape.count == 1
     let fooledWith = recorded?.methods?.first ?? (tabular ? .simpleGrad : .gradCAM)
-    let methods = settings.methods ?? FineTuneSetup.scoredMethods(tabular: tabular, fooled: fooledWith)
+    let methods = settings.methods ?? FineTuneSetup.scoredMethods(tabular: tabular, fooled: fooledWith, lrp: FineTuneSetup.supportsLRP(original))
     let range = try settings.success.map(SuccessRange.init(parsing:))
     let subset = settings.evalCount.map { data.evenlySpacedSubset($0) } ?? data
     var kept: [String: [Tensor]] = [:]

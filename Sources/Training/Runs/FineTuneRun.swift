@@ -94,7 +94,7 @@ public struct FineTuneRun: Sendable {
       observer.message("no published setting of Heo et al. for \(base.architecture) \(goal.name)/\(options.method.rawValue): ModelFool's defaults")
     }
     let large = FineTuneSetup.isLargeImage(base)
-    let scored = settings.scored ?? FineTuneSetup.scoredMethods(tabular: tabular, fooled: options.method, large: large)
+    let scored = settings.scored ?? FineTuneSetup.scoredMethods(tabular: tabular, fooled: options.method, large: large, lrp: FineTuneSetup.supportsLRP(base))
     let scoreBatch = large ? 4 : 64
 
     if settings.memoryCheck != false { try FineTuneMemoryEstimate(model: base, batchSize: options.batchSize).check() }

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Writes the ONNX fixtures of ONNXReaderTests, GraphNetworkTests and the CLI's import tests.
+
+  onnx_tiny_cnn_op13.onnx, onnx_tiny_cnn_op18.onnx
+      TinyNet below (seeded weights, BatchNorm statistics set to non-trivial values), exported by
+      torch.onnx.export (TorchScript exporter) at opsets 13 and 18 with a dynamic batch axis.
+      Ops: Conv (groups, dilations, stride 2, BatchNorm folded in by the exporter), Relu, LeakyRelu,
+      MaxPool, Add (residual), BatchNormalization (after the addition, not foldable), Concat,
+      HardSwish, Clip (ReLU6), HardSigmoid, Sigmoid, Mul, ReduceMean (axes attribute at 13, input at
+      18), Pad, AveragePool (count_include_pad=0), GlobalAveragePool, Shape/Gather/Unsqueeze/Concat/
+      Reshape (x.view(x.size(0), -1)), Gemm, Sub/Div (input normalisation inside the model).
+  onnx_tiny_cnn_reference.json
+      {"input_shape", "input" (2 images, values in [0, 1)), "op13", "op18" (onnxruntime's logits),
+       "torch" (PyTorch's logits)}.
+  onnx_tiny_cnn_classes.json   five class names.
+  onnx_digits_op18.onnx        a 426-parameter CNN for the digits data set ([1, 28, 28], 10 classes;
+                               Conv, Relu, MaxPool, GlobalAveragePool, Flatten, Gemm), for the CLI's
+                               finetune, evaluate --fsr and attack-input runs on an ONNX model.
+  onnx_hostile_*.onnx          each must be refused with a one-line error:
+      cycle (two Relu nodes reading each other), undefined (a node reads a tensor nobody makes),
+      huge (an initializer with dims 2^20 x 2^20 and 4 bytes of raw data), unsupported (an Einsum
+      node), subgraph (a Relu node with a graph attribute), external_missing (an initializer whose
+      data is in "absent.bin"), external_escape (an initializer whose data is in "../outside.bin").
+
+Usage: PYTHONPATH=DIR python3 Tests/Fixtures/make_onnx_fixtures.py [output folder]
+       (DIR holds torch, onnx and onnxruntime; the files are committed, so tests need none of them)
+"""
+
+import json
+import os
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from onnx import TensorProto, helper
+
+OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
+
+
+class TinyNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor([0.4, 0.5, 0.6]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.2, 0.25, 0.3]).view(1, 3, 1, 1))
+        self.stem = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.stem_bn = nn.BatchNorm2d(8)
+        self.block_a = nn.Conv2d(8, 8, 3, padding=1)
+        self.block_b = nn.Conv2d(8, 8, 3, padding=1)
+        self.post_bn = nn.BatchNorm2d(8)
+        self.depthwise = nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=8)
+        self.pointwise = nn.Conv2d(8, 6, 1)
+        self.se_reduce = nn.Conv2d(14, 4, 1)
+        self.se_expand = nn.Conv2d(4, 14, 1)
+        self.down = nn.Conv2d(14, 12, 3, stride=2)
+        self.fc = nn.Linear(12 * 4 * 4, 5)
+
+    def forward(self, x):
+        x = (x - self.mean) / self.std
+        x = F.relu(self.stem_bn(self.stem(x)))
+        x = F.max_pool2d(x, 2)                       # 8x8
+        r = F.leaky_relu(self.block_a(x), 0.1)
+        x = self.post_bn(x + self.block_b(r))        # BatchNormalization after the residual Add
+        x = F.relu(x)
+        d = F.hardswish(self.depthwise(x))
+        p = torch.clamp(self.pointwise(x), 0, 6)
+        x = torch.cat([d, p], dim=1)                 # 14 channels
+        s = x.mean(dim=[2, 3], keepdim=True)
+        s = F.hardsigmoid(self.se_reduce(s))
+        x = x * torch.sigmoid(self.se_expand(s))
+        x = F.pad(x, (1, 1, 1, 1))                   # 10x10
+        x = self.down(x)                             # 4x4
+        x = F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+        x = x + F.adaptive_avg_pool2d(x, 1)
+        return self.fc(x.view(x.size(0), -1))
+
+
+def tiny_net():
+    torch.manual_seed(3)
+    net = TinyNet()
+    with torch.no_grad():
+        for bn in (net.stem_bn, net.post_bn):
+            bn.running_mean.uniform_(-0.3, 0.3)
+            bn.running_var.uniform_(0.5, 1.5)
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.2, 0.2)
+    return net.eval()
+
+
+def export_cnn():
+    net = tiny_net()
+    rng = np.random.default_rng(11)
+    x = rng.random((2, 3, 16, 16), dtype=np.float32)
+    reference = {"input_shape": [2, 3, 16, 16], "input": x.ravel().tolist()}
+    with torch.no_grad():
+        reference["torch"] = net(torch.from_numpy(x)).numpy().tolist()
+    for opset in (13, 18):
+        path = os.path.join(OUT, f"onnx_tiny_cnn_op{opset}.onnx")
+        torch.onnx.export(
+            net, torch.from_numpy(x), path, opset_version=opset, input_names=["image"], output_names=["logits"],
+            dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
+        session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        reference[f"op{opset}"] = session.run(None, {"image": x})[0].tolist()
+        ops = sorted({n.op_type for n in onnx.load(path).graph.node})
+        print(f"opset {opset}: {os.path.getsize(path)} bytes, ops {ops}")
+    with open(os.path.join(OUT, "onnx_tiny_cnn_reference.json"), "w") as f:
+        json.dump(reference, f)
+    with open(os.path.join(OUT, "onnx_tiny_cnn_classes.json"), "w") as f:
+        json.dump(["ant", "bee", "cat", "dog", "eel"], f)
+
+
+def export_digits():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 8, 3, padding=1),
+                        nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10)).eval()
+    torch.onnx.export(net, torch.zeros(1, 1, 28, 28), os.path.join(OUT, "onnx_digits_op18.onnx"), opset_version=18,
+                      input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, dynamo=False)
+
+
+def save_hostile(name, nodes, initializers=(), inputs=None):
+    inputs = inputs or [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])]
+    graph = helper.make_graph(
+        nodes, name, inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+        initializer=list(initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    with open(os.path.join(OUT, f"onnx_hostile_{name}.onnx"), "wb") as f:
+        f.write(model.SerializeToString())
+
+
+def external(name, location):
+    t = helper.make_tensor(name, TensorProto.FLOAT, [4], [0.0] * 4)
+    t.ClearField("float_data")
+    t.data_location = TensorProto.EXTERNAL
+    entry = t.external_data.add()
+    entry.key, entry.value = "location", location
+    return t
+
+
+def export_hostile():
+    save_hostile("cycle", [helper.make_node("Relu", ["b"], ["a"], name="first"),
+                           helper.make_node("Relu", ["a"], ["b"], name="second"),
+                           helper.make_node("Add", ["x", "b"], ["y"], name="out")])
+    save_hostile("undefined", [helper.make_node("Add", ["x", "ghost"], ["y"], name="reads_ghost")])
+    huge = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[1 << 20, 1 << 20], raw_data=b"\0\0\0\0")
+    save_hostile("huge", [helper.make_node("Add", ["x", "w"], ["y"], name="add_w")], [huge])
+    save_hostile("unsupported", [helper.make_node("Einsum", ["x"], ["y"], name="mystery", equation="ij->ij")])
+    body = helper.make_graph([helper.make_node("Identity", ["x"], ["z"])], "body", [],
+                             [helper.make_tensor_value_info("z", TensorProto.FLOAT, [4])])
+    save_hostile("subgraph", [helper.make_node("Relu", ["x"], ["y"], name="with_body", body=body)])
+    save_hostile("external_missing", [helper.make_node("Add", ["x", "w"], ["y"], name="add_w")],
+                 [external("w", "absent.bin")])
+    save_hostile("external_escape", [helper.make_node("Add", ["x", "w"], ["y"], name="add_w")],
+                 [external("w", "../outside.bin")])
+
+
+if __name__ == "__main__":
+    export_cnn()
+    export_digits()
+    export_hostile()
