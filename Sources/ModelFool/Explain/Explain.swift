@@ -219,6 +219,10 @@ func rawExplanation(
     return result(r.relevance, r.logits, r.classes)
   case .smoothGrad, .integratedGradients:
     return try averagedGradients(model, x, classes: classes, method: method, options: options)
+  case .kernelSHAP:
+    return try KernelSHAP.explanation(model, x, classes: classes, options: options)
+  case .lime:
+    return try LIME.explanation(model, x, classes: classes, options: options)
   }
 }
 
