@@ -58,6 +58,12 @@ public struct ExplainRun: Sendable {
     options.createGraph = false
     options.explainedClass = settings.inputs.isEmpty ? settings.explainedClass : .predicted
     let (x, labels) = try loadInputs(net)
+    if settings.method.isBlackBox {
+      guard settings.inputs.isEmpty else {
+        throw TrainingError("\(settings.method) explains the tabular rows of a data set, not image files", settings: ["inputs"])
+      }
+      net.explanationReference = try DatasetCatalog.load(settings.dataset, root: datasetsRoot).train.inputs
+    }
     let e = try explanation(net, x, labels: labels ?? [], method: settings.method, options: options)
     return ExplainOutcome(
       settings: settings, model: net, inputs: x, labels: labels, explanation: e,
