@@ -19,6 +19,7 @@ extension ObjectiveName: ExpressibleByArgument {}
 extension PerturbationNorm: ExpressibleByArgument {}
 extension AttackTarget: ExpressibleByArgument {}
 extension ExplainedClass: ExpressibleByArgument {}
+extension ExplainedOutput: ExpressibleByArgument {}
 
 /// A catalogue data set's name, checked against the catalogue.
 struct DatasetName: ExpressibleByArgument, CustomStringConvertible {

@@ -39,12 +39,13 @@ public struct BlackBoxOptions: Sendable {
   /// The defaults.
   public init() {}
 
-  /// The design that fine-tuning differentiates (docs/METHODS.md §2.11): a background of 10 rows
-  /// and 500 LIME samples, so that a step's perturbed rows stay within memory and time; scoring
-  /// uses the defaults, drawn with another seed.
+  /// The design that fine-tuning differentiates (docs/METHODS.md §2.11): a background of 10 rows,
+  /// 256 sampled coalitions beyond 12 players and 500 LIME samples, so that a step's perturbed
+  /// rows stay within memory and time; scoring uses the defaults, drawn with another seed.
   public static var fineTuning: BlackBoxOptions {
     var o = BlackBoxOptions()
     o.backgroundSize = 10
+    o.coalitions = 256
     o.limeSamples = 500
     return o
   }
@@ -95,6 +96,7 @@ func blackBoxBackground(
 ) throws -> Tensor {
   if let b = options.blackBox.background {
     try checkRows(b, columns: d, what: "background rows", method: method)
+    guard b.shape[0] <= 10_000 else { throw ExplanationError("\(method): \(b.shape[0]) background rows, at most 10,000", settings: ["background"]) }
     return b.detached()
   }
   let reference = try blackBoxReference(model, columns: d, method: method)

@@ -223,6 +223,8 @@ func rawExplanation(
     return try KernelSHAP.explanation(model, x, classes: classes, options: options)
   case .lime:
     return try LIME.explanation(model, x, classes: classes, options: options)
+  case .occlusion:
+    return try Occlusion.explanation(model, x, classes: classes, options: options)
   }
 }
 

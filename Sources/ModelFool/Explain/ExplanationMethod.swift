@@ -28,6 +28,9 @@ public enum ExplanationMethod: String, CaseIterable, Codable, Sendable, CustomSt
   /// LIME (Ribeiro et al. 2016) of tabular rows, the `lime` package's tabular defaults: ridge
   /// coefficients of the feature groups (docs/METHODS.md §2.12); signed, unnormalised.
   case lime = "lime"
+  /// Occlusion (Zeiler & Fergus 2014) of images: the mean drop of the class logit over the
+  /// sliding patches that cover a pixel (docs/METHODS.md §2.13); signed, unnormalised.
+  case occlusion = "occlusion"
 
   /// Parses a method name (case-insensitive; `-` and `_` are interchangeable).
   ///
@@ -104,6 +107,13 @@ public struct ExplanationOptions: Sendable {
   public var chunkRows = 256
   /// Options of the black-box methods (KernelSHAP, LIME): background, output, design sizes.
   public var blackBox = BlackBoxOptions()
+  /// Occlusion: side of the square patch in pixels; nil: a seventh of the shorter image side (at
+  /// least 1; 4 at 28 pixels, 32 at 224).
+  public var occlusionPatch: Int? = nil
+  /// Occlusion: step between patch positions in pixels; nil: half the patch (at least 1).
+  public var occlusionStride: Int? = nil
+  /// Occlusion: value the patch is filled with, in input units (0).
+  public var occlusionFill: Float = 0
 
   /// The defaults.
   public init() {}
