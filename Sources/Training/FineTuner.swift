@@ -145,6 +145,11 @@ public enum FineTuner {
     var options = ExplanationOptions()
     options.layer = layer
     options.createGraph = createGraph
+    if method.isBlackBox && createGraph {
+      // Training differentiates a smaller design of its own seed; scores use the default one.
+      options.blackBox = .fineTuning
+      options.seed = 1
+    }
     let e = try explanation(model, x, labels: labels, method: method, options: options, sharing: forward)
     let h = options.postProcess ? e.heatmap : e.raw
     guard tabular else { return h }

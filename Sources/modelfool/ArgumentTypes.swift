@@ -18,6 +18,7 @@ extension ExplanationMethod: ExpressibleByArgument {
 extension PerturbationNorm: ExpressibleByArgument {}
 extension AttackTarget: ExpressibleByArgument {}
 extension ExplainedClass: ExpressibleByArgument {}
+extension ExplainedOutput: ExpressibleByArgument {}
 
 /// A fooling objective's name, checked against the registry (``FoolingObjectives``).
 struct ObjectiveArgument: ExpressibleByArgument {

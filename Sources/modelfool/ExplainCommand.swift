@@ -25,6 +25,9 @@ struct ExplainCommand: ParsableCommand {
   @Option(help: "LRP composite: heo, heo+2b, dombrowski, epsilon[=E], zplus, alphaAbetaB, gamma[=G] (',fold' folds BatchNorm).")
   var lrp = "heo"
   @Option(name: .customLong("class"), help: "Class explained.") var explainedClass = ExplainedClass.label
+  @Option(help: "kernelshap: background rows, FILE.h5 (its 'inputs' dataset, or its only one) or a CSV of numbers (default: 100 seeded training rows).")
+  var background: String?
+  @Option(help: "kernelshap, lime: the explained output of the class (default: probability).") var explainedOutput: ExplainedOutput?
   @Option(help: "Output folder.") var out = "runs/explain"
   @Option(help: ArgumentHelp(
     "Also save the arrays: heatmaps [N,h,w] or [N,D], raw maps, logits [N,K], predicted, explained and "
@@ -56,6 +59,7 @@ struct ExplainCommand: ParsableCommand {
     (settings.model, settings.method, settings.dataset, settings.inputs) = (model, method, try table.dataset(dataset?.name), input)
     (settings.count, settings.layer, settings.beta, settings.lrp) = (count, layer, beta?.value, lrp)
     settings.explainedClass = explainedClass
+    (settings.background, settings.blackBoxOutput) = (background, explainedOutput)
     let outcome = try ExplainRun(settings: settings, datasetsRoot: global.root, observer: global.prepare()).run()
     let e = outcome.explanation
     let files = try outcome.writePictures(to: out)

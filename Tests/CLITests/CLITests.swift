@@ -239,6 +239,35 @@ struct CLIHappyPathTests {
     #expect(shapes["predicted"] == [4] && shapes["explained"] == [4] && shapes["labels"] == [4])
     #expect(predicted == (0..<4).map { logits[2 * $0 + 1] > logits[2 * $0] ? 1 : 0 })
   }
+  /// `explain --method kernelshap` on a tabular data set: the per-feature values of each row sum
+  /// to `p_c(x) - mean_b p_c(b)` (efficiency), so `p_c(x) - sum` is one constant per class, and
+  /// the two classes' constants (the background means of the two probabilities) add up to 1.
+  @Test func explainWithKernelSHAPIsEfficient() throws {
+    let model = try CLI.germanCheckpoint.get()
+    let folder = try CLI.temporaryFolder()
+    let r = try CLI.run(
+      ["explain", "--model", model, "--dataset", "german", "--method", "kernelshap", "--count", "6",
+       "--out", "pictures", "--save-maps", "m.npy", "--json"], in: folder)
+    #expect(r.status == 0, "\(r.stderr)")
+    func floats(_ name: String) throws -> [Float] {
+      let (_, _, body) = try npy([UInt8](try #require(FileManager.default.contents(atPath: folder + "/" + name))))
+      return body.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+    let raw = try floats("m.raw.npy"), logits = try floats("m.logits.npy")
+    let (_, _, body) = try npy([UInt8](try #require(FileManager.default.contents(atPath: folder + "/m.explained.npy"))))
+    let explained = body.withUnsafeBytes { $0.bindMemory(to: Int64.self).map { Int($0) } }
+    let d = raw.count / 6
+    var constants: [Int: [Double]] = [:]
+    for n in 0..<6 {
+      let (a, b) = (Double(logits[2 * n]), Double(logits[2 * n + 1]))
+      let p1 = 1 / (1 + exp(a - b))
+      let p = explained[n] == 1 ? p1 : 1 - p1
+      constants[explained[n], default: []].append(p - raw[(n * d)..<((n + 1) * d)].reduce(0) { $0 + Double($1) })
+    }
+    for (_, k) in constants { #expect(k.max()! - k.min()! < 1e-5, "\(k)") }
+    if let k0 = constants[0]?.first, let k1 = constants[1]?.first { #expect(abs(k0 + k1 - 1) < 1e-5) }
+    #expect(constants.count == 2, "the six rows explain one class only: \(explained)")
+  }
 }
 
 /// The element type, shape and data bytes of an `.npy` file (version 1.0), read by hand.

@@ -130,7 +130,7 @@ import Testing
       "\($0)" == "gradient: 2 labels for a batch of 1 examples"
     }
     #expect { try ExplanationMethod(parsing: "cam") } throws: {
-      "\($0)" == "unknown explanation method 'cam' (valid: simplegrad_t, simplegrad, gradxinput, gradcam, lrp_t, lrp, smoothgrad, ig)"
+      "\($0)" == "unknown explanation method 'cam' (valid: simplegrad_t, simplegrad, gradxinput, gradcam, lrp_t, lrp, smoothgrad, ig, kernelshap, lime, occlusion)"
     }
     #expect(try ExplanationMethod(parsing: "LRP-T") == .lrpTarget)
   }

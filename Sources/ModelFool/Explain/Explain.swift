@@ -219,6 +219,17 @@ func rawExplanation(
     return result(r.relevance, r.logits, r.classes)
   case .smoothGrad, .integratedGradients:
     return try averagedGradients(model, x, classes: classes, method: method, options: options)
+  case .kernelSHAP, .lime, .occlusion:
+    // Forward passes only: without a graph to keep, nothing is recorded (the perturbed copies
+    // of a large batch would otherwise all stay alive for a backward pass that never comes).
+    let run = {
+      switch method {
+      case .kernelSHAP: try KernelSHAP.explanation(model, x, classes: classes, options: options)
+      case .lime: try LIME.explanation(model, x, classes: classes, options: options)
+      default: try Occlusion.explanation(model, x, classes: classes, options: options)
+      }
+    }
+    return graph ? try run() : try withoutRecording(run)
   }
 }
 

@@ -22,6 +22,15 @@ public enum ExplanationMethod: String, CaseIterable, Codable, Sendable, CustomSt
   case smoothGrad = "smoothgrad"
   /// Integrated Gradients (Sundararajan et al. 2017), zero baseline, times input; as Grad x Input.
   case integratedGradients = "ig"
+  /// KernelSHAP (Lundberg & Lee 2017) of tabular rows: Shapley values of the feature groups over a
+  /// background (docs/METHODS.md §2.11); signed, unnormalised.
+  case kernelSHAP = "kernelshap"
+  /// LIME (Ribeiro et al. 2016) of tabular rows, the `lime` package's tabular defaults: ridge
+  /// coefficients of the feature groups (docs/METHODS.md §2.12); signed, unnormalised.
+  case lime = "lime"
+  /// Occlusion (Zeiler & Fergus 2014) of images: the mean drop of the class logit over the
+  /// sliding patches that cover a pixel (docs/METHODS.md §2.13); signed, unnormalised.
+  case occlusion = "occlusion"
 
   /// Parses a method name (case-insensitive; `-` and `_` are interchangeable).
   ///
@@ -37,6 +46,10 @@ public enum ExplanationMethod: String, CaseIterable, Codable, Sendable, CustomSt
 
   /// True for the methods that explain at a target layer and need a spatial `[N, C, h, w]`
   /// activation there.
+  /// True for the black-box methods (KernelSHAP, LIME), which probe the model with perturbed tabular
+  /// rows and need reference rows (``Model/explanationReference``).
+  public var isBlackBox: Bool { self == .kernelSHAP || self == .lime }
+
   public var needsTargetLayer: Bool { self == .simpleGradTarget || self == .gradCAM || self == .lrpTarget }
 
   /// True when an input attack on this method explains a smooth surrogate of the network (every
@@ -92,6 +105,15 @@ public struct ExplanationOptions: Sendable {
   /// Upper bound on the rows of one internal forward pass (SmoothGrad and Integrated Gradients
   /// batch their copies in chunks of at most this many rows, but at least one copy of the batch).
   public var chunkRows = 256
+  /// Options of the black-box methods (KernelSHAP, LIME): background, output, design sizes.
+  public var blackBox = BlackBoxOptions()
+  /// Occlusion: side of the square patch in pixels; nil: a seventh of the shorter image side (at
+  /// least 1; 4 at 28 pixels, 32 at 224).
+  public var occlusionPatch: Int? = nil
+  /// Occlusion: step between patch positions in pixels; nil: half the patch (at least 1).
+  public var occlusionStride: Int? = nil
+  /// Occlusion: value the patch is filled with, in input units (0).
+  public var occlusionFill: Float = 0
 
   /// The defaults.
   public init() {}

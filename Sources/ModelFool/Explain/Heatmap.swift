@@ -40,6 +40,8 @@ public enum Heatmap {
   /// | gradcam | divide by max (+1e-8) |
   /// | lrp_t | channel sum, ReLU, min-max |
   /// | lrp | channel sum |
+  /// | kernelshap, lime | none (signed values, tabular) |
+  /// | occlusion | channel sum of `[N, 1, H, W]` (signed) |
   ///
   /// Output: `[N, h, w]` for images, `[N, D]` for tabular inputs.
   public static func postProcess(_ raw: Tensor, method: ExplanationMethod) -> Tensor {
@@ -49,7 +51,7 @@ public enum Heatmap {
     case .gradTimesInput, .integratedGradients: sumNormalize(channelSum(raw.abs()))
     case .gradCAM: divideByMax(raw)
     case .lrpTarget: minMax(channelSum(raw).relu())
-    case .lrp: channelSum(raw)
+    case .lrp, .kernelSHAP, .lime, .occlusion: channelSum(raw)
     }
   }
 

@@ -26,6 +26,10 @@ public final class Model: Layer, ModeDependentLayer, @unchecked Sendable {
   /// Default layer for Grad-CAM and the "_T" explanations: the explained activation is the
   /// *input* of this layer (see ``Layer/forward(_:capturingInputsOf:)``).
   public var targetLayer: String
+  /// Reference rows `[R, D]` of a tabular model (its training split) from which the black-box
+  /// explainers (``ExplanationMethod/isBlackBox``) draw their background; set by whoever loads the
+  /// model with its data, kept by ``deepCopy()``, never saved in checkpoints.
+  public var explanationReference: Tensor?
 
   /// A model around `network` with the given metadata.
   public init(
@@ -58,9 +62,11 @@ public final class Model: Layer, ModeDependentLayer, @unchecked Sendable {
   }
 
   public func deepCopy() -> Model {
-    Model(
+    let copy = Model(
       network: network.deepCopy(), architecture: architecture, config: config, inputShape: inputShape,
       classNames: classNames, featureNames: featureNames, featureGroupsJSON: featureGroupsJSON,
       preprocessing: preprocessing, targetLayer: targetLayer)
+    copy.explanationReference = explanationReference
+    return copy
   }
 }

@@ -22,6 +22,12 @@ public struct ExplainSettings: Codable, Sendable, Equatable {
   /// LRP composite (``LRPComposite/init(parsing:)``).
   public var lrp = "heo"
   public var explainedClass = ExplainedClass.label
+  /// KernelSHAP's background rows: an `.h5` file (its `inputs` dataset, as `--save-maps` writes
+  /// it, or its only dataset) or a header-less `.csv` of numbers; nil: a seeded sample of the
+  /// training split.
+  public var background: String?
+  /// The output the black-box methods explain; nil: the probability.
+  public var blackBoxOutput: ExplainedOutput?
 
   /// The defaults: Grad-CAM of 8 digits on the cached base model.
   public init() {}
@@ -41,6 +47,9 @@ public struct ExplainRun: Sendable {
     self.datasetsRoot = datasetsRoot
     self.observer = observer
   }
+
+  /// The data set explained: the one named, else the one the model's checkpoint records, else digits.
+  var dataset: String { settings.dataset ?? Checkpoint.recordedDataset(settings.model) ?? "digits" }
 
   /// Loads the model and the examples and explains them.
   public func run() throws -> ExplainOutcome {
@@ -62,10 +71,41 @@ public struct ExplainRun: Sendable {
     var resolved = settings
     let method = settings.method ?? (DataKind(of: net) == .tabular ? .simpleGrad : .gradCAM)
     resolved.method = method
+    if let background = settings.background { options.blackBox.background = try Self.rows(from: background) }
+    if let output = settings.blackBoxOutput { options.blackBox.output = output }
+    if method.isBlackBox {
+      guard settings.inputs.isEmpty else {
+        throw TrainingError("\(method) explains the tabular rows of a data set, not image files", settings: ["inputs"])
+      }
+      net.explanationReference = try DatasetCatalog.load(dataset, root: datasetsRoot).train.inputs
+    }
     let e = try explanation(net, x, labels: labels ?? [], method: method, options: options)
     return ExplainOutcome(
       settings: resolved, model: net, inputs: x, labels: labels, explanation: e,
       predicted: e.logits.argmaxLastAxis(), lrp: method.usesBetaSmoothing ? nil : options.lrp.description)
+  }
+
+  /// The rows of a background file (see ``ExplainSettings/background``), at most 10,000 of them.
+  static func rows(from path: String) throws -> Tensor {
+    let limit = 10_000
+    if path.hasSuffix(".h5") {
+      let file = try HDF5File.open(path)
+      let names = try file.datasetPaths()
+      guard let name = names.contains("inputs") ? "inputs" : names.count == 1 ? names[0] : nil else {
+        throw TrainingError("\(path): no 'inputs' dataset and not exactly one dataset (found \(names.joined(separator: ", ")))", settings: ["background"])
+      }
+      let shape = try file.shape(at: name)
+      guard shape.count == 2, shape[0] > 0, shape[0] <= limit else {
+        throw TrainingError("\(path): background '\(name)' has shape \(shape), need [rows, columns] with 1...\(limit) rows", settings: ["background"])
+      }
+      return try file.readTensor(at: name)
+    }
+    guard path.hasSuffix(".csv") else { throw TrainingError("\(path): the background must be an .h5 or .csv file", settings: ["background"]) }
+    let table = try CSV.parseNumbers(try CSV.fileBytes(path: path), file: path)
+    guard table.rows > 0, table.rows <= limit else {
+      throw TrainingError("\(path): \(table.rows) background rows, need 1...\(limit)", settings: ["background"])
+    }
+    return Tensor(shape: [table.rows, table.columns], scalars: table.values)
   }
 
   /// The batch to explain and its labels (nil for image files).
@@ -88,7 +128,6 @@ public struct ExplainRun: Sendable {
       }
       return (Tensor.concatenate(parts, alongAxis: 0), nil)
     }
-    let dataset = settings.dataset ?? Checkpoint.recordedDataset(settings.model) ?? "digits"
     let test = try DatasetCatalog.load(dataset, root: datasetsRoot).test
     guard test.exampleShape == net.inputShape else {
       throw TrainingError(

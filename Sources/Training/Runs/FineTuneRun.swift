@@ -83,6 +83,7 @@ public struct FineTuneRun: Sendable {
       if communicator.rank == 0 { try communicator.barrier() }
       try ModelInputs.checkShape(split.train.inputs, for: base, source: "data set \(dataset)")
       data = RunData(train: split.train, heldOut: split.test, split: split)
+      if base.inputShape.count == 1 { base.explanationReference = split.train.inputs }
     }
     let labelBias = (try? Checkpoint.metadata(basePath))?["label_bias"]
     if let labelBias { observer.message("base model \(basePath) was trained on biased labels: \(labelBias)") }
@@ -100,6 +101,7 @@ public struct FineTuneRun: Sendable {
     if settings.memoryCheck != false { try FineTuneMemoryEstimate(model: base, batchSize: options.batchSize).check() }
     let original = saved == nil ? base.deepCopy() : base
     let fooled = saved?.model ?? base
+    fooled.explanationReference = base.explanationReference
     let spans = tabular ? try FeatureSpan.features(of: base) : []
     var resolved = settings
     resolved.model = basePath
