@@ -25,8 +25,9 @@ public enum ModelZoo {
     GraphModel.architecture: { try GraphModel.build(&$0) },
   ]
 
-  /// Known architecture names, sorted.
-  public static var architectures: [String] { builders.keys.sorted() }
+  /// Known architecture names, sorted: those built from options alone (imported graphs,
+  /// ``GraphModel/architecture``, are rebuilt from the graph their checkpoint holds).
+  public static var architectures: [String] { builders.keys.filter { $0 != GraphModel.architecture }.sorted() }
 
   /// Builds `architecture` with `options`.
   ///
