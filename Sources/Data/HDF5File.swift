@@ -96,6 +96,7 @@ public final class HDF5File {
       throw DataError("\(path): file not found")
     }
     if isDirectory.boolValue { throw DataError("\(path): is a directory, not an HDF5 file") }
+    try InputFile.requireRegular(path)
     let flags = mode == .readOnly ? mf_h5f_acc_rdonly() : mf_h5f_acc_rdwr()
     let id = H5Fopen(path, flags, mf_h5p_default())
     if id < 0 {

@@ -17,6 +17,7 @@ public enum SafeTensorsFile {
 
   /// Reads every tensor of the file at `path` (in data order), converted to Float32.
   public static func read(path: String) throws -> [(name: String, shape: [Int], values: [Float])] {
+    try InputFile.requireRegular(path)
     guard let data = FileManager.default.contents(atPath: path) else {
       throw DataError("\(path): cannot read file")
     }

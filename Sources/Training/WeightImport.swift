@@ -217,6 +217,7 @@ public enum WeightImport {
   /// Reads a weights file in any format; its errors concern the `weights` setting.
   static func readWeights(_ path: String) throws -> (tensors: [(name: String, shape: [Int], values: [Float])], format: TorchCheckpoint.Format) {
     do {
+      try InputFile.requireRegular(path)
       guard let data = FileManager.default.contents(atPath: path) else { throw DataError("\(path): cannot read file") }
       let format = data.withUnsafeBytes { TorchCheckpoint.format(of: $0) }
       let tensors = try TorchCheckpoint.read(bytes: data, source: path)

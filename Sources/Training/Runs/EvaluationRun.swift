@@ -160,6 +160,7 @@ extension EvaluationRun {
     var setup = settings
     setup.shard = nil
     counts.setup = try RunJSON.encode(setup)
+    counts.modelDigests = [Checkpoint.digest(of: fooled), Checkpoint.digest(of: original)]
     counts.shard = shard.map { "\($0.index)/\($0.count)" }
     return counts
   }
