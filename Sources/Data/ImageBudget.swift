@@ -17,8 +17,8 @@ public enum ImageBudget {
   public static let environmentVariable = "MODELFOOL_MAX_PIXELS"
 
   /// The budget in effect: `explicit` when given, else `$MODELFOOL_MAX_PIXELS` when set, else
-  /// ``defaultMaxPixels``. A value that is not a positive whole number is an error, not a silent
-  /// fallback to the default.
+  /// ``defaultMaxPixels``. A value that is not a positive whole number (an empty one included) is
+  /// an error, not a silent fallback to the default.
   public static func maxPixels(
     _ explicit: Int? = nil, environment: [String: String]? = nil
   ) throws -> Int {
@@ -58,7 +58,7 @@ public enum ImageBudget {
   }.mapError { $0 as? DataError ?? DataError("\($0)") }
 
   private static func parse(_ text: String?) throws -> Int {
-    guard let text, !text.isEmpty else { return defaultMaxPixels }
+    guard let text else { return defaultMaxPixels }
     guard let value = Int(text.filter { $0 != "_" }), value > 0 else {
       throw DataError("$\(environmentVariable)='\(text)': expected a positive whole number of pixels (default \(defaultMaxPixels))")
     }

@@ -49,6 +49,10 @@ public enum SafeTensorsFile {
     guard let fields = object as? [String: Any] else {
       throw DataError("\(source): safetensors header is not a JSON object")
     }
+    // JSONSerialization keeps the last of duplicate keys: a tensor named twice is refused.
+    if let name = JSONKeys.firstDuplicate(in: Array(header)) {
+      throw DataError("\(source): safetensors header names \(name.prefix(120)) more than once")
+    }
 
     var metadata: [String: String] = [:]
     var records: [(name: String, type: TorchStorageType, shape: [Int], begin: Int, end: Int)] = []
@@ -84,6 +88,9 @@ public enum SafeTensorsFile {
       records.append((name, type, shape, begin, end))
     }
     records.sort { ($0.begin, $0.name) < ($1.begin, $1.name) }
+    for (a, b) in zip(records, records.dropFirst()) where b.begin < a.end {
+      throw DataError("\(source): tensors \(a.name.prefix(120)) [\(a.begin), \(a.end)] and \(b.name.prefix(120)) [\(b.begin), \(b.end)] overlap in the data section")
+    }
     let tensors = records.map { r in
       (r.name, r.shape, r.type.convert(UnsafeRawBufferPointer(rebasing: data[r.begin..<r.end]), count: r.shape.reduce(1, *)))
     }

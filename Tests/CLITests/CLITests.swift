@@ -263,7 +263,24 @@ struct BadInvocation: CustomTestStringConvertible, Sendable {
   /// Set for an invocation known to misbehave (in a file this test does not own): the check runs
   /// inside `withKnownIssue`, which fails once the problem is fixed, to remove the note.
   var knownIssue: String? = nil
+  /// Files written into the run's folder first (relative path: text), and FIFOs made there.
+  var files: [String: String] = [:]
+  var fifos: [String] = []
   var testDescription: String { arguments.joined(separator: " ") }
+}
+
+/// Hostile side files for the bad-invocation table.
+enum HostileFiles {
+  /// A count file of `evaluate --fsr --shard` with no methods, `examples` examples (no hits) and
+  /// the given skipped files and model digests.
+  static func counts(shard: String, examples: Int = 1, skipped: Int = 1, digests: String = #"["aaaaaaaa","bbbbbbbb"]"#) -> String {
+    #"{"examples":\#(examples),"format":"modelfool-fsr-counts","methods":[],"model_digests":\#(digests),"objective":"location","setup":"{}","shard":"\#(shard)","skipped_files":\#(skipped),"statistic":"location","success_range":"<= 0.2","top1":{"fooled":0,"original":0},"top5":{"fooled":0,"original":0}}"#
+  }
+
+  /// A calibration of three clean models whose one statistic has standard deviation `sd`.
+  static func calibration(sd: String, mean: String = "0.3") -> String {
+    #"{"architecture":"mlp","dataset":"german","format":"modelfool-audit-calibration","leave_one_out_p":[1,1,1],"model_digests":["a","b","c"],"models":["a.h5","b.h5","c.h5"],"statistics":{"sameness lrp":{"mean":\#(mean),"sd":\#(sd)}}}"#
+  }
 }
 
 @Suite("modelfool binary: bad invocations")
@@ -340,6 +357,32 @@ struct CLIBadInvocationTests {
     .init(arguments: ["audit", "calibrate", "--models", "CKPT,CKPT"], error: "a calibration needs at least 3 clean models, got 2 (--models)"),
     .init(arguments: ["audit", "adaptive", "--model", "CKPT"], error: "the adaptive attack fine-tunes image models on their data set (--model, --dataset)"),
     .init(arguments: ["audit", "adaptive", "--model", "missing.h5"], error: "no checkpoint at missing.h5 (--model)"),
+    // Side files are checked documents.
+    .init(arguments: ["evaluate", "--merge", "c0.json", "c1.json"], error: "the shards' skipped files overflow when summed (1 + 9223372036854775807)",
+          files: ["c0.json": HostileFiles.counts(shard: "0/2"), "c1.json": HostileFiles.counts(shard: "1/2", skipped: Int.max)]),
+    .init(arguments: ["evaluate", "--merge", "c0.json", "c1.json"], error: "c1.json: examples is -4; expected at least 0",
+          files: ["c0.json": HostileFiles.counts(shard: "0/2"), "c1.json": HostileFiles.counts(shard: "1/2", examples: -4)]),
+    .init(arguments: ["evaluate", "--merge", "c0.json", "c1.json"], error: "shard 1/2 scored other model weights (digests cccccccc, bbbbbbbb) than shard 0/2 (aaaaaaaa, bbbbbbbb)",
+          files: ["c0.json": HostileFiles.counts(shard: "0/2"), "c1.json": HostileFiles.counts(shard: "1/2", digests: #"["cccccccc","bbbbbbbb"]"#)]),
+    .init(arguments: ["evaluate", "--merge", "c0.json", "c1.json"], error: "shards 0/1000000000000000000, 1/1000000000000000000 are not each of",
+          files: ["c0.json": HostileFiles.counts(shard: "0/1000000000000000000"), "c1.json": HostileFiles.counts(shard: "1/1000000000000000000")]),
+    .init(arguments: ["audit", "manipulation", "--model", "CKPT", "--calibration", "cal.json"], error: "cal.json: statistic 'sameness lrp' sd is 0.0; expected finite and at least 0.01 (--calibration)",
+          files: ["cal.json": HostileFiles.calibration(sd: "0")]),
+    .init(arguments: ["audit", "manipulation", "--model", "CKPT", "--calibration", "cal.json"], error: "cal.json: statistic 'sameness lrp' sd is -1.0; expected finite and at least 0.01 (--calibration)",
+          files: ["cal.json": HostileFiles.calibration(sd: "-1")]),
+    .init(arguments: ["audit", "manipulation", "--model", "CKPT", "--calibration", "cal.json"], error: "cal.json: statistic 'sameness lrp' mean is nan; expected a finite number (--calibration)",
+          files: ["cal.json": HostileFiles.calibration(sd: "0.1", mean: #""nan""#)]),
+    .init(arguments: ["audit", "manipulation", "--model", "CKPT", "--count", "16", "--calibration", "cal.json"], error: "the calibration cal.json was measured on adult, ",
+          files: ["cal.json": HostileFiles.calibration(sd: "0.1").replacingOccurrences(of: #""german""#, with: #""adult""#)]),
+    .init(arguments: ["audit", "calibrate", "--models", "CKPT,CKPT,CKPT", "--count", "16"], error: "are the same model (weights digest"),
+    // Named inputs that are FIFOs are refused at once, not read (which would block).
+    .init(arguments: ["predict", "--model", "fifo.h5", "--dataset", "german", "--index", "0"], error: "fifo.h5: is a FIFO, not a regular file", fifos: ["fifo.h5"]),
+    .init(arguments: ["import", "--from", "fifo.pth", "--arch", "digits-cnn", "--out", "x.h5"], error: "fifo.pth: is a FIFO, not a regular file", fifos: ["fifo.pth"]),
+    // Sizes from option values are checked before anything is allocated.
+    .init(arguments: ["import", "--from", "TEXT", "--arch", "digits-cnn", "--option", "classes=99999999999", "--out", "x.h5"], error: "digits-cnn: option classes=99999999999 is not an integer in 1 ... 100000"),
+    .init(arguments: ["import", "--from", "TEXT", "--arch", "mlp", "--option", "inputs=100000", "--option", "hidden=100000", "--out", "x.h5"], error: "mlp: options inputs, hidden, classes make a layer of 100000 x 100000 weights, at most 100000000"),
+    // File-system errors are one readable line.
+    .init(arguments: ["explain", "--model", "CKPT", "--dataset", "german", "--method", "simplegrad", "--out", "TEXT"], error: "the output folder text.h5 is a file"),
     .init(arguments: ["sweep", "--lambda", "1"], error: "give the fine-tuning after --: sweep --lambda 1,10 -- finetune [flags]"),
     .init(arguments: ["sweep", "--", "finetune"], error: "give at least one of --lambda, --lr, --steps"),
     .init(arguments: ["sweep", "--lambda", "1", "--", "finetune", "--bogus"], error: "finetune: Unknown option '--bogus'"),
@@ -350,8 +393,10 @@ struct CLIBadInvocationTests {
     let folder = try CLI.temporaryFolder()
     defer { try? FileManager.default.removeItem(atPath: folder) }
     try "not a checkpoint\n".write(toFile: folder + "/text.h5", atomically: true, encoding: .utf8)
+    for (name, text) in bad.files { try text.write(toFile: folder + "/" + name, atomically: true, encoding: .utf8) }
+    for name in bad.fifos { #expect(mkfifo(folder + "/" + name, 0o600) == 0) }
     let model = try CLI.germanCheckpoint.get()
-    let arguments = bad.arguments.map { $0 == "CKPT" ? model : $0 == "TEXT" ? "text.h5" : $0 }
+    let arguments = bad.arguments.map { $0 == "TEXT" ? "text.h5" : $0.replacingOccurrences(of: "CKPT", with: model) }
     let r = try CLI.run(arguments, in: folder, environment: bad.environment)
     // Never a trap or a signal (132 SIGILL, 134 SIGABRT, 139 SIGSEGV as a shell reports them).
     #expect(!r.signalled && ![132, 134, 139].contains(r.status), "exit \(r.status)")

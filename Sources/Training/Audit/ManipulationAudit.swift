@@ -251,15 +251,11 @@ public struct AuditCalibration: Codable, Sendable, Equatable, CheckedDocument {
     }
   }
 
-  /// Throws unless the calibration can score `report`'s model: the same architecture and data,
-  /// and every calibrated statistic measured.
+  /// Throws unless the calibration can score `report`'s model: the same architecture and data
+  /// (``checkApplies(architecture:dataSource:model:source:)``), and every calibrated statistic
+  /// measured.
   public func checkApplies(to report: ManipulationReport, source: String) throws {
-    guard architecture == report.architecture else {
-      throw TrainingError("the calibration \(source) is for \(architecture), \(report.settings.model) is a \(report.architecture)", settings: ["calibration"])
-    }
-    guard dataset == report.dataSource else {
-      throw TrainingError("the calibration \(source) was measured on \(dataset), \(report.settings.model) on \(report.dataSource)", settings: ["calibration"])
-    }
+    try checkApplies(architecture: report.architecture, dataSource: report.dataSource, model: report.settings.model, source: source)
     let measured = Set(report.statistics.map(\.name))
     if let missing = statistics.keys.sorted().first(where: { !measured.contains($0) }) {
       throw TrainingError("the calibration \(source) holds statistic '\(missing)', which was not measured for \(report.settings.model) (measure it with the calibration's methods and count)", settings: ["calibration"])
@@ -304,6 +300,31 @@ public struct AuditCalibration: Codable, Sendable, Equatable, CheckedDocument {
 
   /// The calibration's own score of `values` (see ``score(_:references:n:)``).
   public func score(_ values: [String: Float]) -> Scored? { Self.score(values, references: statistics, n: models.count) }
+
+  /// Throws unless the calibration was made for models of `architecture` measured on
+  /// `dataSource` (checked before a suspect is measured).
+  public func checkApplies(architecture: String, dataSource: String, model: String, source: String) throws {
+    guard self.architecture == architecture else {
+      throw TrainingError("the calibration \(source) is for \(self.architecture), \(model) is a \(architecture)", settings: ["calibration"])
+    }
+    guard dataset == dataSource else {
+      throw TrainingError("the calibration \(source) was measured on \(dataset), \(model) on \(dataSource)", settings: ["calibration"])
+    }
+  }
+
+  /// Throws when two of the checkpoints at `paths` hold the same weights (``Checkpoint/digest(of:)``):
+  /// one model given several times would make the clean models look alike. Checked before
+  /// anything is measured.
+  public static func checkDistinct(_ paths: [String]) throws {
+    var seen: [String: String] = [:]
+    for path in paths {
+      guard FileManager.default.fileExists(atPath: path) else { throw TrainingError("no checkpoint at \(path)", settings: ["models"]) }
+      let digest = Checkpoint.digest(of: try Checkpoint.load(path))
+      if let other = seen.updateValue(path, forKey: digest) {
+        throw TrainingError("\(other) and \(path) are the same model (weights digest \(digest)): a calibration needs distinct clean models", settings: ["models"])
+      }
+    }
+  }
 
   /// A calibration from the reports of at least 3 clean models of one architecture, with each
   /// clean model's score against the others (leave-one-out).
@@ -414,9 +435,6 @@ public struct ManipulationAudit: Sendable {
     guard settings.beta > 0, settings.beta.isFinite else { throw TrainingError("beta must be positive, got \(settings.beta)", settings: ["beta"]) }
     guard settings.alpha > 0, settings.alpha < 1 else { throw TrainingError("alpha must lie between 0 and 1, got \(settings.alpha)", settings: ["alpha"]) }
     let calibration = try settings.calibration.map(AuditCalibration.load)
-    if let calibration, calibration.architecture != model.architecture {
-      throw TrainingError("the calibration \(settings.calibration!) is for \(calibration.architecture), \(settings.model) is a \(model.architecture)", settings: ["calibration"])
-    }
     var reference: Model?
     if let path = settings.reference {
       guard FileManager.default.fileExists(atPath: path) else { throw TrainingError("no checkpoint at \(path)", settings: ["reference"]) }
@@ -430,6 +448,11 @@ public struct ManipulationAudit: Sendable {
     var resolved = settings
     if settings.images == nil, settings.h5 == nil { resolved.dataset = name }
     resolved.methods = settings.methods ?? ManipulationSettings.defaultMethods(spatial: model.inputShape.count == 3)
+    if let calibration {
+      try calibration.checkApplies(
+        architecture: model.architecture, dataSource: resolved.images ?? resolved.h5 ?? resolved.dataset ?? "", model: settings.model,
+        source: settings.calibration!)
+    }
     let statistics = try Self.statistics(
       model, data: data, methods: resolved.methods!, reference: reference, noise: settings.noise, beta: settings.beta, seed: settings.seed,
       observer: observer)
