@@ -266,6 +266,8 @@ struct BadInvocation: CustomTestStringConvertible, Sendable {
   /// Files written into the run's folder first (relative path: text), and FIFOs made there.
   var files: [String: String] = [:]
   var fifos: [String] = []
+  /// Environment variables set to the empty string (`environment` removes those it gives as "").
+  var emptyEnvironment: [String] = []
   var testDescription: String { arguments.joined(separator: " ") }
 }
 
@@ -383,6 +385,15 @@ struct CLIBadInvocationTests {
     .init(arguments: ["import", "--from", "TEXT", "--arch", "mlp", "--option", "inputs=100000", "--option", "hidden=100000", "--out", "x.h5"], error: "mlp: options inputs, hidden, classes make a layer of 100000 x 100000 weights, at most 100000000"),
     // File-system errors are one readable line.
     .init(arguments: ["explain", "--model", "CKPT", "--dataset", "german", "--method", "simplegrad", "--out", "TEXT"], error: "the output folder text.h5 is a file"),
+    // No silent fallbacks.
+    .init(arguments: ["finetune", "--dataset", "german", "--model", "CKPT", "--objective", "hide", "--data-dir", "/tmp"],
+          error: "an ILSVRC-2012 folder applies to the imagenet data set only, not to the catalogue's german (--data-dir, --dataset)"),
+    .init(arguments: ["evaluate", "--model", "CKPT", "--dataset", "german", "--fsr", "--original", "CKPT", "--objective", "hide", "--shard", "0/2"],
+          error: "a shard applies to streamed data (an ILSVRC-2012 folder) only (--shard, --data-dir)"),
+    .init(arguments: ["train", "--dataset", "german"], error: "$MODELFOOL_DATASETS is set but empty: name the datasets folder, or unset it",
+          emptyEnvironment: ["MODELFOOL_DATASETS"]),
+    .init(arguments: ["predict", "--model", "CKPT", "--input", "TEXT"], error: "$MODELFOOL_MAX_PIXELS='': expected a positive whole number of pixels",
+          emptyEnvironment: ["MODELFOOL_MAX_PIXELS"]),
     .init(arguments: ["sweep", "--lambda", "1"], error: "give the fine-tuning after --: sweep --lambda 1,10 -- finetune [flags]"),
     .init(arguments: ["sweep", "--", "finetune"], error: "give at least one of --lambda, --lr, --steps"),
     .init(arguments: ["sweep", "--lambda", "1", "--", "finetune", "--bogus"], error: "finetune: Unknown option '--bogus'"),
@@ -397,7 +408,8 @@ struct CLIBadInvocationTests {
     for name in bad.fifos { #expect(mkfifo(folder + "/" + name, 0o600) == 0) }
     let model = try CLI.germanCheckpoint.get()
     let arguments = bad.arguments.map { $0 == "TEXT" ? "text.h5" : $0.replacingOccurrences(of: "CKPT", with: model) }
-    let r = try CLI.run(arguments, in: folder, environment: bad.environment)
+    let launcher = bad.emptyEnvironment.isEmpty ? [] : ["/usr/bin/env"] + bad.emptyEnvironment.map { $0 + "=" }
+    let r = try CLI.run(arguments, in: folder, environment: bad.environment, launcher: launcher)
     // Never a trap or a signal (132 SIGILL, 134 SIGABRT, 139 SIGSEGV as a shell reports them).
     #expect(!r.signalled && ![132, 134, 139].contains(r.status), "exit \(r.status)")
     let check = {

@@ -117,6 +117,24 @@ private func byName(_ tensors: [Named]) -> [String: Named] {
     #expect(try TorchCheckpoint.read(bytes: Data(nested), source: "p").map(\.name) == ["a", "module.a"])
   }
 
+  @Test func safetensorsWithRepeatedOrOverlappingTensorsAreRefused() throws {
+    let f32: [UInt8] = [0, 0, 0x80, 0x3f]
+    // JSONSerialization would keep the second "a" only.
+    let repeated = safetensors(
+      #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, f32 + f32)
+    #expect { try TorchCheckpoint.read(bytes: Data(repeated), source: "p") } throws: { "\($0)" == "p: safetensors header names a more than once" }
+    // Two tensors sharing bytes 4..<8.
+    let overlapping = safetensors(
+      #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, f32 + f32)
+    #expect { try TorchCheckpoint.read(bytes: Data(overlapping), source: "p") } throws: {
+      "\($0)" == "p: tensors a [0, 8] and b [4, 8] overlap in the data section"
+    }
+    // Empty tensors at one offset do not overlap anything.
+    let empty = safetensors(
+      #"{"a":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, f32)
+    #expect(try TorchCheckpoint.read(bytes: Data(empty), source: "p").map(\.values) == [[], [1]])
+  }
+
   /// Files that crashed readers (or would have): each is a one-line error naming the file and field.
   @Test func hostileFilesGiveOneLineErrors() throws {
     let expected: [String: String] = [
