@@ -174,6 +174,7 @@ public enum ImageNetDataset {
     rows: Range<Int>? = nil, name: String = "imagenet-hdf5"
   ) throws -> Dataset {
     let file = try HDF5File.open(path)
+    try ImageBudget.checkImageStack(shape: try file.shape(at: "images"), rows: rows, source: path)
     let (shape, pixels) = try file.readUInt8(at: "images", rows: rows)
     guard shape.count == 4, shape[3] == 3 else {
       throw DataError("\(path): 'images' must be N x H x W x 3 uint8 RGB, found shape \(shape)")
