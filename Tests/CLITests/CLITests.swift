@@ -421,3 +421,31 @@ struct CLIBadInvocationTests {
     if let note = bad.knownIssue { withKnownIssue(Comment(rawValue: note)) { check() } } else { check() }
   }
 }
+
+@Suite("modelfool binary: runs own their folder")
+struct CLIRunFolderTests {
+  /// A second run into the folder of a running one, or a second resumption of it, fails at once
+  /// naming the holder (here this test process, which holds the folder's lock as a run would).
+  @Test func aSecondRunIntoAHeldFolderFailsAtOnce() throws {
+    let model = try CLI.germanCheckpoint.get()
+    let folder = try CLI.temporaryFolder()
+    try FileManager.default.createDirectory(atPath: folder + "/run", withIntermediateDirectories: false)
+    let lock = open(folder + "/run/.modelfool.lock", O_RDWR | O_CREAT, 0o644)
+    #expect(lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) == 0)
+    defer { close(lock) }
+    _ = Array("\(getpid())\n".utf8).withUnsafeBytes { pwrite(lock, $0.baseAddress, $0.count, 0) }
+    let runs = [
+      ["finetune", "--dataset", "german", "--model", model, "--objective", "hide", "--steps", "1", "--out", "run"],
+      ["finetune", "--resume", "run"],
+      ["explain", "--model", model, "--dataset", "german", "--method", "simplegrad", "--count", "1", "--out", "run"],
+    ]
+    for arguments in runs {
+      let r = try CLI.run(arguments, in: folder)
+      #expect(r.status != 0, "\(arguments)")
+      let lines = r.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n")
+      #expect(lines.count == 1 && lines[0].hasPrefix("Error: another run is writing into run (process \(getpid())"), "\(r.stderr)")
+    }
+    // Nothing was written beside the lock.
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder + "/run") == [".modelfool.lock"])
+  }
+}

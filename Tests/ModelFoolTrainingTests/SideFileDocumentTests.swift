@@ -1,9 +1,8 @@
 import Foundation
 import ModelFool
 import ModelFoolData
+import ModelFoolTraining
 import Testing
-
-@testable import ModelFoolTraining
 
 /// Resume state, count files and calibrations as validated documents: the listed hostile cases,
 /// then seeded mutations of valid documents (each must give a one-line error, never a trap).
@@ -13,7 +12,8 @@ import Testing
   static func progress(step: Int, epochs: Int) -> FineTuneProgress {
     var p = FineTuneProgress()
     (p.step, p.epochs, p.batchInEpoch) = (step, epochs, 2)
-    p.records = step > 0 ? (1...step).map { FineTuneRecord(step: $0, crossEntropy: 1, foolingLoss: 1) } : []
+    let records = step > 0 ? (1...step).map { #"{"step":\#($0),"cross_entropy":1,"fooling_loss":1}"# } : []
+    p.records = try! RunJSON.decode([FineTuneRecord].self, from: "[" + records.joined(separator: ",") + "]", what: "records")
     return p
   }
 
