@@ -466,9 +466,14 @@ public struct FoolingCounts: Codable, Sendable, CheckedDocument {
     }
   }
 
-  /// Reads and checks (``check(source:)``) a count file.
+  /// Reads and checks (``check(source:)``) a count file, which must record the weights digests
+  /// of the models it scored.
   public static func load(_ path: String) throws -> FoolingCounts {
-    try RunJSON.decode(FoolingCounts.self, from: try InputFile.text(path), what: path)
+    let counts = try RunJSON.decode(FoolingCounts.self, from: try InputFile.text(path), what: path)
+    guard let digests = counts.modelDigests, digests.count == 2 else {
+      throw TrainingError("\(path) records no weights digests of the models it scored (written by an older release: score the shard again)", settings: ["merge"])
+    }
+    return counts
   }
 
   /// The counts of every shard `0/n ..< n/n` of one evaluation summed (per-example values joined
@@ -488,11 +493,9 @@ public struct FoolingCounts: Codable, Sendable, CheckedDocument {
     }
     let head = shards[0].part
     for (_, _, part) in shards {
-      guard let digests = part.modelDigests, digests.count == 2 else {
-        throw TrainingError("shard \(part.shard ?? "?") records no digests of the models it scored (written by an older release: score it again)", settings: ["merge"])
-      }
-      guard digests == head.modelDigests else {
-        throw TrainingError("shard \(part.shard ?? "?") scored other model weights (digests \(digests.joined(separator: ", "))) than shard \(head.shard ?? "?") (\(head.modelDigests!.joined(separator: ", ")))", settings: ["merge"])
+      guard part.modelDigests == head.modelDigests else {
+        let digests = { (c: FoolingCounts) in c.modelDigests?.joined(separator: ", ") ?? "none" }
+        throw TrainingError("shard \(part.shard ?? "?") scored other model weights (digests \(digests(part))) than shard \(head.shard ?? "?") (\(digests(head)))", settings: ["merge"])
       }
       guard part.setup == head.setup, part.objective == head.objective, part.statistic == head.statistic,
         part.successRange == head.successRange, part.methods.map(\.method) == head.methods.map(\.method)

@@ -366,6 +366,8 @@ struct CLIBadInvocationTests {
           files: ["c0.json": HostileFiles.counts(shard: "0/2"), "c1.json": HostileFiles.counts(shard: "1/2", examples: -4)]),
     .init(arguments: ["evaluate", "--merge", "c0.json", "c1.json"], error: "shard 1/2 scored other model weights (digests cccccccc, bbbbbbbb) than shard 0/2 (aaaaaaaa, bbbbbbbb)",
           files: ["c0.json": HostileFiles.counts(shard: "0/2"), "c1.json": HostileFiles.counts(shard: "1/2", digests: #"["cccccccc","bbbbbbbb"]"#)]),
+    .init(arguments: ["evaluate", "--merge", "c0.json", "c1.json"], error: "c1.json records no weights digests of the models it scored",
+          files: ["c0.json": HostileFiles.counts(shard: "0/2"), "c1.json": HostileFiles.counts(shard: "1/2", digests: "null")]),
     .init(arguments: ["evaluate", "--merge", "c0.json", "c1.json"], error: "shards 0/1000000000000000000, 1/1000000000000000000 are not each of",
           files: ["c0.json": HostileFiles.counts(shard: "0/1000000000000000000"), "c1.json": HostileFiles.counts(shard: "1/1000000000000000000")]),
     .init(arguments: ["audit", "manipulation", "--model", "CKPT", "--calibration", "cal.json"], error: "cal.json: statistic 'sameness lrp' sd is 0.0; expected finite and at least 0.01 (--calibration)",

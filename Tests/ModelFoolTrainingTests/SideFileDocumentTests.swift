@@ -132,7 +132,9 @@ import Testing
     }
     var old = b
     old.modelDigests = nil
-    #expect { try FoolingCounts.merge([a, old]) } throws: { "\($0)".hasPrefix("shard 1/2 records no digests of the models it scored") }
+    #expect { try FoolingCounts.merge([a, old]) } throws: {
+      "\($0)" == "shard 1/2 scored other model weights (digests none) than shard 0/2 (0000aaaa, 0000bbbb)"
+    }
     // A shard count of -1 or 10^18 trapped or allocated before the shards were counted.
     for bad in ["0/-1", "5/1000000000000000000"] {
       var s = b
