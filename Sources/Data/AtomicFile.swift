@@ -45,6 +45,17 @@ public enum AtomicFile {
     }
   }
 
+  /// Creates `folder` and its parents when missing; a file in the way, or a folder that cannot
+  /// be made, is a one-line error ("cannot create the folder runs/x: file exists").
+  public static func createFolder(_ folder: String) throws {
+    guard !folder.isEmpty else { return }
+    do {
+      try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    } catch {
+      throw DataError("cannot create the folder \(folder): \(reason(error))")
+    }
+  }
+
   /// Throws unless `path` is absent, a regular file or (with `allowingFolder`) a folder: what may
   /// be replaced by a rename. Symbolic links are not followed.
   public static func checkReplaceable(_ path: String, allowingFolder: Bool) throws {

@@ -155,12 +155,16 @@ public enum DatasetCatalog {
   /// The first of ``rootCandidates(flag:environment:currentDirectory:executable:)`` that is a
   /// folder.
   ///
-  /// - Throws: a one-line `DataError` naming every place tried when none is.
+  /// - Throws: a one-line `DataError` naming every place tried when none is, or when
+  ///   `$MODELFOOL_DATASETS` is set but empty (not a silent fallback to the other places).
   public static func resolveRoot(
     flag: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment,
     currentDirectory: String = FileManager.default.currentDirectoryPath,
     executable: String? = Bundle.main.executablePath
   ) throws -> String {
+    if flag == nil, environment["MODELFOOL_DATASETS"] == "" {
+      throw DataError("$MODELFOOL_DATASETS is set but empty: name the datasets folder, or unset it")
+    }
     let candidates = rootCandidates(flag: flag, environment: environment, currentDirectory: currentDirectory, executable: executable)
     for c in candidates {
       let path = c.path.hasPrefix("/") ? c.path : currentDirectory + "/" + c.path

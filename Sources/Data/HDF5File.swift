@@ -96,6 +96,7 @@ public final class HDF5File {
       throw DataError("\(path): file not found")
     }
     if isDirectory.boolValue { throw DataError("\(path): is a directory, not an HDF5 file") }
+    try InputFile.requireRegular(path)
     let flags = mode == .readOnly ? mf_h5f_acc_rdonly() : mf_h5f_acc_rdwr()
     let id = H5Fopen(path, flags, mf_h5p_default())
     if id < 0 {
@@ -658,6 +659,7 @@ extension HDF5File {
   /// none (it does not start with one), true when its length and CRC-32 match the seal; a damaged
   /// seal, a different length or a different digest throws a one-line `DataError`.
   public static func verifySeal(_ path: String) throws -> Bool {
+    try InputFile.requireRegular(path)  // a FIFO would block the read
     let descriptor = Glibc.open(path, O_RDONLY)
     guard descriptor >= 0 else { throw DataError("cannot read \(path): \(AtomicFile.reason(errno: errno))") }
     defer { _ = Glibc.close(descriptor) }

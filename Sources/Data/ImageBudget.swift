@@ -17,8 +17,8 @@ public enum ImageBudget {
   public static let environmentVariable = "MODELFOOL_MAX_PIXELS"
 
   /// The budget in effect: `explicit` when given, else `$MODELFOOL_MAX_PIXELS` when set, else
-  /// ``defaultMaxPixels``. A value that is not a positive whole number is an error, not a silent
-  /// fallback to the default.
+  /// ``defaultMaxPixels``. A value that is not a positive whole number (an empty one included) is
+  /// an error, not a silent fallback to the default.
   public static func maxPixels(
     _ explicit: Int? = nil, environment: [String: String]? = nil
   ) throws -> Int {
@@ -52,13 +52,32 @@ public enum ImageBudget {
     return bytes
   }
 
+  /// Checks a declared stack of `images` (`N x H x W x 3` uint8, as an HDF5 `images` dataset)
+  /// before it is read: each image's `H x W` and the stack's `N x H x W` pixels (of the `rows`
+  /// read, all when nil) must lie within `maxPixels` (nil: ``maxPixels(_:environment:)``), with
+  /// checked arithmetic. A 2 KB compressed file can declare gigabytes.
+  public static func checkImageStack(shape: [Int], rows: Range<Int>? = nil, maxPixels explicit: Int? = nil, source: String) throws {
+    guard shape.count == 4, shape[3] == 3 else {
+      throw DataError("\(source): 'images' must be N x H x W x 3 uint8 RGB, found shape \(shape)")
+    }
+    let budget = try maxPixels(explicit)
+    _ = try checkedByteCount(width: shape[2], height: shape[1], channels: 3, maxPixels: budget, source: source)
+    let count = rows.map { max(0, min($0.upperBound, shape[0]) - max($0.lowerBound, 0)) } ?? shape[0]
+    let (pixels, overflow) = (shape[1] * shape[2]).multipliedReportingOverflow(by: count)
+    guard !overflow, pixels <= budget else {
+      throw DataError(
+        "\(source): \(count) images of \(shape[2])x\(shape[1]) pixels are over the decoding budget of \(budget) pixels per file"
+          + " (set \(environmentVariable) to raise it)")
+    }
+  }
+
   /// The environment's budget, read once per process.
   private static let processBudget: Result<Int, DataError> = Result {
     try parse(ProcessInfo.processInfo.environment[environmentVariable])
   }.mapError { $0 as? DataError ?? DataError("\($0)") }
 
   private static func parse(_ text: String?) throws -> Int {
-    guard let text, !text.isEmpty else { return defaultMaxPixels }
+    guard let text else { return defaultMaxPixels }
     guard let value = Int(text.filter { $0 != "_" }), value > 0 else {
       throw DataError("$\(environmentVariable)='\(text)': expected a positive whole number of pixels (default \(defaultMaxPixels))")
     }

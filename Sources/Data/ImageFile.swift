@@ -25,6 +25,7 @@ public enum ImageFile {
 
   /// `read`, also returning the size of the frame before DCT scaling.
   static func readScaled(_ path: String, maxPixels: Int?, targetShorterSide: Int?) throws -> JPEGImage.Scaled {
+    try InputFile.requireRegular(path)  // a FIFO named like an image would block the read
     guard let handle = FileHandle(forReadingAtPath: path) else {
       throw DataError("\(path): file not found")
     }

@@ -125,16 +125,18 @@ public enum ILSVRCFolder {
     }
     var labels: [String: Int] = [:]
     if path.lowercased().hasSuffix(".json") {
-      guard let data = FileManager.default.contents(atPath: path),
-        let map = try? JSONSerialization.jsonObject(with: data) as? [String: Int]
-      else { throw DataError("\(path): expected a JSON object from file name to class index") }
-      for (name, label) in map {
+      guard let map = try InputFile.json(path, maxBytes: maxLabelFileBytes) as? [String: Any] else {
+        throw DataError("\(path): expected a JSON object from file name to class index")
+      }
+      for (name, value) in map {
+        guard let label = value as? Int else { throw DataError("\(path): \(name) has label \(value), not a whole number") }
         guard label >= 0, label < classes else { throw DataError("\(path): \(name) has label \(label), not one of the \(classes) classes") }
         labels[name] = label
       }
       return labels
     }
-    let table = try CSV.parse(try CSV.fileBytes(path: path), file: path, options: CSV.Options(hasHeader: true))
+    let bytes = try InputFile.bytes(path, maxBytes: maxLabelFileBytes, maxLineBytes: InputFile.defaultMaxLineBytes)
+    let table = try CSV.parse(bytes, file: path, options: CSV.Options(hasHeader: true))
     for (r, row) in table.rows.enumerated() {
       guard row.count >= 2, let wnid = row[1].split(separator: " ").first.map(String.init) else {
         throw DataError("\(path): line \(table.lineNumbers[r]) is not 'ImageId,PredictionString'")
@@ -142,10 +144,16 @@ public enum ILSVRCFolder {
       guard let label = labelOf[wnid] else {
         throw DataError("\(path): line \(table.lineNumbers[r]): \(wnid) is not one of the \(classes) classes")
       }
-      labels[row[0]] = label
+      guard labels.updateValue(label, forKey: row[0]) == nil else {
+        throw DataError("\(path): line \(table.lineNumbers[r]): image \(row[0]) is labelled more than once")
+      }
     }
     return labels
   }
+
+  /// The byte limit of a flat validation set's label file (ILSVRC's `LOC_val_solution.csv` is
+  /// about 4 MB).
+  public static let maxLabelFileBytes = 64 << 20
 
   static func isFolder(_ path: String) -> Bool {
     var isDirectory: ObjCBool = false

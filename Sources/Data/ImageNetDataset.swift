@@ -80,9 +80,7 @@ public enum ImageNetDataset {
   /// the first comma).
   public static func loadClassIndex(_ path: String) throws -> [ClassEntry] {
     if path.lowercased().hasSuffix(".json") { return try parseClassIndex(try readJSON(path), path: path) }
-    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-      throw DataError("\(path): file not found or not UTF-8 text")
-    }
+    let text = try InputFile.text(path, maxBytes: maxClassIndexBytes, maxLineBytes: InputFile.defaultMaxLineBytes)
     var entries: [ClassEntry] = []
     for (number, line) in text.split(whereSeparator: \.isNewline).enumerated() {
       let trimmed = line.trimmingCharacters(in: .whitespaces)
@@ -95,6 +93,7 @@ public enum ImageNetDataset {
       entries.append(ClassEntry(wordNetID: String(parts[0]), name: name.trimmingCharacters(in: .whitespaces)))
     }
     guard !entries.isEmpty else { throw DataError("\(path): no classes") }
+    try checkDistinctWordNetIDs(entries, path: path)
     return entries
   }
 
@@ -175,6 +174,7 @@ public enum ImageNetDataset {
     rows: Range<Int>? = nil, name: String = "imagenet-hdf5"
   ) throws -> Dataset {
     let file = try HDF5File.open(path)
+    try ImageBudget.checkImageStack(shape: try file.shape(at: "images"), rows: rows, source: path)
     let (shape, pixels) = try file.readUInt8(at: "images", rows: rows)
     guard shape.count == 4, shape[3] == 3 else {
       throw DataError("\(path): 'images' must be N x H x W x 3 uint8 RGB, found shape \(shape)")
@@ -264,31 +264,41 @@ public enum ImageNetDataset {
     return Tensor(shape: [images.count, 3, first.height, first.width], storage: storage)
   }
 
+  /// The byte limit of a class list or class index (ImageNet's is about 40 KB).
+  public static let maxClassIndexBytes = 4 << 20
+
   private static func readJSON(_ path: String) throws -> Any {
-    guard let data = FileManager.default.contents(atPath: path) else {
-      throw DataError("\(path): file not found")
-    }
-    do {
-      return try JSONSerialization.jsonObject(with: data)
-    } catch {
-      throw DataError("\(path): not valid JSON")
-    }
+    try InputFile.json(path, maxBytes: maxClassIndexBytes)
   }
 
+  /// A class index `{"0": ["WNID", "name"], ...}`: keys exactly the decimals `0` ..< n written
+  /// plainly (no "01" beside "1", no sign), each value a pair of strings, every wnid once.
   private static func parseClassIndex(_ json: Any, path: String) throws -> [ClassEntry] {
     guard let table = json as? [String: Any] else {
       throw DataError("\(path): expected a list of names or {\"0\": [\"n01440764\", \"tench\"], ...}")
     }
     var entries = [ClassEntry?](repeating: nil, count: table.count)
     for (key, value) in table {
-      guard let index = Int(key), index >= 0, index < table.count else {
-        throw DataError("\(path): class index keys must be 0..<\(table.count), found '\(key)'")
+      guard let index = Int(key), index >= 0, index < table.count, String(index) == key else {
+        throw DataError("\(path): class index key '\(key)' is not one of 0 ..< \(table.count) written plainly")
       }
       guard let pair = value as? [String], pair.count == 2 else {
         throw DataError("\(path): class \(key) must be [\"WNID\", \"name\"]")
       }
       entries[index] = ClassEntry(wordNetID: pair[0], name: pair[1])
     }
-    return entries.map { $0! }
+    let result = entries.map { $0! }  // n distinct keys in 0 ..< n: every slot is filled
+    try checkDistinctWordNetIDs(result, path: path)
+    return result
+  }
+
+  /// Throws when two classes of a class index share a wnid (the second would be unreachable).
+  static func checkDistinctWordNetIDs(_ entries: [ClassEntry], path: String) throws {
+    var seen: [String: Int] = [:]
+    for (label, entry) in entries.enumerated() {
+      if let first = seen.updateValue(label, forKey: entry.wordNetID) {
+        throw DataError("\(path): wnid \(entry.wordNetID) is given to classes \(first) and \(label)")
+      }
+    }
   }
 }

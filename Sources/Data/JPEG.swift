@@ -67,6 +67,7 @@ public enum JPEGImage {
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
       throw DataError("\(path): file not found")
     }
+    try InputFile.requireRegular(path)
     guard let data = FileManager.default.contents(atPath: path) else {
       throw DataError("\(path): cannot read the file")
     }

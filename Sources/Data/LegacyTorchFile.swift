@@ -17,6 +17,7 @@ public enum LegacyTorchFile {
   /// missing, truncated or corrupt file, a zip-format checkpoint, or a pickle using anything outside
   /// the supported subset.
   public static func read(path: String) throws -> [(name: String, shape: [Int], values: [Float])] {
+    try InputFile.requireRegular(path)
     guard let data = FileManager.default.contents(atPath: path) else {
       throw DataError("\(path): cannot read file")
     }

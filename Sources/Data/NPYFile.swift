@@ -134,7 +134,7 @@ public enum ArrayExport {
     do {
       try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     } catch {
-      throw DataError("\(path): cannot create the folder \(folder)")
+      throw DataError("\(path): cannot create the folder \(folder): \(AtomicFile.reason(error))")
     }
     if path.hasSuffix(".h5") {
       try HDF5File.writeAtomically(to: path) { file in
@@ -146,7 +146,28 @@ public enum ArrayExport {
         }
       }
     } else {
-      for (a, p) in zip(arrays, paths) { try NPYFile.write(a, to: p) }
+      // All or nothing: every file is written under a temporary name beside its destination,
+      // and only when all are written are they renamed into place.
+      var staged: [(temporary: String, path: String)] = []
+      defer {
+        for s in staged {
+          unlink(s.temporary)
+          TemporaryPaths.unregister(s.temporary)
+        }
+      }
+      for (a, p) in zip(arrays, paths) {
+        let url = URL(fileURLWithPath: p)
+        let temporary = url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".part-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        TemporaryPaths.register(temporary)
+        staged.append((temporary, p))
+        do { try NPYFile.write(a, to: temporary) } catch let error as DataError {
+          throw DataError(error.description.replacingOccurrences(of: temporary, with: p), settings: error.settings)
+        }
+      }
+      for s in staged { try AtomicFile.checkReplaceable(s.path, allowingFolder: false) }
+      for s in staged where rename(s.temporary, s.path) != 0 {
+        throw DataError("cannot write \(s.path): \(AtomicFile.reason(errno: errno))")
+      }
     }
     return paths
   }

@@ -17,6 +17,7 @@ public enum SafeTensorsFile {
 
   /// Reads every tensor of the file at `path` (in data order), converted to Float32.
   public static func read(path: String) throws -> [(name: String, shape: [Int], values: [Float])] {
+    try InputFile.requireRegular(path)
     guard let data = FileManager.default.contents(atPath: path) else {
       throw DataError("\(path): cannot read file")
     }
@@ -47,6 +48,10 @@ public enum SafeTensorsFile {
     }
     guard let fields = object as? [String: Any] else {
       throw DataError("\(source): safetensors header is not a JSON object")
+    }
+    // JSONSerialization keeps the last of duplicate keys: a tensor named twice is refused.
+    if let name = JSONKeys.firstDuplicate(in: Array(header)) {
+      throw DataError("\(source): safetensors header names \(name.prefix(120)) more than once")
     }
 
     var metadata: [String: String] = [:]
@@ -83,6 +88,9 @@ public enum SafeTensorsFile {
       records.append((name, type, shape, begin, end))
     }
     records.sort { ($0.begin, $0.name) < ($1.begin, $1.name) }
+    for (a, b) in zip(records, records.dropFirst()) where b.begin < a.end {
+      throw DataError("\(source): tensors \(a.name.prefix(120)) [\(a.begin), \(a.end)] and \(b.name.prefix(120)) [\(b.begin), \(b.end)] overlap in the data section")
+    }
     let tensors = records.map { r in
       (r.name, r.shape, r.type.convert(UnsafeRawBufferPointer(rebasing: data[r.begin..<r.end]), count: r.shape.reduce(1, *)))
     }

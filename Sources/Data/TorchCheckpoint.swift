@@ -43,6 +43,7 @@ public enum TorchCheckpoint {
   /// Reads the state dict at `path` (any format), in file order, names without a common
   /// `module.` prefix.
   public static func read(path: String) throws -> [(name: String, shape: [Int], values: [Float])] {
+    try InputFile.requireRegular(path)
     guard let data = FileManager.default.contents(atPath: path) else {
       throw DataError("\(path): cannot read file")
     }

@@ -7,9 +7,15 @@ import CZlib
 ///
 /// Nothing read from the archive is trusted: every offset, size and count is checked against the
 /// archive's length (with overflow-checked arithmetic) before it is used or allocated, a deflated
-/// entry may not claim more than deflate's maximum ratio (1032:1) of its compressed size (and is
+/// entry may not claim more than deflate's maximum ratio (1032:1) of its compressed size, nor an
+/// entry over 16 MiB more than 20:1 (``maxLargeEntryRatio``; weights do not compress) (and is
 /// inflated into memory that grows only as data is produced), and a corrupt archive is a one-line `DataError` naming `source` and the field or entry concerned.
 struct ZipArchive {
+  /// Entries inflating to more than this (16 MiB) must compress by at most ``maxLargeEntryRatio``.
+  static let largeEntryBytes = 16 << 20
+  /// The largest compression ratio of a large deflated entry: model weights compress by about
+  /// 1.1:1, so a 1 MB entry declaring 1 GB is refused before it is inflated.
+  static let maxLargeEntryRatio = 20
   /// One file in the archive.
   struct Entry {
     let name: String
@@ -193,6 +199,11 @@ struct ZipArchive {
       guard uncompressedSize <= bound + 64 else {
         throw DataError(
           "\(entryContext): uncompressed size \(uncompressedSize) is beyond deflate's ratio for \(compressedSize) compressed bytes")
+      }
+      // Weights hardly compress: a large entry that claims to, is a bomb (checked before inflating).
+      guard uncompressedSize <= Self.largeEntryBytes || uncompressedSize / max(compressedSize, 1) <= Self.maxLargeEntryRatio else {
+        throw DataError(
+          "\(entryContext): uncompressed size \(uncompressedSize) from \(compressedSize) compressed bytes is a ratio above \(Self.maxLargeEntryRatio):1, refused for entries over \(Self.largeEntryBytes) bytes")
       }
     default: break  // refused when the entry is read, so that other entries stay readable
     }

@@ -100,7 +100,7 @@ extension Trainer {
     metadata["test_accuracy"] = String(format: "%.4f", accuracy)
     let folder = (checkpoint as NSString).deletingLastPathComponent
     if communicator.rank == 0 {
-      if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+      try AtomicFile.createFolder(folder)
       try Checkpoint.save(model, to: checkpoint, metadata: metadata)
     }
     let result = TrainingResult(

@@ -150,6 +150,17 @@ public enum Checkpoint {
     hex(tensor.withUnsafeScalars { HDF5File.crc32(UnsafeRawBufferPointer($0)) })
   }
 
+  /// The CRC-32 of a model's weights: every parameter's name and values, in name order. Two
+  /// files at one path with other weights have other digests.
+  public static func digest(of model: Model) -> String {
+    var crc: UInt32 = 0
+    for (name, p) in model.namedParameters().sorted(by: { $0.name < $1.name }) {
+      crc = Array(name.utf8).withUnsafeBytes { HDF5File.crc32($0, continuing: crc) }
+      crc = p.value.withUnsafeScalars { HDF5File.crc32(UnsafeRawBufferPointer($0), continuing: crc) }
+    }
+    return hex(crc)
+  }
+
   private static func hex(_ crc: UInt32) -> String {
     let hex = String(crc, radix: 16)
     return String(repeating: "0", count: 8 - hex.count) + hex

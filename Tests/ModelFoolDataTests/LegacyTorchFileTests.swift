@@ -84,7 +84,7 @@ private func readError(_ path: String) -> String? {
     let bad = try temporaryFile(corrupt, "bad-opcode.pth")
     defer { try? FileManager.default.removeItem(atPath: bad) }
     #expect(readError(bad) == "\(bad): pickle opcode 0xff at byte 189: unsupported opcode")
-    #expect(readError("/nonexistent/model.pth") == "/nonexistent/model.pth: cannot read file")
+    #expect(readError("/nonexistent/model.pth") == "/nonexistent/model.pth: file not found")
   }
 
   @Test func unknownGlobalsAreNeverExecutedButRefused() throws {

@@ -117,6 +117,24 @@ private func byName(_ tensors: [Named]) -> [String: Named] {
     #expect(try TorchCheckpoint.read(bytes: Data(nested), source: "p").map(\.name) == ["a", "module.a"])
   }
 
+  @Test func safetensorsWithRepeatedOrOverlappingTensorsAreRefused() throws {
+    let f32: [UInt8] = [0, 0, 0x80, 0x3f]
+    // JSONSerialization would keep the second "a" only.
+    let repeated = safetensors(
+      #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, f32 + f32)
+    #expect { try TorchCheckpoint.read(bytes: Data(repeated), source: "p") } throws: { "\($0)" == "p: safetensors header names a more than once" }
+    // Two tensors sharing bytes 4..<8.
+    let overlapping = safetensors(
+      #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, f32 + f32)
+    #expect { try TorchCheckpoint.read(bytes: Data(overlapping), source: "p") } throws: {
+      "\($0)" == "p: tensors a [0, 8] and b [4, 8] overlap in the data section"
+    }
+    // Empty tensors at one offset do not overlap anything.
+    let empty = safetensors(
+      #"{"a":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, f32)
+    #expect(try TorchCheckpoint.read(bytes: Data(empty), source: "p").map(\.values) == [[], [1]])
+  }
+
   /// Files that crashed readers (or would have): each is a one-line error naming the file and field.
   @Test func hostileFilesGiveOneLineErrors() throws {
     let expected: [String: String] = [
@@ -128,6 +146,8 @@ private func byName(_ tensors: [Named]) -> [String: Named] {
       "hostile_cycle.pt": "a dict contains itself",
       "hostile_nested.pt": "nesting deeper than 100 levels",
       "hostile_global.pt": "global 'os.system' is not allowed",
+      // 64 MiB of zeros from 64 KB: refused from the sizes in the directory, before inflating.
+      "hostile_ratio.pth": "zip entry archive/data/0: uncompressed size 67108864 from 65232 compressed bytes is a ratio above 20:1, refused for entries over 16777216 bytes",
     ]
     for (name, fragment) in expected {
       let path = fixturePath(name)

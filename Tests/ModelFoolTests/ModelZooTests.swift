@@ -40,7 +40,7 @@ struct ModelZooTests {
       "unknown architecture 'resnet51' (known: densenet121, digits-cnn, efficientnet-lite0, mlp, resnet18, resnet50, vgg11, vgg16, vgg19)"
     )) { try ModelZoo.build(architecture: "resnet51") }
     #expect(throws: LayerError("mlp: missing option 'inputs'")) { try ModelZoo.build(architecture: "mlp") }
-    #expect(throws: LayerError("mlp: option hidden=64,x is not a comma-separated list of positive integers")) {
+    #expect(throws: LayerError("mlp: option hidden=64,x is not a comma-separated list of integers in 1 ... 100000")) {
       try ModelZoo.build(architecture: "mlp", options: ["inputs": "3", "hidden": "64,x"])
     }
     #expect(throws: LayerError("digits-cnn: unknown option(s) clases (known: channels, classes, seed)")) {

@@ -236,11 +236,17 @@ struct AuditTests {
     #expect(abs(AdaptiveAttack.rowAgreement(maps, flipped).scalar - (-1 - 1 + 1) / 3) < 1e-5)
   }
 
-  static func report(_ values: [String: Float], model: String = "m.h5") -> ManipulationReport {
-    ManipulationReport(
-      modelfool: "test", settings: ManipulationSettings(model: model), architecture: "mlp", examples: 10,
+  /// A report of `values` measured on German credit; its weights digest stands for the values
+  /// (distinct values, distinct models) unless given.
+  static func report(_ values: [String: Float], model: String = "m.h5", digest: String? = nil, dataset: String = "german") -> ManipulationReport {
+    var settings = ManipulationSettings(model: model)
+    settings.dataset = dataset
+    var r = ManipulationReport(
+      modelfool: "test", settings: settings, architecture: "mlp", examples: 10,
       statistics: values.sorted { $0.key < $1.key }.map { AuditStatistic(name: $0.key, value: $0.value) }, score: nil,
       scoreStatistic: nil, statisticsTested: nil, threshold: nil, verdict: "uncalibrated")
+    r.modelDigest = digest ?? "\(values.sorted { $0.key < $1.key }.map(\.value))"
+    return r
   }
 
   @Test func studentTPValuesMatchClosedFormsAndTables() {

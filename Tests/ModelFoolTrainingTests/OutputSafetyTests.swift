@@ -33,6 +33,43 @@ struct OutputSafetyTests {
     #expect(try String(contentsOfFile: folder + "/a.txt", encoding: .utf8) == "second")
   }
 
+  @Test func aClaimHoldsTheFolderFromTheFirstStepToTheLastFile() throws {
+    let parent = Self.temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: parent) }
+    let folder = parent + "/run"
+    let claim = try RunFolderClaim(folder)
+    // A second claim (another run, or a second resumption) fails at once, naming the holder.
+    #expect { try RunFolderClaim(parent + "/./run") } throws: { error in
+      oneLine(error) == "another run is writing into \(parent)/./run (process \(getpid()) (\(Self.commandName)) holds \(parent)/./run/.modelfool.lock)"
+    }
+    // The run's own outputs go in under its claim.
+    try RunOutputs.write(into: folder) { try RunOutputs.writeText("x", to: $0 + "/report.json") }
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == [".modelfool.lock", "report.json"])
+    claim.release()
+    claim.release()  // once only
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["report.json"])
+    // A folder the claim made is removed again when the run ends without writing.
+    let empty = try RunFolderClaim(parent + "/empty")
+    empty.release()
+    #expect(!FileManager.default.fileExists(atPath: parent + "/empty"))
+    #expect { try RunFolderClaim(folder + "/report.json") } throws: { oneLine($0) == "the output folder \(folder)/report.json is a file" }
+  }
+
+  @Test func npyMapsAreWrittenAllOrNothing() throws {
+    let folder = Self.temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let arrays = [NamedArray(name: "heatmaps", tensor: Tensor(shape: [2], scalars: [1, 2])), NamedArray(name: "raw", tensor: Tensor(shape: [1], scalars: [3]))]
+    // The second file's place is taken by a folder: the first must not be written either.
+    try FileManager.default.createDirectory(atPath: folder + "/maps.raw.npy", withIntermediateDirectories: false)
+    #expect { try ArrayExport.save(arrays, to: folder + "/maps.npy") } throws: {
+      oneLine($0) == "refusing to replace \(folder)/maps.raw.npy: it is a folder, not a regular file"
+    }
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["maps.raw.npy"])
+    try FileManager.default.removeItem(atPath: folder + "/maps.raw.npy")
+    #expect(try ArrayExport.save(arrays, to: folder + "/maps.npy") == [folder + "/maps.npy", folder + "/maps.raw.npy"])
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == ["maps.npy", "maps.raw.npy"])
+  }
+
   static var commandName: String {
     (try? String(contentsOfFile: "/proc/self/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
   }

@@ -64,8 +64,25 @@ public struct ModelOptions: Sendable {
     self.values = values
   }
 
-  /// An integer option (`default` when absent, required when `default` is nil).
-  public mutating func int(_ key: String, default def: Int? = nil, minimum: Int = 1) throws -> Int {
+  /// The largest integer option value (classes, widths, inputs, sizes) unless a builder sets
+  /// another: options come from the command line and from checkpoint files, and a size is
+  /// checked before anything is allocated in proportion to it.
+  public static let maxValue = 100_000
+  /// The most weights one layer of a builder may have (100 M, 0.4 GB as Float32).
+  public static let maxLayerWeights = 100_000_000
+
+  /// Throws unless a `rows x columns` weight matrix is at most ``maxLayerWeights`` (checked
+  /// arithmetic), naming the options it comes from.
+  public func checkLayer(_ rows: Int, _ columns: Int, from keys: String) throws {
+    let (weights, overflow) = rows.multipliedReportingOverflow(by: columns)
+    guard !overflow, weights <= Self.maxLayerWeights else {
+      throw LayerError("\(architecture): options \(keys) make a layer of \(rows) x \(columns) weights, at most \(Self.maxLayerWeights)")
+    }
+  }
+
+  /// An integer option in `minimum ... maximum` (`default` when absent, required when `default`
+  /// is nil).
+  public mutating func int(_ key: String, default def: Int? = nil, minimum: Int = 1, maximum: Int = ModelOptions.maxValue) throws -> Int {
     used.insert(key)
     guard let raw = values[key] else {
       if let def {
@@ -74,8 +91,8 @@ public struct ModelOptions: Sendable {
       }
       throw LayerError("\(architecture): missing option '\(key)'")
     }
-    guard let v = Int(raw.trimmingCharacters(in: .whitespaces)), v >= minimum else {
-      throw LayerError("\(architecture): option \(key)=\(raw) is not an integer >= \(minimum)")
+    guard let v = Int(raw.trimmingCharacters(in: .whitespaces)), v >= minimum, v <= maximum else {
+      throw LayerError("\(architecture): option \(key)=\(raw) is not an integer in \(minimum) ... \(maximum)")
     }
     resolved[key] = String(v)
     return v
@@ -88,8 +105,8 @@ public struct ModelOptions: Sendable {
     if let raw = values[key] {
       let trimmed = raw.trimmingCharacters(in: .whitespaces)
       let parts = trimmed.isEmpty ? [] : trimmed.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-      guard parts.allSatisfy({ ($0 ?? 0) > 0 }) else {
-        throw LayerError("\(architecture): option \(key)=\(raw) is not a comma-separated list of positive integers")
+      guard parts.allSatisfy({ ($0 ?? 0) > 0 && ($0 ?? 0) <= Self.maxValue }) else {
+        throw LayerError("\(architecture): option \(key)=\(raw) is not a comma-separated list of integers in 1 ... \(Self.maxValue)")
       }
       list = parts.map { $0! }
     }

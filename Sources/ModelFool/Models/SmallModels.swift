@@ -61,6 +61,7 @@ enum SmallModels {
     var seeds = SeedSequence(try o.seed())
     let net = Sequential([])
     var width = inputs
+    for (n, h) in zip([inputs] + hidden, hidden + [classes]) { try o.checkLayer(n, h, from: "inputs, hidden, classes") }
     for h in hidden {
       net.append(Dense(inputSize: width, outputSize: h, seed: seeds.next(), initialization: .kaimingUniform))
       net.append(ActivationLayer(.relu))
@@ -81,7 +82,7 @@ enum ImageNetInput {
     _ o: inout ModelOptions, mean: [Float], std: [Float], note: String, resize: String = "256"
   ) throws -> (Normalize?, Int, String) {
     let normalize = try o.bool("normalize", default: true)
-    let size = try o.int("size", default: 224, minimum: 32)
+    let size = try o.int("size", default: 224, minimum: 32, maximum: 4096)
     let base = "scale=1/255; resize=\(resize); crop=\(size)"
     if normalize {
       return (Normalize(mean: mean, standardDeviation: std), size, "\(base); inside model: \(note)")

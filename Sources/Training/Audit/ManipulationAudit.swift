@@ -168,6 +168,13 @@ public struct ManipulationReport: Codable, Sendable {
   public var threshold: Double?
   /// `manipulated` (score below the threshold), `clean`, or `uncalibrated`.
   public var verdict: String
+  /// The weights digest of the model measured (``Checkpoint/digest(of:)``).
+  public var modelDigest: String?
+  /// The data the statistics were measured on: the data set's name, or the image folder or HDF5
+  /// file.
+  public var dataSource: String {
+    settings.images ?? settings.h5 ?? settings.dataset ?? ""
+  }
 
   public init(
     modelfool: String, settings: ManipulationSettings, architecture: String, examples: Int, statistics: [AuditStatistic],
@@ -199,7 +206,7 @@ public struct ManipulationReport: Codable, Sendable {
 }
 
 /// The clean models' statistics a suspect is compared with (docs/METHODS.md §11.2).
-public struct AuditCalibration: Codable, Sendable, Equatable {
+public struct AuditCalibration: Codable, Sendable, Equatable, CheckedDocument {
   public static let kind = "modelfool-audit-calibration"
   /// The smallest standard deviation used in a z-score: a statistic that barely varies over a
   /// few clean models would otherwise flag any model.
@@ -217,6 +224,43 @@ public struct AuditCalibration: Codable, Sendable, Equatable {
   public var statistics: [String: Reference]
   /// Each clean model's score (corrected p-value) against the others (leave-one-out).
   public var leaveOneOutP: [Double]
+  /// The data the statistics were measured on (``ManipulationReport/dataSource``): a suspect is
+  /// scored only on the same data.
+  public var dataset: String
+  /// The weights digest of each clean model, all different.
+  public var modelDigests: [String]
+
+  /// Throws unless the calibration is one that ``make(_:)`` can write (it is read from a file):
+  /// this format, at least 3 clean models with distinct weight digests, one leave-one-out score
+  /// in `[0, 1]` each, and every statistic's mean finite and its standard deviation finite and at
+  /// least ``sdFloor``.
+  public func check(source: String) throws {
+    func bad(_ field: String, _ value: Any, _ expected: String) -> DataError {
+      InputFile.fieldError(source, field, value, expected: expected, settings: ["calibration"])
+    }
+    guard format == Self.kind else { throw bad("format", "'\(format)'", "'\(Self.kind)' (made by audit calibrate)") }
+    guard models.count >= 3 else { throw bad("models", models.count, "at least 3 clean models") }
+    guard modelDigests.count == models.count else { throw bad("model_digests", "\(modelDigests.count) digests", "one per model (\(models.count))") }
+    guard Set(modelDigests).count == models.count else { throw bad("model_digests", modelDigests, "distinct models (a model counted twice)") }
+    guard leaveOneOutP.count == models.count else { throw bad("leave_one_out_p", "\(leaveOneOutP.count) scores", "one per model (\(models.count))") }
+    if let p = leaveOneOutP.first(where: { !($0 >= 0 && $0 <= 1) }) { throw bad("leave_one_out_p", p, "a p-value in [0, 1]") }
+    guard !statistics.isEmpty else { throw bad("statistics", "empty", "at least one statistic") }
+    for (name, r) in statistics.sorted(by: { $0.key < $1.key }) {
+      guard r.mean.isFinite else { throw bad("statistic '\(name)' mean", r.mean, "a finite number") }
+      guard r.sd.isFinite, r.sd >= Self.sdFloor else { throw bad("statistic '\(name)' sd", r.sd, "finite and at least \(Self.sdFloor)") }
+    }
+  }
+
+  /// Throws unless the calibration can score `report`'s model: the same architecture and data
+  /// (``checkApplies(architecture:dataSource:model:source:)``), and every calibrated statistic
+  /// measured.
+  public func checkApplies(to report: ManipulationReport, source: String) throws {
+    try checkApplies(architecture: report.architecture, dataSource: report.dataSource, model: report.settings.model, source: source)
+    let measured = Set(report.statistics.map(\.name))
+    if let missing = statistics.keys.sorted().first(where: { !measured.contains($0) }) {
+      throw TrainingError("the calibration \(source) holds statistic '\(missing)', which was not measured for \(report.settings.model) (measure it with the calibration's methods and count)", settings: ["calibration"])
+    }
+  }
 
   /// Mean and floored standard deviation of each statistic over `values` (one dictionary per model).
   static func references(_ values: [[String: Float]]) -> [String: Reference] {
@@ -257,12 +301,46 @@ public struct AuditCalibration: Codable, Sendable, Equatable {
   /// The calibration's own score of `values` (see ``score(_:references:n:)``).
   public func score(_ values: [String: Float]) -> Scored? { Self.score(values, references: statistics, n: models.count) }
 
+  /// Throws unless the calibration was made for models of `architecture` measured on
+  /// `dataSource` (checked before a suspect is measured).
+  public func checkApplies(architecture: String, dataSource: String, model: String, source: String) throws {
+    guard self.architecture == architecture else {
+      throw TrainingError("the calibration \(source) is for \(self.architecture), \(model) is a \(architecture)", settings: ["calibration"])
+    }
+    guard dataset == dataSource else {
+      throw TrainingError("the calibration \(source) was measured on \(dataset), \(model) on \(dataSource)", settings: ["calibration"])
+    }
+  }
+
+  /// Throws when two of the checkpoints at `paths` hold the same weights (``Checkpoint/digest(of:)``):
+  /// one model given several times would make the clean models look alike. Checked before
+  /// anything is measured.
+  public static func checkDistinct(_ paths: [String]) throws {
+    var seen: [String: String] = [:]
+    for path in paths {
+      guard FileManager.default.fileExists(atPath: path) else { throw TrainingError("no checkpoint at \(path)", settings: ["models"]) }
+      let digest = Checkpoint.digest(of: try Checkpoint.load(path))
+      if let other = seen.updateValue(path, forKey: digest) {
+        throw TrainingError("\(other) and \(path) are the same model (weights digest \(digest)): a calibration needs distinct clean models", settings: ["models"])
+      }
+    }
+  }
+
   /// A calibration from the reports of at least 3 clean models of one architecture, with each
   /// clean model's score against the others (leave-one-out).
   public static func make(_ reports: [ManipulationReport]) throws -> AuditCalibration {
     guard reports.count >= 3 else { throw TrainingError("a calibration needs at least 3 clean models, got \(reports.count)", settings: ["models"]) }
     let architectures = Set(reports.map(\.architecture))
     guard architectures.count == 1 else { throw TrainingError("the clean models mix architectures: \(architectures.sorted().joined(separator: ", "))", settings: ["models"]) }
+    let sources = Set(reports.map(\.dataSource))
+    guard sources.count == 1 else { throw TrainingError("the clean models were measured on different data: \(sources.sorted().joined(separator: ", "))", settings: ["models"]) }
+    var seen: [String: String] = [:]
+    for r in reports {
+      guard let digest = r.modelDigest else { throw TrainingError("\(r.settings.model): no weights digest measured", settings: ["models"]) }
+      if let other = seen.updateValue(r.settings.model, forKey: digest) {
+        throw TrainingError("\(other) and \(r.settings.model) are the same model (weights digest \(digest)): a calibration needs distinct clean models", settings: ["models"])
+      }
+    }
     let values = reports.map { Dictionary(uniqueKeysWithValues: $0.statistics.map { ($0.name, $0.value) }) }
     let loo = values.indices.map { i -> Double in
       var others = values
@@ -270,15 +348,14 @@ public struct AuditCalibration: Codable, Sendable, Equatable {
       return score(values[i], references: references(others), n: others.count)?.score ?? 1
     }
     return AuditCalibration(
-      architecture: reports[0].architecture, models: reports.map(\.settings.model), statistics: references(values), leaveOneOutP: loo)
+      architecture: reports[0].architecture, models: reports.map(\.settings.model), statistics: references(values), leaveOneOutP: loo,
+      dataset: reports[0].dataSource, modelDigests: reports.map { $0.modelDigest! })
   }
 
   /// Reads a calibration file (one made before the p-value rule lacks `leave_one_out_p` and is refused).
   public static func load(_ path: String) throws -> AuditCalibration {
-    guard let data = FileManager.default.contents(atPath: path) else { throw TrainingError("no calibration file at \(path)", settings: ["calibration"]) }
-    let c = try RunJSON.decode(AuditCalibration.self, from: String(decoding: data, as: UTF8.self), what: path)
-    guard c.format == kind else { throw TrainingError("\(path) is not an audit calibration", settings: ["calibration"]) }
-    return c
+    guard FileManager.default.fileExists(atPath: path) else { throw TrainingError("no calibration file at \(path)", settings: ["calibration"]) }
+    return try RunJSON.decode(AuditCalibration.self, from: try InputFile.text(path), what: path)
   }
 }
 
@@ -358,9 +435,6 @@ public struct ManipulationAudit: Sendable {
     guard settings.beta > 0, settings.beta.isFinite else { throw TrainingError("beta must be positive, got \(settings.beta)", settings: ["beta"]) }
     guard settings.alpha > 0, settings.alpha < 1 else { throw TrainingError("alpha must lie between 0 and 1, got \(settings.alpha)", settings: ["alpha"]) }
     let calibration = try settings.calibration.map(AuditCalibration.load)
-    if let calibration, calibration.architecture != model.architecture {
-      throw TrainingError("the calibration is for \(calibration.architecture), \(settings.model) is a \(model.architecture)", settings: ["calibration"])
-    }
     var reference: Model?
     if let path = settings.reference {
       guard FileManager.default.fileExists(atPath: path) else { throw TrainingError("no checkpoint at \(path)", settings: ["reference"]) }
@@ -374,24 +448,34 @@ public struct ManipulationAudit: Sendable {
     var resolved = settings
     if settings.images == nil, settings.h5 == nil { resolved.dataset = name }
     resolved.methods = settings.methods ?? ManipulationSettings.defaultMethods(spatial: model.inputShape.count == 3)
-    var statistics = try Self.statistics(
+    if let calibration {
+      try calibration.checkApplies(
+        architecture: model.architecture, dataSource: resolved.images ?? resolved.h5 ?? resolved.dataset ?? "", model: settings.model,
+        source: settings.calibration!)
+    }
+    let statistics = try Self.statistics(
       model, data: data, methods: resolved.methods!, reference: reference, noise: settings.noise, beta: settings.beta, seed: settings.seed,
       observer: observer)
-    let scored = calibration?.score(Dictionary(uniqueKeysWithValues: statistics.map { ($0.name, $0.value) }))
-    if let calibration {
-      for i in statistics.indices {
-        guard let r = calibration.statistics[statistics[i].name] else { continue }
-        statistics[i].cleanMean = r.mean
-        statistics[i].cleanSD = r.sd
-        statistics[i].z = (statistics[i].value - r.mean) / r.sd
-        statistics[i].p = scored?.p[statistics[i].name]
-        statistics[i].correctedP = scored?.correctedP[statistics[i].name]
-      }
-    }
-    let verdict = scored.map { $0.score < settings.alpha ? "manipulated" : "clean" } ?? "uncalibrated"
-    return ManipulationReport(
+    var report = ManipulationReport(
       modelfool: ModelFoolVersion.description, settings: resolved, architecture: model.architecture, examples: data.count,
-      statistics: statistics, score: scored?.score, scoreStatistic: scored?.statistic, statisticsTested: scored?.tested,
-      threshold: scored == nil ? nil : settings.alpha, verdict: verdict)
+      statistics: statistics, score: nil, scoreStatistic: nil, statisticsTested: nil, threshold: nil, verdict: "uncalibrated")
+    report.modelDigest = Checkpoint.digest(of: model)
+    guard let calibration else { return report }
+    try calibration.checkApplies(to: report, source: settings.calibration!)
+    let scored = calibration.score(Dictionary(uniqueKeysWithValues: statistics.map { ($0.name, $0.value) }))
+    for i in report.statistics.indices {
+      guard let r = calibration.statistics[report.statistics[i].name] else { continue }
+      report.statistics[i].cleanMean = r.mean
+      report.statistics[i].cleanSD = r.sd
+      report.statistics[i].z = (report.statistics[i].value - r.mean) / r.sd
+      report.statistics[i].p = scored?.p[report.statistics[i].name]
+      report.statistics[i].correctedP = scored?.correctedP[report.statistics[i].name]
+    }
+    if let scored {
+      (report.score, report.scoreStatistic, report.statisticsTested) = (scored.score, scored.statistic, scored.tested)
+      report.threshold = settings.alpha
+      report.verdict = scored.score < settings.alpha ? "manipulated" : "clean"
+    }
+    return report
   }
 }

@@ -98,6 +98,9 @@ public struct EvaluationRun: Sendable {
         limit: settings.limit ?? (settings.dataDir == nil ? recorded?.limit : nil))
       return EvaluationOutcome(evaluation: counts.evaluation(), arrays: [], counts: counts)
     }
+    if settings.shard != nil {
+      throw TrainingError("a shard applies to streamed data (an ILSVRC-2012 folder) only", settings: ["shard", "dataDir"])
+    }
     let data = try ModelInputs.evaluationData(
       for: fooled, dataset: explicitSource == nil ? recorded?.dataset : settings.dataset, images: settings.images,
       h5: settings.h5, datasetsRoot: datasetsRoot)
@@ -166,6 +169,7 @@ extension EvaluationRun {
     var setup = settings
     setup.shard = nil
     counts.setup = try RunJSON.encode(setup)
+    counts.modelDigests = [Checkpoint.digest(of: fooled), Checkpoint.digest(of: original)]
     counts.shard = shard.map { "\($0.index)/\($0.count)" }
     return counts
   }

@@ -159,7 +159,11 @@ public struct ExplainOutcome: @unchecked Sendable {
   /// Writes one picture per example into `folder` (PNG triptych for images, SVG feature bars for
   /// tabular rows), each atomically; returns their paths in example order.
   public func writePictures(to folder: String) throws -> [String] {
-    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    do {
+      try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    } catch {
+      throw DataError("cannot create the output folder \(folder): \(AtomicFile.reason(error))")
+    }
     let e = explanation, x = inputs, method = explanation.method
     let tabular = x.rank == 2
     let features = tabular ? try FeatureSpan.features(of: model) : []
@@ -183,6 +187,19 @@ public struct ExplainOutcome: @unchecked Sendable {
       try PNGImage.write(rgb: pic.rgb, width: pic.width, height: pic.height, to: stem + ".png")
       return stem + ".png"
     }
+  }
+
+  /// Writes the pictures into `folder` and, with `maps`, the arrays (``arrays``) to that path,
+  /// all together or none: the pictures are staged (``RunOutputs``), the arrays written (all
+  /// or none) before the pictures are moved into place. Returns the pictures' and the arrays'
+  /// paths.
+  public func write(to folder: String, maps: String?) throws -> (pictures: [String], maps: [String]?) {
+    var pictures: [String] = [], saved: [String]?
+    try RunOutputs.write(into: folder) { staging in
+      pictures = try writePictures(to: staging).map { folder + $0.dropFirst(staging.count) }
+      saved = try maps.map { try ArrayExport.save(arrays, to: $0) }
+    }
+    return (pictures, saved)
   }
 
   /// The arrays behind the pictures, for ``ArrayExport/save(_:to:)``: `heatmaps`, `raw`, `logits`,

@@ -61,6 +61,10 @@ public enum FineTuneResume {
       throw TrainingError("\(weights) records no fine-tuning progress", settings: ["resume"])
     }
     let progress = try RunJSON.decode(FineTuneProgress.self, from: progressText, what: weights)
+    guard let totalSteps = record.settings.steps else {
+      throw TrainingError("\(weights) records no number of steps", settings: ["resume"])
+    }
+    try progress.check(steps: totalSteps, source: weights)
     let file = try HDF5File.open(adam)
     defer { try? file.close() }
     guard try file.stringAttribute("step") == String(progress.step) else {
@@ -73,10 +77,8 @@ public enum FineTuneResume {
       moments.append((try file.readFloats(at: "m_\(i)").values, try file.readFloats(at: "v_\(i)").values, step))
     }
     let model = try Checkpoint.load(weights)
-    let parameters = model.trainableParameters()
-    guard moments.count == parameters.count,
-      zip(moments, parameters).allSatisfy({ $0.0 == nil || ($0.0!.m.count == $0.1.count && $0.0!.v.count == $0.1.count) })
-    else { throw TrainingError("\(adam) does not fit the parameters of \(weights)", settings: ["resume"]) }
-    return Saved(record: record, state: FineTuneState(progress: progress, moments: moments), model: model)
+    let state = FineTuneState(progress: progress, moments: moments)
+    try state.checkMoments(parameters: model.trainableParameters(), source: adam)
+    return Saved(record: record, state: state, model: model)
   }
 }

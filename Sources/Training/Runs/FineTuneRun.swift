@@ -59,6 +59,9 @@ public struct FineTuneRun: Sendable {
   /// scores it against the original. Writes nothing but the resumable state (when asked): see
   /// ``FineTuneOutcome/write(to:)``.
   public func run() throws -> FineTuneOutcome {
+    // The run owns its folder from here until its outcome is written (rank 0 writes): a second
+    // run into it, or a second resumption, fails now, not after its work.
+    var claim = try (communicator.rank == 0 ? resumeFolder ?? outputFolder : nil).map(RunFolderClaim.init)
     let saved = try resumeFolder.map(FineTuneResume.load)
     let settings = saved?.record.settings ?? self.settings
     try settings.validate()
@@ -121,6 +124,7 @@ public struct FineTuneRun: Sendable {
     let folder = resumeFolder ?? outputFolder
       ?? FineTuneSettings.defaultOutputFolder(dataset: dataset, objective: goal, methods: options.fooledMethods)
     let communicator = self.communicator
+    if claim == nil, communicator.rank == 0 { claim = try RunFolderClaim(folder) }
     // Ranks stop together: a stop request on any rank stops all (one more tiny allreduce a step).
     var stop = stopRequested
     if communicator.size > 1, let requested = stopRequested {
@@ -179,7 +183,7 @@ public struct FineTuneRun: Sendable {
     }
     return FineTuneOutcome(
       report: FineTuneReport(run: document, curves: progress.records, evaluation: evaluation, trainEvaluation: trainEvaluation),
-      fooled: fooled, original: original, objective: goal, pictured: pictured, folder: folder)
+      fooled: fooled, original: original, objective: goal, pictured: pictured, folder: folder, claim: claim)
   }
 }
 
@@ -232,6 +236,8 @@ public struct FineTuneOutcome: @unchecked Sendable {
   /// The run folder: the resumed one, else ``FineTuneRun/outputFolder``, else
   /// ``FineTuneSettings/defaultOutputFolder(dataset:objective:methods:)`` (where the state was saved).
   public var folder: String
+  /// The run's hold on ``folder`` (rank 0), released when the outcome is dropped.
+  public var claim: RunFolderClaim?
 
   /// Writes `model.h5` (with the run's record), `report.json` and `report.html` with its
   /// pictures into `folder`, all together or none (``RunOutputs``).

@@ -80,6 +80,9 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
     if dataset == Self.streamedDataset, dataDir == nil {
       throw TrainingError("the imagenet data set streams from an ILSVRC-2012 folder: name it", settings: ["dataDir"])
     }
+    if dataset != Self.streamedDataset, dataDir != nil {
+      throw TrainingError("an ILSVRC-2012 folder applies to the imagenet data set only, not to the catalogue's \(dataset)", settings: ["dataDir", "dataset"])
+    }
     if dataset == Self.streamedDataset, model == nil {
       throw TrainingError("fine-tuning on imagenet needs the pretrained model to start from", settings: ["model"])
     }

@@ -18,11 +18,14 @@ public enum RunJSON {
     let decoder = JSONDecoder()
     decoder.keyDecodingStrategy = .convertFromSnakeCase
     decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    let value: T
     do {
-      return try decoder.decode(type, from: Data(text.utf8))
+      value = try decoder.decode(type, from: Data(text.utf8))
     } catch {
       throw TrainingError("\(what) is not a valid \(T.self) document (\(describe(error)))")
     }
+    if let document = value as? any CheckedDocument { try document.check(source: what) }
+    return value
   }
 
   /// The top-level fields of `value` as display rows: strings as they are, anything else as
@@ -48,4 +51,12 @@ public enum RunJSON {
     default: return "\(error)"
     }
   }
+}
+
+/// A document read back from a file whose invariants ``RunJSON/decode(_:from:what:)`` checks
+/// once it is decoded (counts non-negative and consistent, statistics finite, ...): a file from
+/// outside is hostile, and a value that decodes is not yet a valid one.
+public protocol CheckedDocument {
+  /// Throws a one-line error naming `source`, the field and its value when an invariant fails.
+  func check(source: String) throws
 }

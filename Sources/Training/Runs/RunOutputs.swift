@@ -37,8 +37,9 @@ public enum RunOutputs {
     var finished = false
     // A folder made for this run goes again when the run fails (only if it is still empty).
     defer { if created && !finished { rmdir(folder) } }
-    let lock = try FolderLock(folder)
-    defer { lock.release() }
+    // A folder this process has claimed for its run is already locked by it.
+    let lock = RunFolderClaim.isClaimed(folder) ? nil : try FolderLock(folder)
+    defer { lock?.release() }
     let staging = folder + "/.staging-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     do {
       try manager.createDirectory(atPath: staging, withIntermediateDirectories: false)
@@ -81,6 +82,77 @@ public enum RunOutputs {
 
   /// The operating system's reason, without Foundation's domain and code.
   static func reason(_ error: Error) -> String { AtomicFile.reason(error) }
+}
+
+/// A run's hold on its output folder from before its first step until its last file is in place:
+/// the folder's lock (``RunOutputs/lockName``) taken at once, so that a second run into the
+/// folder (or a second resumption of it) fails before doing any work, naming the process that
+/// holds it. ``RunOutputs/write(into:_:)`` into a claimed folder uses the claim. Released by
+/// ``release()`` or when the last reference goes; a folder the claim created is removed again
+/// if it is still empty then.
+public final class RunFolderClaim: @unchecked Sendable {
+  /// The claimed folder.
+  public let folder: String
+  private let key: String
+  private var lock: FolderLock?
+  private let created: Bool
+  private let mutex = NSLock()
+
+  private final class Registry: @unchecked Sendable {
+    let lock = NSLock()
+    var folders: [String: Int] = [:]
+  }
+  private static let registry = Registry()
+
+  /// The same folder, however it is written (relative or absolute, with `.` or `..`).
+  static func key(_ folder: String) -> String { URL(fileURLWithPath: folder).standardizedFileURL.path }
+
+  /// Whether this process holds a claim on `folder`.
+  static func isClaimed(_ folder: String) -> Bool {
+    registry.lock.lock()
+    defer { registry.lock.unlock() }
+    return registry.folders[key(folder)] != nil
+  }
+
+  /// Claims `folder`, creating it when missing. Throws at once when another run holds it, or
+  /// when it is a file or not a regular folder.
+  public init(_ folder: String) throws {
+    self.folder = folder
+    key = Self.key(folder)
+    var status = stat()
+    if stat(folder, &status) == 0, status.st_mode & S_IFMT != S_IFDIR {
+      let kind = status.st_mode & S_IFMT == S_IFREG ? "a file" : "not a regular folder (a device, FIFO or socket)"
+      throw DataError("the output folder \(folder) is \(kind)")
+    }
+    created = !FileManager.default.fileExists(atPath: folder)
+    do {
+      try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    } catch {
+      throw DataError("cannot create the output folder \(folder): \(AtomicFile.reason(error))")
+    }
+    do { lock = try FolderLock(folder) } catch {
+      if created { rmdir(folder) }
+      throw error
+    }
+    Self.registry.lock.lock()
+    Self.registry.folders[key, default: 0] += 1
+    Self.registry.lock.unlock()
+  }
+
+  /// Releases the folder (once; later calls do nothing).
+  public func release() {
+    mutex.lock()
+    defer { mutex.unlock() }
+    guard let held = lock else { return }
+    lock = nil
+    Self.registry.lock.lock()
+    if let n = Self.registry.folders[key] { Self.registry.folders[key] = n > 1 ? n - 1 : nil }
+    Self.registry.lock.unlock()
+    held.release()
+    if created { rmdir(folder) }  // only when still empty
+  }
+
+  deinit { release() }
 }
 
 /// An exclusive `flock(2)` on `FOLDER/.modelfool.lock`, holding the owner's process id. Taken
