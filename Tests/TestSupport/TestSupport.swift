@@ -67,6 +67,20 @@ public func numericalGradients(
   }
 }
 
+/// Central-difference gradients of `loss` with respect to the values of `parameters` (a model's
+/// weights), which are restored afterwards.
+public func numericalGradients(
+  of loss: () -> Tensor, withRespectTo parameters: [Parameter], epsilon: Float = 1e-2
+) -> [Tensor] {
+  let base = parameters.map(\.value)
+  defer { for (p, v) in zip(parameters, base) { p.value = v } }
+  return numericalGradients(
+    of: { values in
+      for (p, v) in zip(parameters, values) { p.value = v }
+      return loss()
+    }, at: base, epsilon: epsilon)
+}
+
 /// Result of a gradient check: worst relative error over the inputs.
 public struct GradientCheck: Sendable {
   public var analytic: [Tensor]
