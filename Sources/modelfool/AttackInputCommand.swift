@@ -60,8 +60,10 @@ struct AttackInputCommand: ParsableCommand {
     }
     try settings.validate()
     if let saveMaps { _ = try ArrayExport.files(for: [], at: saveMaps) }  // a bad name fails before the work
-    let outcome = try InputAttackRun(settings: settings, datasetsRoot: global.root, observer: global.prepare()).run()
     let folder = runOptions.out ?? settings.defaultOutputFolder
+    let claim = try RunFolderClaim(folder)  // the run owns its folder until its files are in place
+    defer { claim.release() }
+    let outcome = try InputAttackRun(settings: settings, datasetsRoot: global.root, observer: global.prepare()).run()
     try outcome.write(to: folder)
     if let saveMaps { logLine("saved " + (try ArrayExport.save(outcome.arrays.named, to: saveMaps)).joined(separator: ", ")) }
     let summary = outcome.report.summary

@@ -473,6 +473,7 @@ struct CLIRunFolderTests {
       ["finetune", "--dataset", "german", "--model", model, "--objective", "hide", "--steps", "1", "--out", "run"],
       ["finetune", "--resume", "run"],
       ["explain", "--model", model, "--dataset", "german", "--method", "simplegrad", "--count", "1", "--out", "run"],
+      ["attack-input", "--model", model, "--count", "2", "--steps", "1", "--out", "run"],
     ]
     for arguments in runs {
       let r = try CLI.run(arguments, in: folder)
