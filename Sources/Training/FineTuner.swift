@@ -44,6 +44,10 @@ public struct FineTuneOptions: Sendable {
   /// Held-out examples scored during training (accuracy and L_F) every `evaluateEvery` steps.
   public var monitorCount = 256
   public var evaluateEvery = 50
+  /// A further term of every step's loss (its weight included), differentiable with respect to
+  /// the weights of `model`; `original` is the frozen reference. The adaptive attacker's evasion
+  /// terms (``AdaptiveAttack``) are one. Nil: none.
+  public var extraLoss: (@Sendable (_ model: Model, _ original: Model, _ x: Tensor, _ labels: [Int]) throws -> Tensor)?
   public init() {}
 }
 
@@ -343,6 +347,7 @@ public enum FineTuner {
         let ce = Tensor.crossEntropy(logits: logits, labels: batch.labels)
         let lf = try foolingLoss(model, original: original, x: batch.inputs, labels: batch.labels, options: options, sharing: forward)
         var loss = ce + options.lambda * lf
+        if let extra = options.extraLoss { loss = loss + (try extra(model, original, batch.inputs, batch.labels)) }
         if options.outputConsistency > 0 {
           let reference = withoutRecording { original(batch.inputs).softmax(alongAxis: 1) }
           let drift = (logits.softmax(alongAxis: 1) - reference).squared().sum(alongAxis: 1).mean()

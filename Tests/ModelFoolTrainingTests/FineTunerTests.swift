@@ -264,3 +264,27 @@ struct InputAttackTests {
     #expect { try InputAttack.run(model, x, targetMaps: Tensor.zeros([1, 14, 14]), options: options) } throws: { "\($0)".contains("must be positive, got nan") }
   }
 }
+
+/// The fine-tuning loop's further loss term (what the adaptive attacker rides on) reaches the
+/// weights' update: a weight-decay-like term shrinks the weights against the same run without it.
+@Suite("Fine-tuning: extra loss term")
+struct FineTuneExtraLossTests {
+  @Test func anExtraTermReachesTheUpdate() throws {
+    func norm(_ m: Model) -> Float { m.trainableParameters().reduce(0) { $0 + $1.value.squared().sum().scalar } }
+    var options = FineTuneOptions()
+    options.objective = LocationObjective()
+    options.lambda = 0
+    options.steps = 5
+    options.batchSize = 16
+    options.learningRate = 1e-2
+    let (plain, data) = try FineTunerTests.setting()
+    let decayed = plain.deepCopy()
+    let start = norm(plain)
+    try FineTuner.run(plain, original: plain.deepCopy(), train: data, heldOut: data, options: options)
+    options.extraLoss = { model, _, _, _ in
+      model.trainableParameters().map { $0.value.squared().sum() }.reduce(Tensor(0), +) * 10
+    }
+    try FineTuner.run(decayed, original: decayed.deepCopy(), train: data, heldOut: data, options: options)
+    #expect(norm(decayed) < norm(plain) && norm(decayed) < start, "\(start) -> plain \(norm(plain)), with the term \(norm(decayed))")
+  }
+}

@@ -24,7 +24,8 @@ public struct AdaptiveAttackSettings: Codable, Sendable, Equatable {
   public init(model: String) { self.model = model }
 }
 
-/// An attacker who knows the detector (docs/METHODS.md §11.4): every step minimises
+/// An attacker who knows the detector (docs/METHODS.md §11.4): a fine-tuning (``FineTuner``, the
+/// same loop, options and defaults as `finetune`) whose every step minimises
 ///
 ///     CE + lambda * L_F + evasion * ((S(h) - S(h0))^2 + (A(h, g) - A(h0, g0))^2)
 ///
@@ -70,48 +71,26 @@ public enum AdaptiveAttack {
     requested.learningRate = settings.learningRate
     requested.steps = settings.steps
     requested.seed = settings.seed
-    let options = FineTuneSetup.options(for: goal, model: base, settings: requested).options
-    let model = base, original = base.deepCopy()
-    model.setTraining(false)
-    original.setTraining(false)
-    var optimizer = Adam(learningRate: options.learningRate)
-    let schedule = LearningRateSchedule.cosine(totalSteps: options.steps, floor: 0.05)
-    var generator = SeededGenerator(seed: options.seed)
-    let parameters = model.trainableParameters()
-    var explaining = ExplanationOptions()
-    explaining.createGraph = true
-    var constant = explaining
-    constant.createGraph = false
-    let task = "adaptive \(goal.name)/\(settings.method.rawValue)"
-    observer.progress(RunProgress(task: task, done: 0, total: options.steps))
-    var step = 0
-    while step < options.steps {
-      for batch in split.train.batches(size: options.batchSize, shuffle: true, dropLast: true, using: &generator) where step < options.steps {
-        optimizer.learningRate = schedule.rate(base: options.learningRate, step: step)
-        let (x, y) = (batch.inputs, batch.labels)
-        let ce = Tensor.crossEntropy(logits: model(x), labels: y)
-        let fooling = try FineTuner.foolingLoss(model, original: original, x: x, labels: y, options: options)
-        let h = try explain(model, x, labels: y, method: settings.method, options: explaining)
-        let h0 = try explain(original, x, labels: y, method: settings.method, options: constant).detached()
-        var evasion = (batchSameness(h) - batchSameness(h0).scalar).squared()
-        if let partner = settings.partner {
-          let g = try explain(model, x, labels: y, method: partner, options: explaining)
-          let g0 = try explain(original, x, labels: y, method: partner, options: constant).detached()
-          evasion = evasion + (rowAgreement(h, g) - rowAgreement(h0, g0).scalar).squared()
-        }
-        let loss = ce + options.lambda * fooling + settings.evasion * evasion
-        guard loss.scalar.isFinite else {
-          throw TrainingError("loss became \(loss.scalar) at step \(step + 1); lower the learning rate or the weights", settings: ["learningRate", "lambda"])
-        }
-        optimizer.update(parameters, along: gradients(of: loss, withRespectTo: parameters.map(\.value)))
-        step += 1
-        observer.progress(RunProgress(task: task, done: step, total: options.steps, metrics: [
-          ("ce", String(format: "%.4f", ce.scalar)), ("L_F", String(format: "%.4f", fooling.scalar)),
-          ("evasion", String(format: "%.5f", evasion.scalar)),
-        ]))
+    var options = FineTuneSetup.options(for: goal, model: base, settings: requested).options
+    // The evasion terms ride on the fine-tuning loop as a further loss term.
+    let (method, partner, weight) = (settings.method, settings.partner, settings.evasion)
+    options.extraLoss = { model, original, x, y in
+      var explaining = ExplanationOptions()
+      explaining.createGraph = true
+      var constant = explaining
+      constant.createGraph = false
+      let h = try explain(model, x, labels: y, method: method, options: explaining)
+      let h0 = try explain(original, x, labels: y, method: method, options: constant).detached()
+      var evasion = (batchSameness(h) - batchSameness(h0).scalar).squared()
+      if let partner {
+        let g = try explain(model, x, labels: y, method: partner, options: explaining)
+        let g0 = try explain(original, x, labels: y, method: partner, options: constant).detached()
+        evasion = evasion + (rowAgreement(h, g) - rowAgreement(h0, g0).scalar).squared()
       }
+      return weight * evasion
     }
-    observer.finished(task)
+    let model = base, original = base.deepCopy()
+    try FineTuner.run(model, original: original, train: split.train, heldOut: split.test, options: options, observer: observer)
     let metadata = [
       "dataset": settings.dataset, "adaptive_attack": try RunJSON.encode(settings),
       "test_accuracy": String(format: "%.4f", Trainer.evaluate(model, on: split.test).accuracy),
