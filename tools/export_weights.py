@@ -7,7 +7,7 @@ torchvision / keras fetch themselves):
   keras        vgg19 densenet121                                 (needs tensorflow or keras)
   state-dict   any zoo architecture, from a torch.save'd state dict (needs torch)
 
-Layout written (what Sources/Training/Checkpoint.swift reads): one float32 dataset per parameter
+Layout written (what Sources/Training/ModelIO/Checkpoint.swift reads): one float32 dataset per parameter
 and buffer, the dotted name split into groups ("layer1.0.conv1.weight" -> /layer1/0/conv1/weight),
 shapes in PyTorch order (convolutions OIHW, dense [out, in]); root attributes (UTF-8 strings)
 format="modelfool-checkpoint", format_version="1", architecture, config (JSON object of string
