@@ -72,7 +72,7 @@ struct FinetuneCommand: ParsableCommand {
 
   func run() throws {
     var settings = self.settings
-    if table.csv != nil, let name = try table.dataset(dataset?.name) { settings.dataset = name }
+    if let name = try table.dataset(dataset?.name) { settings.dataset = name }
     if let checkpointEvery, checkpointEvery <= 0 {
       throw ValidationError("--checkpoint-every must be positive, got \(checkpointEvery)")
     }

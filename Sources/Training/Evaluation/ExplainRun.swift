@@ -48,9 +48,6 @@ public struct ExplainRun: Sendable {
     self.observer = observer
   }
 
-  /// The data set explained: the one named, else the one the model's checkpoint records, else digits.
-  var dataset: String { settings.dataset ?? Checkpoint.recordedDataset(settings.model) ?? "digits" }
-
   /// Loads the model and the examples and explains them.
   public func run() throws -> ExplainOutcome {
     guard settings.count > 0 else {
@@ -67,7 +64,9 @@ public struct ExplainRun: Sendable {
     options.lrp = try LRPComposite(parsing: settings.lrp)
     options.createGraph = false
     options.explainedClass = settings.inputs.isEmpty ? settings.explainedClass : .predicted
-    let (x, labels) = try loadInputs(net)
+    // The data set explained: the one named, else the one the model's checkpoint records, else digits.
+    let dataset = settings.dataset ?? Checkpoint.recordedDataset(settings.model) ?? "digits"
+    let (x, labels) = try loadInputs(net, dataset: dataset)
     var resolved = settings
     let method = settings.method ?? (DataKind(of: net) == .tabular ? .simpleGrad : .gradCAM)
     resolved.method = method
@@ -109,7 +108,7 @@ public struct ExplainRun: Sendable {
   }
 
   /// The batch to explain and its labels (nil for image files).
-  func loadInputs(_ net: Model) throws -> (Tensor, [Int]?) {
+  func loadInputs(_ net: Model, dataset: String) throws -> (Tensor, [Int]?) {
     if !settings.inputs.isEmpty {
       guard net.inputShape.count == 3 else {
         throw TrainingError("image files need an image model; \(net.architecture) takes \(net.inputShape)", settings: ["inputs"])

@@ -228,18 +228,15 @@ public enum Checkpoint {
 
   /// The catalogue data set a checkpoint records (its `dataset` metadata, else its fine-tuning's
   /// run record), the default data of every command that takes the model; nil when it records
-  /// none or is not a readable checkpoint.
-  /// A recorded CSV table is registered as a data set of the catalogue again.
+  /// none or is not a readable checkpoint. A recorded CSV table (`data_source`) is registered as
+  /// a data set of the catalogue again. The file is opened once.
   public static func recordedDataset(_ path: String) -> String? {
-    if let (file, _) = try? openChecked(path) {
-      if let origin: [String: String] = try? decode(file, "data_source", path) { _ = try? CSVTableSource.register(origin: origin) }
-      try? file.close()
-    }
-    if let name = (try? metadata(path))?["dataset"] { return name }
-    if let text = try? runRecord(path), let document = try? FineTuneDocument.decode(text, source: path) {
-      return document.settings.dataset
-    }
-    return nil
+    guard let (file, _) = try? openChecked(path) else { return nil }
+    defer { try? file.close() }
+    if let origin: [String: String] = try? decode(file, "data_source", path) { _ = try? CSVTableSource.register(origin: origin) }
+    if let metadata: [String: String] = try? decode(file, "metadata", path), let name = metadata["dataset"] { return name }
+    guard file.hasAttribute("run"), let text = try? file.stringAttribute("run") else { return nil }
+    return (try? FineTuneDocument.decode(text, source: path))?.settings.dataset
   }
 
   static func list(_ names: [String]) -> String {
