@@ -10,7 +10,7 @@ ROOT = $(DESTDIR)$(PREFIX)
 # swift-argument-parser's generate-manual plugin writes the page here.
 MANUAL = .build/plugins/GenerateManual/outputs/ModelFoolCLI/modelfool.1
 
-ONNX_PROTO = Sources/Data/ONNX/onnx.proto
+ONNX_PROTO = Sources/Data/Formats/ONNX/onnx.proto
 # protoc-gen-swift of swift-protobuf 1.39.0, built once outside the package (see the onnx-proto target).
 PROTOC_GEN_SWIFT ?= $(shell command -v protoc-gen-swift || echo /tmp/swift-protobuf/.build/release/protoc-gen-swift)
 
@@ -106,7 +106,7 @@ uninstall:
 clean:
 	rm -rf .build
 
-# Regenerates Sources/Data/ONNX/onnx.pb.swift from onnx.proto (copied from the `onnx` PyPI
+# Regenerates Sources/Data/Formats/ONNX/onnx.pb.swift from onnx.proto (copied from the `onnx` PyPI
 # package's onnx/onnx.proto) with Debian's protoc and swift-protobuf's plugin. The generated file
 # is committed, so building the package needs neither. Build the plugin once, outside the repo:
 #   git clone https://github.com/apple/swift-protobuf /tmp/swift-protobuf

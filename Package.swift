@@ -13,7 +13,7 @@ let package = Package(
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-    // Protocol buffers, for ONNX models (Sources/Data/ONNX; `make onnx-proto` regenerates the code).
+    // Protocol buffers, for ONNX models (Sources/Data/Formats/ONNX; `make onnx-proto` regenerates the code).
     .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
   ],
   targets: [
@@ -48,7 +48,7 @@ let package = Package(
       dependencies: [
         "ModelFool", "CHDF5", "CPNG", "CJPEG", "CZlib", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ],
-      path: "Sources/Data", exclude: ["ONNX/onnx.proto"]),
+      path: "Sources/Data", exclude: ["Formats/ONNX/onnx.proto"]),
     // The release and the git commit of the build (`ModelFoolVersion`); a tiny target, so that a
     // new commit recompiles only this file.
     .target(
