@@ -19,6 +19,7 @@ extension PerturbationNorm: ExpressibleByArgument {}
 extension AttackTarget: ExpressibleByArgument {}
 extension ExplainedClass: ExpressibleByArgument {}
 extension ExplainedOutput: ExpressibleByArgument {}
+extension ILSVRCFolder.Split: ExpressibleByArgument {}
 
 /// A fooling objective's name, checked against the registry (``FoolingObjectives``).
 struct ObjectiveArgument: ExpressibleByArgument {
@@ -28,19 +29,6 @@ struct ObjectiveArgument: ExpressibleByArgument {
     name = argument
   }
   static var allValueStrings: [String] { FoolingObjectives.names }
-}
-
-/// A catalogue data set's name, checked against the catalogue.
-struct DatasetName: ExpressibleByArgument, CustomStringConvertible {
-  var name: String
-  init(_ name: String) { self.name = name }
-  init?(argument: String) {
-    guard DatasetCatalog.names.contains(argument) else { return nil }
-    name = argument
-  }
-  static var allValueStrings: [String] { DatasetCatalog.names }
-  var defaultValueDescription: String { name }
-  var description: String { name }
 }
 
 /// The thread counts of a bench command's `--threads` list (`1,2`, `1,all`): positive whole numbers
@@ -89,17 +77,4 @@ struct BetaGrowth: ExpressibleByArgument {
     guard parts.count == 2, parts.allSatisfy({ $0 > 0 && $0.isFinite }) else { return nil }
     (from, to) = (parts[0], parts[1])
   }
-}
-
-/// `--dataset` of finetune: a catalogue name or `imagenet` (streamed from `--data-dir`).
-struct FineTuneDatasetName: ExpressibleByArgument, CustomStringConvertible {
-  var name: String
-  init(_ name: String) { self.name = name }
-  init?(argument: String) {
-    guard DatasetCatalog.names.contains(argument) || argument == FineTuneSettings.streamedDataset else { return nil }
-    name = argument
-  }
-  static var allValueStrings: [String] { DatasetCatalog.names + [FineTuneSettings.streamedDataset] }
-  var defaultValueDescription: String { name }
-  var description: String { name }
 }

@@ -13,7 +13,7 @@ struct AttackInputCommand: ParsableCommand {
   @OptionGroup var global: GlobalOptions
   @OptionGroup var runOptions: RunOptions
 
-  @Option(help: "Data set whose test split supplies inputs and targets.") var dataset: DatasetName?
+  @OptionGroup var data: DataOptions
   @Option(help: "Method (gradient = simplegrad).") var method = ExplanationMethod.simpleGrad
   @Option(parsing: .unconditional, help: "Examples attacked, evenly spaced over the test split (default 32; 2 for ImageNet-size models).")
   var count: Int?
@@ -41,8 +41,8 @@ struct AttackInputCommand: ParsableCommand {
 
   func run() throws {
     var settings = InputAttackSettings()
-    settings.dataset = dataset?.name
-    settings.model = runOptions.model
+    settings.dataset = try data.catalogueName(for: "attack-input")
+    settings.model = runOptions.model?.argument
     settings.seed = runOptions.seed
     settings.method = method
     (settings.count, settings.targetIndex, settings.steps, settings.learningRate) = (count, targetIndex, steps, lr)

@@ -12,7 +12,7 @@ struct AuditAdaptiveCommand: ParsableCommand {
 
   @OptionGroup var global: GlobalOptions
   @Option(help: "Clean image checkpoint fine-tuned.") var model: String
-  @Option(help: "Data set.") var dataset = DatasetName("digits")
+  @OptionGroup var data: DataOptions
   @Option(help: "Objective (location, topk, center-mass, active; default location).") var objective: ObjectiveArgument?
   @Option(help: "Method fooled.") var method = ExplanationMethod.gradCAM
   @Option(help: "Method whose agreement with the fooled one is kept, or none.") var partner = "lrp_t"
@@ -25,7 +25,8 @@ struct AuditAdaptiveCommand: ParsableCommand {
 
   func run() throws {
     var settings = AdaptiveAttackSettings(model: model)
-    (settings.dataset, settings.method, settings.evasion) = (dataset.name, method, evasion)
+    if let name = try data.catalogueName(for: "audit adaptive") { settings.dataset = name }
+    (settings.method, settings.evasion) = (method, evasion)
     if let objective { settings.objective = objective.name }
     settings.partner = partner == "none" ? nil : try ExplanationMethod(parsing: partner)
     (settings.lambda, settings.learningRate, settings.steps, settings.seed) = (lambdaWeight, lr, steps, seed)

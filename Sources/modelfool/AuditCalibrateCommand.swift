@@ -12,7 +12,7 @@ struct AuditCalibrateCommand: ParsableCommand {
 
   @OptionGroup var global: GlobalOptions
   @Option(help: "Clean checkpoints, comma separated.") var models: CommaList<String>
-  @OptionGroup var data: AuditDataOptions
+  @OptionGroup var data: DataOptions
   @Option(help: "Methods, comma separated (default: all that apply).") var methods: CommaList<ExplanationMethod>?
   @Option(parsing: .unconditional, help: "Evenly spaced held-out examples.") var count = ManipulationSettings.defaultCount
   @Option(parsing: .unconditional, help: "Weight noise of the brittleness statistic.") var noise: Float = 0.05
@@ -30,7 +30,7 @@ struct AuditCalibrateCommand: ParsableCommand {
     try AuditCalibration.checkDistinct(models.values)
     let reports = try models.values.map { path in
       var s = ManipulationSettings(model: path)
-      (s.dataset, s.images, s.h5) = (try data.datasetName(), data.images, data.h5)
+      s.data = try data.source(for: "audit calibrate", accepting: [.dataset, .table, .imageFolder, .hdf5])
       (s.methods, s.count, s.noise, s.beta, s.reference) = (methods?.values, count, noise, beta, reference)
       observer.message("measuring \(path)")
       return try ManipulationAudit(settings: s, datasetsRoot: root, observer: observer).run()

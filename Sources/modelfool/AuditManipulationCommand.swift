@@ -16,7 +16,7 @@ struct AuditManipulationCommand: ParsableCommand {
   @Option(help: "Calibration of clean models (`audit calibrate`); without one the statistics are reported unscored.") var calibration: String?
   @Option(parsing: .unconditional, help: "False-alarm rate of the verdict: manipulated when the corrected p-value is below it.")
   var alpha = ManipulationSettings.defaultAlpha
-  @OptionGroup var data: AuditDataOptions
+  @OptionGroup var data: DataOptions
   @Option(help: "Methods, comma separated (default: all that apply).") var methods: CommaList<ExplanationMethod>?
   @Option(parsing: .unconditional, help: "Evenly spaced held-out examples.") var count = ManipulationSettings.defaultCount
   @Option(parsing: .unconditional, help: "Weight noise of the brittleness statistic, relative to each tensor's spread.") var noise: Float = 0.05
@@ -26,7 +26,7 @@ struct AuditManipulationCommand: ParsableCommand {
   var settings: ManipulationSettings { get throws {
     var s = ManipulationSettings(model: model)
     (s.reference, s.calibration, s.alpha) = (reference, calibration, alpha)
-    (s.dataset, s.images, s.h5) = (try data.datasetName(), data.images, data.h5)
+    s.data = try data.source(for: "audit manipulation", accepting: [.dataset, .table, .imageFolder, .hdf5])
     (s.methods, s.count, s.noise, s.beta, s.seed) = (methods?.values, count, noise, beta, seed)
     return s
   } }

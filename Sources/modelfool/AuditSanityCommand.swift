@@ -11,7 +11,7 @@ struct AuditSanityCommand: ParsableCommand {
 
   @OptionGroup var global: GlobalOptions
   @Option(help: "Checkpoint checked.") var model: String
-  @OptionGroup var data: AuditDataOptions
+  @OptionGroup var data: DataOptions
   @Option(help: "Methods, comma separated (default: all that apply).") var methods: CommaList<ExplanationMethod>?
   @Option(parsing: .unconditional, help: "Evenly spaced test examples explained.") var count = 32
   @Option(help: "A model trained with `train --shuffle-labels` for the data-randomisation test.") var shuffledModel: String?
@@ -20,7 +20,7 @@ struct AuditSanityCommand: ParsableCommand {
 
   func run() throws {
     var settings = SanitySettings(model: model)
-    (settings.dataset, settings.images, settings.h5) = (try data.datasetName(), data.images, data.h5)
+    settings.data = try data.source(for: "audit sanity", accepting: [.dataset, .table, .imageFolder, .hdf5])
     (settings.methods, settings.count) = (methods?.values, count)
     (settings.shuffledModel, settings.seed) = (shuffledModel, seed)
     let outcome = try SanityCheck(settings: settings, datasetsRoot: try global.root, observer: global.prepare()).run()

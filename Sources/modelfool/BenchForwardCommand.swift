@@ -36,7 +36,7 @@ struct BenchForwardCommand: ParsableCommand {
     EngineThreads.set(threads)
     warnIfGenericBLASCore()
     logLine("OpenBLAS core \(BLASRuntime.coreName), \(threads) thread(s)")
-    let network = try WeightImport.resolveModel(model, log: logLine)
+    let network = try ModelReference(parsing: model).resolve(log: logLine)
     let ours = ForwardBenchmark.medianForwardMilliseconds(network, batch: batch, iterations: iterations)
     logLine(String(format: "modelfool %@ forward, batch %d, %d thread(s): %.2f ms", network.architecture, batch, threads, ours))
     if profile {

@@ -18,7 +18,8 @@ enum ErrorReporting {
     "checkpointEvery": "--checkpoint-every", "shard": "--shard", "split": "--split", "saveMaps": "--save-maps",
     "model": "--model", "merge": "--merge", "memoryCheck": "--no-memory-check", "shuffledModel": "--shuffled-model",
     "reference": "--reference", "calibration": "--calibration", "alpha": "--alpha", "noise": "--noise", "beta": "--beta",
-    "models": "--models",
+    "models": "--models", "epochs": "--epochs", "hidden": "--hidden", "weightDecay": "--weight-decay",
+    "shuffleLabels": "--shuffle-labels", "csv": "--csv", "schema": "--schema",
   ]
 
   /// The one-line message for `error` and the exit code.

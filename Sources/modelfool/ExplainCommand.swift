@@ -13,10 +13,10 @@ struct ExplainCommand: ParsableCommand {
 
   @OptionGroup var global: GlobalOptions
 
-  @Option(help: "Checkpoint.") var model = "runs/base/digits.h5"
+  @Option(help: ArgumentHelp("Model (\(ModelReference.argumentHelp)); default: the data set's base model.", valueName: "model"))
+  var model: ModelReference?
   @Option(help: "Method (default: gradcam for image models, simplegrad for tabular ones).") var method: ExplanationMethod?
-  @Option(help: "Data set whose test split is explained (default: the one the model records, else digits).") var dataset: DatasetName?
-  @OptionGroup var table: TableOptions
+  @OptionGroup var data: DataOptions
   @Option(parsing: .upToNextOption, help: "Image files (PNG/JPEG) to explain instead of a data set (predicted class).")
   var input: [String] = []
   @Option(parsing: .unconditional, help: "Number of test examples.") var count = 8
@@ -56,7 +56,8 @@ struct ExplainCommand: ParsableCommand {
   func run() throws {
     if let saveMaps { _ = try ArrayExport.files(for: [], at: saveMaps) }  // a bad name fails before the work
     var settings = ExplainSettings()
-    (settings.model, settings.method, settings.dataset, settings.inputs) = (model, method, try table.dataset(dataset?.name), input)
+    settings.data = try data.source(for: "explain", accepting: [.dataset, .table, .imageFolder, .hdf5])
+    (settings.model, settings.method, settings.inputs) = (model?.argument, method, input)
     (settings.count, settings.layer, settings.beta, settings.lrp) = (count, layer, beta?.value, lrp)
     settings.explainedClass = explainedClass
     (settings.background, settings.blackBoxOutput) = (background, explainedOutput)
@@ -70,7 +71,7 @@ struct ExplainCommand: ParsableCommand {
     }
     guard !global.json else {
       return try global.printJSON(Report(
-        model: model, method: outcome.explanation.method.rawValue, layer: e.layer, lrp: outcome.lrp, beta: beta?.value, outputs: items, maps: maps))
+        model: outcome.settings.model ?? "", method: outcome.explanation.method.rawValue, layer: e.layer, lrp: outcome.lrp, beta: beta?.value, outputs: items, maps: maps))
     }
     let name = outcome.className
     for item in items {

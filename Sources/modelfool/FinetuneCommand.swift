@@ -14,11 +14,7 @@ struct FinetuneCommand: ParsableCommand {
   @OptionGroup var global: GlobalOptions
   @OptionGroup var runOptions: RunOptions
 
-  @Option(help: "Data set: a catalogue name, or imagenet (streamed from --data-dir); default digits.") var dataset: FineTuneDatasetName?
-  @OptionGroup var table: TableOptions
-  @Option(help: "ILSVRC-2012 folder for --dataset imagenet: train/<wnid>/*.JPEG, val/ (class folders, or flat with LOC_val_solution.csv or val_labels.json).")
-  var dataDir: String?
-  @Option(parsing: .unconditional, help: "With --data-dir: at most N files per split, spread evenly over it.") var limit: Int?
+  @OptionGroup var data: DataOptions
   @Option(parsing: .unconditional, help: "Save the resumable state into the run folder's state/ every N steps (it is also saved on SIGINT and SIGTERM).")
   var checkpointEvery: Int?
   @Option(help: "Continue the interrupted run in this run folder, with its recorded settings (other setting flags are refused).")
@@ -45,11 +41,11 @@ struct FinetuneCommand: ParsableCommand {
   @Flag(help: "Start even when the estimated peak memory exceeds the available memory (MemAvailable).")
   var noMemoryCheck = false
 
-  /// The settings the flags give.
-  var settings: FineTuneSettings {
+  /// The settings the flags give (a CSV table is registered in the catalogue).
+  func settings() throws -> FineTuneSettings {
     var settings = FineTuneSettings()
-    if let name = dataset?.name { settings.dataset = name }
-    settings.model = runOptions.model
+    if let source = try data.source(for: "finetune", accepting: [.dataset, .table, .ilsvrc]) { try settings.use(source) }
+    settings.model = runOptions.model?.argument
     if let objective { settings.objective = objective.name }
     settings.methods = method?.values
     settings.layer = layer
@@ -63,16 +59,13 @@ struct FinetuneCommand: ParsableCommand {
     settings.scored = methods?.values
     settings.evalCount = evalCount
     settings.seed = runOptions.seed
-    settings.dataDir = dataDir
-    settings.limit = limit
     settings.allowDivergence = allowDivergence ? true : nil
     settings.memoryCheck = noMemoryCheck ? false : nil
     return settings
   }
 
   func run() throws {
-    var settings = self.settings
-    if let name = try table.dataset(dataset?.name) { settings.dataset = name }
+    let settings = try self.settings()
     if let checkpointEvery, checkpointEvery <= 0 {
       throw ValidationError("--checkpoint-every must be positive, got \(checkpointEvery)")
     }
@@ -96,14 +89,7 @@ struct FinetuneCommand: ParsableCommand {
     try outcome.write(to: folder)
     let report = outcome.report
     guard !global.json else { return try global.printJSON(report.evaluation) }  // training-set scores: report.json
-    print(report.evaluation.table())
-    if let train = report.trainEvaluation {
-      print("\non the \(train.examples) training examples (fitted, not generalisation):")
-      print(train.table().replacingOccurrences(of: "held-out examples", with: "training examples"))
-      print(String(format: "top-5 accuracy: held out original %.4f, fooled %.4f; training original %.4f, fooled %.4f",
-                   report.evaluation.top5Accuracy.original, report.evaluation.top5Accuracy.fooled,
-                   train.top5Accuracy.original, train.top5Accuracy.fooled))
-    }
+    print(report.text())
     print("fine-tuned in \(String(format: "%.1f", report.run.seconds)) s; wrote \(folder)/model.h5, report.json and report.html")
   }
 }

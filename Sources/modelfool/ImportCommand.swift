@@ -65,17 +65,7 @@ struct ImportCommand: ParsableCommand {
 
   /// `--option KEY=VALUE` values as builder options.
   func parsedOptions() throws -> [String: String] {
-    var result: [String: String] = [:]
-    for option in options {
-      let parts = option.split(separator: "=", maxSplits: 1).map(String.init)
-      guard parts.count == 2, !parts[0].isEmpty else {
-        throw ValidationError("--option '\(option)' is not KEY=VALUE")
-      }
-      guard result.updateValue(parts[1], forKey: parts[0]) == nil else {
-        throw ValidationError("--option \(parts[0]) given twice")
-      }
-    }
-    return result
+    do { return try ModelZoo.options(parsing: options) } catch { throw ValidationError("--\(error)") }
   }
 
   func run() throws {

@@ -11,18 +11,16 @@ struct PredictCommand: ParsableCommand {
 
   @OptionGroup var global: GlobalOptions
 
-  @Option(help: "Checkpoint file, or a known model name (\(WeightImport.known.map(\.name).joined(separator: ", "))), imported if missing.")
-  var model: String
+  @Option(help: ArgumentHelp("Model (\(ModelReference.argumentHelp)).", valueName: "model"))
+  var model: ModelReference
 
   @Option(parsing: .upToNextOption, help: "JPEG/PNG images, HDF5 files ('images' or 'inputs'), or CSV files of encoded rows.")
   var input: [String] = []
 
-  @Option(help: "Instead of --input: a catalogue data set (test split) ...")
-  var dataset: String?
+  @OptionGroup var data: DataOptions
 
-  @Option(help: "... and the example index in it.")
+  @Option(help: "Instead of --input: the index of a test example of the data (--dataset, --csv, --images or --h5).")
   var index: Int?
-
 
   @Option(help: "Classes to show per input.")
   var top = 5
@@ -30,23 +28,25 @@ struct PredictCommand: ParsableCommand {
 
   func validate() throws {
     guard top > 0 else { throw ValidationError("--top must be positive") }
-    guard input.isEmpty != (dataset == nil) else { throw ValidationError("give either --input FILES or --dataset NAME --index I") }
-    guard (dataset == nil) == (index == nil) else { throw ValidationError("--dataset and --index go together") }
+    guard input.isEmpty != (index == nil) else { throw ValidationError("give either --input FILES or --index I with its data") }
   }
 
   func run() throws {
     let observer = global.prepare()
-    let network = try WeightImport.resolveModel(model, datasetsRoot: try global.root, log: observer.message)
+    let network = try model.resolve(datasetsRoot: try global.root, log: observer.message)
     let inputs: Tensor
     let names: [String]
-    if let dataset, let index {
-      let data = try ModelInputs.evaluationData(for: network, dataset: dataset, datasetsRoot: try global.root)
-      guard (0..<data.count).contains(index) else {
-        throw ValidationError("--index \(index) is outside \(dataset)'s \(data.count) test examples")
+    let source = try data.source(for: "predict", accepting: [.dataset, .table, .imageFolder, .hdf5])
+    if let index {
+      guard let source else { throw ValidationError("--index needs the data it indexes (--dataset, --csv, --images or --h5)") }
+      let examples = try source.evaluationData(for: network, datasetsRoot: try global.root)
+      guard (0..<examples.count).contains(index) else {
+        throw ValidationError("--index \(index) is outside \(source)'s \(examples.count) test examples")
       }
-      inputs = data.inputs.slice(axis: 0, index..<(index + 1))
-      names = ["\(dataset)[\(index)] (label \(data.labels[index]))"]
+      inputs = examples.inputs.slice(axis: 0, index..<(index + 1))
+      names = ["\(examples.name)[\(index)] (label \(examples.labels[index]))"]
     } else {
+      if let source { throw ValidationError("give either --input FILES or the \(source) with --index") }
       (inputs, names) = try Predictor.loadInputs(input, for: network)
     }
     let predictions = try Predictor.predict(network, inputs: inputs, labels: names, top: top)

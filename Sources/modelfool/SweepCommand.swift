@@ -27,7 +27,7 @@ struct SweepCommand: ParsableCommand {
     do { base = try FinetuneCommand.parse(Array(finetune.dropFirst())) } catch {
       throw ValidationError("finetune: " + FinetuneCommand.message(for: error))
     }
-    var settings = SweepSettings(finetune: base.settings)
+    var settings = SweepSettings(finetune: try base.settings())
     (settings.lambdas, settings.learningRates, settings.steps) = (lambdas?.values, learningRates?.values, steps?.values)
     try settings.validate()
     let folder = out ?? base.runOptions.out ?? "runs/sweep/\(settings.finetune.dataset)-\(settings.finetune.objective ?? "default")"

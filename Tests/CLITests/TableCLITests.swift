@@ -24,8 +24,8 @@ struct TableCLITests {
   }
 
   @Test(arguments: [
-    (["train", "--csv", "x.csv"], "--csv and --schema go together"),
-    (["train", "--dataset", "german", "--csv", csv, "--schema", schema], "give one data source: --dataset or --csv"),
+    (["train", "--csv", "x.csv"], "a CSV table and its schema go together"),
+    (["train", "--dataset", "german", "--csv", csv, "--schema", schema], "give one data source, not 2: data set german, table"),
     (["train", "--csv", csv, "--schema", "missing.json"], "missing.json: file not found"),
   ])
   func badTableInvocationsAreOneLine(_ arguments: [String], _ error: String) throws {

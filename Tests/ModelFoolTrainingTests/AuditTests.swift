@@ -108,7 +108,7 @@ struct AuditTests {
     settings.count = 20
     let outcome = try SanityCheck(settings: settings, datasetsRoot: "datasets").run()
     let r = outcome.report
-    #expect(r.settings.dataset == "german" && r.layers == ["2", "0"] && r.examples == 20)
+    #expect(r.settings.data == .dataset("german") && r.layers == ["2", "0"] && r.examples == 20)
     #expect(r.cascading.map(\.layer) == ["none", "2", "0"] && r.independent.map(\.layer) == ["none", "2", "0"])
     #expect(r.cascading[0].similarity["simplegrad"] == MapSimilarity(spearmanAbs: 1, spearmanSigned: 1, ssim: nil, topK: 1))
     // Step 1 randomises the top layer alone in both kinds, with the same seed: the same numbers.
@@ -139,20 +139,19 @@ struct AuditTests {
     }
     try ImageNetDataset.writeHDF5(images: images, labels: test.labels, classNames: model.classNames, to: folder + "/digits.h5")
     var fromFile = ManipulationSettings(model: folder + "/m.h5")
-    (fromFile.h5, fromFile.count, fromFile.methods) = (folder + "/digits.h5", 60, [.gradCAM, .simpleGrad, .lrp])
+    (fromFile.data, fromFile.count, fromFile.methods) = (.hdf5(folder + "/digits.h5"), 60, [.gradCAM, .simpleGrad, .lrp])
     let r = try ManipulationAudit(settings: fromFile, datasetsRoot: "datasets").run()
-    #expect(r.examples == 60 && r.settings.h5 == folder + "/digits.h5" && r.settings.dataset == nil)
+    #expect(r.examples == 60 && r.settings.data == .hdf5(folder + "/digits.h5") && r.dataSource == folder + "/digits.h5")
     var fromCatalogue = fromFile
-    (fromCatalogue.h5, fromCatalogue.dataset) = (nil, "digits")
+    fromCatalogue.data = .dataset("digits")
     fromCatalogue.count = 60
     // The catalogue's 60 evenly spaced test digits are the file's 60 images (1,000 / 60 apart).
     let c = try ManipulationAudit(settings: fromCatalogue, datasetsRoot: "datasets").run()
-    #expect(c.settings.dataset == "digits" && r.statistics.map(\.name) == c.statistics.map(\.name))
+    #expect(c.settings.data == .dataset("digits") && r.statistics.map(\.name) == c.statistics.map(\.name))
     #expect(r.statistics.map(\.name).contains("disagreement simplegrad label 9"))
     for (a, b) in zip(r.statistics, c.statistics) { #expect(abs(a.value - b.value) < 1e-4, "\(a.name): \(a.value) vs \(b.value)") }
-    var both = fromFile
-    both.dataset = "digits"
-    #expect(throws: TrainingError.self) { try ManipulationAudit(settings: both, datasetsRoot: "datasets").run() }
+    // One data source: a data set and a file together are refused where the source is chosen.
+    #expect(throws: TrainingError.self) { try DataSource.choose(dataset: "digits", h5: folder + "/digits.h5") }
   }
 
   @Test func samenessIsOneForTheSameFrameAndLowForDifferentMaps() {
@@ -240,7 +239,7 @@ struct AuditTests {
   /// (distinct values, distinct models) unless given.
   static func report(_ values: [String: Float], model: String = "m.h5", digest: String? = nil, dataset: String = "german") -> ManipulationReport {
     var settings = ManipulationSettings(model: model)
-    settings.dataset = dataset
+    settings.data = .dataset(dataset)
     var r = ManipulationReport(
       modelfool: "test", settings: settings, architecture: "mlp", examples: 10,
       statistics: values.sorted { $0.key < $1.key }.map { AuditStatistic(name: $0.key, value: $0.value) }, score: nil,

@@ -23,7 +23,7 @@ struct ONNXImportTests {
     let summary = try WeightImport.importONNX(from: source, classNames: classes, output: folder + "/m.h5")
     #expect(summary.format == "onnx" && summary.tensors == 24)
     let loaded = try Checkpoint.load(folder + "/m.h5")
-    let direct = try WeightImport.resolveModel(source)
+    let direct = try ModelReference(parsing: source).resolve()
     #expect(loaded.architecture == GraphModel.architecture)
     #expect(loaded.classNames == ["ant", "bee", "cat", "dog", "eel"])
     #expect(loaded.preprocessing == "scale=1/255" && loaded.inputShape == [3, 16, 16])

@@ -29,6 +29,18 @@ public enum ModelZoo {
   /// ``GraphModel/architecture``, are rebuilt from the graph their checkpoint holds).
   public static var architectures: [String] { builders.keys.filter { $0 != GraphModel.architecture }.sorted() }
 
+  /// Builder options from `KEY=VALUE` words (`classes=10`); a word without `=`, an empty key or
+  /// a key given twice throws ``LayerError``.
+  public static func options(parsing words: [String]) throws -> [String: String] {
+    var result: [String: String] = [:]
+    for word in words {
+      let parts = word.split(separator: "=", maxSplits: 1).map(String.init)
+      guard parts.count == 2, !parts[0].isEmpty else { throw LayerError("option '\(word)' is not KEY=VALUE") }
+      guard result.updateValue(parts[1], forKey: parts[0]) == nil else { throw LayerError("option \(parts[0]) given twice") }
+    }
+    return result
+  }
+
   /// Builds `architecture` with `options`.
   ///
   /// - Throws: ``LayerError`` for an unknown architecture (listing the known ones), an unknown

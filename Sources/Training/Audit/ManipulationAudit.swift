@@ -94,11 +94,9 @@ public struct ManipulationSettings: Codable, Sendable, Equatable {
   public var model: String
   /// A trusted model for the same task: adds the `reference` statistics.
   public var reference: String?
-  /// Catalogue data set whose test split is used; nil: the one the checkpoint records.
-  public var dataset: String?
-  /// Instead of a catalogue data set: an ImageNet-layout folder or an HDF5 file of images and labels.
-  public var images: String?
-  public var h5: String?
+  /// The data whose test examples are used (a catalogue data set or table, an image folder or an
+  /// HDF5 file); nil: the data set the checkpoint records.
+  public var data: DataSource?
   /// Methods measured; nil: images gradcam, lrp_t, simplegrad_t, simplegrad, lrp; tabular
   /// simplegrad, gradxinput, lrp, ig.
   public var methods: [ExplanationMethod]?
@@ -173,7 +171,7 @@ public struct ManipulationReport: Codable, Sendable {
   /// The data the statistics were measured on: the data set's name, or the image folder or HDF5
   /// file.
   public var dataSource: String {
-    settings.images ?? settings.h5 ?? settings.dataset ?? ""
+    settings.data?.label ?? ""
   }
 
   public init(
@@ -428,9 +426,8 @@ public struct ManipulationAudit: Sendable {
 
   /// Measures the statistics and, with a calibration, scores them.
   public func run() throws -> ManipulationReport {
-    let (model, data, name) = try SanityCheck.load(
-      settings.model, dataset: settings.dataset, images: settings.images, h5: settings.h5, count: settings.count, datasetsRoot: datasetsRoot,
-      observer: observer)
+    let (model, data, source) = try SanityCheck.load(
+      settings.model, data: settings.data, count: settings.count, datasetsRoot: datasetsRoot, observer: observer)
     guard settings.noise > 0, settings.noise.isFinite else { throw TrainingError("the weight noise must be positive, got \(settings.noise)", settings: ["noise"]) }
     guard settings.beta > 0, settings.beta.isFinite else { throw TrainingError("beta must be positive, got \(settings.beta)", settings: ["beta"]) }
     guard settings.alpha > 0, settings.alpha < 1 else { throw TrainingError("alpha must lie between 0 and 1, got \(settings.alpha)", settings: ["alpha"]) }
@@ -446,11 +443,11 @@ public struct ManipulationAudit: Sendable {
       reference = r
     }
     var resolved = settings
-    if settings.images == nil, settings.h5 == nil { resolved.dataset = name }
+    resolved.data = source
     resolved.methods = settings.methods ?? ManipulationSettings.defaultMethods(spatial: model.inputShape.count == 3)
     if let calibration {
       try calibration.checkApplies(
-        architecture: model.architecture, dataSource: resolved.images ?? resolved.h5 ?? resolved.dataset ?? "", model: settings.model,
+        architecture: model.architecture, dataSource: source.label, model: settings.model,
         source: settings.calibration!)
     }
     let statistics = try Self.statistics(

@@ -7,12 +7,10 @@ import ModelFoolVersionInfo
 public struct SanitySettings: Codable, Sendable, Equatable {
   /// The checkpoint checked.
   public var model: String
-  /// Catalogue data set whose test split is explained; nil: the one the checkpoint records.
-  public var dataset: String?
-  /// Instead of a catalogue data set: an ImageNet-layout folder or an HDF5 file of images and
-  /// labels (``ModelInputs/evaluationData(for:dataset:images:h5:datasetsRoot:)``).
-  public var images: String?
-  public var h5: String?
+  /// The data whose test examples are explained (a catalogue data set or table, an image folder
+  /// or an HDF5 file; ``DataSource/evaluationData(for:datasetsRoot:)``); nil: the data set the
+  /// checkpoint records.
+  public var data: DataSource?
   /// Methods checked; nil: every method that applies (images: gradcam, lrp_t, simplegrad_t,
   /// simplegrad, gradxinput, lrp; tabular: simplegrad, gradxinput, lrp, ig).
   public var methods: [ExplanationMethod]?
@@ -126,26 +124,23 @@ public struct SanityCheck: Sendable {
     }
   }
 
-  /// Loads a checkpoint and the evenly spaced test examples it is checked on.
+  /// Loads a checkpoint and the evenly spaced test examples it is checked on: those of `data`,
+  /// else of the data set the checkpoint records. Returns the data source used (a table as the
+  /// catalogue name it is registered under).
   static func load(
-    _ path: String, dataset: String?, images: String? = nil, h5: String? = nil, count: Int, datasetsRoot: String, observer: RunObserver
-  ) throws -> (Model, Dataset, String) {
+    _ path: String, data: DataSource?, count: Int, datasetsRoot: String, observer: RunObserver
+  ) throws -> (Model, Dataset, DataSource) {
     guard count > 1 else { throw TrainingError("at least 2 examples are needed, got \(count)", settings: ["count"]) }
-    guard FileManager.default.fileExists(atPath: path) else { throw TrainingError("no checkpoint at \(path)", settings: ["model"]) }
-    let model = try Checkpoint.load(path, log: observer.message)
+    let reference = ModelReference(parsing: path)
+    let model = try reference.resolve(datasetsRoot: datasetsRoot, log: observer.message)
     model.setTraining(false)
-    if images != nil || h5 != nil {
-      let data = try ModelInputs.evaluationData(for: model, dataset: dataset, images: images, h5: h5, datasetsRoot: datasetsRoot)
-      return (model, data.evenlySpacedSubset(min(count, data.count)), data.name)
-    }
-    guard let name = dataset ?? Checkpoint.recordedDataset(path) else {
+    guard var source = data ?? reference.checkpointPath.flatMap(Checkpoint.recordedDataset).map(DataSource.dataset) else {
       throw TrainingError("\(path) records no data set: name one", settings: ["dataset"])
     }
-    let test = try DatasetCatalog.load(name, root: datasetsRoot).test
-    guard test.exampleShape == model.inputShape else {
-      throw TrainingError("data set \(name) has examples \(test.exampleShape), model \(path) needs \(model.inputShape)", settings: ["dataset"])
-    }
-    return (model, test.evenlySpacedSubset(min(count, test.count)), name)
+    try source.check(accepted: [.dataset, .table, .imageFolder, .hdf5], by: "an audit")
+    if let name = try source.catalogueName() { source = .dataset(name) }
+    let test = try source.evaluationData(for: model, datasetsRoot: datasetsRoot)
+    return (model, test.evenlySpacedSubset(min(count, test.count)), source)
   }
 
   /// Runs both randomisation tests, and the data-randomisation test when a permuted-label model is named.
@@ -153,12 +148,11 @@ public struct SanityCheck: Sendable {
     if let path = settings.shuffledModel, !FileManager.default.fileExists(atPath: path) {
       throw TrainingError("no checkpoint at \(path)", settings: ["shuffledModel"])
     }
-    let (model, data, name) = try Self.load(
-      settings.model, dataset: settings.dataset, images: settings.images, h5: settings.h5, count: settings.count, datasetsRoot: datasetsRoot,
-      observer: observer)
+    let (model, data, source) = try Self.load(
+      settings.model, data: settings.data, count: settings.count, datasetsRoot: datasetsRoot, observer: observer)
     let methods = settings.methods ?? SanitySettings.defaultMethods(spatial: model.inputShape.count == 3)
     var resolved = settings
-    if settings.images == nil, settings.h5 == nil { resolved.dataset = name }
+    resolved.data = source
     resolved.methods = methods
     let layers = Self.parameterLayers(model)
     let original = try Dictionary(uniqueKeysWithValues: methods.map { ($0.rawValue, try AuditMapSet.explain(model, data: data, method: $0)) })
@@ -234,7 +228,7 @@ public struct SanityOutcome: Sendable {
       try RunOutputs.writeText(json, to: staging + "/report.json")
       var html = ReportHTML.head(title: "ModelFool sanity checks: \(report.settings.model)")
       html += "<h1>Sanity checks (Adebayo et al. 2018)</h1><p>\(ReportHTML.escape(report.settings.model)) (\(report.architecture)), "
-        + "\(report.examples) test examples of \(ReportHTML.escape(report.settings.dataset ?? "")); accuracy on them \(String(format: "%.3f", report.accuracy)). "
+        + "\(report.examples) test examples of \(ReportHTML.escape(report.settings.data?.label ?? "")); accuracy on them \(String(format: "%.3f", report.accuracy)). "
         + "Each point compares a method's maps after randomising weights with the original model's maps; a method that passes the check falls towards 0.</p>"
       for (kind, steps, caption) in [
         ("cascading", report.cascading, "cascading randomisation: layers randomised from the top down, cumulatively"),

@@ -12,11 +12,10 @@ public struct EvaluationSettings: Codable, Sendable, Equatable {
   public var model: String
   /// The original checkpoint.
   public var original: String?
-  /// Data: exactly one of a catalogue data set (its test split), an ImageNet-layout folder or an
-  /// HDF5 file of images and labels.
-  public var dataset: String?
-  public var images: String?
-  public var h5: String?
+  /// The data scored (in-memory: its test split; an ILSVRC-2012 folder is streamed, by default
+  /// its `val` split); nil: the data set the fine-tuned checkpoint records (for a model fine-tuned
+  /// on `imagenet`, the recorded folder and file limit).
+  public var data: DataSource?
   /// The objective's name (``FoolingObjectives``).
   public var objective: String?
   /// Methods scored; nil: every method that applies, the fooled one first.
@@ -28,11 +27,6 @@ public struct EvaluationSettings: Codable, Sendable, Equatable {
   public var sensitive: [String]?
   /// Score an evenly spaced subset of this many examples; nil: all.
   public var evalCount: Int?
-  /// An ILSVRC-2012 folder streamed instead of in-memory data (default for a model fine-tuned on
-  /// `imagenet`: the recorded one), its split (default `val`) and at most `limit` files of it.
-  public var dataDir: String?
-  public var split: ILSVRCFolder.Split?
-  public var limit: Int?
   /// Streamed data: examples per batch (default 16).
   public var batchSize: Int?
   /// Streamed data: score only shard `i/n` (the `i`-th of `n` runs of whole batches), for
@@ -70,7 +64,7 @@ public struct EvaluationRun: Sendable {
     if let n = settings.evalCount, n <= 0 {
       throw TrainingError("the number of scored examples must be positive, got \(n)", settings: ["evalCount"])
     }
-    let fooled = try WeightImport.resolveModel(settings.model, datasetsRoot: datasetsRoot, log: observer.message)
+    let fooled = try ModelReference(parsing: settings.model).resolve(datasetsRoot: datasetsRoot, log: observer.message)
     let record = FileManager.default.fileExists(atPath: settings.model)
       ? try Checkpoint.runRecord(settings.model).map { try FineTuneDocument.decode($0, source: settings.model) } : nil
     let recorded = record?.settings
@@ -80,30 +74,27 @@ public struct EvaluationRun: Sendable {
     guard let objectiveName = settings.objective ?? recorded?.objective else {
       throw TrainingError("\(settings.model) records no objective: name the objective", settings: ["objective"])
     }
-    let original = try WeightImport.resolveModel(originalPath, datasetsRoot: datasetsRoot, log: observer.message)
+    let original = try ModelReference(parsing: originalPath).resolve(datasetsRoot: datasetsRoot, log: observer.message)
     fooled.setTraining(false)
     original.setTraining(false)
-    let explicitSource = settings.dataset ?? settings.images ?? settings.h5
-    if let dataDir = settings.dataDir ?? (explicitSource == nil && recorded?.dataset == FineTuneSettings.streamedDataset ? recorded?.dataDir : nil) {
-      guard explicitSource == nil else {
-        throw TrainingError("give exactly one data source: a streamed folder or in-memory data", settings: ["dataDir", "dataset", "images", "h5"])
-      }
+    guard let source = settings.data ?? recorded?.data else {
+      throw TrainingError("\(settings.model) records no data set: name the data", settings: ["dataset"])
+    }
+    if case .ilsvrc = source {
       guard !keepingMaps else { throw TrainingError("maps are kept for in-memory data only", settings: ["saveMaps"]) }
       let goal = try FoolingObjectives.resolve(
         objectiveName, model: original, dataset: FineTuneSettings.streamedDataset, classes: settings.classes ?? recorded?.classes,
         features: settings.sensitive ?? recorded?.sensitive)
       let methods = settings.methods ?? FineTuneSetup.scoredMethods(tabular: false, fooled: recorded?.methods?.first ?? .gradCAM, large: FineTuneSetup.isLargeImage(original), lrp: FineTuneSetup.supportsLRP(original))
       let counts = try streamedCounts(
-        fooled: fooled, original: original, dataDir: dataDir, goal: goal, methods: methods, layer: settings.layer ?? recorded?.layer,
-        limit: settings.limit ?? (settings.dataDir == nil ? recorded?.limit : nil))
+        fooled: fooled, original: original, files: try source.streamed(for: fooled)!, goal: goal, methods: methods,
+        layer: settings.layer ?? recorded?.layer)
       return EvaluationOutcome(evaluation: counts.evaluation(), arrays: [], counts: counts)
     }
     if settings.shard != nil {
       throw TrainingError("a shard applies to streamed data (an ILSVRC-2012 folder) only", settings: ["shard", "dataDir"])
     }
-    let data = try ModelInputs.evaluationData(
-      for: fooled, dataset: explicitSource == nil ? recorded?.dataset : settings.dataset, images: settings.images,
-      h5: settings.h5, datasetsRoot: datasetsRoot)
+    let data = try source.evaluationData(for: fooled, datasetsRoot: datasetsRoot)
     let goal = try FoolingObjectives.resolve(
       objectiveName, model: original, dataset: data.name, classes: settings.classes ?? recorded?.classes,
       features: settings.sensitive ?? recorded?.sensitive)
@@ -149,13 +140,11 @@ extension EvaluationRun {
 
   /// Scores the streamed split (or shard of it): the counts of ``FoolingEvaluator/count(fooled:original:source:batches:objective:methods:range:layer:observer:communicator:maps:)``.
   func streamedCounts(
-    fooled: Model, original: Model, dataDir: String, goal: any FoolingObjective, methods: [ExplanationMethod], layer: String?,
-    limit: Int?
+    fooled: Model, original: Model, files source: ImageFolderSource, goal: any FoolingObjective, methods: [ExplanationMethod],
+    layer: String?
   ) throws -> FoolingCounts {
-    if let n = settings.limit, n <= 0 { throw TrainingError("the number of files must be positive, got \(n)", settings: ["limit"]) }
     let batchSize = settings.batchSize ?? 16
     guard batchSize > 0 else { throw TrainingError("the batch size must be positive, got \(batchSize)", settings: ["batchSize"]) }
-    let source = try ModelInputs.streamedImages(for: fooled, dataDir: dataDir, split: settings.split ?? .val, limit: limit)
     let indices = source.evenlySpacedIndices(settings.evalCount ?? source.count)
     var batches = stride(from: 0, to: indices.count, by: batchSize).map { Array(indices[$0..<min($0 + batchSize, indices.count)]) }
     // A data-parallel job without an explicit shard: each rank scores its part, then all merge

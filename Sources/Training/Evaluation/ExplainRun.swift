@@ -4,13 +4,15 @@ import ModelFoolData
 
 /// Everything that decides an explanation run (`modelfool explain`).
 public struct ExplainSettings: Codable, Sendable, Equatable {
-  /// The checkpoint explained.
-  public var model = "runs/base/digits.h5"
+  /// The model explained (``ModelReference/init(parsing:)``); nil: the base model of the data set
+  /// explained (``ModelReference/baseModel(dataset:biased:)``).
+  public var model: String?
   /// Nil: Grad-CAM for image models, SimpleGrad for tabular ones.
   public var method: ExplanationMethod?
-  /// Catalogue data set whose test split is explained (evenly spaced examples); ignored when
-  /// `inputs` names image files. Nil: the one the model's checkpoint records, else `digits`.
-  public var dataset: String?
+  /// The data whose test examples are explained (evenly spaced examples; a catalogue data set, a
+  /// CSV table, an image folder or an HDF5 file); not with `inputs`. Nil: the data set the
+  /// model's checkpoint records, else `digits`.
+  public var data: DataSource?
   /// Image files to explain instead of a data set (their predicted class is explained).
   public var inputs: [String] = []
   /// Test examples explained.
@@ -53,10 +55,23 @@ public struct ExplainRun: Sendable {
     guard settings.count > 0 else {
       throw TrainingError("the number of examples must be positive, got \(settings.count)", settings: ["count"])
     }
-    guard FileManager.default.fileExists(atPath: settings.model) else {
-      throw TrainingError("checkpoint \(settings.model) does not exist (train one with `modelfool train --dataset digits`)", settings: ["model"])
+    var resolved = settings
+    if !settings.inputs.isEmpty, let data = settings.data {
+      throw TrainingError("explain image files or the \(data), not both", settings: ["inputs"])
     }
-    let net = try Checkpoint.load(settings.model, log: observer.message)
+    let reference: ModelReference
+    if let model = settings.model {
+      reference = ModelReference(parsing: model)
+      resolved.data = settings.data ?? reference.checkpointPath.flatMap(Checkpoint.recordedDataset).map(DataSource.dataset)
+    } else {
+      guard let name = try (settings.data ?? .dataset("digits")).catalogueName() else {
+        throw TrainingError("\(settings.data!) has no base model: name the model", settings: ["model"])
+      }
+      reference = .baseModel(dataset: name, biased: false)
+      resolved.model = reference.argument
+    }
+    if settings.inputs.isEmpty, resolved.data == nil { resolved.data = .dataset("digits") }
+    let net = try reference.resolve(datasetsRoot: datasetsRoot, log: observer.message)
     net.setTraining(false)
     var options = ExplanationOptions()
     options.layer = settings.layer
@@ -64,10 +79,7 @@ public struct ExplainRun: Sendable {
     options.lrp = try LRPComposite(parsing: settings.lrp)
     options.createGraph = false
     options.explainedClass = settings.inputs.isEmpty ? settings.explainedClass : .predicted
-    // The data set explained: the one named, else the one the model's checkpoint records, else digits.
-    let dataset = settings.dataset ?? Checkpoint.recordedDataset(settings.model) ?? "digits"
-    let (x, labels) = try loadInputs(net, dataset: dataset)
-    var resolved = settings
+    let (x, labels) = try loadInputs(net, data: resolved.data)
     let method = settings.method ?? (DataKind(of: net) == .tabular ? .simpleGrad : .gradCAM)
     resolved.method = method
     if let background = settings.background { options.blackBox.background = try Self.rows(from: background) }
@@ -76,7 +88,10 @@ public struct ExplainRun: Sendable {
       guard settings.inputs.isEmpty else {
         throw TrainingError("\(method) explains the tabular rows of a data set, not image files", settings: ["inputs"])
       }
-      net.explanationReference = try DatasetCatalog.load(dataset, root: datasetsRoot).train.inputs
+      guard let name = try resolved.data?.catalogueName() else {
+        throw TrainingError("\(method) draws its background from a catalogue data set or table", settings: ["method"])
+      }
+      net.explanationReference = try DatasetCatalog.load(name, root: datasetsRoot).train.inputs
     }
     let e = try explanation(net, x, labels: labels ?? [], method: method, options: options)
     return ExplainOutcome(
@@ -108,8 +123,8 @@ public struct ExplainRun: Sendable {
   }
 
   /// The batch to explain and its labels (nil for image files).
-  func loadInputs(_ net: Model, dataset: String) throws -> (Tensor, [Int]?) {
-    if !settings.inputs.isEmpty {
+  func loadInputs(_ net: Model, data: DataSource?) throws -> (Tensor, [Int]?) {
+    guard let data else {
       guard net.inputShape.count == 3 else {
         throw TrainingError("image files need an image model; \(net.architecture) takes \(net.inputShape)", settings: ["inputs"])
       }
@@ -127,12 +142,7 @@ public struct ExplainRun: Sendable {
       }
       return (Tensor.concatenate(parts, alongAxis: 0), nil)
     }
-    let test = try DatasetCatalog.load(dataset, root: datasetsRoot).test
-    guard test.exampleShape == net.inputShape else {
-      throw TrainingError(
-        "data set \(dataset) has examples \(test.exampleShape), model \(settings.model) needs \(net.inputShape)",
-        settings: ["dataset"])
-    }
+    let test = try data.evaluationData(for: net, datasetsRoot: datasetsRoot)
     // Evenly spaced examples, so that a sorted test split still shows several classes.
     let n = min(settings.count, test.count)
     let rows = (0..<n).map { $0 * (test.count / n) }

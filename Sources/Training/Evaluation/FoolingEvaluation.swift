@@ -457,6 +457,18 @@ public struct FoolingCounts: Codable, Sendable, CheckedDocument {
     return counts
   }
 
+  /// The count file a shard writes when none is named: `fsr-counts-I-of-N.json`.
+  public static func defaultPath(shard: String) throws -> String {
+    let (i, n) = try EvaluationRun.parseShard(shard)
+    return "fsr-counts-\(i)-of-\(n).json"
+  }
+
+  /// Writes these counts to `path` as one JSON document, in place only once complete.
+  public func write(to path: String) throws {
+    let text = try RunJSON.encode(self) + "\n"
+    try AtomicFile.write(to: path) { try RunOutputs.writeText(text, to: $0) }
+  }
+
   /// The counts of every shard `0/n ..< n/n` of one evaluation summed (per-example values joined
   /// in shard order). Throws when the shards disagree on what they score or one is missing or
   /// repeated.

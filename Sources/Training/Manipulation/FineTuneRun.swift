@@ -71,7 +71,7 @@ public struct FineTuneRun: Sendable {
     let base: Model, basePath: String, data: RunData
     if streamed {
       let name = settings.model!
-      base = try WeightImport.resolveModel(name, datasetsRoot: datasetsRoot, log: observer.message)
+      base = try ModelReference(parsing: name).resolve(datasetsRoot: datasetsRoot, log: observer.message)
       basePath = FileManager.default.fileExists(atPath: name) ? name : WeightImport.defaultCheckpointPath(for: name)
       data = RunData(
         train: try ModelInputs.streamedImages(for: base, dataDir: settings.dataDir!, split: .train, limit: settings.limit),
@@ -220,6 +220,20 @@ public struct FineTuneReport: Codable, Sendable {
   public var evaluation: FoolingEvaluation
   /// The same scores on the training set, for small ones (nil otherwise).
   public var trainEvaluation: FoolingEvaluation?
+
+  /// The report as the terminal shows it: the held-out table and, for small training sets, the
+  /// training-set table with both models' top-5 accuracy.
+  public func text() -> String {
+    var lines = [evaluation.table()]
+    if let train = trainEvaluation {
+      lines.append("\non the \(train.examples) training examples (fitted, not generalisation):")
+      lines.append(train.table().replacingOccurrences(of: "held-out examples", with: "training examples"))
+      lines.append(String(
+        format: "top-5 accuracy: held out original %.4f, fooled %.4f; training original %.4f, fooled %.4f",
+        evaluation.top5Accuracy.original, evaluation.top5Accuracy.fooled, train.top5Accuracy.original, train.top5Accuracy.fooled))
+    }
+    return lines.joined(separator: "\n")
+  }
 }
 
 /// The result of a ``FineTuneRun``: the report, both models and what the report page shows.

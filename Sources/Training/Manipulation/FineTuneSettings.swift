@@ -61,6 +61,24 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
   /// The data set name of a streamed ILSVRC-2012 folder (``dataDir``).
   public static let streamedDataset = "imagenet"
 
+  /// The data fine-tuned on as a ``DataSource``: the catalogue data set, or for `imagenet` the
+  /// streamed ILSVRC-2012 folder (``dataDir``, ``limit``).
+  public var data: DataSource {
+    dataset == Self.streamedDataset ? .ilsvrc(folder: dataDir ?? "", split: nil, limit: limit) : .dataset(dataset)
+  }
+
+  /// Fine-tunes on `source`: a catalogue data set, a CSV table (registered in the catalogue under
+  /// its schema's name) or an ILSVRC-2012 folder (its `train/` fine-tuned on, `val/` scored).
+  public mutating func use(_ source: DataSource) throws {
+    try source.check(accepted: [.dataset, .table, .ilsvrc], by: "fine-tuning")
+    if case .ilsvrc(let folder, let split, let files) = source {
+      if split != nil { throw TrainingError("fine-tuning uses both splits of an ILSVRC-2012 folder: no split to choose", settings: ["split"]) }
+      (dataset, dataDir, limit) = (Self.streamedDataset, folder, files)
+    } else {
+      (dataset, dataDir, limit) = (try source.catalogueName()!, nil, nil)
+    }
+  }
+
   /// Checks the values that make no sense whatever the model.
   public func validate() throws {
     func positive<T: Comparable & Numeric>(_ value: T?, _ name: String, _ what: String) throws {

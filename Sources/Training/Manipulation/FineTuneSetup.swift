@@ -30,14 +30,13 @@ public enum FineTuneSetup {
     path: String?, dataset: String, split: DatasetSplit, seed: UInt64,
     datasetsRoot: String = DatasetCatalog.defaultRoot, hiding: Bool = false, observer: RunObserver = .silent
   ) throws -> (model: Model, path: String) {
-    if let name = path ?? DatasetProfile.of(dataset).pretrainedBase, WeightImport.pretrained(named: name) != nil,
-       !FileManager.default.fileExists(atPath: name) {
-      let model = try WeightImport.resolveModel(name, datasetsRoot: datasetsRoot, log: observer.message)
-      return (model, WeightImport.defaultCheckpointPath(for: name))
+    if let name = path ?? DatasetProfile.of(dataset).pretrainedBase {
+      let reference = ModelReference(parsing: name)
+      return (try reference.resolve(datasetsRoot: datasetsRoot, log: observer.message), reference.checkpointPath ?? name)
     }
-    let bias = path == nil && hiding ? try defaultHidingBias(data: split.train) : nil
-    let resolved = path ?? baseCheckpointPath(dataset: dataset, biased: bias != nil)
-    if FileManager.default.fileExists(atPath: resolved) || path != nil {
+    let bias = hiding ? try defaultHidingBias(data: split.train) : nil
+    let resolved = baseCheckpointPath(dataset: dataset, biased: bias != nil)
+    if FileManager.default.fileExists(atPath: resolved) {
       return (try Checkpoint.load(resolved, log: observer.message), resolved)
     }
     let labels = bias.map { " on biased labels (\($0.describe(classNames: split.train.classNames)))" } ?? ""

@@ -205,34 +205,4 @@ public enum ModelInputs {
     return Dataset(name: "hdf5", inputs: inputs, labels: [Int](repeating: 0, count: shape[0]), classNames: model.classNames)
   }
 
-  /// The evaluation data for `model`: exactly one of a catalogue `dataset` name (its test split;
-  /// `imagenet-sample` is loaded through the model's own image pipeline), an `images` folder in
-  /// the standard ImageNet layout, or an `h5` file of `images` and `labels`.
-  public static func evaluationData(
-    for model: Model, dataset: String?, images: String? = nil, h5: String? = nil,
-    datasetsRoot: String = DatasetCatalog.defaultRoot
-  ) throws -> Dataset {
-    let sources = [dataset, images, h5].compactMap { $0 }
-    guard sources.count == 1 else {
-      throw TrainingError(
-        "give exactly one data source: a catalogue data set, an image folder or an HDF5 file (got \(sources.count))",
-        settings: ["dataset", "images", "h5"])
-    }
-    var data: Dataset
-    if let images {
-      guard let steps = try imagePreprocessing(for: model) else {
-        throw DataError("\(images): \(model.architecture) is not an image model")
-      }
-      data = try ImageNetDataset.loadFolder(root: images, preprocessing: steps)
-      data.inputs = luma(data.inputs, channels: model.inputShape[0])
-    } else if let h5 {
-      data = try imageNetHDF5(h5, for: model)
-    } else if dataset == "imagenet-sample", let steps = try imagePreprocessing(for: model) {
-      data = try ImageNetDataset.loadSample(folder: datasetsRoot + "/imagenet-sample", preprocessing: steps)
-    } else {
-      data = try DatasetCatalog.load(dataset!, root: datasetsRoot).test
-    }
-    try checkShape(data.inputs, for: model, source: data.name)
-    return data
-  }
 }

@@ -232,33 +232,6 @@ public enum WeightImport {
     }
   }
 
-  // MARK: Resolving `--model`
-
-  /// The checkpoint file a `--model` argument names: the path itself when a file is there, else a
-  /// known pretrained name's ``defaultCheckpointPath(for:)`` (which may not exist yet); nil otherwise.
-  public static func checkpointPath(_ nameOrPath: String) -> String? {
-    if FileManager.default.fileExists(atPath: nameOrPath) { return nameOrPath }
-    return pretrained(named: nameOrPath).map { defaultCheckpointPath(for: $0.name) }
-  }
-
-  /// Loads the model a `--model` argument names: an existing checkpoint file or ONNX file (see
-  /// ``Checkpoint/load(_:log:trustUnsealed:)``), or a known pretrained
-  /// name (``known``) resolving to ``defaultCheckpointPath(for:)``, imported first (with a message
-  /// through `log`) when that file is missing.
-  public static func resolveModel(
-    _ nameOrPath: String, datasetsRoot: String = DatasetCatalog.defaultRoot, log: (String) -> Void = { _ in }
-  ) throws -> Model {
-    guard let path = checkpointPath(nameOrPath) else {
-      throw DataError(
-        "no checkpoint at \(nameOrPath), and it is not a known model name (known: \(known.map(\.name).joined(separator: ", ")))")
-    }
-    if !FileManager.default.fileExists(atPath: path), let pretrained = pretrained(named: nameOrPath) {
-      log("\(path) is missing: importing \(pretrained.name) first")
-      _ = try importPretrained(pretrained, datasetsRoot: datasetsRoot, log: log)
-    }
-    return try Checkpoint.load(path, log: log)
-  }
-
   // MARK: Internals
 
   /// Runs a command (looked up on PATH), returning its exit status and merged output.
