@@ -78,3 +78,15 @@ struct BetaGrowth: ExpressibleByArgument {
     (from, to) = (parts[0], parts[1])
   }
 }
+
+/// A number written as a decimal (`0.03`) or a fraction (`8/255`, a budget in pixel units).
+struct Fraction: ExpressibleByArgument {
+  var value: Float
+  init?(argument: String) {
+    let parts = argument.split(separator: "/", omittingEmptySubsequences: false)
+    guard (1...2).contains(parts.count), let top = Float(parts[0]) else { return nil }
+    guard parts.count == 2 else { value = top; return }
+    guard let bottom = Float(parts[1]), bottom != 0 else { return nil }
+    value = top / bottom
+  }
+}

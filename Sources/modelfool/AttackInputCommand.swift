@@ -28,11 +28,12 @@ struct AttackInputCommand: ParsableCommand {
   @Flag(help: "Keep ReLU during the attack (no softplus smoothing).") var noBetaGrowth = false
   @Flag(help: "Keep the exact max-pools during the attack (by default a smooth max of the same beta while beta grows).")
   var noSmoothPooling = false
-  @Option(parsing: .unconditional, help: "Perturbation budget in input units, e.g. 0.1 (default: none).") var epsilon: Float?
+  @Option(parsing: .unconditional, help: "Perturbation budget in input units, e.g. 0.1 or 8/255 (default: none; 8/255 for topk, center-mass and random-sign).")
+  var epsilon: Fraction?
   @Option(help: "Norm of the budget.") var norm = PerturbationNorm.linf
   @Option(help: "Defence: score explanations with softplus(beta) on the same weights: beta=B.") var defence: String?
   @Option(help: "Also score the attacked inputs against beta-smoothed explanations, e.g. 1,3,10,inf.") var sweepBeta: CommaList<Beta>?
-  @Option(help: "Target map: image (another example's map), frame (the location objective's frame) or hide (tabular: the row's own map without the sensitive features).")
+  @Option(help: "Target: image (another example's map), frame (the location objective's frame), hide (tabular: the row's own map without the sensitive features); away from the clean map (Ghorbani et al. 2019): topk, center-mass, random-sign.")
   var target = AttackTarget.image
   @Option(help: "With --target hide: features to hide, comma separated (default per data set, as finetune).") var sensitive: CommaList<String>?
   @Option(help: "A fine-tuned checkpoint (modelfool finetune) to compare against: same method and target, side by side.") var versus: String?
@@ -49,7 +50,7 @@ struct AttackInputCommand: ParsableCommand {
     settings.gamma = gamma
     settings.betaGrowth = noBetaGrowth ? nil : [betaGrowth.from, betaGrowth.to]
     settings.smoothPooling = !noSmoothPooling
-    (settings.epsilon, settings.norm, settings.target, settings.versus) = (epsilon, norm, target, versus)
+    (settings.epsilon, settings.norm, settings.target, settings.versus) = (epsilon?.value, norm, target, versus)
     settings.sensitive = sensitive?.values
     settings.sweepBetas = sweepBeta?.values.map(\.value)
     if let defence {

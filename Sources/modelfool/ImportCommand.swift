@@ -98,5 +98,3 @@ struct ImportCommand: ParsableCommand {
     }
   }
 }
-
-/// Writes one line to standard error (progress messages; stdout stays for results).

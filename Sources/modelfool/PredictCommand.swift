@@ -25,7 +25,6 @@ struct PredictCommand: ParsableCommand {
   @Option(help: "Classes to show per input.")
   var top = 5
 
-
   func validate() throws {
     guard top > 0 else { throw ValidationError("--top must be positive") }
     guard input.isEmpty != (index == nil) else { throw ValidationError("give either --input FILES or --index I with its data") }
@@ -50,18 +49,11 @@ struct PredictCommand: ParsableCommand {
       (inputs, names) = try Predictor.loadInputs(input, for: network)
     }
     let predictions = try Predictor.predict(network, inputs: inputs, labels: names, top: top)
-    if global.json {
-      let encoder = JSONEncoder()
-      encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-      print(String(decoding: try encoder.encode(predictions), as: UTF8.self))
-      return
-    }
+    if global.json { return try global.printJSON(predictions) }
     for p in predictions {
       print(p.input)
-      for s in p.top {
-        let name = s.name.count >= 32 ? s.name : s.name.padding(toLength: 32, withPad: " ", startingAt: 0)
-        print(String(format: "  %4d  ", s.classIndex) + name + String(format: " logit %8.3f  p %.4f", s.logit, s.probability))
-      }
+      let rows = p.top.map { s in ["  " + s.name, "\(s.classIndex)", String(format: "%.3f", s.logit), String(format: "%.4f", s.probability)] }
+      print(TextTable(header: ["  class", "index", "logit", "probability"], rows: rows).render())
     }
   }
 }

@@ -12,6 +12,16 @@ final class TerminalObserver: @unchecked Sendable {
     return RunObserver { terminal.handle($0) }
   }
 
+  /// A metric as the progress bar shows it.
+  static func format(_ value: RunMetric.Value) -> String {
+    switch value {
+    case .loss(let v): String(format: "%.4g", v)
+    case .fraction(let v): String(format: "%.3f", v)
+    case .number(let v): String(format: "%.3g", v)
+    case .text(let word): word
+    }
+  }
+
   private func handle(_ event: RunEvent) {
     lock.lock()
     defer { lock.unlock() }
@@ -21,7 +31,7 @@ final class TerminalObserver: @unchecked Sendable {
       let bar = bars[p.task] ?? ProgressBar(label: p.task, total: p.total, unit: p.unit)
       bars[p.task] = bar
       guard p.done > 0 else { return }  // a loop's start: the bar's clock starts, nothing to draw
-      bar.update(p.done, items: p.items, metrics: p.metrics.map { ($0.name, $0.value) })
+      bar.update(p.done, items: p.items, metrics: p.metrics.map { ($0.name, Self.format($0.value)) })
     case .finished(let task, let summary):
       bars.removeValue(forKey: task)?.finish(summary)
     }

@@ -428,6 +428,8 @@ struct CLIBadInvocationTests {
     .init(arguments: ["import", "--from", "TEXT", "--arch", "mlp", "--option", "inputs=100000", "--option", "hidden=100000", "--out", "x.h5"], error: "mlp: options inputs, hidden, classes make a layer of 100000 x 100000 weights, at most 100000000"),
     // File-system errors are one readable line.
     .init(arguments: ["explain", "--model", "CKPT", "--dataset", "german", "--method", "simplegrad", "--out", "TEXT"], error: "the output folder text.h5 is a file"),
+    .init(arguments: ["attack-input", "--model", "CKPT", "--target", "topk"], error: "the topk target attacks image explanations; mlp takes table rows"),
+    .init(arguments: ["attack-input", "--epsilon", "8/0"], error: "The value '8/0' is invalid for '--epsilon <epsilon>'"),
     // No silent fallbacks.
     .init(arguments: ["finetune", "--dataset", "german", "--model", "CKPT", "--objective", "hide", "--data-dir", "/tmp"],
           error: "give one data source, not 2: data set german, ILSVRC-2012 folder /tmp (--dataset, --data-dir)"),

@@ -188,17 +188,16 @@ public struct ManipulationReport: Codable, Sendable {
       String(format: " (score %.3g = Holm-corrected p of %@ among %d statistics, threshold alpha %.3g)", s, scoreStatistic ?? "", statisticsTested ?? 0, threshold ?? .nan)
     }
     var lines = [
-      "verdict: \(verdict)" + (head ?? " (no calibration: pass one made by `audit calibrate`)"),
-      "statistic".padding(toLength: 34, withPad: " ", startingAt: 0) + "     value  clean mean  clean sd        z         p    Holm p",
+      "verdict: \(verdict)" + (head ?? " (no calibration: pass one made by `audit calibrate`)")
     ]
-    for s in statistics {
-      lines.append(s.name.padding(toLength: 34, withPad: " ", startingAt: 0) + String(format: "%10.4f", s.value)
-        + (s.cleanMean.map { String(format: "%12.4f", $0) } ?? "           –")
-        + (s.cleanSD.map { String(format: "%10.4f", $0) } ?? "         –")
-        + (s.z.map { String(format: "%9.2f", $0) } ?? "        –")
-        + (s.p.map { String(format: "%10.2g", $0) } ?? "         –")
-        + (s.correctedP.map { String(format: "%10.2g", $0) } ?? "         –"))
+    let rows = statistics.map { s in
+      [
+        s.name, String(format: "%.4f", s.value), s.cleanMean.map { String(format: "%.4f", $0) } ?? "–",
+        s.cleanSD.map { String(format: "%.4f", $0) } ?? "–", s.z.map { String(format: "%.2f", $0) } ?? "–",
+        s.p.map { String(format: "%.2g", $0) } ?? "–", s.correctedP.map { String(format: "%.2g", $0) } ?? "–",
+      ]
     }
+    lines.append(TextTable(header: ["statistic", "value", "clean mean", "clean sd", "z", "p", "Holm p"], rows: rows).render())
     return lines.joined(separator: "\n")
   }
 }

@@ -66,23 +66,16 @@ public struct SanityReport: Codable, Sendable {
   public func table() -> String {
     let methods = settings.methods?.map(\.rawValue) ?? []
     var lines = ["cascading randomisation, Spearman rank correlation of |map| with the original's (\(examples) examples):"]
-    let header = ["method".padding(toLength: 14, withPad: " ", startingAt: 0)] + cascading.map { String($0.layer.prefix(12)).leftPadded(12) }
-      + (dataRandomisation == nil ? [] : ["labels".leftPadded(12)])
-    lines.append(header.joined(separator: " "))
-    for m in methods {
-      var row = [m.padding(toLength: 14, withPad: " ", startingAt: 0)]
-      row += cascading.map { String(format: "%12.3f", $0.similarity[m]?.spearmanAbs ?? .nan) }
-      if let d = dataRandomisation { row.append(String(format: "%12.3f", d.similarity[m]?.spearmanAbs ?? .nan)) }
-      lines.append(row.joined(separator: " "))
+    let header = ["method"] + cascading.map(\.layer) + (dataRandomisation == nil ? [] : ["labels"])
+    let rows = methods.map { m in
+      [m] + cascading.map { String(format: "%.3f", $0.similarity[m]?.spearmanAbs ?? .nan) }
+        + (dataRandomisation.map { [String(format: "%.3f", $0.similarity[m]?.spearmanAbs ?? .nan)] } ?? [])
     }
+    lines.append(TextTable(header: header, rows: rows).render())
     lines.append(String(format: "accuracy on the examples: original %.3f", accuracy)
       + (shuffledAccuracy.map { String(format: ", permuted-label model %.3f", $0) } ?? ""))
     return lines.joined(separator: "\n")
   }
-}
-
-extension String {
-  func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
 }
 
 /// The model-parameter and data randomisation tests of Adebayo et al. (2018), "Sanity checks for

@@ -78,10 +78,11 @@ public struct SweepReport: Codable, Sendable {
 
   /// One line per run.
   public func table() -> String {
-    (["run                                   method          FSR   accuracy change"] + points.map {
-      $0.folder.padding(toLength: 38, withPad: " ", startingAt: 0) + $0.method.padding(toLength: 12, withPad: " ", startingAt: 0)
-        + String(format: "%8.3f %+14.4f", $0.fsr, $0.accuracyChange)
-    }).joined(separator: "\n")
+    TextTable(
+      header: ["run", "method", "FSR", "accuracy change"],
+      rows: points.map { [$0.folder, $0.method, String(format: "%.3f", $0.fsr), String(format: "%+.4f", $0.accuracyChange)] },
+      leftColumns: 2
+    ).render()
   }
 }
 

@@ -112,8 +112,8 @@ public enum Trainer {
           done += 1
           step += 1
           observer.progress(RunProgress(task: task, done: done, total: stepsPerEpoch, items: seen, unit: "img", metrics: [
-            ("loss", String(format: "%.4f", lossSum / Float(seen))),
-            ("acc", String(format: "%.3f", Float(correct) / Float(seen))),
+            RunMetric("loss", .loss(Double(lossSum / Float(seen)))),
+            RunMetric("acc", .fraction(Double(correct) / Double(seen))),
           ]))
         }
       }
@@ -133,8 +133,8 @@ public enum Trainer {
         done += 1
         step += 1
         observer.progress(RunProgress(task: task, done: done, total: stepsPerEpoch, items: seen, unit: "img", metrics: [
-          ("loss", String(format: "%.4f", lossSum / Float(seen))),
-          ("acc", String(format: "%.3f", Float(correct) / Float(seen))),
+          RunMetric("loss", .loss(Double(lossSum / Float(seen)))),
+          RunMetric("acc", .fraction(Double(correct) / Double(seen))),
         ]))
       }
       let testAccuracy = try test.map { test in

@@ -208,7 +208,7 @@ public enum FoolingEvaluator {
         t.statisticFooled += statistics.fooled
         t.statisticOriginal += statistics.original
         observer.progress(RunProgress(
-          task: task, done: batchesDone, total: order.count * methods.count, metrics: [("method", method.rawValue)]))
+          task: task, done: batchesDone, total: order.count * methods.count, metrics: [RunMetric("method", .text(method.rawValue))]))
         t.spearman += FoolingStatistics.perExample(ho, hf, SimilarityMetrics.spearman)
         t.topK += FoolingStatistics.perExample(ho, hf) { SimilarityMetrics.topKIntersection($0, $1, k: max($0.count / 10, 1)) }
         t.pcc += FoolingStatistics.perExample(ho, hf, SimilarityMetrics.pearson)
@@ -273,22 +273,17 @@ extension FoolingEvaluation {
   /// A terminal table: per method the FSR of the fooled and the original model and the map
   /// similarity, then accuracy (and fairness for tabular data).
   public func table() -> String {
-    func cell(_ text: String, _ width: Int = 10) -> String {
-      String(repeating: " ", count: max(width - text.count, 0)) + text
-    }
     var lines: [String] = []
     lines.append("objective \(objective), statistic \(statistic), success when \(successRange), \(examples) held-out examples")
-    lines.append("method".padding(toLength: 14, withPad: " ", startingAt: 0)
-      + ["FSR", "FSR orig", "FSR*", "spearman", "top-k", "PCC", "SSIM"].map { cell($0) }.joined())
-    for m in methods {
-      let values = [
-        String(format: "%.1f%%", 100 * m.fsr.fooled), String(format: "%.1f%%", 100 * m.fsr.original),
+    let rows = methods.map { m in
+      [
+        m.method, String(format: "%.1f%%", 100 * m.fsr.fooled), String(format: "%.1f%%", 100 * m.fsr.original),
         m.fsrWhereOriginalFailed.map { String(format: "%.1f%%", 100 * $0) } ?? "-",
         String(format: "%.3f", m.spearman), String(format: "%.3f", m.topKIntersection), String(format: "%.3f", m.pcc),
         m.ssim.map { String(format: "%.3f", $0) } ?? "-",
       ]
-      lines.append(m.method.padding(toLength: 14, withPad: " ", startingAt: 0) + values.map { cell($0) }.joined())
     }
+    lines.append(TextTable(header: ["method", "FSR", "FSR orig", "FSR*", "spearman", "top-k", "PCC", "SSIM"], rows: rows).render())
     lines.append("FSR*: FSR of the fooled model on the examples where the original's map is not already a success")
     for m in methods {
       guard let ci = m.fsrInterval95 else { continue }

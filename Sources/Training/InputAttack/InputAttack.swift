@@ -49,6 +49,12 @@ public enum AttackTarget: String, Codable, CaseIterable, Sendable {
   case frame
   /// Tabular rows: the row's own explanation without the sensitive features.
   case hide
+  /// Ghorbani et al. (2019), away from the clean map (``FragilityAttack``): its top-k entries lose
+  /// their relevance, its centre of mass moves, or (the baseline) a random sign perturbation.
+  case topK = "topk", centerMass = "center-mass", randomSign = "random-sign"
+
+  /// The attack of Ghorbani et al. this target names; nil for the targets of Dombrowski et al.
+  public var fragility: FragilityAttack.Kind? { FragilityAttack.Kind(rawValue: rawValue) }
 }
 
 /// The input-manipulation attack: the optimisation loop and its projection.
@@ -107,8 +113,8 @@ public enum InputAttack {
       adam.update([current], along: [g])
       current.value = project(current.value, original: x, options: options)
       observer.progress(RunProgress(task: task, done: step + 1, total: options.steps, metrics: [
-        ("expl", String(format: "%.3g", explanationTerm.scalar)), ("out", String(format: "%.3g", outputTerm.scalar)),
-        ("beta", beta.map { String(format: "%.1f", $0) } ?? "relu"),
+        RunMetric("expl", .loss(Double(explanationTerm.scalar))), RunMetric("out", .loss(Double(outputTerm.scalar))),
+        RunMetric("beta", beta.map { .number(Double($0)) } ?? .text("relu")),
       ]))
     }
     observer.finished(task)

@@ -100,10 +100,7 @@ public struct InputAttackComparison: Codable, Sendable {
 
   /// Terminal table.
   public func table() -> String {
-    let widths = [20, 14, 15, 15, 15, 9, 32]
-    func row(_ cells: [String]) -> String {
-      zip(cells, widths).map { $0.padding(toLength: max($1, $0.count), withPad: " ", startingAt: 0) }.joined(separator: " ")
-    }
-    return (["same model, method \(method), same target maps, \(examples) examples:", row(Self.header)] + cells.map(row)).joined(separator: "\n")
+    "same model, method \(method), same target maps, \(examples) examples:\n"
+      + TextTable(header: Self.header, rows: cells, leftColumns: Self.header.count).render()
   }
 }

@@ -43,6 +43,8 @@ public struct InputAttackSummary: Codable, Sendable {
   public var comparison: InputAttackComparison? = nil
   /// With `--target hide` (tabular): how well the hidden features are hidden.
   public var hiding: HidingScore? = nil
+  /// With `--target topk|center-mass|random-sign`: how far the maps moved (Ghorbani et al.).
+  public var fragility: FragilityScore? = nil
 }
 
 /// Tabular "hide a feature" input attack: where the hidden features rank before and after.
@@ -71,6 +73,10 @@ extension InputAttackSummary {
       for (name, r) in hiding.meanRank.sorted(by: { $0.key < $1.key }) {
         lines.append(String(format: "mean rank of %@: clean %.2f, attacked %.2f", name as NSString, r.original, r.fooled))
       }
+    }
+    if let f = fragility {
+      lines.append(String(format: "away from the clean maps: top-%d intersection %.3f, Spearman %.3f", f.k, f.topKIntersection, f.spearman)
+        + (f.centerShiftPixels.map { String(format: ", centre of mass moved %.1f pixels", $0) } ?? ""))
     }
     if let betaSweep {
       lines.append("beta-smoothed explanations (same adversarial inputs): " + betaSweep.sorted { $0.key < $1.key }.map { String(format: "beta=%@ PCC %.3f", $0.key as NSString, $0.value) }.joined(separator: ", "))

@@ -41,6 +41,10 @@ public struct InputAttackRun: Sendable {
     resolved.steps = settings.steps ?? (large ? 150 : 500)
     resolved.learningRate = settings.learningRate ?? (large ? 2e-3 : 5e-2)
     resolved.gamma = settings.gamma ?? (tabular ? 1 : 1e-2)
+    if settings.target.fragility != nil {
+      guard !tabular else { throw TrainingError("the \(settings.target.rawValue) target attacks image explanations; \(network.architecture) takes table rows", settings: ["target"]) }
+      resolved.epsilon = settings.epsilon ?? 8 / 255
+    }
     if !method.usesBetaSmoothing {
       resolved.betaGrowth = nil
     }
@@ -58,7 +62,7 @@ public struct InputAttackRun: Sendable {
     options.outputWeight = resolved.gamma! * options.explanationWeight
     options.betaGrowth = resolved.betaGrowth.map { ($0[0], $0[1]) }
     options.smoothPooling = resolved.smoothPooling
-    options.epsilon = settings.epsilon
+    options.epsilon = resolved.epsilon
     options.norm = settings.norm
     options.inputRange = tabular ? nil : (0, 1)
     let spans = tabular ? try FeatureSpan.features(of: network) : []
@@ -89,6 +93,8 @@ public struct InputAttackRun: Sendable {
       hidden = try FineTuneSetup.hiddenGroups(settings.sensitive, dataset: dataset, features: spans)
       targetMaps = InputAttack.hideTarget(originalMaps, columns: hidden.flatMap { Array(spans[$0].columns) })
       resolved.sensitive = hidden.map { spans[$0].name }
+    case .topK, .centerMass, .randomSign:
+      targetMaps = originalMaps  // the attack moves away from the clean map: scored against it
     }
     // Load the model to compare with first, so that a bad path fails before the attack runs.
     let versus = try settings.versus.map { path in
@@ -96,7 +102,9 @@ public struct InputAttackRun: Sendable {
         .flatMap { try? FineTuneDocument.decode($0, source: path).seconds })
     }
     let start = Date()
-    let (adversarial, _) = try InputAttack.run(network, x, targetMaps: targetMaps, options: options, observer: observer)
+    let adversarial = try settings.target.fragility.map { kind in
+      try FragilityAttack.run(network, x, originalMaps: originalMaps, classes: classes, kind: kind, options: options, seed: settings.seed, observer: observer)
+    } ?? InputAttack.run(network, x, targetMaps: targetMaps, options: options, observer: observer).adversarial
     let seconds = Date().timeIntervalSince(start)
     let examples = try InputAttack.evaluate(
       network, original: x, adversarial: adversarial, classes: classes, labels: data.labels,
@@ -118,6 +126,10 @@ public struct InputAttackRun: Sendable {
       summary.hiding = try InputAttack.hidingScore(
         network, original: x, adversarial: adversarial, classes: classes, method: method, features: spans, hidden: hidden)
     }
+    let adversarialMaps = try maps(adversarial, beta: settings.defenceBeta)
+    if settings.target.fragility != nil {
+      summary.fragility = FragilityAttack.score(originalMaps: originalMaps, adversarialMaps: adversarialMaps, inputHeight: x.rank == 4 ? x.shape[2] : nil)
+    }
     if let versus {
       summary.comparison = try InputAttack.compare(
         inputAttack: summary, base: network, fooled: versus.model, fooledSeconds: versus.seconds,
@@ -128,11 +140,12 @@ public struct InputAttackRun: Sendable {
       case .frame: "frame"
       case .hide: "itself, hidden features removed"
       case .image: "example \(t) (label \(data.labels[t]))"
+      case .topK, .centerMass, .randomSign: "away from its own map"
       }
     }
     let arrays = InputAttackArrays(
       original: x, adversarial: adversarial, originalMaps: originalMaps,
-      adversarialMaps: try maps(adversarial, beta: settings.defenceBeta), targetMaps: targetMaps, classes: classes,
+      adversarialMaps: adversarialMaps, targetMaps: targetMaps, classes: classes,
       adversarialClasses: examples.map(\.adversarialClass))
     return InputAttackOutcome(
       report: InputAttackReport(

@@ -384,8 +384,8 @@ public enum FineTuner {
       progress.records.append(record)
       progress.step = step
       progress.skippedFiles += skips.take()
-      var metrics: [(name: String, value: String)] = [("CE", String(format: "%.3f", last.ce)), ("L_F", String(format: "%.4f", last.lf))]
-      if let monitored { metrics.append(("held-out acc", String(format: "%.3f", monitored.0))) }
+      var metrics = [RunMetric("CE", .loss(Double(last.ce))), RunMetric("L_F", .loss(Double(last.lf)))]
+      if let monitored { metrics.append(RunMetric("held-out acc", .fraction(Double(monitored.0)))) }
       observer.progress(RunProgress(task: task, done: step, total: options.steps, metrics: metrics))
       if let control, step < options.steps {
         let stopping = control.shouldStop()

@@ -11,17 +11,40 @@ public struct RunProgress: Sendable {
   public var items: Int?
   /// Unit of the rate: `it` (steps) or `img`.
   public var unit: String
-  /// Latest metrics, name and formatted value, in display order.
-  public var metrics: [(name: String, value: String)]
+  /// Latest metrics, as numbers, in display order (the caller formats them).
+  public var metrics: [RunMetric]
 
   /// A progress report; `items` and `unit` default to counting steps.
-  public init(task: String, done: Int, total: Int, items: Int? = nil, unit: String = "it", metrics: [(name: String, value: String)] = []) {
+  public init(task: String, done: Int, total: Int, items: Int? = nil, unit: String = "it", metrics: [RunMetric] = []) {
     self.task = task
     self.done = done
     self.total = total
     self.items = items
     self.unit = unit
     self.metrics = metrics
+  }
+}
+
+/// One named figure of a progress report, with what kind of number it is (so a terminal, a
+/// notebook or a log can format it without parsing text back).
+public struct RunMetric: Sendable, Equatable {
+  public enum Value: Sendable, Equatable {
+    /// A loss or loss term (unbounded, positive).
+    case loss(Double)
+    /// A fraction in [0, 1] (accuracy).
+    case fraction(Double)
+    /// Any other number.
+    case number(Double)
+    /// A word (the method being scored, `relu` for no smoothing).
+    case text(String)
+  }
+
+  public var name: String
+  public var value: Value
+
+  public init(_ name: String, _ value: Value) {
+    self.name = name
+    self.value = value
   }
 }
 
