@@ -5,7 +5,8 @@ with the values.
     pip install shap lime
     python3 Tests/Fixtures/make_blackbox_fixtures.py
 
-writes Tests/Fixtures/kernelshap_reference.json and Tests/Fixtures/lime_reference.json.
+writes Tests/Fixtures/kernelshap_reference.json, Tests/Fixtures/lime_reference.json and
+Tests/Fixtures/lime_image_reference.json.
 Tested with shap 0.51.0, lime 0.2.0.1, scikit-learn 1.9.1, numpy 2.4.
 """
 import json
@@ -116,6 +117,31 @@ def lime_reference():
         json.dump(out, f)
 
 
+def lime_image_reference():
+    """lime's image regression (LimeImageExplainer's kernel: cosine distance to the unmasked
+    sample, width 0.25; LimeBase with its `auto` feature selection and Ridge(alpha=1)) on a fixed
+    design of 200 samples of 9 superpixels and made-up outputs."""
+    from lime.lime_base import LimeBase
+    import sklearn.metrics
+    rng = np.random.RandomState(7)
+    m, s = 9, 200
+    z = rng.randint(0, 2, (s, m)).astype(float)
+    z[0] = 1
+    y = rng.uniform(0, 1, s)
+    distances = sklearn.metrics.pairwise_distances(z, z[0].reshape(1, -1), metric="cosine").ravel()
+    kernel = lambda d: np.sqrt(np.exp(-(d ** 2) / 0.25 ** 2))
+    base = LimeBase(kernel, verbose=False, random_state=np.random.RandomState(0))
+    labels = np.stack([1 - y, y], axis=1)
+    _, pairs, _, _ = base.explain_instance_with_data(z, labels, distances, 1, 100000, feature_selection="auto")
+    coefficients = [0.0] * m
+    for feature, value in pairs:
+        coefficients[feature] = value
+    out = {"design": z.tolist(), "outputs": y.tolist(), "coefficients": coefficients, "players": m}
+    with open(os.path.join(HERE, "lime_image_reference.json"), "w") as f:
+        json.dump(out, f)
+
+
 if __name__ == "__main__":
     kernelshap()
     lime_reference()
+    lime_image_reference()

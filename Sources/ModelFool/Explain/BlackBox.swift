@@ -33,6 +33,8 @@ public struct BlackBoxOptions: Sendable {
   public var coalitions = 2048
   /// LIME: perturbed rows, the explained row included (5000, lime's default).
   public var limeSamples = 5000
+  /// Image LIME: perturbed images, the explained image included (1000, lime's image default).
+  public var limeImageSamples = 1000
   /// Upper bound on the perturbed rows of one forward pass (65,536).
   public var rowsPerPass = 65_536
 
@@ -47,6 +49,7 @@ public struct BlackBoxOptions: Sendable {
     o.backgroundSize = 10
     o.coalitions = 256
     o.limeSamples = 500
+    o.limeImageSamples = 100
     return o
   }
 }

@@ -225,7 +225,8 @@ func rawExplanation(
     let run = {
       switch method {
       case .kernelSHAP: try KernelSHAP.explanation(model, x, classes: classes, options: options)
-      case .lime: try LIME.explanation(model, x, classes: classes, options: options)
+      case .lime: x.rank == 4 ? try ImageLIME.explanation(model, x, classes: classes, options: options)
+        : try LIME.explanation(model, x, classes: classes, options: options)
       default: try Occlusion.explanation(model, x, classes: classes, options: options)
       }
     }

@@ -25,8 +25,9 @@ public enum ExplanationMethod: String, CaseIterable, Codable, Sendable, CustomSt
   /// KernelSHAP (Lundberg & Lee 2017) of tabular rows: Shapley values of the feature groups over a
   /// background (docs/METHODS.md §2.11); signed, unnormalised.
   case kernelSHAP = "kernelshap"
-  /// LIME (Ribeiro et al. 2016) of tabular rows, the `lime` package's tabular defaults: ridge
-  /// coefficients of the feature groups (docs/METHODS.md §2.12); signed, unnormalised.
+  /// LIME (Ribeiro et al. 2016), the `lime` package's defaults: ridge coefficients of the feature
+  /// groups of tabular rows, or of the SLIC superpixels of images (docs/METHODS.md §2.12);
+  /// signed, unnormalised.
   case lime = "lime"
   /// Occlusion (Zeiler & Fergus 2014) of images: the mean drop of the class logit over the
   /// sliding patches that cover a pixel (docs/METHODS.md §2.13); signed, unnormalised.
@@ -44,12 +45,12 @@ public enum ExplanationMethod: String, CaseIterable, Codable, Sendable, CustomSt
     self = m
   }
 
-  /// True for the methods that explain at a target layer and need a spatial `[N, C, h, w]`
-  /// activation there.
-  /// True for the black-box methods (KernelSHAP, LIME), which probe the model with perturbed tabular
-  /// rows and need reference rows (``Model/explanationReference``).
+  /// True for the black-box methods (KernelSHAP, LIME), which probe the model with perturbed
+  /// inputs; on tabular rows they need reference rows (``Model/explanationReference``).
   public var isBlackBox: Bool { self == .kernelSHAP || self == .lime }
 
+  /// True for the methods that explain at a target layer and need a spatial `[N, C, h, w]`
+  /// activation there.
   public var needsTargetLayer: Bool { self == .simpleGradTarget || self == .gradCAM || self == .lrpTarget }
 
   /// True when an input attack on this method explains a smooth surrogate of the network (every
@@ -114,6 +115,11 @@ public struct ExplanationOptions: Sendable {
   public var occlusionStride: Int? = nil
   /// Occlusion: value the patch is filled with, in input units (0).
   public var occlusionFill: Float = 0
+  /// Image LIME: about this many SLIC superpixels (``SLIC``); nil: 50, at most one per 16 pixels.
+  public var limeSegments: Int? = nil
+  /// Image LIME: value a hidden superpixel takes, in input units; nil: its mean colour (the
+  /// `lime` package's `hide_color=None`).
+  public var limeFill: Float? = nil
 
   /// The defaults.
   public init() {}

@@ -146,6 +146,18 @@ public struct LIMEStatistics: Sendable {
       let d2 = (0..<m).reduce(0.0) { $0 + (1 - z[j * m + $1]) }
       w[j] = exp(-d2 / (width * width)).squareRoot()
     }
+    return LIME.ridgeMap(z: z, weights: w, samples: s, players: m)
+  }
+}
+
+/// LIME of tabular models (image models: ``ImageLIME``).
+public enum LIME {
+  /// The `[S, M]` map of LIME's weighted ridge regression (alpha 1, with intercept) of outputs
+  /// `y` `[S]` on the interpretable samples `z` `[S, M]` with kernel weights `weights` `[S]`:
+  /// `coefficients = map^T y`, `map^T = (Zc^T W Zc + I)^{-1} Zc^T W`, `Zc` the samples centred
+  /// by their weighted mean, `W` the weights (the `lime` package's `Ridge(alpha=1)` fit).
+  static func ridgeMap(z samples: [Double], weights w: [Double], samples s: Int, players m: Int) -> [Double] {
+    var z = samples
     let total = w.reduce(0, +)
     let mean = (0..<m).map { g in (0..<s).reduce(0.0) { $0 + w[$1] * z[$1 * m + g] } / total }
     for j in 0..<s { for g in 0..<m { z[j * m + g] -= mean[g] } }
@@ -165,10 +177,7 @@ public struct LIMEStatistics: Sendable {
     for g in 0..<m { for j in 0..<s { map[j * m + g] = coef[g * s + j] } }
     return map
   }
-}
 
-/// LIME of tabular models.
-public enum LIME {
   /// The coefficients `[N, M]` of LIME for the rows `x` `[N, D]` and the class of each row, one per
   /// player (the model's feature groups), for the explained output (``BlackBoxOptions/output``),
   /// with the clean logits and the classes.

@@ -84,7 +84,7 @@ public struct ExplainRun: Sendable {
     resolved.method = method
     if let background = settings.background { options.blackBox.background = try Self.rows(from: background) }
     if let output = settings.blackBoxOutput { options.blackBox.output = output }
-    if method.isBlackBox {
+    if method.isBlackBox, DataKind(of: net) == .tabular {
       guard settings.inputs.isEmpty else {
         throw TrainingError("\(method) explains the tabular rows of a data set, not image files", settings: ["inputs"])
       }
