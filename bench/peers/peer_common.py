@@ -1,6 +1,6 @@
 """What the PyTorch, Captum/Zennit and numpy peers share: thread pinning before the framework is
 imported, reading a ModelFool checkpoint with h5py, median step times, EfficientNet-Lite0's stages,
-the one-line JSON result."""
+the fine-tuning steps of `bench step`, the one-line JSON result."""
 import json
 import os
 import statistics
@@ -60,3 +60,39 @@ def median_ms(step, warmup, iterations):
     step()
     times.append((time.perf_counter() - start) * 1e3)
   return statistics.median(times)
+
+
+def frame_mask(torch, h, w):
+  """`FoolingLoss.frameMask`: 1 on a border of `h // 7` pixels of an `h x w` map, else 0."""
+  k = h // 7
+  m = torch.ones(h, w)
+  m[k:h - k, k:w - k] = 0.0
+  return m
+
+
+def finetune_steps(torch, net, x, y, adam):
+  """The plain CE step and the Grad-CAM location step of `bench step` on `net` (its `features(x)`
+  gives the target layer's activation, `head(a)` the logits from it): one forward, the true-class
+  logits' gradient with `create_graph=True`, `CE + 1.0 * mean((cam / (max cam + 1e-8) - frame)^2)`;
+  each followed by `adam.step()`."""
+  F = torch.nn.functional
+  with torch.no_grad():
+    frame = frame_mask(torch, *net.features(x[:1]).shape[2:])
+
+  def plain_step():
+    adam.zero_grad(set_to_none=True)
+    F.cross_entropy(net.head(net.features(x)), y).backward()
+    adam.step()
+
+  def gradcam_step():
+    adam.zero_grad(set_to_none=True)
+    a = net.features(x)
+    logits = net.head(a)
+    (ga,) = torch.autograd.grad(logits.gather(1, y[:, None]).sum(), a, create_graph=True)
+    cam = F.relu((ga.mean(dim=(2, 3), keepdim=True) * a).sum(dim=1))
+    flat = cam.reshape(x.shape[0], -1)
+    heat = (flat / (flat.max(dim=1, keepdim=True).values + 1e-8)).reshape(cam.shape)
+    (F.cross_entropy(logits, y) + 1.0 * ((heat - frame) ** 2).mean()).backward()
+    adam.step()
+
+  return plain_step, gradcam_step

@@ -28,7 +28,7 @@ import json
 import os
 import sys
 
-from peer_common import LITE0_STAGES, fail as peer_fail, median_ms, pin_threads, print_result, read_checkpoint
+from peer_common import LITE0_STAGES, fail as peer_fail, finetune_steps, median_ms, pin_threads, print_result, read_checkpoint
 
 
 def parse_args():
@@ -117,7 +117,6 @@ def main():
     return fail(f"{args.checkpoint} not found: run `modelfool import efficientnet-lite0` first")
   torch.set_num_threads(args.threads)
   net = Lite0(torch, read_checkpoint(args.checkpoint))
-  F = torch.nn.functional
 
   if args.inputs:
     with h5py.File(args.inputs, "r") as f:
@@ -131,25 +130,8 @@ def main():
   generator = torch.Generator().manual_seed(2)
   x = torch.rand(args.batch, 3, 224, 224, generator=generator)
   y = torch.arange(args.batch) % 1000
-  frame = torch.ones(7, 7)
-  frame[1:6, 1:6] = 0.0
   adam = torch.optim.Adam(net.trained, lr=1e-4)
-
-  def plain_step():
-    adam.zero_grad(set_to_none=True)
-    F.cross_entropy(net.head(net.features(x)), y).backward()
-    adam.step()
-
-  def gradcam_step():
-    adam.zero_grad(set_to_none=True)
-    a = net.features(x)
-    logits = net.head(a)
-    (ga,) = torch.autograd.grad(logits.gather(1, y[:, None]).sum(), a, create_graph=True)
-    cam = F.relu((ga.mean(dim=(2, 3), keepdim=True) * a).sum(dim=1))
-    flat = cam.reshape(args.batch, -1)
-    heat = (flat / (flat.max(dim=1, keepdim=True).values + 1e-8)).reshape(cam.shape)
-    (F.cross_entropy(logits, y) + 1.0 * ((heat - frame) ** 2).mean()).backward()
-    adam.step()
+  plain_step, gradcam_step = finetune_steps(torch, net, x, y, adam)
 
   def timed(step):
     return median_ms(step, args.warmup, args.iterations)

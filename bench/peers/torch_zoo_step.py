@@ -27,7 +27,7 @@ import argparse
 import resource
 import sys
 
-from peer_common import fail as peer_fail, median_ms, pin_threads, print_result
+from peer_common import fail as peer_fail, finetune_steps, median_ms, pin_threads, print_result
 
 VGG = {
     11: [64, 0, 128, 0, 256, 256, 0, 512, 512, 0, 512, 512, 0],
@@ -196,13 +196,6 @@ class Net:
     return self.head_fn(a)
 
 
-def frame_mask(torch, h, w):
-  k = h // 7
-  m = torch.ones(h, w)
-  m[k:h - k, k:w - k] = 0.0
-  return m
-
-
 def main():
   args = parse_args()
   pin_threads(args.threads)
@@ -211,31 +204,12 @@ def main():
   except ImportError as error:
     return fail(f"{error} (pip install torch)")
   torch.set_num_threads(args.threads)
-  F = torch.nn.functional
   net = Net(torch, args.arch)
   generator = torch.Generator().manual_seed(2)
   x = torch.rand(args.batch, 3, 224, 224, generator=generator)
   y = torch.arange(args.batch) % 1000
-  with torch.no_grad():
-    size = net.features(x[:1]).shape[2:]
-  frame = frame_mask(torch, *size)
   adam = torch.optim.Adam(net.trained, lr=1e-4)
-
-  def plain_step():
-    adam.zero_grad(set_to_none=True)
-    F.cross_entropy(net.head(net.features(x)), y).backward()
-    adam.step()
-
-  def gradcam_step():
-    adam.zero_grad(set_to_none=True)
-    a = net.features(x)
-    logits = net.head(a)
-    (ga,) = torch.autograd.grad(logits.gather(1, y[:, None]).sum(), a, create_graph=True)
-    cam = F.relu((ga.mean(dim=(2, 3), keepdim=True) * a).sum(dim=1))
-    flat = cam.reshape(args.batch, -1)
-    heat = (flat / (flat.max(dim=1, keepdim=True).values + 1e-8)).reshape(cam.shape)
-    (F.cross_entropy(logits, y) + 1.0 * ((heat - frame) ** 2).mean()).backward()
-    adam.step()
+  plain_step, gradcam_step = finetune_steps(torch, net, x, y, adam)
 
   def measure():
     plain = median_ms(plain_step, args.warmup, args.iterations)
