@@ -17,10 +17,12 @@ struct ScaffoldCommand: ParsableCommand {
   var innocuous = "one-decoy"
   @Option(help: "Perturbations the detector is trained on: lime, kernelshap or both.") var explainer = PerturbationSource.both
   @Option(parsing: .unconditional, help: "Perturbations per train row.") var repeats = 10
+  @Flag(inversion: .prefixedNo, help: "Also require a real row's numeric values to occur in the train rows.") var seenValues = true
   @Option(help: "Hidden layer widths of the detector MLP (default 128,64).") var hidden: CommaList<Int>?
   @Option(parsing: .unconditional, help: "Detector training epochs.") var epochs = 10
   @Option(parsing: .unconditional, help: "Test rows explained.") var explainedRows = 500
   @Option(parsing: .unconditional, help: "LIME samples per explanation.") var limeSamples = 5000
+  @Option(help: "KernelSHAP background: kmeans (centres, as Slack et al.) or sample (train rows).") var background = ScaffoldBackground.kmeans
   @Option(parsing: .unconditional, help: "KernelSHAP background rows.") var backgroundSize = 10
   @Option(help: "Seed for decoys, detector and explainer designs.") var seed: UInt64 = 0
   @Option(help: "Output folder (report.json, report.txt, biased.h5, innocuous.h5, detector.h5).") var out = "runs/scaffold"
@@ -29,8 +31,9 @@ struct ScaffoldCommand: ParsableCommand {
     var settings = ScaffoldSettings()
     if let name = try data.catalogueName(for: "scaffold") { settings.dataset = name }
     (settings.sensitive, settings.innocuous, settings.perturbations) = (sensitive, InnocuousFeature(parsing: innocuous), explainer)
-    (settings.repeats, settings.hidden, settings.epochs, settings.seed) = (repeats, hidden?.values ?? settings.hidden, epochs, seed)
-    (settings.explainedRows, settings.limeSamples, settings.backgroundSize) = (explainedRows, limeSamples, backgroundSize)
+    (settings.repeats, settings.seenValues, settings.hidden) = (repeats, seenValues, hidden?.values ?? settings.hidden)
+    (settings.epochs, settings.seed) = (epochs, seed)
+    (settings.explainedRows, settings.limeSamples, settings.background, settings.backgroundSize) = (explainedRows, limeSamples, background, backgroundSize)
     let claim = try RunFolderClaim(out)  // the run owns its folder until its files are in place
     defer { claim.release() }
     let outcome = try ScaffoldRun(settings: settings, datasetsRoot: try global.root, observer: global.prepare()).run()
@@ -42,3 +45,4 @@ struct ScaffoldCommand: ParsableCommand {
 }
 
 extension PerturbationSource: ExpressibleByArgument {}
+extension ScaffoldBackground: ExpressibleByArgument {}

@@ -40,7 +40,7 @@ struct ScaffoldTests {
     #expect(data.innocuousRule.columns == [5] && data.innocuousRule.threshold == 0)
     #expect(data.sensitivePlayer == 1 && data.innocuousPlayers == [3])
     #expect(Set(data.split.train.inputs.scalars.enumerated().filter { $0.offset % 6 == 5 }.map(\.element)) == [-1, 1])
-    let network = try ScaffoldRun.build(data: data, settings: Self.quick)
+    let network = try ScaffoldRun.build(data: data, settings: Self.quick, background: ScaffoldRun.background(data: data, settings: Self.quick))
     // Only the Female column has a weight: 1000 on the unfavourable logit, bias -500.
     let w = network.biased.namedParameters().first { $0.name == "0.weight" }!.parameter.value.scalars
     #expect(w == [0, 1000, 0, 0, 0, 0] + [0, 0, 0, 0, 0, 0])
@@ -59,7 +59,7 @@ struct ScaffoldTests {
   @Test func theScaffoldIsTheBiasedModelOnRowsTakenForRealAndTheInnocuousOneElsewhere() throws {
     let data = try ScaffoldData(split: Self.rows(), sensitive: "sex", innocuous: .twoDecoys, seed: 2)
     #expect(data.innocuousRule.columns == [5, 6] && data.innocuousRule.threshold == 1)
-    let trained = try ScaffoldRun.build(data: data, settings: Self.quick)
+    let trained = try ScaffoldRun.build(data: data, settings: Self.quick, background: ScaffoldRun.background(data: data, settings: Self.quick))
     var generator = SeededGenerator(seed: 4)
     let x = Tensor(shape: [64, 7], scalars: (0..<(64 * 7)).map { _ in Float(generator.next() % 401) / 100 - 2 })
     // The median of the detector's "real" probability as threshold: both sides are populated.
@@ -84,7 +84,7 @@ struct ScaffoldTests {
 
   @Test func kernelSHAPPerturbationsTakeEachFeatureFromOneOfTwoRealRows() throws {
     let real = Self.rows().train
-    let fake = try OODClassifier.perturbations(of: real.inputs, players: real.features, source: .kernelshap, count: 50, seed: 3)
+    let fake = try OODClassifier.perturbations(of: real.inputs, players: real.features, source: .kernelshap, background: real.inputs, count: 50, seed: 3)
     let (x, y) = (real.inputs.scalars, fake.scalars)
     var mixed = 0
     for s in 0..<50 {

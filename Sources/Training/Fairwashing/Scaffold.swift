@@ -76,7 +76,8 @@ extension Model {
 }
 
 /// The scaffolded classifier `e(x)`: the biased model's logits where the detector's probability of
-/// "real row" (class 0) is at least ``threshold``, the innocuous model's elsewhere.
+/// "real row" (class 0) is at least ``threshold`` (and, with ``seenValues``, every numeric value of
+/// the row occurs in the train rows), the innocuous model's elsewhere.
 public final class ScaffoldNetwork: Layer {
   /// `f`, decides from the sensitive feature.
   public let biased: Model
@@ -86,18 +87,22 @@ public final class ScaffoldNetwork: Layer {
   public let detector: Model
   /// The detector's probability of class 0 at and above which a row counts as real.
   public let threshold: Float
+  /// The numeric values of the train rows, or nil for the learned detector alone.
+  public let seenValues: SeenValues?
 
-  public init(biased: Model, innocuous: Model, detector: Model, threshold: Float = 0.5) {
+  public init(biased: Model, innocuous: Model, detector: Model, threshold: Float = 0.5, seenValues: SeenValues? = nil) {
     self.biased = biased
     self.innocuous = innocuous
     self.detector = detector
     self.threshold = threshold
+    self.seenValues = seenValues
   }
 
-  /// Whether the detector takes each row of `x` `[N, D]` for a real row.
+  /// Whether the detector (and ``seenValues``) take each row of `x` `[N, D]` for a real row.
   public func inDistribution(_ x: Tensor) -> [Bool] {
     let p = withoutRecording { detector(x.detached()).softmax(alongAxis: -1) }.scalars
-    return (0..<x.shape[0]).map { p[$0 * 2] >= threshold }
+    let seen = seenValues?.contains(x) ?? [Bool](repeating: true, count: x.shape[0])
+    return (0..<x.shape[0]).map { p[$0 * 2] >= threshold && seen[$0] }
   }
 
   /// `m f(x) + (1 - m) psi(x)` on the logits, `m` the detector's 0/1 decision per row.
@@ -111,7 +116,9 @@ public final class ScaffoldNetwork: Layer {
   }
 
   public func deepCopy() -> ScaffoldNetwork {
-    ScaffoldNetwork(biased: biased.deepCopy(), innocuous: innocuous.deepCopy(), detector: detector.deepCopy(), threshold: threshold)
+    ScaffoldNetwork(
+      biased: biased.deepCopy(), innocuous: innocuous.deepCopy(), detector: detector.deepCopy(), threshold: threshold,
+      seenValues: seenValues)
   }
 
   /// The scaffold as a ``Model`` with the names and reference rows of `biased`, for the explainers.

@@ -9,12 +9,13 @@ extension ScaffoldReport {
     func pct(_ v: Double) -> String { String(format: "%5.1f%%", v * 100) }
     var lines = [
       "scaffold on \(settings.dataset), seed \(settings.seed): f = \(biasedRule); psi = \(innocuousRule)",
-      "detector (mlp \(settings.hidden.map(String.init).joined(separator: ",")), trained on \(settings.perturbations.rawValue) perturbations, \(trainRows) train rows x \(settings.repeats)):",
+      "detector (mlp \(settings.hidden.map(String.init).joined(separator: ","))\(settings.seenValues ? " and the train rows' numeric values" : ""), trained on \(settings.perturbations.rawValue) perturbations, \(trainRows) train rows x \(settings.repeats)):",
     ]
     for s in detector {
       lines.append("  vs \(s.source.rawValue) perturbations of the \(testRows) test rows: accuracy \(pct(s.accuracy)) (real kept \(pct(s.realKept)), perturbations caught \(pct(s.perturbedCaught)))")
     }
     lines.append("fidelity (scaffold agrees with f on the test rows): \(pct(fidelity))")
+    lines.append("explainers: LIME \(settings.limeSamples) samples; KernelSHAP against \(settings.backgroundSize) \(settings.background == .kmeans ? "k-means centres" : "sampled train rows") of the train rows")
     for r in rankings {
       lines.append("\(r.explainer.rawValue), \(r.rows) test rows: rank of |attribution|   1st     2nd     3rd")
       func row(_ name: String, _ rates: RankRates) {

@@ -2,6 +2,14 @@ import Foundation
 import ModelFool
 import ModelFoolData
 
+/// The background KernelSHAP explains against (and the detector learns its masking with).
+public enum ScaffoldBackground: String, Codable, Sendable, CaseIterable {
+  /// k-means centres of the train rows (``KMeans``), as `shap.kmeans` gives and Slack et al. use.
+  case kmeans
+  /// Train rows drawn without replacement (the default of `modelfool explain`).
+  case sample
+}
+
 /// The settings of a scaffolding run (``ScaffoldRun``), stored in its report.
 public struct ScaffoldSettings: Codable, Sendable {
   /// Catalogue data set (or registered table).
@@ -16,6 +24,9 @@ public struct ScaffoldSettings: Codable, Sendable {
   public var seed: UInt64 = 0
   /// Perturbations per train row (the real rows are repeated as often).
   public var repeats = 10
+  /// Whether a row counts as real only if its numeric values occur in the train rows
+  /// (``SeenValues``) besides the learned detector's verdict.
+  public var seenValues = true
   /// Hidden layers of the detector.
   public var hidden = [128, 64]
   /// Detector training: epochs, batch size, Adam learning rate.
@@ -26,7 +37,9 @@ public struct ScaffoldSettings: Codable, Sendable {
   public var explainedRows = 500
   /// LIME samples per explanation (the `lime` package's 5000).
   public var limeSamples = 5000
-  /// KernelSHAP background rows (Slack et al. use 10 k-means centres) and sampled coalitions.
+  /// KernelSHAP's background: its kind and rows (Slack et al. use 10 k-means centres), and the
+  /// coalitions sampled beyond 12 players.
+  public var background = ScaffoldBackground.kmeans
   public var backgroundSize = 10
   public var coalitions = 2048
 
@@ -100,14 +113,15 @@ public struct ScaffoldRun {
     }
     let data = try ScaffoldData(split: raw, sensitive: sensitive, innocuous: settings.innocuous, seed: settings.seed)
     let (train, test) = (data.split.train, data.split.test)
-    let network = try Self.build(data: data, settings: settings, observer: observer)
+    let background = Self.background(data: data, settings: settings)
+    let network = try Self.build(data: data, settings: settings, background: background, observer: observer)
     let scaffold = network.model()
 
     let f = withoutRecording { network.biased(test.inputs).argmaxLastAxis() }
     let e = withoutRecording { scaffold(test.inputs).argmaxLastAxis() }
     let fidelity = Double(zip(f, e).filter { $0 == $1 }.count) / Double(test.count)
     let detector = try [PerturbationSource.lime, .kernelshap].map {
-      try OODClassifier.score(network, real: test, source: $0, count: test.count, seed: settings.seed &+ 7)
+      try OODClassifier.score(network, real: test, source: $0, background: background, count: test.count, seed: settings.seed &+ 7)
     }
     observer.message(String(format: "fidelity %.4f; detector accuracy %@", fidelity,
                             detector.map { "\($0.source.rawValue) \(String(format: "%.4f", $0.accuracy))" }.joined(separator: ", ")))
@@ -115,7 +129,7 @@ public struct ScaffoldRun {
     var options = ExplanationOptions()
     options.seed = settings.seed &+ 1
     options.blackBox.limeSamples = settings.limeSamples
-    options.blackBox.backgroundSize = settings.backgroundSize
+    options.blackBox.background = background
     options.blackBox.coalitions = settings.coalitions
     let rows = min(settings.explainedRows, test.count)
     let x = test.inputs.slice(axis: 0, 0..<rows)
@@ -143,9 +157,26 @@ public struct ScaffoldRun {
     return Outcome(report: report, network: network, data: data)
   }
 
-  /// `f` and `psi` from the data's rules and the detector trained on the train rows; the models
-  /// carry the train rows as their explanation reference.
-  public static func build(data: ScaffoldData, settings: ScaffoldSettings, observer: RunObserver = .silent) throws -> ScaffoldNetwork {
+  /// KernelSHAP's background rows `[B, D]` for the run: ``KMeans`` centres of the train rows or
+  /// train rows drawn without replacement, `settings.backgroundSize` of them, seeded.
+  public static func background(data: ScaffoldData, settings: ScaffoldSettings) -> Tensor {
+    let train = data.split.train.inputs, n = train.shape[0], k = min(settings.backgroundSize, n)
+    switch settings.background {
+    case .kmeans: return KMeans.centres(of: train, k: k, seed: settings.seed)
+    case .sample:
+      var generator = SeededGenerator(seed: settings.seed &+ 3)
+      var order = Array(0..<n)
+      for i in 0..<k { order.swapAt(i, i + Int(generator.next() % UInt64(n - i))) }
+      return train.selectingRows(Array(order[..<k]))
+    }
+  }
+
+  /// `f` and `psi` from the data's rules and the detector trained on the train rows against their
+  /// perturbations (KernelSHAP's against `background`); the models carry the train rows as their
+  /// explanation reference.
+  public static func build(
+    data: ScaffoldData, settings: ScaffoldSettings, background: Tensor, observer: RunObserver = .silent
+  ) throws -> ScaffoldNetwork {
     let d = data.columns
     let linear = BaseModelRecipe(architecture: "mlp", options: ["inputs": "\(d)", "hidden": "", "classes": "2"], training: TrainingOptions())
     let f = try data.biasedRule.model(try linear.build(for: data.split, seed: 0))
@@ -154,9 +185,10 @@ public struct ScaffoldRun {
     (training.epochs, training.batchSize, training.learningRate, training.seed) =
       (settings.epochs, settings.batchSize, settings.learningRate, settings.seed)
     let detector = try OODClassifier.train(
-      on: data.split.train, source: settings.perturbations, repeats: settings.repeats, hidden: settings.hidden,
+      on: data.split.train, source: settings.perturbations, background: background, repeats: settings.repeats, hidden: settings.hidden,
       training: training, seed: settings.seed, observer: observer)
     for model in [f, psi] { model.explanationReference = data.split.train.inputs }
-    return ScaffoldNetwork(biased: f, innocuous: psi, detector: detector)
+    let seen = settings.seenValues ? SeenValues(train: data.split.train.inputs, features: data.split.train.features) : nil
+    return ScaffoldNetwork(biased: f, innocuous: psi, detector: detector, seenValues: seen)
   }
 }
