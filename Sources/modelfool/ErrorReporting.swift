@@ -21,7 +21,7 @@ enum ErrorReporting {
     "models": "--models", "epochs": "--epochs", "hidden": "--hidden", "weightDecay": "--weight-decay",
     "shuffleLabels": "--shuffle-labels", "csv": "--csv", "schema": "--schema",
     "innocuous": "--innocuous", "repeats": "--repeats", "explainedRows": "--explained-rows", "limeSamples": "--lime-samples",
-    "backgroundSize": "--background-size",
+    "backgroundSize": "--background-size", "realKept": "--real-kept",
   ]
 
   /// The one-line message for `error` and the exit code.

@@ -18,6 +18,7 @@ struct ScaffoldCommand: ParsableCommand {
   @Option(help: "Perturbations the detector is trained on: lime, kernelshap or both.") var explainer = PerturbationSource.both
   @Option(parsing: .unconditional, help: "Perturbations per train row.") var repeats = 10
   @Flag(inversion: .prefixedNo, help: "Also require a real row's numeric values to occur in the train rows.") var seenValues = true
+  @Option(help: "Set the detector's threshold to pass this fraction of the train rows as real (default 0.99).") var realKept: Double?
   @Option(help: "Hidden layer widths of the detector MLP (default 128,64).") var hidden: CommaList<Int>?
   @Option(parsing: .unconditional, help: "Detector training epochs.") var epochs = 10
   @Option(parsing: .unconditional, help: "Test rows explained.") var explainedRows = 500
@@ -32,7 +33,7 @@ struct ScaffoldCommand: ParsableCommand {
     if let name = try data.catalogueName(for: "scaffold") { settings.dataset = name }
     (settings.sensitive, settings.innocuous, settings.perturbations) = (sensitive, InnocuousFeature(parsing: innocuous), explainer)
     (settings.repeats, settings.seenValues, settings.hidden) = (repeats, seenValues, hidden?.values ?? settings.hidden)
-    (settings.epochs, settings.seed) = (epochs, seed)
+    (settings.epochs, settings.seed, settings.realKept) = (epochs, seed, realKept ?? settings.realKept)
     (settings.explainedRows, settings.limeSamples, settings.background, settings.backgroundSize) = (explainedRows, limeSamples, background, backgroundSize)
     let claim = try RunFolderClaim(out)  // the run owns its folder until its files are in place
     defer { claim.release() }

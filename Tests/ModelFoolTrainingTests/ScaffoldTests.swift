@@ -75,6 +75,16 @@ struct ScaffoldTests {
     }
   }
 
+  @Test func seenValuesPassOnlyRowsWhoseNumericValuesOccurInTheTrainRows() {
+    let features = [FeatureGroup(name: "n", start: 0, width: 1), FeatureGroup(name: "c", start: 1, width: 2, categories: ["a", "b"])]
+    let train = Tensor(shape: [3, 3], scalars: [0, 1, 0, 2.5, 0, 1, 1, 1, 0])
+    let seen = SeenValues(train: train, features: features)
+    #expect(seen.columns.count == 1 && seen.columns[0].column == 0 && seen.columns[0].values == [0, 1, 2.5])
+    // One-hot columns are not checked (0.5 passes); 1.000001 is within 1e-5 of 1.
+    let rows = Tensor(shape: [5, 3], scalars: [1, 0.5, 0.5, 1.5, 1, 0, 2.5, 0, 1, 1.000001, 0, 1, -1, 1, 0])
+    #expect(seen.contains(rows) == [true, false, true, true, false])
+  }
+
   @Test func rankRatesCountTiesForThePlayerRanked() {
     // Ranks of player 0: 3, 1 (all tie at 0), 1 (tie), 2; of player 1: 1, 1, 1, 3.
     let values: [Float] = [0.1, -0.5, 0.2, 0, 0, 0, 0.3, 0.3, -0.1, -0.2, 0.05, 0.3]

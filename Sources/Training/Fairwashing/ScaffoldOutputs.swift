@@ -9,7 +9,7 @@ extension ScaffoldReport {
     func pct(_ v: Double) -> String { String(format: "%5.1f%%", v * 100) }
     var lines = [
       "scaffold on \(settings.dataset), seed \(settings.seed): f = \(biasedRule); psi = \(innocuousRule)",
-      "detector (mlp \(settings.hidden.map(String.init).joined(separator: ","))\(settings.seenValues ? " and the train rows' numeric values" : ""), trained on \(settings.perturbations.rawValue) perturbations, \(trainRows) train rows x \(settings.repeats)):",
+      "detector (mlp \(settings.hidden.map(String.init).joined(separator: ","))\(settings.seenValues ? " and the train rows' numeric values" : ""), trained on \(settings.perturbations.rawValue) perturbations, \(trainRows) train rows x \(settings.repeats); threshold \(String(format: "%.4g", threshold))\(settings.realKept.map { String(format: ", keeps %.0f%% of the train rows", $0 * 100) } ?? "")):",
     ]
     for s in detector {
       lines.append("  vs \(s.source.rawValue) perturbations of the \(testRows) test rows: accuracy \(pct(s.accuracy)) (real kept \(pct(s.realKept)), perturbations caught \(pct(s.perturbedCaught)))")

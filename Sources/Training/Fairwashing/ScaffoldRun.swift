@@ -27,6 +27,9 @@ public struct ScaffoldSettings: Codable, Sendable {
   /// Whether a row counts as real only if its numeric values occur in the train rows
   /// (``SeenValues``) besides the learned detector's verdict.
   public var seenValues = true
+  /// The fraction of train rows the learned detector is set to pass as real: its threshold on the
+  /// probability of "real" is that quantile of the train rows' probabilities; nil: 0.5.
+  public var realKept: Double? = 0.99
   /// Hidden layers of the detector.
   public var hidden = [128, 64]
   /// Detector training: epochs, batch size, Adam learning rate.
@@ -54,6 +57,9 @@ public struct ScaffoldSettings: Codable, Sendable {
     ] where value < low || value > high {
       throw TrainingError("scaffold: \(name) is \(value), expected \(low) ... \(high)", settings: [name])
     }
+    if let realKept, !(realKept > 0 && realKept < 1) {
+      throw TrainingError("scaffold: the fraction of train rows kept must lie in (0, 1), got \(realKept)", settings: ["realKept"])
+    }
     guard learningRate > 0, learningRate.isFinite else {
       throw TrainingError("scaffold: the learning rate must be positive, got \(learningRate)", settings: ["learningRate"])
     }
@@ -77,6 +83,8 @@ public struct ScaffoldReport: Codable, Sendable {
   public var testRows: Int
   /// The detector on the test rows against fresh perturbations, per explainer.
   public var detector: [DetectorScore]
+  /// The detector's threshold on the probability of "real".
+  public var threshold: Float
   /// Agreement of the scaffold's predictions with `f`'s on the test rows.
   public var fidelity: Double
   /// Rankings per explainer.
@@ -152,7 +160,7 @@ public struct ScaffoldRun {
       settings: settings, biasedRule: data.biasedRule.summary, innocuousRule: data.innocuousRule.summary,
       sensitiveFeature: train.features[data.sensitivePlayer].name,
       innocuousFeatures: data.innocuousPlayers.map { train.features[$0].name },
-      trainRows: train.count, testRows: test.count, detector: detector, fidelity: fidelity, rankings: rankings,
+      trainRows: train.count, testRows: test.count, detector: detector, threshold: network.threshold, fidelity: fidelity, rankings: rankings,
       seconds: Date().timeIntervalSince(start))
     return Outcome(report: report, network: network, data: data)
   }
@@ -189,6 +197,13 @@ public struct ScaffoldRun {
       training: training, seed: settings.seed, observer: observer)
     for model in [f, psi] { model.explanationReference = data.split.train.inputs }
     let seen = settings.seenValues ? SeenValues(train: data.split.train.inputs, features: data.split.train.features) : nil
-    return ScaffoldNetwork(biased: f, innocuous: psi, detector: detector, seenValues: seen)
+    var threshold: Float = 0.5
+    if let keep = settings.realKept {
+      let x = data.split.train.inputs
+      let p = withoutRecording { detector(x).softmax(alongAxis: -1) }.scalars
+      let real = (0..<x.shape[0]).map { p[2 * $0] }.sorted()
+      threshold = real[min(real.count - 1, Int(((1 - keep) * Double(real.count)).rounded(.down)))]
+    }
+    return ScaffoldNetwork(biased: f, innocuous: psi, detector: detector, threshold: threshold, seenValues: seen)
   }
 }
