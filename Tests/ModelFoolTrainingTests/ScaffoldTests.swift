@@ -75,13 +75,18 @@ struct ScaffoldTests {
     }
   }
 
-  @Test func seenValuesPassOnlyRowsWhoseNumericValuesOccurInTheTrainRows() {
-    let features = [FeatureGroup(name: "n", start: 0, width: 1), FeatureGroup(name: "c", start: 1, width: 2, categories: ["a", "b"])]
-    let train = Tensor(shape: [3, 3], scalars: [0, 1, 0, 2.5, 0, 1, 1, 1, 0])
+  @Test func seenValuesPassOnlyRowsWhoseLatticeValuesOccurInTheTrainRows() {
+    let features = [
+      FeatureGroup(name: "n", start: 0, width: 1), FeatureGroup(name: "amount", start: 1, width: 1),
+      FeatureGroup(name: "c", start: 2, width: 2, categories: ["a", "b"]),
+    ]
+    // 30 rows: n cycles through 0, 1, 2.5 (3 values, one per 10 rows: checked); amount is r / 7
+    // (30 values: not checked).
+    let train = Tensor(shape: [30, 4], scalars: (0..<30).flatMap { r -> [Float] in [[0, 1, 2.5][r % 3], Float(r) / 7, 1, 0] })
     let seen = SeenValues(train: train, features: features)
     #expect(seen.columns.count == 1 && seen.columns[0].column == 0 && seen.columns[0].values == [0, 1, 2.5])
-    // One-hot columns are not checked (0.5 passes); 1.000001 is within 1e-5 of 1.
-    let rows = Tensor(shape: [5, 3], scalars: [1, 0.5, 0.5, 1.5, 1, 0, 2.5, 0, 1, 1.000001, 0, 1, -1, 1, 0])
+    // One-hot columns and amounts are not checked; 1.000001 is within 1e-5 of 1.
+    let rows = Tensor(shape: [5, 4], scalars: [1, 99, 0.5, 0.5, 1.5, 0, 1, 0, 2.5, -3, 0, 1, 1.000001, 0, 0, 1, -1, 0, 1, 0])
     #expect(seen.contains(rows) == [true, false, true, true, false])
   }
 

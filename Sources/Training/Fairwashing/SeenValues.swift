@@ -4,17 +4,23 @@ import ModelFoolData
 /// The values each numeric feature takes in the train rows: a second test of the scaffold's
 /// detector. Counts, ages and amounts lie on a lattice; LIME draws numeric values from a normal
 /// inside a quartile bin and KernelSHAP mixes in k-means centres, so their perturbations carry
-/// values no real row has. A row counts as real only if every numeric value of it occurs in the
-/// train rows (within 1e-5) and the learned detector takes it for real.
+/// values no real row has. A row counts as real only if every value of a lattice-like numeric
+/// column (at most one distinct value per ``rowsPerValue`` train rows: counts, ages, durations;
+/// not amounts, where most values are unique and a new row's value is new too) occurs in the
+/// train rows (within 1e-5), and the learned detector takes it for real.
 public struct SeenValues: Sendable {
   /// Per numeric column: (column, its sorted distinct train values).
   public let columns: [(column: Int, values: [Float])]
 
-  /// The table of the rows `train` `[N, D]` for the numeric features of `features`.
+  /// A numeric column is checked when it has at most one distinct value per this many train rows.
+  public static let rowsPerValue = 10
+
+  /// The table of the rows `train` `[N, D]` for the lattice-like numeric features of `features`.
   public init(train: Tensor, features: [FeatureSpan]) {
     let x = train.scalars, n = train.shape[0], d = train.shape[1]
-    columns = features.filter { $0.categories.isEmpty }.map { f in
-      (f.start, Array(Set((0..<n).map { x[$0 * d + f.start] })).sorted())
+    columns = features.filter { $0.categories.isEmpty }.compactMap { f in
+      let values = Array(Set((0..<n).map { x[$0 * d + f.start] })).sorted()
+      return values.count * Self.rowsPerValue <= n ? (f.start, values) : nil
     }
   }
 
