@@ -60,14 +60,15 @@ public struct ScaffoldData: Sendable {
   /// Number of input columns.
   public var columns: Int { split.train.exampleShape.reduce(1, *) }
 
-  /// Builds the data from a tabular split: `sensitive` is `FEATURE` or `FEATURE=CATEGORY` (a
+  /// Builds the data from a tabular split: `sensitive` is `FEATURE` or `FEATURE=CATEGORY` (nil:
+  /// the profile's first hidden feature; a
   /// categorical feature's group: the category named, by a unique prefix too, else the one the
   /// data set's profile biases against, else the most frequent; a numeric feature's group: rows at
   /// or below the train median). Decoys are drawn with `SeededGenerator(seed:)`.
   ///
   /// - Throws: ``TrainingError`` for image data, a data set without two classes and a favourable
   ///   one, an unknown feature or category, or an innocuous feature that is not numeric.
-  public init(split raw: DatasetSplit, sensitive: String, innocuous: InnocuousFeature, seed: UInt64) throws {
+  public init(split raw: DatasetSplit, sensitive: String?, innocuous: InnocuousFeature, seed: UInt64) throws {
     let train = raw.train
     guard train.inputs.rank == 2, !train.features.isEmpty else {
       throw TrainingError("scaffold needs a tabular data set with named features; \(train.name) has inputs \(train.exampleShape)", settings: ["dataset"])
@@ -75,6 +76,9 @@ public struct ScaffoldData: Sendable {
     guard train.classNames.count == 2, let name = DatasetProfile.of(train.name).favourable,
           let good = train.classNames.firstIndex(of: name) else {
       throw TrainingError("scaffold needs two classes and a favourable one (adult, german, compas, or a table whose schema names one); \(train.name) has \(train.classNames.count) classes", settings: ["dataset"])
+    }
+    guard let sensitive = sensitive ?? DatasetProfile.of(train.name).hidden?.first else {
+      throw TrainingError("scaffold: name the sensitive feature of \(train.name)", settings: ["sensitive"])
     }
     let parts = sensitive.split(separator: "=", maxSplits: 1).map(String.init)
     guard let feature = train.features.first(where: { $0.name == parts[0] }) else {

@@ -116,10 +116,7 @@ public struct ScaffoldRun {
     let start = Date()
     try settings.check()
     let raw = try DatasetCatalog.load(settings.dataset, root: datasetsRoot)
-    guard let sensitive = settings.sensitive ?? DatasetProfile.of(settings.dataset).hidden?.first else {
-      throw TrainingError("scaffold: name the sensitive feature of \(settings.dataset)", settings: ["sensitive"])
-    }
-    let data = try ScaffoldData(split: raw, sensitive: sensitive, innocuous: settings.innocuous, seed: settings.seed)
+    let data = try ScaffoldData(split: raw, sensitive: settings.sensitive, innocuous: settings.innocuous, seed: settings.seed)
     let (train, test) = (data.split.train, data.split.test)
     let background = Self.background(data: data, settings: settings)
     let network = try Self.build(data: data, settings: settings, background: background, observer: observer)
