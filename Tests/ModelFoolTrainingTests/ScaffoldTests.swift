@@ -113,7 +113,7 @@ struct ScaffoldTests {
     #expect(mixed > 10)
   }
 
-  @Test func onCOMPASTheScaffoldKeepsFAndHidesRaceFromLIME() throws {
+  @Test func onCOMPASTheScaffoldKeepsFAndHidesRaceFromLIMEAndKernelSHAP() throws {
     var settings = ScaffoldSettings()
     (settings.dataset, settings.sensitive, settings.seed) = ("compas", "race", 0)
     (settings.repeats, settings.epochs, settings.explainedRows, settings.limeSamples, settings.coalitions) = (3, 4, 40, 1000, 256)
@@ -127,5 +127,18 @@ struct ScaffoldTests {
     #expect(lime.biasedSensitive.first >= lime.scaffoldSensitive.first + 0.5, "\(lime)")
     #expect(lime.scaffoldInnocuous["decoy_1"]!.first >= lime.scaffoldSensitive.first + 0.5, "\(lime)")
     #expect(lime.paper?.scaffoldSensitiveFirst == 0)
+    // KernelSHAP against the 10 k-means centres is fooled too.
+    let shap = try #require(r.rankings.first { $0.explainer == .kernelshap })
+    #expect(shap.biasedSensitive.first >= shap.scaffoldSensitive.first + 0.5, "\(shap)")
+    // The outputs: the report and the three networks as checkpoints that load with the same logits.
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("scaffold-\(getpid())").path
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    try outcome.write(to: folder)
+    let x = outcome.data.split.test.inputs.slice(axis: 0, 0..<16)
+    for (file, model) in [("biased.h5", outcome.network.biased), ("innocuous.h5", outcome.network.innocuous), ("detector.h5", outcome.network.detector)] {
+      #expect(try Checkpoint.load(folder + "/" + file)(x).scalars == model(x).scalars, "\(file)")
+    }
+    let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/report.json"))) as? [String: Any]
+    #expect(json?["fidelity"] as? Double == r.fidelity && json?["biased_rule"] as? String == "race = African-American")
   }
 }
