@@ -20,6 +20,8 @@ enum ErrorReporting {
     "reference": "--reference", "calibration": "--calibration", "alpha": "--alpha", "noise": "--noise", "beta": "--beta",
     "models": "--models", "epochs": "--epochs", "hidden": "--hidden", "weightDecay": "--weight-decay",
     "shuffleLabels": "--shuffle-labels", "csv": "--csv", "schema": "--schema",
+    "innocuous": "--innocuous", "repeats": "--repeats", "explainedRows": "--explained-rows", "limeSamples": "--lime-samples",
+    "backgroundSize": "--background-size", "realKept": "--real-kept",
   ]
 
   /// The one-line message for `error` and the exit code.
