@@ -63,7 +63,7 @@ struct ModelExportTests {
     ])
     #expect(definition.nodes.map(\.name).prefix(3) == ["features.0", "features.1", "features.2"])
     #expect(definition.inputName == "input" && definition.outputName == "logits" && definition.opset == 13)
-    #expect(back.targetLayer == "features.4")  // the last Conv's output
+    #expect(back.targetLayer == "features.6")  // the tensor written by the last Conv, features.6
   }
 
   @Test func tabularMLPRoundTripsThroughONNX() throws {
