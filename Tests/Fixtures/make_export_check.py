@@ -16,6 +16,12 @@
    name takes the safetensors with `strict=True`, and its logits on normalised inputs are compared
    with onnxruntime's on the raw [0, 1] inputs (the exported graph normalises inside).
 
+3. When torchvision is importable: its resnet18 (10 classes) with seeded non-trivial BatchNorm
+   statistics, scales and shifts is saved as safetensors, imported (`modelfool import --from
+   FILE.safetensors --arch resnet18 --option classes=10`) and exported again to .onnx and
+   .safetensors: onnxruntime's logits against torchvision's, and the exported state dict against
+   the original (same names and dtypes; largest absolute difference).
+
 Usage: python3 Tests/Fixtures/make_export_check.py [--modelfool .build/release/modelfool]
            [--model CKPT] [--work DIR] [--count 64] [--zoo resnet18,resnet50,densenet121]
        (needs numpy, h5py, onnxruntime, torch, safetensors; torchvision optional)
@@ -127,6 +133,45 @@ def zoo_check(binary, work, arch):
   return result
 
 
+def torch_round_trip(binary, work):
+  try:
+    import torchvision
+  except ImportError:
+    return {"torchvision": "not installed"}
+  from safetensors.torch import save_file
+  torch.manual_seed(0)
+  net = torchvision.models.resnet18(num_classes=10)
+  g = torch.Generator().manual_seed(1)
+  with torch.no_grad():
+    for m in net.modules():
+      if isinstance(m, nn.BatchNorm2d):
+        m.weight.uniform_(0.5, 1.5, generator=g)
+        m.bias.uniform_(-0.3, 0.3, generator=g)
+        m.running_mean.uniform_(-0.2, 0.2, generator=g)
+        m.running_var.uniform_(0.5, 2.0, generator=g)
+        m.num_batches_tracked.fill_(7)
+  original = net.state_dict()
+  save_file(original, os.path.join(work, "tv_resnet18.safetensors"))
+  run(binary, ["import", "--from", "tv_resnet18.safetensors", "--arch", "resnet18", "--option", "classes=10", "--out", "tv_resnet18.h5"], work)
+  run(binary, ["export", "--model", "tv_resnet18.h5", "--to", "tv_resnet18.onnx"], work)
+  run(binary, ["export", "--model", "tv_resnet18.h5", "--to", "tv_resnet18_back.safetensors"], work)
+  back = load_file(os.path.join(work, "tv_resnet18_back.safetensors"))
+  fresh = torchvision.models.resnet18(num_classes=10)
+  fresh.load_state_dict(back, strict=True)
+  x = np.random.default_rng(1).random((2, 3, 224, 224), dtype=np.float32)
+  mean = np.array([0.485, 0.456, 0.406], dtype=np.float32).reshape(1, 3, 1, 1)
+  std = np.array([0.229, 0.224, 0.225], dtype=np.float32).reshape(1, 3, 1, 1)
+  with torch.no_grad():
+    pt = net.eval()(torch.from_numpy((x - mean) * (1 / std))).numpy()
+  ort = onnx_logits(os.path.join(work, "tv_resnet18.onnx"), x)
+  return {
+      "arch": "resnet18 (torchvision, non-trivial BatchNorm statistics)",
+      "same_names": sorted(back) == sorted(original), "same_dtypes": all(back[k].dtype == original[k].dtype for k in original),
+      "state_dict_max_abs_difference": max(float((back[k].double() - original[k].double()).abs().max()) for k in original),
+      "onnxruntime_vs_torchvision_max_relative_error": max(relative_error(ort[i], pt[i]) for i in range(len(x))),
+  }
+
+
 def main():
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--modelfool", default=os.path.join(ROOT, ".build", "release", "modelfool"))
@@ -140,6 +185,7 @@ def main():
   model = os.path.abspath(a.model) if a.model else None
   report = {"digits": digits_check(binary, a.work, model, a.count)}
   report["zoo"] = [zoo_check(binary, a.work, arch) for arch in a.zoo.split(",") if arch]
+  report["torchvision_round_trip"] = torch_round_trip(binary, a.work)
   print(json.dumps(report, indent=1))
 
 

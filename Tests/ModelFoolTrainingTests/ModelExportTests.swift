@@ -197,6 +197,10 @@ struct ModelExportTests {
     #expect(!FileManager.default.fileExists(atPath: folder + "/smooth.onnx"))
     try FileManager.default.createDirectory(atPath: folder + "/taken.onnx", withIntermediateDirectories: true)
     model.restoreActivations()
+    let counter = #expect(throws: DataError.self) {
+      _ = try SafeTensorsFile.serialize([.init(name: "n", shape: [], values: [1e30], type: .int64)])
+    }
+    #expect(counter?.description == "safetensors: tensor n holds 1e+30, not a whole number within Int64 for I64")
     let folderError = #expect(throws: DataError.self) { _ = try ModelExport.export(model, to: folder + "/taken.onnx") }
     #expect(folderError?.description == "refusing to replace \(folder)/taken.onnx: it is a folder, not a regular file")
   }

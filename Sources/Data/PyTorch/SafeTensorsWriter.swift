@@ -10,7 +10,7 @@ extension SafeTensorsFile {
     /// Float32 (`F32`).
     case float32 = "F32"
     /// Signed 64-bit integers (`I64`), e.g. BatchNorm's `num_batches_tracked`; the values must be
-    /// whole numbers.
+    /// whole numbers within Int64's range.
     case int64 = "I64"
 
     var elementSize: Int { self == .float32 ? 4 : 8 }
@@ -41,7 +41,7 @@ extension SafeTensorsFile {
   ///
   /// - Throws: a one-line ``DataError`` for a name given twice or named `__metadata__`, a value
   ///   count that does not match its shape, NaN or infinite values, or an `int64` value that is
-  ///   not a whole number.
+  ///   not a whole number within Int64's range.
   public static func serialize(_ entries: [Entry], metadata: [String: String] = [:]) throws -> Data {
     var header: [String: Any] = [:]
     if !metadata.isEmpty { header["__metadata__"] = metadata }
@@ -51,9 +51,9 @@ extension SafeTensorsFile {
       guard e.shape.allSatisfy({ $0 >= 0 }), e.shape.reduce(1, *) == e.values.count else {
         throw DataError("safetensors: tensor \(e.name.prefix(120)) has \(e.values.count) values for shape \(e.shape)")
       }
-      guard e.values.allSatisfy(\.isFinite) else { throw DataError("safetensors: tensor \(e.name.prefix(120)) holds NaN or infinite values") }
-      if e.type == .int64, let bad = e.values.first(where: { $0 != $0.rounded() }) {
-        throw DataError("safetensors: tensor \(e.name.prefix(120)) holds \(bad), not a whole number for I64")
+      guard e.values.allSatisfy({ $0.isFinite }) else { throw DataError("safetensors: tensor \(e.name.prefix(120)) holds NaN or infinite values") }
+      if e.type == .int64, let bad = e.values.first(where: { $0 != $0.rounded() || abs($0) >= 0x1p63 }) {
+        throw DataError("safetensors: tensor \(e.name.prefix(120)) holds \(bad), not a whole number within Int64 for I64")
       }
       let bytes = e.values.count * e.type.elementSize
       header[e.name] = ["dtype": e.type.rawValue, "shape": e.shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
@@ -65,16 +65,16 @@ extension SafeTensorsFile {
     withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
     out.append(json)
     for e in entries {
-      var raw = Data(count: e.values.count * e.type.elementSize)
-      raw.withUnsafeMutableBytes { buffer in
-        switch e.type {
-        case .float32:
-          for (i, v) in e.values.enumerated() { buffer.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
-        case .int64:
-          for (i, v) in e.values.enumerated() { buffer.storeBytes(of: Int64(v).littleEndian, toByteOffset: 8 * i, as: Int64.self) }
-        }
+      switch e.type {
+      case .float32:
+        #if _endian(little)
+          e.values.withUnsafeBytes { out.append(contentsOf: $0) }
+        #else
+          for v in e.values { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+        #endif
+      case .int64:
+        for v in e.values { withUnsafeBytes(of: Int64(v).littleEndian) { out.append(contentsOf: $0) } }
       }
-      out.append(raw)
     }
     return out
   }

@@ -137,13 +137,9 @@ public enum ONNXWriter {
     t.dims = constant.shape.map { Int64($0) }
     switch constant {
     case .floats(_, let values):
-      guard values.allSatisfy(\.isFinite) else { throw ONNXError(.tensor, "tensor '\(name)' holds NaN or infinite values") }
+      guard values.allSatisfy({ $0.isFinite }) else { throw ONNXError(.tensor, "tensor '\(name)' holds NaN or infinite values") }
       t.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)
-      var raw = Data(count: 4 * values.count)
-      raw.withUnsafeMutableBytes { out in
-        for (i, v) in values.enumerated() { out.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
-      }
-      t.rawData = raw
+      t.rawData = littleEndianBytes(values)
     case .ints(_, let values):
       t.dataType = Int32(Onnx_TensorProto.DataType.int64.rawValue)
       var raw = Data(count: 8 * values.count)
@@ -153,6 +149,15 @@ public enum ONNXWriter {
       t.rawData = raw
     }
     return t
+  }
+
+  /// The little-endian bytes of Float32 values (one copy on little-endian machines).
+  static func littleEndianBytes(_ values: [Float]) -> Data {
+    #if _endian(little)
+      return values.withUnsafeBytes { Data($0) }
+    #else
+      return Data(values.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) })
+    #endif
   }
 
   /// One node attribute.
