@@ -12,9 +12,11 @@
    Reported: the largest relative error max|a - b| / max|b| over the images, against ModelFool.
 2. For each zoo architecture of --zoo (random weights, seed 0), `modelfool export --model zoo:ARCH`
    to .onnx and .safetensors (export seconds and bytes from the command's JSON, and the command's
-   wall time including building the model); when torchvision is importable, its module of that
-   name takes the safetensors with `strict=True`, and its logits on normalised inputs are compared
-   with onnxruntime's on the raw [0, 1] inputs (the exported graph normalises inside).
+   wall time including building the model); onnxruntime's logits on two random [0, 1] 224x224
+   images are compared with `modelfool predict` on the same floats, and, when torchvision is
+   importable and has the architecture, its module takes the safetensors with `strict=True` and
+   its logits on the normalised images are compared with onnxruntime's (the exported graph
+   normalises inside).
 
 3. When torchvision is importable: its resnet18 (10 classes) with seeded non-trivial BatchNorm
    statistics, scales and shifts is saved as safetensors, imported (`modelfool import --from
@@ -78,6 +80,18 @@ def onnx_logits(path, x):
   return session.run(None, {session.get_inputs()[0].name: x})[0]
 
 
+def predicted_logits(binary, work, model, x, classes):
+  """ModelFool's logits for `x`, through `predict --input inputs.h5` (an HDF5 `inputs` dataset)."""
+  with h5py.File(os.path.join(work, "inputs.h5"), "w") as f:
+    f["inputs"] = x
+  out = json.loads(run(binary, ["predict", "--model", model, "--input", "inputs.h5", "--top", str(classes), "--json"], work))
+  ours = np.zeros((len(x), classes), dtype=np.float32)
+  for i, p in enumerate(out):
+    for s in p["top"]:
+      ours[i, s["class"]] = s["logit"]
+  return ours
+
+
 def digits_check(binary, work, model, count):
   if model is None:
     run(binary, ["finetune", "--dataset", "digits", "--steps", "20", "--out", "ft"], work)
@@ -87,13 +101,7 @@ def digits_check(binary, work, model, count):
   rows = np.loadtxt(gzip.open(os.path.join(ROOT, "datasets", "digits", "mnist_5k.csv.gz")), delimiter=",", dtype=np.float32)
   step = max(1, len(rows) // count)
   x = (rows[::step][:count, :784] / 255).reshape(-1, 1, 28, 28).astype(np.float32)
-  with h5py.File(os.path.join(work, "inputs.h5"), "w") as f:
-    f["inputs"] = x
-  out = json.loads(run(binary, ["predict", "--model", model, "--input", "inputs.h5", "--top", "10", "--json"], work))
-  ours = np.zeros((len(x), 10), dtype=np.float32)
-  for i, p in enumerate(out):
-    for s in p["top"]:
-      ours[i, s["class"]] = s["logit"]
+  ours = predicted_logits(binary, work, model, x, 10)
   ort = onnx_logits(os.path.join(work, "digits.onnx"), x)
   net = DigitsCNN()
   net.load_state_dict(load_file(os.path.join(work, "digits.safetensors")), strict=True)
@@ -115,19 +123,23 @@ def zoo_check(binary, work, arch):
     summary = json.loads(run(binary, ["export", "--model", f"zoo:{arch}", "--to", f"{arch}.{ext}", "--json"], work))
     result[ext] = {"bytes": summary["bytes"], "export_seconds": round(summary["seconds"], 3),
                    "command_seconds": round(time.perf_counter() - start, 3)}
+  x = np.random.default_rng(0).random((2, 3, 224, 224), dtype=np.float32)
+  ort = onnx_logits(os.path.join(work, f"{arch}.onnx"), x)
+  ours = predicted_logits(binary, work, f"zoo:{arch}", x, ort.shape[1])
+  result["onnxruntime_vs_modelfool_max_relative_error"] = max(relative_error(ort[i], ours[i]) for i in range(len(x)))
   try:
     import torchvision
   except ImportError:
     result["torchvision"] = "not installed"
     return result
-  net = getattr(torchvision.models, arch.replace("-", "_"))()
+  if not hasattr(torchvision.models, arch):
+    return result
+  net = getattr(torchvision.models, arch)()
   net.load_state_dict(load_file(os.path.join(work, f"{arch}.safetensors")), strict=True)
-  x = np.random.default_rng(0).random((2, 3, 224, 224), dtype=np.float32)
   mean = np.array([0.485, 0.456, 0.406], dtype=np.float32).reshape(1, 3, 1, 1)
   std = np.array([0.229, 0.224, 0.225], dtype=np.float32).reshape(1, 3, 1, 1)
   with torch.no_grad():
     pt = net.eval()(torch.from_numpy((x - mean) * (1 / std))).numpy()
-  ort = onnx_logits(os.path.join(work, f"{arch}.onnx"), x)
   result["torchvision_strict_load"] = True
   result["onnxruntime_vs_torchvision_max_relative_error"] = max(relative_error(ort[i], pt[i]) for i in range(len(x)))
   return result
