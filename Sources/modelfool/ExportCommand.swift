@@ -9,11 +9,11 @@ struct ExportCommand: ParsableCommand {
     commandName: "export",
     abstract: "Export a model: its inference graph as ONNX (.onnx) or its state dict as safetensors (.safetensors).",
     discussion: """
-      modelfool export --model runs/ft/model.h5 --to model.onnx writes the inference graph (opset 13; an imported
-      ONNX graph keeps its own opset) with the weights, runnable by onnxruntime and importable again.
-      modelfool export --model zoo:resnet18 --to resnet18.safetensors writes the state dict under PyTorch's names
-      (BatchNorm statistics included), for load_state_dict(strict=True) into the torchvision-layout module.
-      An existing file at --to is replaced atomically.
+      modelfool export --model runs/ft/model.h5 --to model.onnx writes the inference graph (opset 13; an imported ONNX graph keeps its own opset) with the weights, runnable by onnxruntime and importable again.
+
+      modelfool export --model zoo:resnet18 --to resnet18.safetensors writes the state dict under PyTorch's names (BatchNorm statistics included), for load_state_dict(strict=True) into the torchvision-layout module.
+
+      An existing file at --to is replaced atomically, only when the export succeeded.
       """)
 
   @OptionGroup var global: GlobalOptions
