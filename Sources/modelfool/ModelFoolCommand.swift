@@ -11,7 +11,7 @@ struct ModelFoolCommand: ParsableCommand {
     version: "modelfool \(ModelFoolVersion.description)",
     subcommands: [
       TrainCommand.self, FinetuneCommand.self, EvaluateCommand.self, ExplainCommand.self,
-      PredictCommand.self, AttackInputCommand.self, ImportCommand.self, BenchCommand.self, AuditCommand.self,
+      PredictCommand.self, AttackInputCommand.self, ImportCommand.self, ExportCommand.self, BenchCommand.self, AuditCommand.self,
       SweepCommand.self, ScaffoldCommand.self,
     ])
 

@@ -88,8 +88,8 @@ public final class AdaptiveAvgPool2D: Layer {
       .reshaped([n, c, outputHeight, outputWidth])
   }
 
-  /// `[to, from]` averaging weights of PyTorch's adaptive bins.
-  static func binMatrix(from: Int, to: Int) -> Tensor {
+  /// `[to, from]` averaging weights of PyTorch's adaptive bins (also written into exported graphs).
+  public static func binMatrix(from: Int, to: Int) -> Tensor {
     var m = [Float](repeating: 0, count: to * from)
     for i in 0..<to {
       let start = (i * from) / to

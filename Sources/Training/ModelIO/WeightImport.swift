@@ -99,6 +99,15 @@ public enum WeightImport {
 
   // MARK: Mapping
 
+  /// The state dict of `model` under PyTorch's names: every parameter and buffer (BatchNorm's
+  /// running statistics and `num_batches_tracked` included) by its dotted name. The one mapping
+  /// between ModelFool and PyTorch names, used by import (``load(_:into:source:)``) and export
+  /// (``ModelExport``) alike; it is the identity on ``Layer/namedParameters()`` because the zoo
+  /// builders name their layers as the source does (torchvision, EfficientNet-PyTorch).
+  public static func stateDict(of model: Model) -> [(name: String, parameter: Parameter)] {
+    model.namedParameters()
+  }
+
   /// Loads a state dict into `model`, name for name. BatchNorm's `num_batches_tracked` counters may
   /// be absent (older torchvision files lack them; ``Checkpoint/load(_:)`` allows the same).
   ///
@@ -107,7 +116,7 @@ public enum WeightImport {
   public static func load(
     _ tensors: [(name: String, shape: [Int], values: [Float])], into model: Model, source: String
   ) throws {
-    let named = model.namedParameters()
+    let named = stateDict(of: model)
     var byName: [String: (shape: [Int], values: [Float])] = [:]
     for t in tensors { byName[t.name] = (t.shape, t.values) }
     let expected = Set(named.map(\.name))
