@@ -25,7 +25,7 @@ struct ExplainCommand: ParsableCommand {
   @Option(help: "LRP composite: heo, heo+2b, dombrowski, epsilon[=E], zplus, alphaAbetaB, gamma[=G] (',fold' folds BatchNorm).")
   var lrp = "heo"
   @Option(name: .customLong("class"), help: "Class explained.") var explainedClass = ExplainedClass.label
-  @Option(help: "kernelshap: background rows, FILE.h5 (its 'inputs' dataset, or its only one) or a CSV of numbers (default: 100 seeded training rows).")
+  @Option(help: "kernelshap: background rows, kmeans:K (K k-means centres of the training rows), FILE.h5 (its 'inputs' dataset, or its only one) or a CSV of numbers (default: 100 seeded training rows).")
   var background: String?
   @Option(help: "kernelshap, lime: the explained output of the class (default: probability).") var explainedOutput: ExplainedOutput?
   @Option(help: "Output folder.") var out = "runs/explain"

@@ -241,13 +241,14 @@ struct CLIHappyPathTests {
   }
   /// `explain --method kernelshap` on a tabular data set: the per-feature values of each row sum
   /// to `p_c(x) - mean_b p_c(b)` (efficiency), so `p_c(x) - sum` is one constant per class, and
-  /// the two classes' constants (the background means of the two probabilities) add up to 1.
-  @Test func explainWithKernelSHAPIsEfficient() throws {
+  /// the two classes' constants (the background means of the two probabilities) add up to 1; with
+  /// the default background and with 5 k-means centres.
+  @Test(arguments: [[], ["--background", "kmeans:5"]]) func explainWithKernelSHAPIsEfficient(_ background: [String]) throws {
     let model = try CLI.germanCheckpoint.get()
     let folder = try CLI.temporaryFolder()
     let r = try CLI.run(
       ["explain", "--model", model, "--dataset", "german", "--method", "kernelshap", "--count", "6",
-       "--out", "pictures", "--save-maps", "m.npy", "--json"], in: folder)
+       "--out", "pictures", "--save-maps", "m.npy", "--json"] + background, in: folder)
     #expect(r.status == 0, "\(r.stderr)")
     func floats(_ name: String) throws -> [Float] {
       let (_, _, body) = try npy([UInt8](try #require(FileManager.default.contents(atPath: folder + "/" + name))))
@@ -435,6 +436,8 @@ struct CLIBadInvocationTests {
     .init(arguments: ["explain", "--model", "CKPT", "--dataset", "german", "--method", "simplegrad", "--out", "TEXT"], error: "the output folder text.h5 is a file"),
     .init(arguments: ["attack-input", "--model", "CKPT", "--target", "topk"], error: "the topk target attacks image explanations; mlp takes table rows"),
     .init(arguments: ["attack-input", "--epsilon", "8/0"], error: "The value '8/0' is invalid for '--epsilon <epsilon>'"),
+    .init(arguments: ["explain", "--model", "CKPT", "--dataset", "german", "--method", "kernelshap", "--background", "kmeans:0"],
+          error: "background kmeans:0: kmeans:K takes K within 1...10000"),
     // No silent fallbacks.
     .init(arguments: ["finetune", "--dataset", "german", "--model", "CKPT", "--objective", "hide", "--data-dir", "/tmp"],
           error: "give one data source, not 2: data set german, ILSVRC-2012 folder /tmp (--dataset, --data-dir)"),

@@ -24,7 +24,8 @@ public struct ExplainSettings: Codable, Sendable, Equatable {
   /// LRP composite (``LRPComposite/init(parsing:)``).
   public var lrp = "heo"
   public var explainedClass = ExplainedClass.label
-  /// KernelSHAP's background rows: an `.h5` file (its `inputs` dataset, as `--save-maps` writes
+  /// KernelSHAP's background rows: `kmeans:K`, the ``KMeans`` centres of the training split (as
+  /// `shap.kmeans`, unweighted), or an `.h5` file (its `inputs` dataset, as `--save-maps` writes
   /// it, or its only dataset) or a header-less `.csv` of numbers; nil: a seeded sample of the
   /// training split.
   public var background: String?
@@ -82,7 +83,8 @@ public struct ExplainRun: Sendable {
     let (x, labels) = try loadInputs(net, data: resolved.data)
     let method = settings.method ?? (DataKind(of: net) == .tabular ? .simpleGrad : .gradCAM)
     resolved.method = method
-    if let background = settings.background { options.blackBox.background = try Self.rows(from: background) }
+    let kmeans = try settings.background.flatMap(Self.kmeansCount)
+    if let background = settings.background, kmeans == nil { options.blackBox.background = try Self.rows(from: background) }
     if let output = settings.blackBoxOutput { options.blackBox.output = output }
     if method.isBlackBox, DataKind(of: net) == .tabular {
       guard settings.inputs.isEmpty else {
@@ -92,6 +94,7 @@ public struct ExplainRun: Sendable {
         throw TrainingError("\(method) draws its background from a catalogue data set or table", settings: ["method"])
       }
       net.explanationReference = try DatasetCatalog.load(name, root: datasetsRoot).train.inputs
+      if let k = kmeans { options.blackBox.background = KMeans.centres(of: net.explanationReference!, k: k, seed: options.seed) }
     }
     let e = try explanation(net, x, labels: labels ?? [], method: method, options: options)
     return ExplainOutcome(
@@ -100,6 +103,15 @@ public struct ExplainRun: Sendable {
   }
 
   /// The rows of a background file (see ``ExplainSettings/background``), at most 10,000 of them.
+  /// `K` of a `kmeans:K` background (nil for a file name); K within 1...10,000.
+  static func kmeansCount(_ background: String) throws -> Int? {
+    guard background.hasPrefix("kmeans:") else { return nil }
+    guard let k = Int(background.dropFirst(7)), (1...10_000).contains(k) else {
+      throw TrainingError("background \(background): kmeans:K takes K within 1...10000", settings: ["background"])
+    }
+    return k
+  }
+
   static func rows(from path: String) throws -> Tensor {
     let limit = 10_000
     if path.hasSuffix(".h5") {

@@ -1,5 +1,3 @@
-import ModelFool
-
 /// Lloyd's k-means with k-means++ seeding, for a KernelSHAP background of cluster centres (what
 /// `shap.kmeans` gives and Slack et al. explain against).
 public enum KMeans {
