@@ -300,6 +300,8 @@ struct BadInvocation: CustomTestStringConvertible, Sendable {
   var fifos: [String] = []
   /// Environment variables set to the empty string (`environment` removes those it gives as "").
   var emptyEnvironment: [String] = []
+  /// Progress lines the command prints before its error (each line starts so), in order.
+  var progress: [String] = []
   var testDescription: String { arguments.joined(separator: " ") }
 }
 
@@ -450,7 +452,8 @@ struct CLIBadInvocationTests {
           error: "$MODELFOOL_MAX_DECODED_BYTES='lots': expected a positive whole number of bytes (default 1073741824)",
           environment: ["MODELFOOL_MAX_DECODED_BYTES": "lots"]),
     .init(arguments: ["import", "--from", "FIXTURES/hostile_entry.pth", "--arch", "digits-cnn", "--out", "x.h5"],
-          error: "zip entry archive/data/0: declares 3000000000 uncompressed bytes, over the limit of 2147483648 bytes for a deflated entry"),
+          error: "zip entry archive/data/0: declares 3000000000 uncompressed bytes, over the limit of 2147483648 bytes for a deflated entry",
+          progress: ["reading "]),
     // A run claims the folder of the files it writes before its first step.
     .init(arguments: ["audit", "calibrate", "--models", "CKPT,CKPT,CKPT", "--out", "text.h5/cal.json"], error: "the output folder text.h5 is a file"),
     .init(arguments: ["audit", "adaptive", "--model", "CKPT", "--out", "text.h5/a.h5"], error: "the output folder text.h5 is a file"),
@@ -475,7 +478,8 @@ struct CLIBadInvocationTests {
     let check = {
       #expect(r.status != 0, "exit \(r.status)")
       let lines = r.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n", omittingEmptySubsequences: false)
-      #expect(lines.count == 1, "stderr: \(r.stderr)")
+      #expect(lines.count == 1 + bad.progress.count, "stderr: \(r.stderr)")
+      for (line, start) in zip(lines, bad.progress) { #expect(line.hasPrefix(start), "stderr: \(r.stderr)") }
       #expect(lines.last?.hasPrefix("Error: ") == true && r.stderr.contains(bad.error), "stderr: \(r.stderr)")
     }
     if let note = bad.knownIssue { withKnownIssue(Comment(rawValue: note)) { check() } } else { check() }
