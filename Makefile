@@ -38,7 +38,7 @@ test: setup
 # N seconds, one after the other; new inputs go to Fuzz/.build/work/READER, crashes, hangs (> 5 s)
 # and allocations over 1 GB to Fuzz/.build/findings/READER/ (add them to Fuzz/corpus/READER once
 # fixed). `make test` replays every committed corpus file once (FuzzCorpusTests), as does `make fuzz-replay`.
-FUZZ_READERS = torch checkpoint csv gzip jpeg png onnx
+FUZZ_READERS = torch checkpoint csv gzip jpeg png onnx sidefiles
 SECONDS ?= 60
 FUZZ_FLAGS ?= -rss_limit_mb=1024 -timeout=5 -print_final_stats=1
 fuzz-build: setup

@@ -10,7 +10,7 @@
 // test suite, which replays every file under corpus/ once without the fuzzer.
 import PackageDescription
 
-let readers = ["torch", "checkpoint", "csv", "gzip", "jpeg", "png", "onnx"]
+let readers = ["torch", "checkpoint", "csv", "gzip", "jpeg", "png", "onnx", "sidefiles"]
 
 func targetName(_ reader: String) -> String { "Fuzz" + reader.prefix(1).uppercased() + reader.dropFirst() }
 

@@ -24,6 +24,8 @@ struct AuditAdaptiveCommand: ParsableCommand {
   @Option(help: "Checkpoint written.") var out = "adaptive.h5"
 
   func run() throws {
+    let claim = try RunFolderClaim(holding: out)  // the run owns the checkpoint's folder until it is written
+    defer { claim.release() }
     var settings = AdaptiveAttackSettings(model: model)
     if let name = try data.catalogueName(for: "audit adaptive") { settings.dataset = name }
     (settings.method, settings.evasion) = (method, evasion)

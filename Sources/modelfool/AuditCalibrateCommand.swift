@@ -25,6 +25,8 @@ struct AuditCalibrateCommand: ParsableCommand {
     guard models.values.count >= 3 else {
       throw TrainingError("a calibration needs at least 3 clean models, got \(models.values.count)", settings: ["models"])
     }
+    let claim = try RunFolderClaim(holding: out)  // the run owns the calibration's folder until it is written
+    defer { claim.release() }
     let observer = global.prepare()
     let root = try global.root
     try AuditCalibration.checkDistinct(models.values)

@@ -23,8 +23,10 @@ struct AuditSanityCommand: ParsableCommand {
     settings.data = try data.source(for: "audit sanity", accepting: [.dataset, .table, .imageFolder, .hdf5])
     (settings.methods, settings.count) = (methods?.values, count)
     (settings.shuffledModel, settings.seed) = (shuffledModel, seed)
-    let outcome = try SanityCheck(settings: settings, datasetsRoot: try global.root, observer: global.prepare()).run()
     let folder = out ?? "runs/audit/sanity-" + ((model as NSString).lastPathComponent as NSString).deletingPathExtension
+    let claim = try RunFolderClaim(folder)  // the run owns its folder until its files are in place
+    defer { claim.release() }
+    let outcome = try SanityCheck(settings: settings, datasetsRoot: try global.root, observer: global.prepare()).run()
     try outcome.write(to: folder)
     if global.json { return try global.printJSON(outcome.report) }
     print(outcome.report.table())

@@ -43,6 +43,10 @@ struct EvaluateCommand: ParsableCommand {
     if !merge.isEmpty { return try mergeCounts() }
     guard let model else { throw ValidationError("--model is required (except with --merge)") }
     guard fsr else { return try reportAccuracy(observer, model: model) }
+    // The run owns the folders of the files it writes (maps, counts) until they are in place.
+    let countsPath = try shard.map { try counts ?? FoolingCounts.defaultPath(shard: $0) }
+    let claims = Ranks.isRoot ? try RunFolderClaim.claims(holding: [saveMaps, countsPath].compactMap { $0 }) : []
+    defer { claims.forEach { $0.release() } }
     var settings = EvaluationSettings(model: model.argument)
     (settings.original, settings.objective, settings.success, settings.layer) = (original, objective?.name, success, layer)
     settings.data = try data.source(for: "evaluate --fsr", accepting: Set(DataSource.Kind.allCases))
@@ -56,11 +60,10 @@ struct EvaluateCommand: ParsableCommand {
     run.communicator = Ranks.communicator
     let outcome = try run.run(keepingMaps: saveMaps != nil)
     guard Ranks.isRoot else { return }
-    if let saveMaps { observer.message("saved " + (try ArrayExport.save(outcome.arrays, to: saveMaps)).joined(separator: ", ")) }
-    if let shard, let part = outcome.counts {
-      let path = try counts ?? FoolingCounts.defaultPath(shard: shard)
-      try part.write(to: path)
-      observer.message("wrote the counts of shard \(shard) to \(path); merge every shard with --merge")
+    let written = try outcome.write(maps: saveMaps, counts: countsPath)  // all or none
+    if saveMaps != nil { observer.message("saved " + written.filter { $0 != countsPath }.joined(separator: ", ")) }
+    if let shard, let countsPath, outcome.counts != nil {
+      observer.message("wrote the counts of shard \(shard) to \(countsPath); merge every shard with --merge")
     }
     let evaluation = outcome.evaluation
     if global.json { try global.printJSON(evaluation) } else { print(evaluation.table()) }
@@ -80,7 +83,7 @@ struct EvaluateCommand: ParsableCommand {
     let source = try data.source(for: "evaluate", accepting: [.dataset, .table, .imageFolder, .hdf5])
       ?? model.checkpointPath.flatMap(Checkpoint.recordedDataset).map(DataSource.dataset)
     guard let source else { throw ValidationError("\(model) records no data set: name the data (--dataset, --csv, --images or --h5)") }
-    let data = try source.evaluationData(for: network, datasetsRoot: global.root)
+    let data = try source.evaluationData(for: network, datasetsRoot: global.root, log: observer.message)
     let report = try Predictor.accuracy(network, on: data, batchSize: batchSize)
     guard !global.json else { return try global.printJSON(report) }
     print(String(

@@ -38,7 +38,7 @@ struct PredictCommand: ParsableCommand {
     let source = try data.source(for: "predict", accepting: [.dataset, .table, .imageFolder, .hdf5])
     if let index {
       guard let source else { throw ValidationError("--index needs the data it indexes (--dataset, --csv, --images or --h5)") }
-      let examples = try source.evaluationData(for: network, datasetsRoot: try global.root)
+      let examples = try source.evaluationData(for: network, datasetsRoot: try global.root, log: observer.message)
       guard (0..<examples.count).contains(index) else {
         throw ValidationError("--index \(index) is outside \(source)'s \(examples.count) test examples")
       }

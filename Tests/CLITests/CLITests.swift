@@ -287,7 +287,8 @@ func npy(_ bytes: [UInt8]) throws -> (descr: String, shape: [Int], body: [UInt8]
 }
 
 /// A bad invocation and the substring its one-line error must contain. `CKPT` stands for the
-/// German-credit checkpoint, `TEXT` for a text file that is not a checkpoint.
+/// German-credit checkpoint, `TEXT` for a text file that is not a checkpoint, `FIXTURES/` for
+/// the folder Tests/Fixtures/.
 struct BadInvocation: CustomTestStringConvertible, Sendable {
   var arguments: [String]
   var error: String
@@ -300,6 +301,8 @@ struct BadInvocation: CustomTestStringConvertible, Sendable {
   var fifos: [String] = []
   /// Environment variables set to the empty string (`environment` removes those it gives as "").
   var emptyEnvironment: [String] = []
+  /// Progress lines the command prints before its error (each line starts so), in order.
+  var progress: [String] = []
   var testDescription: String { arguments.joined(separator: " ") }
 }
 
@@ -451,6 +454,21 @@ struct CLIBadInvocationTests {
     .init(arguments: ["sweep", "--", "finetune"], error: "give at least one of --lambda, --lr, --steps"),
     .init(arguments: ["sweep", "--lambda", "1", "--", "finetune", "--bogus"], error: "finetune: Unknown option '--bogus'"),
     .init(arguments: ["sweep", "--lambda=-1", "--", "finetune", "--dataset", "german", "--model", "CKPT", "--objective", "hide"], error: "lambda must be a finite number >= 0, got -1.0 (--lambda)"),
+    // Budgets checked from what a file declares, before reading: an HDF5 image stack's decoded
+    // size (14 KB declaring 1,500 images of 224 x 224), a zip entry's inflated size.
+    .init(arguments: ["evaluate", "--model", "FIXTURES/onnx_tiny_cnn_op18.onnx", "--h5", "FIXTURES/hostile_many_images.h5"],
+          error: "hostile_many_images.h5: 1500 images of 224x224 pixels decode to 1128960000 bytes, over the budget of 1073741824 bytes per file (set MODELFOOL_MAX_DECODED_BYTES to raise it)"),
+    .init(arguments: ["evaluate", "--model", "FIXTURES/onnx_tiny_cnn_op18.onnx", "--h5", "FIXTURES/hostile_many_images.h5"],
+          error: "$MODELFOOL_MAX_DECODED_BYTES='lots': expected a positive whole number of bytes (default 1073741824)",
+          environment: ["MODELFOOL_MAX_DECODED_BYTES": "lots"]),
+    .init(arguments: ["import", "--from", "FIXTURES/hostile_entry.pth", "--arch", "digits-cnn", "--out", "x.h5"],
+          error: "zip entry archive/data/0: declares 3000000000 uncompressed bytes, over the limit of 2147483648 bytes for a deflated entry",
+          progress: ["reading "]),
+    // A run claims the folder of the files it writes before its first step.
+    .init(arguments: ["audit", "calibrate", "--models", "CKPT,CKPT,CKPT", "--out", "text.h5/cal.json"], error: "the output folder text.h5 is a file"),
+    .init(arguments: ["audit", "adaptive", "--model", "CKPT", "--out", "text.h5/a.h5"], error: "the output folder text.h5 is a file"),
+    .init(arguments: ["audit", "sanity", "--model", "CKPT", "--out", "TEXT"], error: "the output folder text.h5 is a file"),
+    .init(arguments: ["evaluate", "--fsr", "--model", "CKPT", "--save-maps", "text.h5/m.h5"], error: "the output folder text.h5 is a file"),
   ]
 
   @Test(arguments: table) func oneLineErrorAndAFailureCode(_ bad: BadInvocation) throws {
@@ -460,7 +478,9 @@ struct CLIBadInvocationTests {
     for (name, text) in bad.files { try text.write(toFile: folder + "/" + name, atomically: true, encoding: .utf8) }
     for name in bad.fifos { #expect(mkfifo(folder + "/" + name, 0o600) == 0) }
     let model = try CLI.germanCheckpoint.get()
-    let arguments = bad.arguments.map { $0 == "TEXT" ? "text.h5" : $0.replacingOccurrences(of: "CKPT", with: model) }
+    let arguments = bad.arguments.map {
+      $0 == "TEXT" ? "text.h5" : $0.replacingOccurrences(of: "CKPT", with: model).replacingOccurrences(of: "FIXTURES/", with: CLI.packageRoot + "/Tests/Fixtures/")
+    }
     let launcher = bad.emptyEnvironment.isEmpty ? [] : ["/usr/bin/env"] + bad.emptyEnvironment.map { $0 + "=" }
     let r = try CLI.run(arguments, in: folder, environment: bad.environment, launcher: launcher)
     // Never a trap or a signal (132 SIGILL, 134 SIGABRT, 139 SIGSEGV as a shell reports them).
@@ -468,7 +488,8 @@ struct CLIBadInvocationTests {
     let check = {
       #expect(r.status != 0, "exit \(r.status)")
       let lines = r.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n", omittingEmptySubsequences: false)
-      #expect(lines.count == 1, "stderr: \(r.stderr)")
+      #expect(lines.count == 1 + bad.progress.count, "stderr: \(r.stderr)")
+      for (line, start) in zip(lines, bad.progress) { #expect(line.hasPrefix(start), "stderr: \(r.stderr)") }
       #expect(lines.last?.hasPrefix("Error: ") == true && r.stderr.contains(bad.error), "stderr: \(r.stderr)")
     }
     if let note = bad.knownIssue { withKnownIssue(Comment(rawValue: note)) { check() } } else { check() }
@@ -492,6 +513,11 @@ struct CLIRunFolderTests {
       ["finetune", "--resume", "run"],
       ["explain", "--model", model, "--dataset", "german", "--method", "simplegrad", "--count", "1", "--out", "run"],
       ["attack-input", "--model", model, "--count", "2", "--steps", "1", "--out", "run"],
+      ["audit", "sanity", "--model", model, "--count", "2", "--out", "run"],
+      ["audit", "calibrate", "--models", "\(model),\(model),\(model)", "--count", "16", "--out", "run/calibration.json"],
+      ["audit", "adaptive", "--model", model, "--out", "run/adaptive.h5"],
+      ["evaluate", "--fsr", "--model", model, "--save-maps", "run/maps.h5"],
+      ["evaluate", "--fsr", "--model", model, "--shard", "0/2", "--counts", "run/counts.json"],
     ]
     for arguments in runs {
       let r = try CLI.run(arguments, in: folder)

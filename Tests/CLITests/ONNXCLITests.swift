@@ -18,6 +18,21 @@ struct ONNXCLITests {
     }
   }
 
+  /// An image folder holding FIFOs named like images: the run skips them with one warning line
+  /// and finishes (opening one would block for ever: it has no writer).
+  @Test func fifosInAnImageFolderAreSkippedWithOneLine() throws {
+    let folder = try CLI.temporaryFolder()
+    try FileManager.default.createDirectory(atPath: folder + "/images/ant", withIntermediateDirectories: true)
+    let rgb = (0..<(16 * 16 * 3)).map { UInt8(($0 * 37) % 251) }
+    try PNGImage.write(rgb: rgb, width: 16, height: 16, to: folder + "/images/ant/a.png")
+    #expect(mkfifo(folder + "/images/ant/b.png", 0o600) == 0 && mkfifo(folder + "/images/ant/c.JPEG", 0o600) == 0)
+    let r = try CLI.run(["evaluate", "--model", Self.fixtures + "onnx_tiny_cnn_op18.onnx", "--images", "images", "--json"], in: folder)
+    #expect(r.status == 0, "\(r.stderr)")
+    #expect(try r.object()["count"] as? Int == 1)
+    let lines = r.stderr.split(separator: "\n").filter { $0.contains("skipped") }
+    #expect(lines == ["images: skipped 2 file(s) named like images that are not regular files (FIFOs, devices, sockets), e.g. ant/b.png"], "\(r.stderr)")
+  }
+
   @Test func importedModelPredictsAndExplainsLikeTheFile() throws {
     let folder = try CLI.temporaryFolder()
     let onnx = Self.fixtures + "onnx_tiny_cnn_op18.onnx"

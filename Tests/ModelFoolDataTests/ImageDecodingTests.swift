@@ -144,6 +144,24 @@ private func expectBlocks(_ rgb: [UInt8], _ expected: [[Int]], tolerance: Int, _
     #expect { try ImageBudget.checkImageStack(shape: [1500, 224, 224, 3], maxPixels: 50_000_000, source: "s.h5") } throws: {
       oneLineDescription($0) == "s.h5: 1500 images of 224x224 pixels are over the decoding budget of 50000000 pixels per file (set MODELFOOL_MAX_PIXELS to raise it)"
     }
+    // 14 KB declaring 1,500 images of 224 x 224: 75 M pixels (under the pixel budget) that decode
+    // to 15 bytes each (uint8 pixels and float32 inputs), over the 1 GiB decoded-size budget.
+    let many = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("hostile_many_images.h5").path
+    #expect { try ImageNetDataset.loadHDF5(many) } throws: {
+      oneLineDescription($0) == "\(many): 1500 images of 224x224 pixels decode to 1128960000 bytes, over the budget of 1073741824 bytes per file (set MODELFOOL_MAX_DECODED_BYTES to raise it)"
+    }
+    #expect(1500 * 224 * 224 * ImageBudget.decodedBytesPerPixel == 1_128_960_000 && ImageBudget.defaultMaxDecodedBytes == 1 << 30)
+    // 1,426 images fit, 1,427 do not (1427 x 224 x 224 x 15 = 1,074,017,280 > 2^30).
+    try ImageBudget.checkImageStack(shape: [1500, 224, 224, 3], rows: 0..<1426, source: "s.h5")
+    #expect { try ImageBudget.checkImageStack(shape: [1500, 224, 224, 3], rows: 0..<1427, source: "s.h5") } throws: {
+      oneLineDescription($0).hasPrefix("s.h5: 1427 images of 224x224 pixels decode to 1074017280 bytes, over the budget of 1073741824 bytes")
+    }
+    try ImageBudget.checkImageStack(shape: [1500, 224, 224, 3], maxDecodedBytes: 1_128_960_000, source: "s.h5")
+    #expect(try ImageBudget.maxDecodedBytes(nil, environment: ["MODELFOOL_MAX_DECODED_BYTES": "4_000_000_000"]) == 4_000_000_000)
+    #expect(try ImageBudget.maxDecodedBytes(nil, environment: [:]) == 1 << 30)
+    #expect { try ImageBudget.maxDecodedBytes(nil, environment: ["MODELFOOL_MAX_DECODED_BYTES": "0"]) } throws: {
+      oneLineDescription($0) == "$MODELFOOL_MAX_DECODED_BYTES='0': expected a positive whole number of bytes (default 1073741824)"
+    }
     // Only the rows read count; a shape that is not N x H x W x 3 is refused.
     try ImageBudget.checkImageStack(shape: [1500, 224, 224, 3], rows: 0..<16, maxPixels: 50_000_000, source: "s.h5")
     #expect(throws: DataError.self) { try ImageBudget.checkImageStack(shape: [2, 224, 224], maxPixels: 50_000_000, source: "s.h5") }

@@ -28,6 +28,50 @@ import Testing
     #expect { try InputFile.bytes(folder + "/missing") } throws: { "\($0)" == "\(folder)/missing: file not found" }
   }
 
+  /// Image folders (in memory and streamed ILSVRC splits) skip FIFOs named like images without
+  /// opening them (which would block with no writer), with one line counting them.
+  @Test func fifosNamedLikeImagesAreSkippedWithOneLine() throws {
+    final class Lines { var all: [String] = [] }
+    let lines = Lines()
+    let log: (String) -> Void = { lines.all.append($0) }
+    // A folder per class, loaded into memory: one PNG, and FIFOs in both class folders.
+    let root = try ShippedDatasets.temporaryFolder("fifo-folder")
+    let rgb = (0..<(16 * 16 * 3)).map { UInt8($0 % 251) }
+    try FileManager.default.createDirectory(atPath: root + "/n01", withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(atPath: root + "/n02", withIntermediateDirectories: true)
+    try PNGImage.write(rgb: rgb, width: 16, height: 16, to: root + "/n01/a.png")
+    _ = try Self.fifo(root + "/n01", "b.png")
+    _ = try Self.fifo(root + "/n02", "c.JPEG")
+    let listing = try ImageNetDataset.folderItems(root: root, log: log)
+    #expect(listing.items.map(\.path) == [root + "/n01/a.png"] && listing.classNames == ["n01", "n02"])
+    let message = "skipped 2 file(s) named like images that are not regular files (FIFOs, devices, sockets), e.g. n01/b.png"
+    #expect(lines.all == ["\(root): \(message)"])
+    let data = try ImageNetDataset.loadFolder(root: root, preprocessing: .pixelRange, log: log)
+    #expect(data.inputs.shape == [1, 3, 224, 224] && data.labels == [0])
+    #expect(lines.all.count == 2)
+
+    // A streamed ILSVRC split, class folders: a FIFO beside a file in one class, alone in another.
+    lines.all = []
+    let tree = try ShippedDatasets.temporaryFolder("fifo-ilsvrc")
+    _ = try ShippedDatasets.write(Array(Self.classIndex.utf8), to: tree, "imagenet_class_index.json")
+    _ = try ShippedDatasets.write([0xFF, 0xD8], to: tree, "train/n01/x.JPEG")
+    _ = try Self.fifo(tree + "/train/n01", "y.JPEG")
+    try FileManager.default.createDirectory(atPath: tree + "/train/n03", withIntermediateDirectories: true)
+    _ = try Self.fifo(tree + "/train/n03", "z.JPEG")
+    let train = try ILSVRCFolder.split(.train, root: tree, log: log)
+    #expect(train.files.count == 1 && train.files.relativePath(0) == "train/n01/x.JPEG" && train.files.label(0) == 0)
+    #expect(lines.all == ["\(tree): skipped 2 file(s) named like images that are not regular files (FIFOs, devices, sockets), e.g. train/n01/y.JPEG"])
+
+    // A flat validation folder: the FIFO has no label either, and is skipped, not an error.
+    lines.all = []
+    let csv = "ImageId,PredictionString\nILSVRC2012_val_00000001,n02 1 2 3 4\nILSVRC2012_val_00000002,n03 1 2 3 4\n"
+    let flat = try Self.flatTree(labels: "LOC_val_solution.csv", csv)
+    _ = try Self.fifo(flat + "/val", "ILSVRC2012_val_00000003.JPEG")
+    let val = try ILSVRCFolder.split(.val, root: flat, log: log)
+    #expect(val.files.count == 2 && (0..<2).map(val.files.label) == [1, 2])
+    #expect(lines.all == ["\(flat): skipped 1 file(s) named like images that are not regular files (FIFOs, devices, sockets), e.g. val/ILSVRC2012_val_00000003.JPEG"])
+  }
+
   @Test func byteAndLineLimitsAreCheckedBeforeDecoding() throws {
     let folder = try ShippedDatasets.temporaryFolder("limits")
     let path = try ShippedDatasets.write(Array("ab\ncdef\ngh".utf8), to: folder, "x.txt")

@@ -148,6 +148,8 @@ private func byName(_ tensors: [Named]) -> [String: Named] {
       "hostile_global.pt": "global 'os.system' is not allowed",
       // 64 MiB of zeros from 64 KB: refused from the sizes in the directory, before inflating.
       "hostile_ratio.pth": "zip entry archive/data/0: uncompressed size 67108864 from 65232 compressed bytes is a ratio above 20:1, refused for entries over 16777216 bytes",
+      // 146 bytes declaring an entry of 3,000,000,000 bytes: over the 2 GiB cap of a deflated entry.
+      "hostile_entry.pth": "zip entry archive/data/0: declares 3000000000 uncompressed bytes, over the limit of 2147483648 bytes for a deflated entry",
     ]
     for (name, fragment) in expected {
       let path = fixturePath(name)

@@ -13,7 +13,7 @@ public enum FuzzedReader: String, CaseIterable, Sendable {
   case torch
   /// `Checkpoint.load` on the bytes written to a temporary file (libhdf5 reads only files).
   case checkpoint
-  /// `CSV.parse` (header, quoted fields) and `CSV.parseNumbers`.
+  /// `CSV.parse` (header, quoted fields), `CSV.parseNumbers` and `CSVSchema.decode`.
   case csv
   /// `Gzip.read` on the bytes written to a temporary file.
   case gzip
@@ -21,6 +21,11 @@ public enum FuzzedReader: String, CaseIterable, Sendable {
   case jpeg
   /// `PNGImage.read` on the bytes written to a temporary file, with the default pixel budget.
   case png
+  /// The side files, every reader on every input: the fine-tuning resume state (progress, Adam
+  /// steps, run record), `evaluate --shard` count files (and merging two), `audit calibrate`
+  /// calibrations, class indexes (`imagenet_class_index.json`, `LOC_synset_mapping.txt`, class
+  /// name lists) and a flat validation set's labels (`LOC_val_solution.csv`, `val_labels.json`).
+  case sidefiles
 
   /// The JPEG target's pixel budget, below the default 100 megapixels: a tiny file may claim an
   /// allowed size whose missing data libjpeg fills in (arithmetic coding zero-fills without a
@@ -53,6 +58,7 @@ public enum FuzzedReader: String, CaseIterable, Sendable {
       // Both parsers see every input: the first error of one must not hide a crash in the other.
       let table = try? CSV.parse(bytes, file: "fuzz.csv", options: CSV.Options(trimSpaces: true, commentPrefix: "|"))
       if let table, let first = table.header.first { _ = try? table.column(first) }
+      _ = try? CSVSchema.decode(bytes, source: "fuzz.schema.json")
       _ = try CSV.parseNumbers(bytes, file: "fuzz.csv")
     case .gzip:
       _ = try withTemporaryFile(bytes, suffix: "gz") { try Gzip.read(path: $0) }
@@ -60,6 +66,48 @@ public enum FuzzedReader: String, CaseIterable, Sendable {
       _ = try JPEGImage.decode(bytes, source: "fuzz.jpg", maxPixels: Self.jpegPixelBudget)
     case .png:
       _ = try withTemporaryFile(bytes, suffix: "png") { try PNGImage.read($0) }
+    case .sidefiles:
+      try readSideFiles(bytes)
+    }
+  }
+
+  /// Every side-file reader on `bytes`. A one-line error of one reader must not hide a crash in
+  /// the next, so those are dropped; any other error is thrown (for ``feed(_:)`` to report).
+  private func readSideFiles(_ bytes: [UInt8]) throws {
+    let text = String(validating: bytes, as: UTF8.self)
+    let labelOf = ["n01440764": 0, "n01443537": 1, "n01484850": 2]
+    let readers: [() throws -> Void] = [
+      {
+        guard let text else { return }
+        let progress = try RunJSON.decode(FineTuneProgress.self, from: text, what: "fuzz-progress")
+        try progress.check(steps: 1000, source: "fuzz-progress")
+      },
+      { if let text { _ = try RunJSON.decode([Int].self, from: text, what: "fuzz-adam-steps") } },
+      { if let text { _ = try FineTuneDocument.decode(text, source: "fuzz-record") } },
+      {
+        let counts = try self.withTemporaryFile(bytes, suffix: "counts.json") { try FoolingCounts.load($0) }
+        _ = try FoolingCounts.merge([counts, counts]).evaluation()
+      },
+      { _ = try self.withTemporaryFile(bytes, suffix: "calibration.json") { try AuditCalibration.load($0) } },
+      { _ = try self.withTemporaryFile(bytes, suffix: "json") { try ImageNetDataset.loadClassIndex($0) } },
+      { _ = try self.withTemporaryFile(bytes, suffix: "json") { try ImageNetDataset.loadClassNames($0) } },
+      { _ = try self.withTemporaryFile(bytes, suffix: "txt") { try ImageNetDataset.loadClassIndex($0) } },
+      {
+        _ = try self.withTemporaryFile(bytes, suffix: "csv") {
+          try ILSVRCFolder.flatLabels(root: "/nonexistent", valLabels: $0, labelOf: labelOf, classes: 3)
+        }
+      },
+      {
+        _ = try self.withTemporaryFile(bytes, suffix: "json") {
+          try ILSVRCFolder.flatLabels(root: "/nonexistent", valLabels: $0, labelOf: labelOf, classes: 3)
+        }
+      },
+    ]
+    for read in readers {
+      do { try read() } catch {
+        let message = String(describing: error)
+        if message.isEmpty || message.contains(where: \.isNewline) { throw error }
+      }
     }
   }
 

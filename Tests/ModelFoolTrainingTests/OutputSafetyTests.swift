@@ -14,6 +14,31 @@ struct OutputSafetyTests {
     return path
   }
 
+  /// `evaluate --shard --save-maps`: the count file goes into place only once the maps are saved,
+  /// so a failed map write leaves neither; both go when both can.
+  @Test func evaluationMapsAndCountsAreWrittenBothOrNeither() throws {
+    let folder = Self.temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let countsText = #"{"examples":1,"format":"modelfool-fsr-counts","methods":[],"model_digests":["aaaaaaaa","bbbbbbbb"],"objective":"location","setup":"{}","shard":"0/2","skipped_files":0,"statistic":"location","success_range":"<= 0.2","top1":{"fooled":0,"original":0},"top5":{"fooled":1,"original":1}}"#
+    let counts = try RunJSON.decode(FoolingCounts.self, from: countsText, what: "counts")
+    let arrays = [NamedArray(name: "gradcam_fooled", shape: [2], values: .float([1, 2])), NamedArray(name: "labels", ints: [0, 1])]
+    let outcome = EvaluationOutcome(evaluation: counts.evaluation(), arrays: arrays, counts: counts)
+    // A folder where the second .npy file goes: the maps fail, and no count file appears.
+    try FileManager.default.createDirectory(atPath: folder + "/m.labels.npy", withIntermediateDirectories: false)
+    #expect(throws: DataError.self) { try outcome.write(maps: folder + "/m.npy", counts: folder + "/c.json") }
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["m.labels.npy"])
+    try FileManager.default.removeItem(atPath: folder + "/m.labels.npy")
+    let written = try outcome.write(maps: folder + "/m.npy", counts: folder + "/c.json")
+    #expect(written == [folder + "/m.npy", folder + "/m.labels.npy", folder + "/c.json"])
+    #expect(try FoolingCounts.load(folder + "/c.json").examples == 1)
+    // One claim per folder, however it is written; a folder another run holds fails at once.
+    let claims = try RunFolderClaim.claims(holding: [folder + "/m.npy", folder + "/./c.json", folder + "/sub/x.h5"])
+    #expect(claims.map(\.folder) == [folder, folder + "/sub"])
+    #expect { try RunFolderClaim(holding: folder + "/other.h5") } throws: { "\($0)".contains("another run is writing into \(folder)") }
+    claims.forEach { $0.release() }
+    #expect(!FileManager.default.fileExists(atPath: folder + "/sub"))
+  }
+
   @Test func secondWriterFailsAtOnceNamingTheHolder() throws {
     let folder = Self.temporaryFolder()
     defer { try? FileManager.default.removeItem(atPath: folder) }

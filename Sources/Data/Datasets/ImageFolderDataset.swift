@@ -63,8 +63,11 @@ public enum ILSVRCFolder {
 
   /// The files and class names of `split` under `root`; `classIndex` and `valLabels` name the
   /// class-index file and the flat validation set's label file when they are not in the usual place.
+  /// Files named like images that are not regular files (FIFOs, devices, sockets) are skipped
+  /// without being opened, with one line to `log` counting them.
   public static func split(
-    _ split: Split, root: String, classIndex: String? = nil, valLabels: String? = nil
+    _ split: Split, root: String, classIndex: String? = nil, valLabels: String? = nil,
+    log: (String) -> Void = InputFile.warnOnStandardError
   ) throws -> (files: ImageFileTable, classNames: [String]) {
     guard isFolder(root) else { throw DataError("\(root): ImageNet folder not found", settings: ["dataDir"]) }
     let (wnids, names) = try classes(root: root, classIndex: classIndex)
@@ -77,19 +80,23 @@ public enum ILSVRCFolder {
     let entries = try listing(folder)
     let classFolders = entries.filter { isFolder(folder + "/" + $0) }
     var table = ImageFileTable(root: root)
+    var skipped: [String] = []
     if !classFolders.isEmpty {
       for wnid in classFolders {
         guard let label = labelOf[wnid] else {
           throw DataError("\(folder)/\(wnid): not one of the \(wnids.count) classes", settings: ["dataDir"])
         }
-        for name in try listing(folder + "/" + wnid) where isImageName(name) {
+        let images = try listing(folder + "/" + wnid).filter(isImageName)
+        let prefix = split.rawValue + "/" + wnid + "/"
+        for name in InputFile.regularFiles(images, in: folder + "/" + wnid, prefix: prefix, skipped: &skipped) {
           table.append(split.rawValue + "/" + wnid + "/" + name, label: label)
         }
       }
     } else {
       let labels = try flatLabels(root: root, valLabels: valLabels, labelOf: labelOf, classes: wnids.count)
       var unlabelled: [String] = []
-      for name in entries where isImageName(name) {
+      let images = entries.filter(isImageName)
+      for name in InputFile.regularFiles(images, in: folder, prefix: split.rawValue + "/", skipped: &skipped) {
         let stem = (name as NSString).deletingPathExtension
         guard let label = labels[name] ?? labels[stem] else { unlabelled.append(name); continue }
         table.append(split.rawValue + "/" + name, label: label)
@@ -98,6 +105,7 @@ public enum ILSVRCFolder {
         throw DataError("\(folder): \(unlabelled.count) file(s) without a label, e.g. \(first)", settings: ["dataDir"])
       }
     }
+    InputFile.reportSkipped(skipped, under: root, log: log)
     guard table.count > 0 else { throw DataError("\(folder): no JPEG or PNG files", settings: ["dataDir"]) }
     return (table, names)
   }
@@ -117,8 +125,10 @@ public enum ILSVRCFolder {
     throw DataError("\(root): no class folders in train/ or val/ and no class-index file", settings: ["dataDir"])
   }
 
-  /// Labels of a flat validation folder, keyed by file name or image id.
-  static func flatLabels(root: String, valLabels: String?, labelOf: [String: Int], classes: Int) throws -> [String: Int] {
+  /// Labels of a flat validation folder, keyed by file name or image id: from `valLabels`, else
+  /// the first of `root/LOC_val_solution.csv`, `root/val/LOC_val_solution.csv` and
+  /// `root/val_labels.json`; `labelOf` maps a wnid to its label, of `classes` labels.
+  public static func flatLabels(root: String, valLabels: String?, labelOf: [String: Int], classes: Int) throws -> [String: Int] {
     let candidates = valLabels.map { [$0] } ?? ["LOC_val_solution.csv", "val/LOC_val_solution.csv", "val_labels.json"].map { root + "/" + $0 }
     guard let path = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
       throw DataError("\(root)/val is flat but has no labels (LOC_val_solution.csv or val_labels.json)", settings: ["dataDir"])

@@ -103,9 +103,12 @@ public enum ImageNetDataset {
   /// label then file name, at most `limitPerClass` per class. `classIndex` gives each subfolder
   /// its label; nil looks for `imagenet_class_index.json` in `root` then in its parent, and
   /// without one uses the sorted subfolder names as classes (torchvision's `ImageFolder` rule).
+  /// Files named like images that are not regular files (FIFOs, devices, sockets) are skipped
+  /// without being opened, with one line to `log` counting them.
   /// Returns the items and the class names by label.
   public static func folderItems(
-    root: String, classIndex: String? = nil, limitPerClass: Int? = nil
+    root: String, classIndex: String? = nil, limitPerClass: Int? = nil,
+    log: (String) -> Void = InputFile.warnOnStandardError
   ) throws -> (items: [Item], classNames: [String]) {
     let fileManager = FileManager.default
     var isDirectory: ObjCBool = false
@@ -135,6 +138,7 @@ public enum ImageNetDataset {
     }
 
     var items: [Item] = []
+    var skipped: [String] = []
     for folder in subfolders {
       guard let label = labelOf[folder] else {
         throw DataError("\(root)/\(folder): folder name is not a class of \(indexPath ?? "the class index")")
@@ -142,10 +146,12 @@ public enum ImageNetDataset {
       let files = try fileManager.contentsOfDirectory(atPath: root + "/" + folder).filter { name in
         !name.hasPrefix(".") && ImageFile.extensions.contains((name as NSString).pathExtension.lowercased())
       }.sorted()
-      for name in files.prefix(limitPerClass ?? Int.max) {
+      let regular = InputFile.regularFiles(files, in: root + "/" + folder, prefix: folder + "/", skipped: &skipped)
+      for name in regular.prefix(limitPerClass ?? Int.max) {
         items.append(Item(path: root + "/" + folder + "/" + name, label: label))
       }
     }
+    InputFile.reportSkipped(skipped, under: root, log: log)
     guard !items.isEmpty else { throw DataError("\(root): no JPEG or PNG files in the class subfolders") }
     items.sort { ($0.label, $0.path) < ($1.label, $1.path) }
     return (items, classNames)
@@ -154,9 +160,10 @@ public enum ImageNetDataset {
   /// Loads a standard-layout folder (see `folderItems`) as a dataset named `name`.
   public static func loadFolder(
     root: String, classIndex: String? = nil, limitPerClass: Int? = nil,
-    preprocessing: ImagePreprocessing = .unitRange, name: String = "imagenet-folder"
+    preprocessing: ImagePreprocessing = .unitRange, name: String = "imagenet-folder",
+    log: (String) -> Void = InputFile.warnOnStandardError
   ) throws -> Dataset {
-    let (items, classNames) = try folderItems(root: root, classIndex: classIndex, limitPerClass: limitPerClass)
+    let (items, classNames) = try folderItems(root: root, classIndex: classIndex, limitPerClass: limitPerClass, log: log)
     let inputs = try loadImages(items.map(\.path), preprocessing: preprocessing)
     return Dataset(name: name, inputs: inputs, labels: items.map(\.label), classNames: classNames)
   }

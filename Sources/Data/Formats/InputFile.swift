@@ -43,6 +43,31 @@ public enum InputFile {
     do { return try irregularKind(path) == nil } catch { return false }
   }
 
+  /// Writes `line` and a line break on standard error: the default receiver of a loader's
+  /// warnings (a run passes its observer's `message` instead).
+  public static let warnOnStandardError: @Sendable (String) -> Void = { line in
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+  }
+
+  /// The names of `names` (files in `folder`) that are regular files, examined with `stat(2)`
+  /// only, so that a FIFO named like an image is never opened (which would block); the others
+  /// (FIFOs, devices, sockets, folders, links to none) are appended to `skipped` as
+  /// `prefix + name`.
+  public static func regularFiles(_ names: [String], in folder: String, prefix: String = "", skipped: inout [String]) -> [String] {
+    var kept: [String] = []
+    for name in names {
+      if isRegular(folder + "/" + name) { kept.append(name) } else { skipped.append(prefix + name) }
+    }
+    return kept
+  }
+
+  /// Sends `log` one line for the files of `root` skipped by ``regularFiles(_:in:prefix:skipped:)``
+  /// (how many, and the first), when there are any.
+  public static func reportSkipped(_ skipped: [String], under root: String, log: (String) -> Void) {
+    guard let first = skipped.first else { return }
+    log("\(root): skipped \(skipped.count) file(s) named like images that are not regular files (FIFOs, devices, sockets), e.g. \(first)")
+  }
+
   /// The bytes of the regular file `path`, at most `maxBytes` of them (more is an error naming
   /// the limit), and with `maxLineBytes`, no line (up to `\n`) longer than that. The file is
   /// opened without blocking and checked again after opening (it may be swapped for a FIFO).

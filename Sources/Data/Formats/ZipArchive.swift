@@ -8,7 +8,8 @@ import CZlib
 /// Nothing read from the archive is trusted: every offset, size and count is checked against the
 /// archive's length (with overflow-checked arithmetic) before it is used or allocated, a deflated
 /// entry may not claim more than deflate's maximum ratio (1032:1) of its compressed size, nor an
-/// entry over 16 MiB more than 20:1 (``maxLargeEntryRatio``; weights do not compress) (and is
+/// entry over 16 MiB more than 20:1 (``maxLargeEntryRatio``; weights do not compress), nor any
+/// more than 2 GiB (``maxInflatedEntryBytes``) (and is
 /// inflated into memory that grows only as data is produced), and a corrupt archive is a one-line `DataError` naming `source` and the field or entry concerned.
 struct ZipArchive {
   /// Entries inflating to more than this (16 MiB) must compress by at most ``maxLargeEntryRatio``.
@@ -16,6 +17,9 @@ struct ZipArchive {
   /// The largest compression ratio of a large deflated entry: model weights compress by about
   /// 1.1:1, so a 1 MB entry declaring 1 GB is refused before it is inflated.
   static let maxLargeEntryRatio = 20
+  /// The most a deflated entry may inflate to: 2 GiB, whatever the archive's size (a tensor's
+  /// storage of 512 million float32 values; `torch.save` stores entries, it does not deflate).
+  static let maxInflatedEntryBytes = 1 << 31
   /// One file in the archive.
   struct Entry {
     let name: String
@@ -174,6 +178,12 @@ struct ZipArchive {
       extra += 4 + size
     }
     position += headerLength
+    // An absolute cap on what a deflated entry may inflate to, whatever its compressed size
+    // (stored entries are bounded by the archive itself): checked before anything else of it.
+    guard method != 8 || uncompressedSize <= Self.maxInflatedEntryBytes else {
+      throw DataError(
+        "\(entryContext): declares \(uncompressedSize) uncompressed bytes, over the limit of \(Self.maxInflatedEntryBytes) bytes for a deflated entry")
+    }
 
     // The local header repeats the name; its own extra field (torch pads it to align the data to
     // 64 bytes) decides where the data starts.

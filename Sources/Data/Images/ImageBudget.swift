@@ -16,6 +16,30 @@ public enum ImageBudget {
   /// (`MODELFOOL_MAX_PIXELS=400000000 modelfool predict ...`).
   public static let environmentVariable = "MODELFOOL_MAX_PIXELS"
 
+  /// The decoded size a stack of images read whole (an HDF5 `images` dataset) may reach: 1 GiB.
+  /// The stack's uint8 pixels and the float32 inputs made from them are both held, 15 bytes per
+  /// stored pixel: about 1,400 images of 224x224.
+  public static let defaultMaxDecodedBytes = 1 << 30
+
+  /// The environment variable that sets the decoded-size budget of an image stack
+  /// (`MODELFOOL_MAX_DECODED_BYTES=4000000000 modelfool evaluate --h5 ...`).
+  public static let decodedBytesVariable = "MODELFOOL_MAX_DECODED_BYTES"
+
+  /// Bytes a stored pixel of a stack takes once read: 3 (uint8 RGB) + 12 (three float32 values).
+  public static let decodedBytesPerPixel = 15
+
+  /// The decoded-size budget in effect: `explicit` when given, else `$MODELFOOL_MAX_DECODED_BYTES`
+  /// when set, else ``defaultMaxDecodedBytes``; a value that is not a positive whole number is an
+  /// error.
+  public static func maxDecodedBytes(_ explicit: Int? = nil, environment: [String: String]? = nil) throws -> Int {
+    if let explicit {
+      guard explicit > 0 else { throw DataError("decoded-size budget \(explicit): expected a positive number of bytes") }
+      return explicit
+    }
+    if let environment { return try parse(environment[decodedBytesVariable], variable: decodedBytesVariable, unit: "bytes", default: defaultMaxDecodedBytes) }
+    return try processDecodedBudget.get()
+  }
+
   /// The budget in effect: `explicit` when given, else `$MODELFOOL_MAX_PIXELS` when set, else
   /// ``defaultMaxPixels``. A value that is not a positive whole number (an empty one included) is
   /// an error, not a silent fallback to the default.
@@ -54,9 +78,14 @@ public enum ImageBudget {
 
   /// Checks a declared stack of `images` (`N x H x W x 3` uint8, as an HDF5 `images` dataset)
   /// before it is read: each image's `H x W` and the stack's `N x H x W` pixels (of the `rows`
-  /// read, all when nil) must lie within `maxPixels` (nil: ``maxPixels(_:environment:)``), with
-  /// checked arithmetic. A 2 KB compressed file can declare gigabytes.
-  public static func checkImageStack(shape: [Int], rows: Range<Int>? = nil, maxPixels explicit: Int? = nil, source: String) throws {
+  /// read, all when nil) must lie within `maxPixels` (nil: ``maxPixels(_:environment:)``), and
+  /// the stack's decoded size, ``decodedBytesPerPixel`` bytes per pixel, within `maxDecodedBytes`
+  /// (nil: ``maxDecodedBytes(_:environment:)``), with checked arithmetic. A 2 KB compressed file
+  /// can declare gigabytes.
+  public static func checkImageStack(
+    shape: [Int], rows: Range<Int>? = nil, maxPixels explicit: Int? = nil, maxDecodedBytes explicitBytes: Int? = nil,
+    source: String
+  ) throws {
     guard shape.count == 4, shape[3] == 3 else {
       throw DataError("\(source): 'images' must be N x H x W x 3 uint8 RGB, found shape \(shape)")
     }
@@ -69,6 +98,13 @@ public enum ImageBudget {
         "\(source): \(count) images of \(shape[2])x\(shape[1]) pixels are over the decoding budget of \(budget) pixels per file"
           + " (set \(environmentVariable) to raise it)")
     }
+    let byteBudget = try maxDecodedBytes(explicitBytes)
+    let (bytes, bytesOverflow) = pixels.multipliedReportingOverflow(by: decodedBytesPerPixel)
+    guard !bytesOverflow, bytes <= byteBudget else {
+      throw DataError(
+        "\(source): \(count) images of \(shape[2])x\(shape[1]) pixels decode to \(bytesOverflow ? "more than \(Int.max)" : String(bytes)) bytes,"
+          + " over the budget of \(byteBudget) bytes per file (set \(decodedBytesVariable) to raise it)")
+    }
   }
 
   /// The environment's budget, read once per process.
@@ -76,10 +112,17 @@ public enum ImageBudget {
     try parse(ProcessInfo.processInfo.environment[environmentVariable])
   }.mapError { $0 as? DataError ?? DataError("\($0)") }
 
-  private static func parse(_ text: String?) throws -> Int {
-    guard let text else { return defaultMaxPixels }
+  /// The environment's decoded-size budget, read once per process.
+  private static let processDecodedBudget: Result<Int, DataError> = Result {
+    try parse(ProcessInfo.processInfo.environment[decodedBytesVariable], variable: decodedBytesVariable, unit: "bytes", default: defaultMaxDecodedBytes)
+  }.mapError { $0 as? DataError ?? DataError("\($0)") }
+
+  private static func parse(
+    _ text: String?, variable: String = environmentVariable, unit: String = "pixels", default fallback: Int = defaultMaxPixels
+  ) throws -> Int {
+    guard let text else { return fallback }
     guard let value = Int(text.filter { $0 != "_" }), value > 0 else {
-      throw DataError("$\(environmentVariable)='\(text)': expected a positive whole number of pixels (default \(defaultMaxPixels))")
+      throw DataError("$\(variable)='\(text)': expected a positive whole number of \(unit) (default \(fallback))")
     }
     return value
   }

@@ -132,7 +132,7 @@ public struct SanityCheck: Sendable {
     }
     try source.check(accepted: [.dataset, .table, .imageFolder, .hdf5], by: "an audit")
     if let name = try source.catalogueName() { source = .dataset(name) }
-    let test = try source.evaluationData(for: model, datasetsRoot: datasetsRoot)
+    let test = try source.evaluationData(for: model, datasetsRoot: datasetsRoot, log: observer.message)
     return (model, test.evenlySpacedSubset(min(count, test.count)), source)
   }
 

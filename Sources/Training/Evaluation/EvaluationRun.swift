@@ -87,14 +87,14 @@ public struct EvaluationRun: Sendable {
         features: settings.sensitive ?? recorded?.sensitive)
       let methods = settings.methods ?? FineTuneSetup.scoredMethods(tabular: false, fooled: recorded?.methods?.first ?? .gradCAM, large: FineTuneSetup.isLargeImage(original), lrp: FineTuneSetup.supportsLRP(original))
       let counts = try streamedCounts(
-        fooled: fooled, original: original, files: try source.streamed(for: fooled)!, goal: goal, methods: methods,
+        fooled: fooled, original: original, files: try source.streamed(for: fooled, log: observer.message)!, goal: goal, methods: methods,
         layer: settings.layer ?? recorded?.layer)
       return EvaluationOutcome(evaluation: counts.evaluation(), arrays: [], counts: counts)
     }
     if settings.shard != nil {
       throw TrainingError("a shard applies to streamed data (an ILSVRC-2012 folder) only", settings: ["shard", "dataDir"])
     }
-    let data = try source.evaluationData(for: fooled, datasetsRoot: datasetsRoot)
+    let data = try source.evaluationData(for: fooled, datasetsRoot: datasetsRoot, log: observer.message)
     let goal = try FoolingObjectives.resolve(
       objectiveName, model: original, dataset: data.name, classes: settings.classes ?? recorded?.classes,
       features: settings.sensitive ?? recorded?.sensitive)
@@ -179,5 +179,19 @@ public struct EvaluationOutcome: Sendable {
     self.evaluation = evaluation
     self.arrays = arrays
     self.counts = counts
+  }
+
+  /// Writes the outputs asked for, all or none: the ``arrays`` to `maps` (``ArrayExport/save(_:to:)``,
+  /// itself all or none) and the ``counts`` to `countsPath`, renamed into place only once the
+  /// arrays are saved. Returns the files written.
+  public func write(maps: String?, counts countsPath: String?) throws -> [String] {
+    var written: [String] = []
+    let saveMaps = { if let maps { written = try ArrayExport.save(arrays, to: maps) } }
+    guard let countsPath, let counts else {
+      try saveMaps()
+      return written
+    }
+    try counts.write(to: countsPath, alongside: saveMaps)
+    return written + [countsPath]
   }
 }

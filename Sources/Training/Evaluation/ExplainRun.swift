@@ -154,7 +154,7 @@ public struct ExplainRun: Sendable {
       }
       return (Tensor.concatenate(parts, alongAxis: 0), nil)
     }
-    let test = try data.evaluationData(for: net, datasetsRoot: datasetsRoot)
+    let test = try data.evaluationData(for: net, datasetsRoot: datasetsRoot, log: observer.message)
     // Evenly spaced examples, so that a sorted test split still shows several classes.
     let n = min(settings.count, test.count)
     let rows = (0..<n).map { $0 * (test.count / n) }

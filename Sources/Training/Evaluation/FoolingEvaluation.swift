@@ -458,10 +458,14 @@ public struct FoolingCounts: Codable, Sendable, CheckedDocument {
     return "fsr-counts-\(i)-of-\(n).json"
   }
 
-  /// Writes these counts to `path` as one JSON document, in place only once complete.
-  public func write(to path: String) throws {
+  /// Writes these counts to `path` as one JSON document, in place only once complete and once
+  /// `alongside` (the run's other outputs) has returned: when it throws, no counts are written.
+  public func write(to path: String, alongside: () throws -> Void = {}) throws {
     let text = try RunJSON.encode(self) + "\n"
-    try AtomicFile.write(to: path) { try RunOutputs.writeText(text, to: $0) }
+    try AtomicFile.write(to: path) {
+      try RunOutputs.writeText(text, to: $0)
+      try alongside()
+    }
   }
 
   /// The counts of every shard `0/n ..< n/n` of one evaluation summed (per-example values joined

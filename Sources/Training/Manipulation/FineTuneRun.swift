@@ -74,8 +74,8 @@ public struct FineTuneRun: Sendable {
       base = try ModelReference(parsing: name).resolve(datasetsRoot: datasetsRoot, log: observer.message)
       basePath = FileManager.default.fileExists(atPath: name) ? name : WeightImport.defaultCheckpointPath(for: name)
       data = RunData(
-        train: try ModelInputs.streamedImages(for: base, dataDir: settings.dataDir!, split: .train, limit: settings.limit),
-        heldOut: try ModelInputs.streamedImages(for: base, dataDir: settings.dataDir!, split: .val, limit: settings.limit))
+        train: try ModelInputs.streamedImages(for: base, dataDir: settings.dataDir!, split: .train, limit: settings.limit, log: observer.message),
+        heldOut: try ModelInputs.streamedImages(for: base, dataDir: settings.dataDir!, split: .val, limit: settings.limit, log: observer.message))
     } else {
       let split = FineTuneSetup.fineTuningSplit(try DatasetCatalog.load(dataset, root: datasetsRoot), dataset: dataset, seed: seed)
       if communicator.rank != 0 { try communicator.barrier() }  // rank 0 trains a missing base first

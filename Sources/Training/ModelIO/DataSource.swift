@@ -87,15 +87,18 @@ public enum DataSource: Sendable, Hashable, Codable, CustomStringConvertible {
   /// The in-memory examples `model` is evaluated on: a catalogue data set's test split (the
   /// ImageNet sample and image folders through the model's own image pipeline), an HDF5 file's
   /// examples. A streamed ILSVRC folder is refused (use ``streamed(for:split:)``). The examples'
-  /// shape is checked against the model's input.
-  public func evaluationData(for model: Model, datasetsRoot: String = DatasetCatalog.defaultRoot) throws -> Dataset {
+  /// shape is checked against the model's input. `log` receives the line counting an image
+  /// folder's files that are skipped as not regular files.
+  public func evaluationData(
+    for model: Model, datasetsRoot: String = DatasetCatalog.defaultRoot, log: (String) -> Void = InputFile.warnOnStandardError
+  ) throws -> Dataset {
     var data: Dataset
     switch self {
     case .imageFolder(let folder):
       guard let steps = try ModelInputs.imagePreprocessing(for: model) else {
         throw DataError("\(folder): \(model.architecture) is not an image model")
       }
-      data = try ImageNetDataset.loadFolder(root: folder, preprocessing: steps)
+      data = try ImageNetDataset.loadFolder(root: folder, preprocessing: steps, log: log)
       data.inputs = ModelInputs.luma(data.inputs, channels: model.inputShape[0])
     case .hdf5(let path):
       data = try ModelInputs.imageNetHDF5(path, for: model)
@@ -116,9 +119,11 @@ public enum DataSource: Sendable, Hashable, Codable, CustomStringConvertible {
 
   /// The files of a streamed ILSVRC-2012 folder for `model`: this source's split (else
   /// `defaultSplit`), at most its limit of files spread evenly; nil for the other sources.
-  public func streamed(for model: Model, defaultSplit: ILSVRCFolder.Split = .val) throws -> ImageFolderSource? {
+  public func streamed(
+    for model: Model, defaultSplit: ILSVRCFolder.Split = .val, log: (String) -> Void = InputFile.warnOnStandardError
+  ) throws -> ImageFolderSource? {
     guard case .ilsvrc(let folder, let split, let limit) = self else { return nil }
-    return try ModelInputs.streamedImages(for: model, dataDir: folder, split: split ?? defaultSplit, limit: limit)
+    return try ModelInputs.streamedImages(for: model, dataDir: folder, split: split ?? defaultSplit, limit: limit, log: log)
   }
 
   public var description: String {

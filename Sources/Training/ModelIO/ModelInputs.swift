@@ -112,12 +112,13 @@ public enum ModelInputs {
   }
 
   /// A split of an ILSVRC-2012 folder (``ILSVRCFolder``) streamed through `model`'s pipeline,
-  /// limited to `limit` files spread evenly over it when given.
+  /// limited to `limit` files spread evenly over it when given. `log` receives the line counting
+  /// files named like images that are skipped as not regular files.
   public static func streamedImages(
     for model: Model, dataDir: String, split: ILSVRCFolder.Split, limit: Int? = nil, classIndex: String? = nil,
-    valLabels: String? = nil
+    valLabels: String? = nil, log: (String) -> Void = InputFile.warnOnStandardError
   ) throws -> ImageFolderSource {
-    var (files, classNames) = try ILSVRCFolder.split(split, root: dataDir, classIndex: classIndex, valLabels: valLabels)
+    var (files, classNames) = try ILSVRCFolder.split(split, root: dataDir, classIndex: classIndex, valLabels: valLabels, log: log)
     if let limit, limit < files.count { files = files.subset((0..<limit).map { $0 * files.count / limit }) }
     if !model.classNames.isEmpty, model.classNames.count != classNames.count {
       throw DataError("\(dataDir): \(classNames.count) classes, but the model has \(model.classNames.count) outputs", settings: ["dataDir"])

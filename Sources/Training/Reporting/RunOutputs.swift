@@ -155,6 +155,36 @@ public final class RunFolderClaim: @unchecked Sendable {
   deinit { release() }
 }
 
+extension RunFolderClaim {
+  /// Claims the folder that will hold the output file `file` (its parent folder; the current
+  /// folder for a bare name), so that a run writing single files owns where they go, as a run
+  /// writing a folder does.
+  public convenience init(holding file: String) throws {
+    try self.init(Self.folder(holding: file))
+  }
+
+  /// The folder that holds `file`: its parent, `.` for a bare name.
+  public static func folder(holding file: String) -> String {
+    let parent = (file as NSString).deletingLastPathComponent
+    return parent.isEmpty ? "." : parent
+  }
+
+  /// Claims the distinct folders that will hold `files` (one claim per folder, however written),
+  /// in order; throws at the first folder another run holds, releasing those already claimed.
+  public static func claims(holding files: [String]) throws -> [RunFolderClaim] {
+    var claimed: [RunFolderClaim] = [], keys: Set<String> = []
+    do {
+      for file in files where keys.insert(key(folder(holding: file))).inserted {
+        claimed.append(try RunFolderClaim(holding: file))
+      }
+    } catch {
+      claimed.reversed().forEach { $0.release() }
+      throw error
+    }
+    return claimed
+  }
+}
+
 /// An exclusive `flock(2)` on `FOLDER/.modelfool.lock`, holding the owner's process id. Taken
 /// without waiting; released (and the file removed) by `release()`.
 struct FolderLock {

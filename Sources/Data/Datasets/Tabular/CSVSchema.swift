@@ -118,16 +118,20 @@ public struct CSVSchema: Codable, Sendable, Equatable {
 
   /// Decodes and validates the schema at `path`.
   public static func load(_ path: String) throws -> CSVSchema {
-    let bytes = try InputFile.bytes(path, maxBytes: maxSchemaBytes)
+    try decode(try InputFile.bytes(path, maxBytes: maxSchemaBytes), source: path)
+  }
+
+  /// Decodes and validates a schema from the bytes of the file `source`.
+  public static func decode(_ bytes: [UInt8], source: String) throws -> CSVSchema {
     let schema: CSVSchema
     do {
       let decoder = JSONDecoder()
       decoder.keyDecodingStrategy = .convertFromSnakeCase
       schema = try decoder.decode(CSVSchema.self, from: Data(bytes))
     } catch let error as DecodingError {
-      throw DataError("\(path): not a valid CSV schema: \(Self.describe(error))", settings: ["schema"])
+      throw DataError("\(source): not a valid CSV schema: \(Self.describe(error))", settings: ["schema"])
     }
-    try schema.validate(source: path)
+    try schema.validate(source: source)
     return schema
   }
 

@@ -1,0 +1,4 @@
+// libFuzzer target for FuzzedReader.sidefiles (see FuzzEntries/FuzzDriver.swift).
+import FuzzEntries
+
+runFuzzer(.sidefiles)
