@@ -98,7 +98,7 @@ import Testing
     let error = #expect(throws: DataError.self) {
       try ImageNetDataset.folderItems(root: root, classIndex: root + "/index.json")
     }
-    #expect(error.map(oneLineDescription) == "\(root)/n01443537: folder name is not a class of \(root)/index.json")
+    #expect(error.map(oneLineDescription) == "\(root)/n01443537: the folder is not a class of the class list (1 known)")
   }
 
   @Test func hdf5ImagesAndLabels() throws {

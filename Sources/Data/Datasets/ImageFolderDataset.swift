@@ -70,7 +70,7 @@ public enum ILSVRCFolder {
     log: (String) -> Void = InputFile.warnOnStandardError
   ) throws -> (files: ImageFileTable, classNames: [String]) {
     guard isFolder(root) else { throw DataError("\(root): ImageNet folder not found", settings: ["dataDir"]) }
-    let (wnids, names) = try classes(root: root, classIndex: classIndex)
+    let (wnids, names) = try classes(indexIn: [root], classIndex: classIndex, folders: ["train", "val"].map { root + "/" + $0 })
     var labelOf: [String: Int] = [:]
     for (label, wnid) in wnids.enumerated() { labelOf[wnid] = label }
     let folder = root + "/" + split.rawValue
@@ -82,16 +82,7 @@ public enum ILSVRCFolder {
     var table = ImageFileTable(root: root)
     var skipped: [String] = []
     if !classFolders.isEmpty {
-      for wnid in classFolders {
-        guard let label = labelOf[wnid] else {
-          throw DataError("\(folder)/\(wnid): not one of the \(wnids.count) classes", settings: ["dataDir"])
-        }
-        let images = try listing(folder + "/" + wnid).filter(isImageName)
-        let prefix = split.rawValue + "/" + wnid + "/"
-        for name in InputFile.regularFiles(images, in: folder + "/" + wnid, prefix: prefix, skipped: &skipped) {
-          table.append(split.rawValue + "/" + wnid + "/" + name, label: label)
-        }
-      }
+      try classFolderFiles(folder, folders: classFolders, prefix: split.rawValue + "/", labelOf: labelOf, classes: wnids.count, into: &table, skipped: &skipped)
     } else {
       let labels = try flatLabels(root: root, valLabels: valLabels, labelOf: labelOf, classes: wnids.count)
       var unlabelled: [String] = []
@@ -110,19 +101,37 @@ public enum ILSVRCFolder {
     return (table, names)
   }
 
-  /// The class wnids and names in label order.
-  static func classes(root: String, classIndex: String?) throws -> (wnids: [String], names: [String]) {
-    let found = classIndex ?? ["imagenet_class_index.json", "LOC_synset_mapping.txt"].map { root + "/" + $0 }
+  /// The class wnids and names in label order, by the one rule of every ImageNet-layout reader:
+  /// from `classIndex`, else from the first `imagenet_class_index.json` or `LOC_synset_mapping.txt`
+  /// in `indexIn` (in order), else the sorted subfolder names of the first of `folders` that has
+  /// any (torchvision's `ImageFolder` rule).
+  static func classes(indexIn: [String], classIndex: String?, folders: [String]) throws -> (wnids: [String], names: [String]) {
+    let found = classIndex ?? indexIn.flatMap { dir in ["imagenet_class_index.json", "LOC_synset_mapping.txt"].map { dir + "/" + $0 } }
       .first { FileManager.default.fileExists(atPath: $0) }
     if let found {
       let entries = try ImageNetDataset.loadClassIndex(found)
       return (entries.map(\.wordNetID), entries.map(\.name))
     }
-    for split in ["train", "val"] where isFolder(root + "/" + split) {
-      let wnids = try listing(root + "/" + split).filter { isFolder(root + "/" + split + "/" + $0) }
+    for folder in folders where isFolder(folder) {
+      let wnids = try listing(folder).filter { isFolder(folder + "/" + $0) }
       if !wnids.isEmpty { return (wnids, wnids) }
     }
-    throw DataError("\(root): no class folders in train/ or val/ and no class-index file", settings: ["dataDir"])
+    throw DataError("\(indexIn[0]): no class folders in \(folders.joined(separator: " or ")) and no class-index file")
+  }
+
+  /// Appends the image files of the class subfolders `folders` of `folder` (`<wnid>/*.{jpg,jpeg,png}`,
+  /// sorted, at most `limitPerClass` each) to `table`, as `prefix + wnid + "/" + name`, labelled by
+  /// `labelOf`; files named like images that are not regular files go to `skipped` unopened.
+  static func classFolderFiles(
+    _ folder: String, folders: [String], prefix: String, labelOf: [String: Int], classes: Int, limitPerClass: Int? = nil,
+    into table: inout ImageFileTable, skipped: inout [String]
+  ) throws {
+    for wnid in folders {
+      guard let label = labelOf[wnid] else { throw DataError("\(folder)/\(wnid): the folder is not a class of the class list (\(classes) known)") }
+      let images = try listing(folder + "/" + wnid).filter(isImageName)
+      let regular = InputFile.regularFiles(images, in: folder + "/" + wnid, prefix: prefix + wnid + "/", skipped: &skipped)
+      for name in regular.prefix(limitPerClass ?? Int.max) { table.append(prefix + wnid + "/" + name, label: label) }
+    }
   }
 
   /// Labels of a flat validation folder, keyed by file name or image id: from `valLabels`, else

@@ -100,60 +100,32 @@ public enum ImageNetDataset {
   // MARK: A folder per class
 
   /// The image files of a standard-layout folder (`root/<WNID>/*.{jpg,jpeg,png}`), ordered by
-  /// label then file name, at most `limitPerClass` per class. `classIndex` gives each subfolder
-  /// its label; nil looks for `imagenet_class_index.json` in `root` then in its parent, and
-  /// without one uses the sorted subfolder names as classes (torchvision's `ImageFolder` rule).
-  /// Files named like images that are not regular files (FIFOs, devices, sockets) are skipped
-  /// without being opened, with one line to `log` counting them.
+  /// label then file name, at most `limitPerClass` per class. The classes follow the rule of
+  /// every ImageNet-layout reader (``ILSVRCFolder``): `classIndex`, else an
+  /// `imagenet_class_index.json` or `LOC_synset_mapping.txt` in `root` then in its parent, else
+  /// the sorted subfolder names. Files named like images that are not regular files (FIFOs,
+  /// devices, sockets) are skipped without being opened, with one line to `log` counting them.
   /// Returns the items and the class names by label.
   public static func folderItems(
     root: String, classIndex: String? = nil, limitPerClass: Int? = nil,
     log: (String) -> Void = InputFile.warnOnStandardError
   ) throws -> (items: [Item], classNames: [String]) {
-    let fileManager = FileManager.default
-    var isDirectory: ObjCBool = false
-    guard fileManager.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
-      throw DataError("\(root): image folder not found")
-    }
-    let subfolders = try fileManager.contentsOfDirectory(atPath: root).filter { name in
-      var isFolder: ObjCBool = false
-      return !name.hasPrefix(".") && fileManager.fileExists(atPath: root + "/" + name, isDirectory: &isFolder)
-        && isFolder.boolValue
-    }.sorted()
+    guard ILSVRCFolder.isFolder(root) else { throw DataError("\(root): image folder not found") }
+    let subfolders = try ILSVRCFolder.listing(root).filter { ILSVRCFolder.isFolder(root + "/" + $0) }
     guard !subfolders.isEmpty else { throw DataError("\(root): no class subfolders") }
-
-    let indexPath =
-      classIndex
-      ?? [root + "/imagenet_class_index.json", (root as NSString).deletingLastPathComponent + "/imagenet_class_index.json"]
-      .first { fileManager.fileExists(atPath: $0) }
+    let (wnids, classNames) = try ILSVRCFolder.classes(
+      indexIn: [root, (root as NSString).deletingLastPathComponent], classIndex: classIndex, folders: [root])
     var labelOf: [String: Int] = [:]
-    var classNames: [String]
-    if let indexPath {
-      let entries = try loadClassIndex(indexPath)
-      for (label, entry) in entries.enumerated() { labelOf[entry.wordNetID] = label }
-      classNames = entries.map(\.name)
-    } else {
-      for (label, name) in subfolders.enumerated() { labelOf[name] = label }
-      classNames = subfolders
-    }
-
-    var items: [Item] = []
+    for (label, wnid) in wnids.enumerated() { labelOf[wnid] = label }
+    var table = ImageFileTable(root: root)
     var skipped: [String] = []
-    for folder in subfolders {
-      guard let label = labelOf[folder] else {
-        throw DataError("\(root)/\(folder): folder name is not a class of \(indexPath ?? "the class index")")
-      }
-      let files = try fileManager.contentsOfDirectory(atPath: root + "/" + folder).filter { name in
-        !name.hasPrefix(".") && ImageFile.extensions.contains((name as NSString).pathExtension.lowercased())
-      }.sorted()
-      let regular = InputFile.regularFiles(files, in: root + "/" + folder, prefix: folder + "/", skipped: &skipped)
-      for name in regular.prefix(limitPerClass ?? Int.max) {
-        items.append(Item(path: root + "/" + folder + "/" + name, label: label))
-      }
-    }
+    try ILSVRCFolder.classFolderFiles(
+      root, folders: subfolders, prefix: "", labelOf: labelOf, classes: wnids.count, limitPerClass: limitPerClass,
+      into: &table, skipped: &skipped)
     InputFile.reportSkipped(skipped, under: root, log: log)
-    guard !items.isEmpty else { throw DataError("\(root): no JPEG or PNG files in the class subfolders") }
-    items.sort { ($0.label, $0.path) < ($1.label, $1.path) }
+    guard table.count > 0 else { throw DataError("\(root): no JPEG or PNG files in the class subfolders") }
+    let items = (0..<table.count).map { Item(path: table.path($0), label: table.label($0)) }
+      .sorted { ($0.label, $0.path) < ($1.label, $1.path) }
     return (items, classNames)
   }
 
