@@ -77,10 +77,10 @@ import Testing
     try Data(#"{"0": ["n01440764", "tench"], "1": ["n01443537", "goldfish"], "2": ["n01484850", "great white shark"]}"#.utf8)
       .write(to: URL(fileURLWithPath: root + "/imagenet_class_index.json"))
 
-    let listing = try ImageNetDataset.folderItems(root: root)
+    let listing = try ImageNetDataset.folderItems(root: root, log: { _ in })
     #expect(listing.items.map(\.label) == [0, 1])
     #expect(listing.classNames == ["tench", "goldfish", "great white shark"])
-    let dataset = try ImageNetDataset.loadFolder(root: root, preprocessing: .pixelRange)
+    let dataset = try ImageNetDataset.loadFolder(root: root, preprocessing: .pixelRange, log: { _ in })
     #expect(dataset.inputs.shape == [2, 3, 224, 224] && dataset.labels == [0, 1])
     #expect(dataset.inputs.scalars[0] == 9 && dataset.inputs.scalars[224 * 224] == 99)
     // The JPEG went through the same pipeline as in the sample (Pillow hash of photo 10).
@@ -92,11 +92,11 @@ import Testing
 
     // Without an index file the sorted folder names are the classes.
     try fileManager.removeItem(atPath: root + "/imagenet_class_index.json")
-    #expect(try ImageNetDataset.folderItems(root: root).classNames == ["n01440764", "n01443537"])
+    #expect(try ImageNetDataset.folderItems(root: root, log: { _ in }).classNames == ["n01440764", "n01443537"])
     // A folder that is not in the index is named in the error.
     try Data(#"{"0": ["n01440764", "tench"]}"#.utf8).write(to: URL(fileURLWithPath: root + "/index.json"))
     let error = #expect(throws: DataError.self) {
-      try ImageNetDataset.folderItems(root: root, classIndex: root + "/index.json")
+      try ImageNetDataset.folderItems(root: root, classIndex: root + "/index.json", log: { _ in })
     }
     #expect(error.map(oneLineDescription) == "\(root)/n01443537: the folder is not a class of the class list (1 known)")
   }

@@ -139,9 +139,9 @@ import Testing
     let csvHeader = "ImageId,PredictionString\n"
     let goodCSV = csvHeader + "ILSVRC2012_val_00000001,n02 1 2 3 4\nILSVRC2012_val_00000002,n03 1 2 3 4\n"
     let good = try Self.flatTree(labels: "LOC_val_solution.csv", goodCSV)
-    #expect(try ILSVRCFolder.split(.val, root: good).files.count == 2)
+    #expect(try ILSVRCFolder.split(.val, root: good, log: { _ in }).files.count == 2)
     let goodJSON = try Self.flatTree(labels: "val_labels.json", #"{"ILSVRC2012_val_00000001.JPEG": 2, "ILSVRC2012_val_00000002.JPEG": 0}"#)
-    #expect(try ILSVRCFolder.split(.val, root: goodJSON).files.count == 2)
+    #expect(try ILSVRCFolder.split(.val, root: goodJSON, log: { _ in }).files.count == 2)
     let cases: [(String, String, String)] = [
       ("LOC_val_solution.csv", goodCSV + "ILSVRC2012_val_00000001,n03 1 2 3 4\n", "line 4: image ILSVRC2012_val_00000001 is labelled more than once"),
       ("LOC_val_solution.csv", csvHeader + "ILSVRC2012_val_00000001,n09 1\n", "line 2: n09 is not one of the 3 classes"),
@@ -155,7 +155,7 @@ import Testing
     ]
     for (name, text, message) in cases {
       let root = try Self.flatTree(labels: name, text)
-      #expect { try ILSVRCFolder.split(.val, root: root) } throws: { "\($0)" == "\(root)/\(name): \(message)" }
+      #expect { try ILSVRCFolder.split(.val, root: root, log: { _ in }) } throws: { "\($0)" == "\(root)/\(name): \(message)" }
     }
   }
 

@@ -57,11 +57,11 @@ import ModelFoolTraining
 
   @Test func catalogueDataIsTheTestSplitCheckedAgainstTheModel() throws {
     let mlp = try ModelZoo.build(architecture: "mlp", options: ["inputs": "\(try DatasetCatalog.load("german", root: "datasets").test.exampleShape[0])", "hidden": "4", "classes": "2"])
-    let data = try DataSource.dataset("german").evaluationData(for: mlp, datasetsRoot: "datasets")
+    let data = try DataSource.dataset("german").evaluationData(for: mlp, datasetsRoot: "datasets", log: { _ in })
     #expect(data.count == (try DatasetCatalog.load("german", root: "datasets").test.count))
     // The German MLP cannot take digits: one error naming both shapes, not a trap later.
-    #expect(throws: (any Error).self) { try DataSource.dataset("digits").evaluationData(for: mlp, datasetsRoot: "datasets") }
-    #expect(throws: TrainingError.self) { try DataSource.ilsvrc(folder: "d", split: nil, limit: nil).evaluationData(for: mlp) }
+    #expect(throws: (any Error).self) { try DataSource.dataset("digits").evaluationData(for: mlp, datasetsRoot: "datasets", log: { _ in }) }
+    #expect(throws: TrainingError.self) { try DataSource.ilsvrc(folder: "d", split: nil, limit: nil).evaluationData(for: mlp, log: { _ in }) }
   }
 
   @Test func modelReferencesParseAndResolve() throws {

@@ -112,14 +112,14 @@ struct ImageNetStreamingTests {
   @Test func layoutStreamsEveryKindOfFileAndSkipsTheBrokenOne() throws {
     let root = try Self.makeTree()
     defer { try? FileManager.default.removeItem(atPath: root) }
-    let (train, classes) = try ILSVRCFolder.split(.train, root: root)
+    let (train, classes) = try ILSVRCFolder.split(.train, root: root, log: { _ in })
     #expect(classes == Self.wnids.sorted())
     #expect(train.count == 16)
-    let (val, _) = try ILSVRCFolder.split(.val, root: root)
+    let (val, _) = try ILSVRCFolder.split(.val, root: root, log: { _ in })
     #expect(val.count == 9 && val.label(0) == 1 && val.label(3) == 0)
     let model = try ModelZoo.build(architecture: "digits-cnn", options: ["channels": "4,8,8", "classes": "4", "seed": "3"])
     model.preprocessing = "scale=1/255;resize=32;crop=28"
-    var source = try ModelInputs.streamedImages(for: model, dataDir: root, split: .train)
+    var source = try ModelInputs.streamedImages(for: model, dataDir: root, split: .train, log: { _ in })
     source.prefetch = 1
     source.threads = 3
     let skipped = Events()
@@ -142,7 +142,7 @@ struct ImageNetStreamingTests {
       let row = Array(batch.scalars[(position * 784)..<((position + 1) * 784)])
       #expect(zip(row, one.scalars).allSatisfy { abs($0 - $1) < 1e-6 }, "file \(source.files.path(index))")
     }
-    let limited = try ModelInputs.streamedImages(for: model, dataDir: root, split: .val, limit: 3)
+    let limited = try ModelInputs.streamedImages(for: model, dataDir: root, split: .val, limit: 3, log: { _ in })
     #expect(limited.count == 3 && limited.files.relativePath(1) == "val/ILSVRC2012_val_00000004.JPEG")
   }
 

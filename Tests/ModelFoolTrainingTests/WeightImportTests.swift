@@ -121,7 +121,7 @@ private func temporaryPath(_ name: String) -> String {
     #expect(summary.tensors == 296)
     let model = try Checkpoint.load(out)
     #expect(model.classNames.count == 1000 && model.classNames[0] == "tench")
-    let data = try DataSource.dataset("imagenet-sample").evaluationData(for: model, datasetsRoot: "datasets")
+    let data = try DataSource.dataset("imagenet-sample").evaluationData(for: model, datasetsRoot: "datasets", log: { _ in })
     let report = try Predictor.accuracy(model, on: data)
     #expect(report.count == 20 && report.correctTop1 == 18 && report.correctTop5 == 19)
   }

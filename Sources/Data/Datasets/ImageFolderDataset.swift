@@ -67,7 +67,7 @@ public enum ILSVRCFolder {
   /// without being opened, with one line to `log` counting them.
   public static func split(
     _ split: Split, root: String, classIndex: String? = nil, valLabels: String? = nil,
-    log: (String) -> Void = InputFile.warnOnStandardError
+    log: (String) -> Void
   ) throws -> (files: ImageFileTable, classNames: [String]) {
     guard isFolder(root) else { throw DataError("\(root): ImageNet folder not found", settings: ["dataDir"]) }
     let (wnids, names) = try classes(indexIn: [root], classIndex: classIndex, folders: ["train", "val"].map { root + "/" + $0 })

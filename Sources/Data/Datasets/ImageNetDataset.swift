@@ -108,7 +108,7 @@ public enum ImageNetDataset {
   /// Returns the items and the class names by label.
   public static func folderItems(
     root: String, classIndex: String? = nil, limitPerClass: Int? = nil,
-    log: (String) -> Void = InputFile.warnOnStandardError
+    log: (String) -> Void
   ) throws -> (items: [Item], classNames: [String]) {
     guard ILSVRCFolder.isFolder(root) else { throw DataError("\(root): image folder not found") }
     let subfolders = try ILSVRCFolder.listing(root).filter { ILSVRCFolder.isFolder(root + "/" + $0) }
@@ -133,7 +133,7 @@ public enum ImageNetDataset {
   public static func loadFolder(
     root: String, classIndex: String? = nil, limitPerClass: Int? = nil,
     preprocessing: ImagePreprocessing = .unitRange, name: String = "imagenet-folder",
-    log: (String) -> Void = InputFile.warnOnStandardError
+    log: (String) -> Void
   ) throws -> Dataset {
     let (items, classNames) = try folderItems(root: root, classIndex: classIndex, limitPerClass: limitPerClass, log: log)
     let inputs = try loadImages(items.map(\.path), preprocessing: preprocessing)

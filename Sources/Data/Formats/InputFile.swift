@@ -43,12 +43,6 @@ public enum InputFile {
     do { return try irregularKind(path) == nil } catch { return false }
   }
 
-  /// Writes `line` and a line break on standard error: the default receiver of a loader's
-  /// warnings (a run passes its observer's `message` instead).
-  public static let warnOnStandardError: @Sendable (String) -> Void = { line in
-    FileHandle.standardError.write(Data((line + "\n").utf8))
-  }
-
   /// The names of `names` (files in `folder`) that are regular files, examined with `stat(2)`
   /// only, so that a FIFO named like an image is never opened (which would block); the others
   /// (FIFOs, devices, sockets, folders, links to none) are appended to `skipped` as

@@ -90,7 +90,7 @@ public enum DataSource: Sendable, Hashable, Codable, CustomStringConvertible {
   /// shape is checked against the model's input. `log` receives the line counting an image
   /// folder's files that are skipped as not regular files.
   public func evaluationData(
-    for model: Model, datasetsRoot: String = DatasetCatalog.defaultRoot, log: (String) -> Void = InputFile.warnOnStandardError
+    for model: Model, datasetsRoot: String = DatasetCatalog.defaultRoot, log: (String) -> Void
   ) throws -> Dataset {
     var data: Dataset
     switch self {
@@ -120,7 +120,7 @@ public enum DataSource: Sendable, Hashable, Codable, CustomStringConvertible {
   /// The files of a streamed ILSVRC-2012 folder for `model`: this source's split (else
   /// `defaultSplit`), at most its limit of files spread evenly; nil for the other sources.
   public func streamed(
-    for model: Model, defaultSplit: ILSVRCFolder.Split = .val, log: (String) -> Void = InputFile.warnOnStandardError
+    for model: Model, defaultSplit: ILSVRCFolder.Split = .val, log: (String) -> Void
   ) throws -> ImageFolderSource? {
     guard case .ilsvrc(let folder, let split, let limit) = self else { return nil }
     return try ModelInputs.streamedImages(for: model, dataDir: folder, split: split ?? defaultSplit, limit: limit, log: log)

@@ -116,7 +116,7 @@ public enum ModelInputs {
   /// files named like images that are skipped as not regular files.
   public static func streamedImages(
     for model: Model, dataDir: String, split: ILSVRCFolder.Split, limit: Int? = nil, classIndex: String? = nil,
-    valLabels: String? = nil, log: (String) -> Void = InputFile.warnOnStandardError
+    valLabels: String? = nil, log: (String) -> Void
   ) throws -> ImageFolderSource {
     var (files, classNames) = try ILSVRCFolder.split(split, root: dataDir, classIndex: classIndex, valLabels: valLabels, log: log)
     if let limit, limit < files.count { files = files.subset((0..<limit).map { $0 * files.count / limit }) }
