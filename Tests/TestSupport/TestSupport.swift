@@ -116,3 +116,19 @@ public func checkSecondOrder(
   let analytic = gradients(of: s(vars), withRespectTo: vars)
   return GradientCheck(analytic: analytic, numerical: numericalGradients(of: s, at: inputs, epsilon: epsilon))
 }
+
+/// Gives every BatchNorm of `model` seeded non-trivial statistics, scale and shift (fresh ones are
+/// the identity, which would hide a mix-up of the four tensors), then switches to evaluation mode.
+public func randomizeBatchNorms(_ model: Model, seed: UInt64) {
+  var k = seed
+  for l in model.namedLayers() {
+    guard let bn = l.layer as? BatchNorm else { continue }
+    k += 4
+    bn.weight.value = randomTensor([bn.channels], seed: k, low: 0.5, high: 1.5)
+    bn.bias.value = randomTensor([bn.channels], seed: k + 1, low: -0.3, high: 0.3)
+    bn.runningMean.value = randomTensor([bn.channels], seed: k + 2, low: -0.2, high: 0.2)
+    bn.runningVariance.value = randomTensor([bn.channels], seed: k + 3, low: 0.5, high: 2)
+    bn.batchesTracked.value = Tensor(Float(k))
+  }
+  model.setTraining(false)
+}

@@ -91,7 +91,15 @@ final class LRPPass {
     self.stopAt = stopAt
     var first: String?
     var norms: [Normalize] = []
-    for l in layers {
+    if let g = model.network as? GraphNetwork {
+      first = g.steps.first {
+        switch $0.op {
+        case .conv, .gemm, .matMul: true
+        default: false
+        }
+      }?.node.outputs.first
+    }
+    for l in layers where first == nil {
       if l.layer is Dense || l.layer is Conv2D {
         first = l.name
         break
@@ -161,6 +169,8 @@ final class LRPPass {
       return x * (r / (out * Float(h * w) + 1e-8)).reshaped([n, c, 1, 1])
     case is AvgPool2D, is AdaptiveAvgPool2D:
       return try linearZRule(layer, x: try input(name), out: try output(name), r)
+    case let g as GraphNetwork:
+      return try graph(g, r)
     default:
       throw ExplanationError("lrp: no rule for layer '\(name)' of type \(type(of: layer))")
     }
@@ -208,18 +218,20 @@ final class LRPPass {
 
   /// The composite's rule for the weighted layer `m` (named `name`) applied to the relevance `r`
   /// at its output.
-  func weighted(_ m: LRPLinearMap, _ name: String, _ r: Tensor) throws -> Tensor {
+  func weighted(_ m: LRPLinearMap, _ name: String, _ r: Tensor, graph: GraphNetwork? = nil) throws -> Tensor {
     let kinds = name == firstWeighted ? [.first, m.kind] : [m.kind]
     guard let rule = composite.rule(for: kinds) else {
       throw ExplanationError("lrp: composite '\(composite.name)' has no rule for layer '\(name)' (\(m.kind))")
     }
-    return rule.relevance(m, r, stabilizer: composite.stabilizer, bounds: try zBBounds(rule, x: m.x))
+    return rule.relevance(m, r, stabilizer: composite.stabilizer, bounds: try zBBounds(rule, x: m.x, graph: graph))
   }
 
   /// zB's bound tensors shaped like `x`, in the units of the layer's input (model-input bounds
-  /// pushed through the leading ``Normalize`` layers).
-  func zBBounds(_ rule: LRPRule, x: Tensor) throws -> (Tensor, Tensor)? {
+  /// pushed through the leading ``Normalize`` layers, or through the nodes of `graph` before its
+  /// first weighted node).
+  func zBBounds(_ rule: LRPRule, x: Tensor, graph: GraphNetwork? = nil) throws -> (Tensor, Tensor)? {
     guard case .zB(let low, let high) = rule else { return nil }
+    if let graph { return (try graphBound(graph, low, like: x), try graphBound(graph, high, like: x)) }
     func bound(_ v: Float) throws -> Tensor {
       guard let first = leadingNormalizers.first else { return Tensor(repeating: v, shape: x.shape) }
       guard x.rank == 4, x.shape[1] == first.mean.count else {

@@ -29,7 +29,12 @@ struct LRPLinearMap {
   /// A ``Dense`` layer at input `x0` (flattened to `[-1, in]`), optionally with an affine map folded in.
   init(_ d: Dense, input x0: Tensor, folding affine: (scale: Tensor, shift: Tensor)? = nil) {
     let (w, b) = Self.folded(d.weight.value, d.bias?.value, affine)
-    x = x0.rank == 2 ? x0 : x0.reshaped([-1, d.inputSize])
+    self.init(denseInput: x0, weight: w, bias: b)
+  }
+
+  /// A dense map `x W^T + b` at input `x0` (flattened to `[-1, in]`), weight `[out, in]`.
+  init(denseInput x0: Tensor, weight w: Tensor, bias b: Tensor?) {
+    x = x0.rank == 2 ? x0 : x0.reshaped([-1, w.shape[1]])
     weight = w
     bias = b
     f = { Tensor.matmul($0, $1, transposeB: true) }
@@ -41,13 +46,16 @@ struct LRPLinearMap {
   /// A ``Conv2D`` layer (grouped and depthwise included) at input `x`, optionally with an affine
   /// map folded in.
   init(_ c: Conv2D, input x: Tensor, folding affine: (scale: Tensor, shift: Tensor)? = nil) {
-    let g = c.geometry(inputHeight: x.shape[2], inputWidth: x.shape[3])
-    let groups = c.groups
     let (w, b) = Self.folded(c.weight.value, c.bias?.value, affine)
+    self.init(convolutionInput: x, weight: w, bias: b, geometry: c.geometry(inputHeight: x.shape[2], inputWidth: x.shape[3]), groups: c.groups)
+  }
+
+  /// A convolution with weight `[out, in / groups, kh, kw]` and bias `[out]` at input `x`.
+  init(convolutionInput x: Tensor, weight w: Tensor, bias b: Tensor?, geometry g: ConvGeometry, groups: Int) {
     let shape = x.shape
     self.x = x
     weight = w
-    bias = b?.reshaped([1, c.outputChannels, 1, 1])
+    bias = b?.reshaped([1, w.shape[0], 1, 1])
     f = { Tensor.conv2d($0, $1, geometry: g, groups: groups) }
     t = { Tensor.convInputGradient($0, $1, inputShape: shape, geometry: g, groups: groups) }
     kind = .convolution

@@ -33,13 +33,13 @@ public final class GraphNetwork: Layer, @unchecked Sendable {
 
   /// The graph.
   public let definition: GraphDefinition
-  private let parameterList: [(name: String, parameter: Parameter)]
+  let parameterList: [(name: String, parameter: Parameter)]
   private let markers: [(name: String, layer: any Layer)]
   private let markerByName: [String: any Layer]
-  private let steps: [Step]
+  let steps: [Step]
   private let activations: [(name: String, layer: any Layer)]
 
-  private struct Step {
+  struct Step {
     let node: GraphNodeSpec
     let op: GraphOperator
     let constant: Tensor?
@@ -170,6 +170,19 @@ public final class GraphNetwork: Layer, @unchecked Sendable {
   private static func check(
     _ steps: [Step], _ definition: GraphDefinition, _ parameters: [(name: String, parameter: Parameter)], batch: Int
   ) throws -> (output: [Int], floatTensors: [String]) {
+    let (values, floats) = try shapeValues(steps, definition, parameters, batch: batch)
+    guard let shape = values[definition.outputName]?.floatShape else {
+      throw GraphError("output '\(definition.outputName)' is not a float tensor")
+    }
+    return (shape, floats)
+  }
+
+  /// Every tensor of the graph on a batch of `batch`, evaluated on shapes only: integer tensors
+  /// (shapes, axes, indices) with their values, float tensors as their shapes; and the float
+  /// tensors in execution order (the input first).
+  private static func shapeValues(
+    _ steps: [Step], _ definition: GraphDefinition, _ parameters: [(name: String, parameter: Parameter)], batch: Int
+  ) throws -> (values: [String: GraphValue], floatTensors: [String]) {
     var values: [String: GraphValue] = [definition.inputName: .shape([batch] + definition.inputShape)]
     for (name, p) in parameters { values[name] = .shape(p.shape) }
     for (name, c) in definition.constants { values[name] = constantValue(c, running: false) }
@@ -185,10 +198,13 @@ public final class GraphNetwork: Layer, @unchecked Sendable {
         if out.floatShape != nil { floats.append(name) }
       }
     }
-    guard let shape = values[definition.outputName]?.floatShape else {
-      throw GraphError("output '\(definition.outputName)' is not a float tensor")
-    }
-    return (shape, floats)
+    return (values, floats)
+  }
+
+  /// Every tensor on a batch of `batch` evaluated on shapes only (see ``shapeValues(_:_:_:batch:)``):
+  /// the integer tensors a pass over the graph needs besides the float ones it recorded.
+  func shapeValues(batch: Int) throws -> [String: GraphValue] {
+    try Self.shapeValues(steps, definition, parameterList, batch: batch).values
   }
 
   private static func checkConstant(_ c: GraphConstant, _ label: String) throws {
@@ -202,7 +218,7 @@ public final class GraphNetwork: Layer, @unchecked Sendable {
     }
   }
 
-  private static func constantValue(_ c: GraphConstant, running: Bool) -> GraphValue {
+  static func constantValue(_ c: GraphConstant, running: Bool) -> GraphValue {
     switch c {
     case .ints(let s, let v): .ints(IntTensor(shape: s, values: v))
     case .floats(let s, let v): running ? .tensor(Tensor(shape: s, scalars: v)) : .shape(s)

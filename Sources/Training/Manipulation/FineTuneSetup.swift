@@ -93,8 +93,9 @@ public enum FineTuneSetup {
     return [fooled] + all.filter { $0 != fooled && (lrp || ($0 != .lrp && $0 != .lrpTarget)) }
   }
 
-  /// Whether LRP has rules for `model`'s layers: not for imported graphs (``GraphNetwork``).
-  public static func supportsLRP(_ model: Model) -> Bool { !(model.network is GraphNetwork) }
+  /// Whether LRP has rules for `model`'s layers: every zoo model, and imported graphs whose
+  /// nodes all have one (``GraphNetwork/nodeWithoutLRPRule``).
+  public static func supportsLRP(_ model: Model) -> Bool { (model.network as? GraphNetwork)?.nodeWithoutLRPRule == nil }
 
   /// Whether `model` takes ImageNet-size images (``ModelFamily/largeImage``): such runs fine-tune
   /// and score in batches of 4 and skip SmoothGrad (its noisy copies of a batch need gigabytes at
