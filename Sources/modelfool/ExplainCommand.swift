@@ -17,7 +17,7 @@ struct ExplainCommand: ParsableCommand {
   var model: ModelReference?
   @Option(help: "Method (default: gradcam for image models, simplegrad for tabular ones).") var method: ExplanationMethod?
   @OptionGroup var data: DataOptions
-  @Option(parsing: .upToNextOption, help: "Image files (PNG/JPEG) to explain instead of a data set (predicted class).")
+  @Option(parsing: .upToNextOption, help: "Files to explain instead of a data set, read as predict reads them: images (PNG/JPEG, the model's preprocessing), HDF5 or CSV rows (predicted class).")
   var input: [String] = []
   @Option(parsing: .unconditional, help: "Number of test examples.") var count = 8
   @Option(help: "Target layer for gradcam and the _t methods (default: the model's).") var layer: String?

@@ -74,8 +74,8 @@ struct ONNXCLITests {
     #expect(maps[0].contains { $0 > 0 })
   }
 
-  /// Fine-tuning an ONNX model (no LRP among the scored methods: graphs have no LRP rules), then
-  /// scoring the fine-tuned checkpoint with `evaluate --fsr` (the same numbers) and attacking
+  /// Fine-tuning an ONNX model (the image methods scored, LRP and LRP_T through the graph's
+  /// rules included), then scoring the fine-tuned checkpoint with `evaluate --fsr` (the same numbers) and attacking
   /// inputs of the ONNX file.
   @Test func finetuneEvaluateAndAttackTakeAnOnnxModel() throws {
     let folder = try CLI.temporaryFolder()
@@ -85,7 +85,7 @@ struct ONNXCLITests {
     #expect(tuned.status == 0, "\(tuned.stderr)")
     let report = try tuned.object()
     let methods = (report["methods"] as? [[String: Any]] ?? []).compactMap { $0["method"] as? String }
-    #expect(methods == ["gradcam", "simplegrad_t", "simplegrad", "smoothgrad"])
+    #expect(methods == ["gradcam", "lrp_t", "simplegrad_t", "simplegrad", "lrp", "smoothgrad"])
     let scored = try CLI.run(["evaluate", "--model", "ft/model.h5", "--fsr", "--eval-count", "100", "--json"], in: folder)
     #expect(scored.status == 0, "\(scored.stderr)")
     func gradcam(_ o: [String: Any]) -> [String: Double]? {
@@ -93,6 +93,10 @@ struct ONNXCLITests {
     }
     let rescored = try scored.object()
     #expect(gradcam(report) != nil && gradcam(report) == gradcam(rescored))
+    func lrp(_ o: [String: Any]) -> [String: Double]? {
+      ((o["methods"] as? [[String: Any]])?.first { $0["method"] as? String == "lrp" }?["mean_statistic"]) as? [String: Double]
+    }
+    #expect(lrp(report) != nil && lrp(report) == lrp(rescored))
     let attacked = try CLI.run(
       ["attack-input", "--model", onnx, "--dataset", "digits", "--count", "2", "--steps", "3", "--epsilon", "0.05", "--json"], in: folder)
     #expect(attacked.status == 0, "\(attacked.stderr)")

@@ -134,26 +134,10 @@ public struct ExplainRun: Sendable {
     return Tensor(shape: [table.rows, table.columns], scalars: table.values)
   }
 
-  /// The batch to explain and its labels (nil for image files).
+  /// The batch to explain and its labels (nil for input files, read as `predict` reads them:
+  /// ``Predictor/loadInputs(_:for:)``, the model's own preprocessing).
   func loadInputs(_ net: Model, data: DataSource?) throws -> (Tensor, [Int]?) {
-    guard let data else {
-      guard net.inputShape.count == 3 else {
-        throw TrainingError("image files need an image model; \(net.architecture) takes \(net.inputShape)", settings: ["inputs"])
-      }
-      let (c, h, w) = (net.inputShape[0], net.inputShape[1], net.inputShape[2])
-      let prep = ImagePreprocessing(resizeShorterSide: min(h, w), centerCrop: h == w ? h : nil)
-      var parts: [Tensor] = []
-      for path in settings.inputs {
-        let img = try ImageFile.read(path)
-        var t = try prep.tensor(rgb: img.rgb, width: img.width, height: img.height, source: path)
-        if c == 1 { t = t.mean(alongAxes: [1], keepingDimensions: true) }
-        guard Array(t.shape.dropFirst()) == net.inputShape else {
-          throw TrainingError("\(path): gives \(t.shape.dropFirst()), model needs \(net.inputShape)", settings: ["inputs"])
-        }
-        parts.append(t)
-      }
-      return (Tensor.concatenate(parts, alongAxis: 0), nil)
-    }
+    guard let data else { return (try Predictor.loadInputs(settings.inputs, for: net).inputs, nil) }
     let test = try data.evaluationData(for: net, datasetsRoot: datasetsRoot, log: observer.message)
     // Evenly spaced examples, so that a sorted test split still shows several classes.
     let n = min(settings.count, test.count)

@@ -12,8 +12,8 @@ import ModelFool
 ///
 /// The iterative attacks take `steps` signed-gradient steps of `2.5 epsilon / steps` (PGD's
 /// usual step), each projected onto the budget and the valid range; per example the iterate with
-/// the largest dissimilarity, measured on the exact network's map, among those whose class is
-/// unchanged is kept. The gradient is taken on the beta-smoothed network of the Dombrowski attack
+/// the largest dissimilarity, measured on the map the clean maps came from (the exact network's,
+/// or the defence's softplus network), among those whose class is unchanged is kept. The gradient is taken on the beta-smoothed network of the Dombrowski attack
 /// (softplus and smooth max-pools, beta growing) where the method uses it: a ReLU network's
 /// gradient map is piecewise constant in the input.
 public enum FragilityAttack {
@@ -27,10 +27,12 @@ public enum FragilityAttack {
   public static func topK(entries: Int) -> Int { max(1, Int((0.02 * Double(entries)).rounded())) }
 
   /// Attacks `x` (`[N, C, H, W]`, values in `options.inputRange`) whose clean attack maps are
-  /// `originalMaps`; `classes` are the model's classes on `x`. Returns the attacked inputs.
+  /// `originalMaps`, computed with the scoring network's softplus `scoringBeta` (nil: the exact
+  /// ReLU network; a beta under the `--defence` of the same value); `classes` are the model's
+  /// classes on `x`. Each iterate is scored with that same beta. Returns the attacked inputs.
   public static func run(
     _ model: Model, _ x: Tensor, originalMaps: Tensor, classes: [Int], kind: Kind, options: InputAttackOptions,
-    seed: UInt64, observer: RunObserver = .silent
+    scoringBeta: Float? = nil, seed: UInt64, observer: RunObserver = .silent
   ) throws -> Tensor {
     guard let epsilon = options.epsilon, epsilon > 0, options.norm == .linf else {
       throw TrainingError("the \(kind.rawValue) attack needs an L-infinity budget (--epsilon, e.g. 8/255)", settings: ["epsilon"])
@@ -71,8 +73,9 @@ public enum FragilityAttack {
         surrogate?.model ?? model, input.value, classes: classes, method: options.method, beta: beta, createGraph: true)
       let g = gradients(of: dissimilarity(h).sum(), withRespectTo: [input.value])[0]
       current = InputAttack.project(current + stepSize * g.sign(), original: x, options: options)
-      // Keep, per example, the most dissimilar iterate (exact map) whose class is unchanged.
-      let exact = try InputAttack.attackMap(model, current, classes: classes, method: options.method, beta: nil, createGraph: false)
+      // Keep, per example, the most dissimilar iterate (scored as the clean maps were) whose
+      // class is unchanged.
+      let exact = try InputAttack.attackMap(model, current, classes: classes, method: options.method, beta: scoringBeta, createGraph: false)
       let scores = withoutRecording { dissimilarity(exact.map.detached()) }.scalars
       let predicted = exact.logits.detached().argmaxLastAxis()
       let values = current.scalars

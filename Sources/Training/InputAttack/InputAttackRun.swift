@@ -103,7 +103,7 @@ public struct InputAttackRun: Sendable {
     }
     let start = Date()
     let adversarial = try settings.target.fragility.map { kind in
-      try FragilityAttack.run(network, x, originalMaps: originalMaps, classes: classes, kind: kind, options: options, seed: settings.seed, observer: observer)
+      try FragilityAttack.run(network, x, originalMaps: originalMaps, classes: classes, kind: kind, options: options, scoringBeta: settings.defenceBeta, seed: settings.seed, observer: observer)
     } ?? InputAttack.run(network, x, targetMaps: targetMaps, options: options, observer: observer).adversarial
     let seconds = Date().timeIntervalSince(start)
     let examples = try InputAttack.evaluate(
