@@ -21,9 +21,7 @@ struct LRPLinearMap {
   /// `y * scale + shift` applied to the layer's output, folded in).
   static func folded(_ w: Tensor, _ b: Tensor?, _ affine: (scale: Tensor, shift: Tensor)?) -> (Tensor, Tensor?) {
     guard let affine else { return (w, b) }
-    let out = w.shape[0]
-    let scale = w.rank == 2 ? affine.scale.reshaped([out, 1]) : affine.scale.reshaped([out, 1, 1, 1])
-    return (w * scale, (b.map { $0 * affine.scale } ?? Tensor.zeros([out])) + affine.shift)
+    return BatchNorm.fold(weight: w, bias: b, scale: affine.scale, shift: affine.shift)
   }
 
   /// A ``Dense`` layer at input `x0` (flattened to `[-1, in]`), optionally with an affine map folded in.

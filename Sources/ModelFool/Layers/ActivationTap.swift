@@ -41,10 +41,18 @@ public final class ActivationTap: @unchecked Sendable {
     self.inputNames = inputNames
     self.outputNames = outputNames
     self.replacements = replacements
+    allNames = inputNames.union(outputNames).union(replacements.keys)
+  }
+
+  /// Whether this tap records or replaces anything of `child`, a sub-layer of the container
+  /// running now (its full name is the current path joined with `child`).
+  @usableFromInline
+  func refers(toChild child: String) -> Bool {
+    allNames.contains(joinLayerName(path.last ?? "", child))
   }
 
   /// Every name this tap refers to.
-  public var allNames: Set<String> { inputNames.union(outputNames).union(replacements.keys) }
+  public let allNames: Set<String>
 
   /// Calls `child`, the sub-layer of the current container with local name `name`, on `x`,
   /// letting the active tap (if any) see and replace its input and record its output.

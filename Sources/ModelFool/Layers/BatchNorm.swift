@@ -65,6 +65,15 @@ public final class BatchNorm: Layer, ModeDependentLayer {
     return (scale, bias.value - runningMean.value * scale)
   }
 
+  /// A weighted layer's `weight` (`[out, ...]`) and `bias` (`[out]`, or none) with an affine map
+  /// `y * scale + shift` of its output folded in: `W * scale` per output unit and
+  /// `b * scale + shift`. Differentiable with respect to all four.
+  public static func fold(weight w: Tensor, bias b: Tensor?, scale: Tensor, shift: Tensor) -> (weight: Tensor, bias: Tensor) {
+    let out = w.shape[0]
+    let perUnit = scale.reshaped([out] + [Int](repeating: 1, count: w.rank - 1))
+    return (w * perUnit, (b.map { $0 * scale } ?? Tensor.zeros([out])) + shift)
+  }
+
   public func callAsFunction(_ x: Tensor) -> Tensor {
     precondition(
       x.rank >= 2 && x.shape[1] == channels,

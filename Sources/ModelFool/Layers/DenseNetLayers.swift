@@ -38,11 +38,7 @@ public final class DenseLayer: Layer {
   }
 
   /// The new features `f(x)` alone, `[N, growthRate, H, W]`.
-  public func newFeatures(_ x: Tensor) -> Tensor {
-    var y = x
-    for e in branch { y = ActivationTap.call(e.layer, named: e.name, y) }
-    return y
-  }
+  public func newFeatures(_ x: Tensor) -> Tensor { callChain(branch, x) }
 
   public func callAsFunction(_ x: Tensor) -> Tensor {
     Tensor.concatenate([x, newFeatures(x)], alongAxis: 1)

@@ -29,11 +29,7 @@ public final class Residual: Layer {
   }
 
   /// The main branch alone, `body(x)`.
-  public func bodyOutput(_ x: Tensor) -> Tensor {
-    var y = x
-    for e in body { y = ActivationTap.call(e.layer, named: e.name, y) }
-    return y
-  }
+  public func bodyOutput(_ x: Tensor) -> Tensor { callChain(body, x) }
 
   /// The shortcut branch alone, `shortcut(x)` (`x` for identity).
   public func shortcutOutput(_ x: Tensor) -> Tensor {

@@ -46,11 +46,7 @@ public final class Sequential: Layer {
 
   public var children: [(name: String, layer: any Layer)] { entries }
 
-  public func callAsFunction(_ x: Tensor) -> Tensor {
-    var y = x
-    for e in entries { y = ActivationTap.call(e.layer, named: e.name, y) }
-    return y
-  }
+  public func callAsFunction(_ x: Tensor) -> Tensor { callChain(entries, x) }
 
   public func deepCopy() -> Sequential {
     Sequential(named: entries.map { ($0.name, $0.layer.deepCopy()) })
