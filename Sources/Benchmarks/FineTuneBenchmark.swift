@@ -16,9 +16,11 @@ public enum FineTuneBenchmark {
   /// of the model's input shape; `model` nil is the seeded digits CNN. The fine-tuning step is
   /// `FineTuner`'s: one recorded forward shared by the CE and the explanation;
   /// `separateForwards` also times the former step, whose explanation ran its own forward pass.
+  /// Also returns the most tensor memory held at once during the plain and the fine-tuning
+  /// steps, MiB (``TensorStorage/bytes``: the model, its Adam state and the step's activations).
   public static func stepTimes(
     iterations: Int = 10, batch: Int = 32, model: Model? = nil, separateForwards: Bool = false
-  ) throws -> (plain: Double, fooling: Double, separate: Double?) {
+  ) throws -> (plain: Double, fooling: Double, separate: Double?, plainPeakMiB: Double, foolingPeakMiB: Double) {
     let model = try model ?? ModelZoo.build(architecture: "digits-cnn", options: ["seed": "0"])
     try requireImageModel(model)
     model.setTraining(false)
@@ -51,10 +53,15 @@ public enum FineTuneBenchmark {
         adam.update(parameters, along: gradients(of: loss, withRespectTo: parameters.map(\.value)))
       } catch { failure = error }
     }
+    func peakMiB() -> Double { Double(TensorStorage.bytes.peak) / 1_048_576 }
+    TensorStorage.resetPeakBytes()
     let plain = KernelBenchmark.medianSeconds(repeats: iterations) { step(.plain) }
+    let plainPeak = peakMiB()
+    TensorStorage.resetPeakBytes()
     let fooling = KernelBenchmark.medianSeconds(repeats: iterations) { step(.shared) }
+    let foolingPeak = peakMiB()
     let separate = separateForwards ? KernelBenchmark.medianSeconds(repeats: iterations) { step(.separate) } : nil
     if let failure { throw failure }
-    return (plain * 1000, fooling * 1000, separate.map { $0 * 1000 })
+    return (plain * 1000, fooling * 1000, separate.map { $0 * 1000 }, plainPeak, foolingPeak)
   }
 }

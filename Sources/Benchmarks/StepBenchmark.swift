@@ -130,8 +130,10 @@ public struct StepBenchmark {
       (row.torchFinetunePlainStepMs, row.torchFinetuneGradcamLocationStepMs) = (mean("peer.plain"), mean("peer.fooling"))
       row.torchFinetunePeakRssMb = samples["peer.rss"]?.max()
       let steps = try FineTuneBenchmark.stepTimes(iterations: model == nil ? 10 : 3, batch: batch, model: model, separateForwards: true)
-      (row.finetunePlainStepMs, row.finetuneGradcamLocationStepMs, row.finetuneSeparateForwardsStepMs) = steps
+      (row.finetunePlainStepMs, row.finetuneGradcamLocationStepMs, row.finetuneSeparateForwardsStepMs) = (steps.plain, steps.fooling, steps.separate)
+      (row.finetunePlainPeakTensorMb, row.finetuneGradcamLocationPeakTensorMb) = (steps.plainPeakMiB, steps.foolingPeakMiB)
       row.computeRatios()
+      log(String(format: "%@ batch %d, %d thread(s): tensor memory at most %.0f MiB in the plain step, %.0f MiB in the Grad-CAM location step", modelName as NSString, batch, t, steps.plainPeakMiB, steps.foolingPeakMiB))
       log(String(format: "%@ batch %d, %d thread(s): plain CE step %.2f ms, Grad-CAM location fine-tuning step %.2f ms (%.2fx; with a separate forward for the explanation %.2f ms)", modelName as NSString, batch, t, steps.plain, steps.fooling, steps.fooling / steps.plain, steps.separate ?? .nan))
       if let a = row.plainRatioVsJax, let b = row.doubleBackpropRatioVsJax {
         log(String(format: "ratio to JAX, 1 thread (lower is faster): plain %.2fx, double backprop %.2fx", a, b))
@@ -188,6 +190,10 @@ public struct StepBenchmarkReport: Encodable, Sendable {
     public var finetuneStepRatio = 0.0
     /// The former fine-tuning step whose explanation ran its own forward.
     public var finetuneSeparateForwardsStepMs: Double?
+    /// The most tensor memory held at once during the plain and the Grad-CAM location steps
+    /// (model, Adam state and activations; without the allocator's cached blocks), MiB.
+    public var finetunePlainPeakTensorMb: Double?
+    public var finetuneGradcamLocationPeakTensorMb: Double?
     /// JAX's reference steps (one thread).
     public var peerPlainStepMs: Double?
     public var peerDoubleBackpropStepMs: Double?

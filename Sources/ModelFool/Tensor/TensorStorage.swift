@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A reference-counted, 64-byte-aligned buffer of Float32 values behind every ``Tensor``.
 ///
 /// Tensors never mutate a storage that another tensor can see: kernels write only into storages
@@ -17,9 +19,31 @@ public final class TensorStorage: @unchecked Sendable {
     return true
   }()
 
+  private static let liveBytes = Atomic<Int>(0)
+  private static let peakBytes = Atomic<Int>(0)
+
+  /// Bytes held by tensor storages now, and the most held at once since the last
+  /// ``resetPeakBytes()`` (what a step's tensors need, apart from the allocator's cached blocks,
+  /// which resident-memory figures include).
+  public static var bytes: (live: Int, peak: Int) {
+    (liveBytes.load(ordering: .relaxed), peakBytes.load(ordering: .relaxed))
+  }
+
+  /// Starts a new peak at the bytes held now.
+  public static func resetPeakBytes() {
+    peakBytes.store(liveBytes.load(ordering: .relaxed), ordering: .relaxed)
+  }
+
   /// Allocates `count` uninitialised elements.
   public init(uninitializedCount count: Int) {
     _ = Self.allocatorTuned
+    let now = Self.liveBytes.add(count * MemoryLayout<Float>.stride, ordering: .relaxed).newValue
+    var peak = Self.peakBytes.load(ordering: .relaxed)
+    while now > peak {
+      let (exchanged, current) = Self.peakBytes.compareExchange(expected: peak, desired: now, ordering: .relaxed)
+      if exchanged { break }
+      peak = current
+    }
     self.count = count
     let raw = UnsafeMutableRawPointer.allocate(
       byteCount: Swift.max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
@@ -47,7 +71,10 @@ public final class TensorStorage: @unchecked Sendable {
     return other
   }
 
-  deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+  deinit {
+    Self.liveBytes.subtract(count * MemoryLayout<Float>.stride, ordering: .relaxed)
+    UnsafeMutableRawPointer(pointer).deallocate()
+  }
 }
 
 /// glibc's `mallopt` (malloc.h does not import into Swift through Glibc).
