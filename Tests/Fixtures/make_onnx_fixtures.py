@@ -42,8 +42,9 @@
       node), subgraph (a Relu node with a graph attribute), external_missing (an initializer whose
       data is in "absent.bin"), external_escape (an initializer whose data is in "../outside.bin").
 
-Usage: PYTHONPATH=DIR python3 Tests/Fixtures/make_onnx_fixtures.py [output folder]
-       (DIR holds torch, onnx and onnxruntime; the files are committed, so tests need none of them)
+Usage: [MODELFOOL=BINARY] PYTHONPATH=DIR python3 Tests/Fixtures/make_onnx_fixtures.py [output folder]
+       (DIR holds torch, onnx, onnxscript, onnxruntime and safetensors; the files are committed, so
+       tests need none of them)
 """
 
 import json
