@@ -9,9 +9,29 @@
       HardSwish, Clip (ReLU6), HardSigmoid, Sigmoid, Mul, ReduceMean (axes attribute at 13, input at
       18), Pad, AveragePool (count_include_pad=0), GlobalAveragePool, Shape/Gather/Unsqueeze/Concat/
       Reshape (x.view(x.size(0), -1)), Gemm, Sub/Div (input normalisation inside the model).
+  onnx_tiny_cnn_dynamo_op18.onnx, onnx_tiny_cnn_dynamo_op23.onnx
+      the same network through the dynamo exporter (torch.onnx.export(..., dynamo=True), needs
+      onnxscript) at opsets 18 and 23. It writes the BatchNorm before the residual into the Conv and
+      keeps the one after it as BatchNormalization, folds F.pad into the next Conv's pads, writes
+      every mean and the global pooling as ReduceMean with an axes initializer, and the flattening
+      as one Reshape with a constant [-1, 192] (no shape arithmetic); its tensor names are its own
+      (`conv2d_7`), the initializers keep the state-dict names. PyTorch 2.15's dynamo exporter
+      implements opset 18 and later only: asked for opset 13, it exports at 18 and tries ONNX's
+      version converter, which fails on every graph tried here (no down-conversion adapter for
+      Identity 16, present before its optimiser runs, nor for BatchNormalization 15 or Pad 18),
+      and it then keeps opset 18. The script checks that (a request for 13 gives an opset-18
+      file) and keeps no separate file for it; should a later PyTorch write opset 13, it keeps
+      onnx_tiny_cnn_dynamo_op13.onnx and its logits under "dynamo_op13".
+  onnx_writer_digits.onnx
+      written by ModelFool's own writer: the network of make_export_check.py's DigitsCNN with
+      channels 4, 8, 8 and seeded weights, saved as safetensors, imported (`modelfool import --from
+      FILE.safetensors --arch digits-cnn --option channels=4,8,8`) and exported (`modelfool export
+      --to FILE.onnx`); needs the modelfool binary (MODELFOOL, default .build/release/modelfool).
   onnx_tiny_cnn_reference.json
-      {"input_shape", "input" (2 images, values in [0, 1)), "op13", "op18" (onnxruntime's logits),
-       "torch" (PyTorch's logits)}.
+      {"input_shape", "input" (2 images, values in [0, 1)), "op13", "op18", "dynamo_op18",
+       "dynamo_op23" (onnxruntime's logits of each file), "torch" (PyTorch's logits),
+       "writer": {"input_shape", "input" (2 digit-sized images in [0, 1)), "onnxruntime",
+       "torch"}}.
   onnx_tiny_cnn_classes.json   five class names.
   onnx_digits_op18.onnx        a 426-parameter CNN for the digits data set ([1, 28, 28], 10 classes;
                                Conv, Relu, MaxPool, GlobalAveragePool, Flatten, Gemm), for the CLI's
@@ -22,13 +42,16 @@
       node), subgraph (a Relu node with a graph attribute), external_missing (an initializer whose
       data is in "absent.bin"), external_escape (an initializer whose data is in "../outside.bin").
 
-Usage: PYTHONPATH=DIR python3 Tests/Fixtures/make_onnx_fixtures.py [output folder]
-       (DIR holds torch, onnx and onnxruntime; the files are committed, so tests need none of them)
+Usage: [MODELFOOL=BINARY] PYTHONPATH=DIR python3 Tests/Fixtures/make_onnx_fixtures.py [output folder]
+       (DIR holds torch, onnx, onnxscript, onnxruntime and safetensors; the files are committed, so
+       tests need none of them)
 """
 
 import json
 import os
+import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import onnx
@@ -39,6 +62,8 @@ import torch.nn.functional as F
 from onnx import TensorProto, helper
 
 OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MODELFOOL = os.environ.get("MODELFOOL", os.path.join(ROOT, ".build", "release", "modelfool"))
 
 
 class TinyNet(nn.Module):
@@ -90,6 +115,19 @@ def tiny_net():
     return net.eval()
 
 
+def onnxruntime_logits(path, x):
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+def describe(path):
+    model = onnx.load(path)
+    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    ops = sorted({n.op_type for n in model.graph.node})
+    print(f"{os.path.basename(path)}: opset {opset}, {os.path.getsize(path)} bytes, ops {ops}")
+    return opset
+
+
 def export_cnn():
     net = tiny_net()
     rng = np.random.default_rng(11)
@@ -102,14 +140,53 @@ def export_cnn():
         torch.onnx.export(
             net, torch.from_numpy(x), path, opset_version=opset, input_names=["image"], output_names=["logits"],
             dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
-        session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-        reference[f"op{opset}"] = session.run(None, {"image": x})[0].tolist()
-        ops = sorted({n.op_type for n in onnx.load(path).graph.node})
-        print(f"opset {opset}: {os.path.getsize(path)} bytes, ops {ops}")
+        assert describe(path) == opset
+        reference[f"op{opset}"] = onnxruntime_logits(path, x).tolist()
+    for opset in (13, 18, 23):
+        path = os.path.join(OUT, f"onnx_tiny_cnn_dynamo_op{opset}.onnx")
+        torch.onnx.export(
+            net, (torch.from_numpy(x),), path, opset_version=opset, input_names=["image"], output_names=["logits"],
+            dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, dynamo=True, external_data=False)
+        written = describe(path)
+        if written != opset:
+            assert opset < 18 and written == 18, f"dynamo exporter asked for opset {opset} wrote {written}"
+            print(f"dynamo exporter: opset {opset} asked, {written} written (its version conversion failed); not kept")
+            os.remove(path)
+            continue
+        reference[f"dynamo_op{opset}"] = onnxruntime_logits(path, x).tolist()
+    reference["writer"] = export_writer_digits()
     with open(os.path.join(OUT, "onnx_tiny_cnn_reference.json"), "w") as f:
         json.dump(reference, f)
     with open(os.path.join(OUT, "onnx_tiny_cnn_classes.json"), "w") as f:
         json.dump(["ant", "bee", "cat", "dog", "eel"], f)
+
+
+def export_writer_digits():
+    """onnx_writer_digits.onnx: ModelFool's writer on a digits CNN with channels 4, 8, 8."""
+    from safetensors.torch import save_file
+    torch.manual_seed(5)
+    c = (4, 8, 8)
+    features = nn.Sequential(nn.Conv2d(1, c[0], 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(c[0], c[1], 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(c[1], c[2], 3, padding=1), nn.ReLU())
+    classifier = nn.Linear(c[2], 10)
+    state = {f"features.{k}": v for k, v in features.state_dict().items()}
+    state.update({f"classifier.{k}": v for k, v in classifier.state_dict().items()})
+    path = os.path.join(OUT, "onnx_writer_digits.onnx")
+    with tempfile.TemporaryDirectory() as work:
+        save_file(state, os.path.join(work, "digits.safetensors"))
+        for args in (["import", "--from", "digits.safetensors", "--arch", "digits-cnn", "--option", "channels=4,8,8",
+                      "--out", "digits.h5"],
+                     ["export", "--model", "digits.h5", "--to", "digits.onnx"]):
+            subprocess.run([MODELFOOL] + args + ["--datasets-root", os.path.join(ROOT, "datasets")], cwd=work, check=True,
+                           capture_output=True)
+        os.replace(os.path.join(work, "digits.onnx"), path)
+    describe(path)
+    x = np.random.default_rng(12).random((2, 1, 28, 28), dtype=np.float32)
+    with torch.no_grad():
+        pt = classifier(features(torch.from_numpy(x)).mean(dim=(2, 3))).numpy()
+    return {"input_shape": [2, 1, 28, 28], "input": x.ravel().tolist(), "onnxruntime": onnxruntime_logits(path, x).tolist(),
+            "torch": pt.tolist()}
 
 
 def export_digits():

@@ -16,7 +16,28 @@ private struct Reference: Decodable {
   var input: [Float]
   var op13: [[Float]]
   var op18: [[Float]]
+  var dynamo_op18: [[Float]]
+  var dynamo_op23: [[Float]]
   var torch: [[Float]]
+  var writer: WriterReference
+
+  /// onnx_writer_digits.onnx (ModelFool's writer): its input, onnxruntime's and PyTorch's logits.
+  struct WriterReference: Decodable {
+    var input_shape: [Int]
+    var input: [Float]
+    var onnxruntime: [[Float]]
+    var torch: [[Float]]
+  }
+
+  /// onnxruntime's logits of the fixture written under `key`.
+  func logits(_ key: String) -> [[Float]] {
+    switch key {
+    case "op13": op13
+    case "op18": op18
+    case "dynamo_op18": dynamo_op18
+    default: dynamo_op23
+    }
+  }
 
   static func load() throws -> Reference {
     let data = try #require(FileManager.default.contents(atPath: onnxFixture("onnx_tiny_cnn_reference.json")))
@@ -26,22 +47,57 @@ private struct Reference: Decodable {
 
 @Suite("ONNX reader")
 struct ONNXReaderTests {
-  /// PyTorch's TorchScript exporter at opsets 13 and 18: our logits equal onnxruntime's.
-  @Test(arguments: [13, 18])
-  func logitsMatchOnnxruntime(opset: Int) throws {
+  /// PyTorch's TorchScript exporter at opsets 13 and 18 and its dynamo exporter at opsets 18 and
+  /// 23 (PyTorch 2.15's dynamo exporter writes no opset below 18; see make_onnx_fixtures.py): our
+  /// logits equal onnxruntime's and PyTorch's.
+  @Test(arguments: [("op13", 13), ("op18", 18), ("dynamo_op18", 18), ("dynamo_op23", 23)])
+  func logitsMatchOnnxruntime(key: String, opset: Int) throws {
     let reference = try Reference.load()
-    let path = onnxFixture("onnx_tiny_cnn_op\(opset).onnx")
+    let path = onnxFixture("onnx_tiny_cnn_\(key).onnx")
     let imported = try ONNXReader.read(path)
     #expect(imported.definition.opset == opset)
     #expect(imported.definition.inputShape == [3, 16, 16])
     let model = try ONNXReader.model(imported, source: path)
     let x = Tensor(shape: reference.input_shape, scalars: reference.input)
     let y = model(x)
-    let expected = Tensor(shape: [2, 5], scalars: (opset == 13 ? reference.op13 : reference.op18).flatMap { $0 })
+    let expected = Tensor(shape: [2, 5], scalars: reference.logits(key).flatMap { $0 })
     #expect(relativeError(y, expected) <= 1e-4, "\(y.scalars) vs \(expected.scalars)")
     #expect(relativeError(y, Tensor(shape: [2, 5], scalars: reference.torch.flatMap { $0 })) <= 1e-4)
     // Also for one image (shape arithmetic follows the batch).
     #expect(relativeError(model(x.slice(axis: 0, 1..<2)), expected.slice(axis: 0, 1..<2)) <= 1e-4)
+  }
+
+  /// The dynamo exporter's graph: its own tensor names, the state-dict names on initializers, the
+  /// BatchNormalization after the residual kept (trainable scale, frozen statistics), the default
+  /// layer the last Conv's output (the Conv into which F.pad was folded).
+  @Test func dynamoExportKeepsNamesAndLayers() throws {
+    let path = onnxFixture("onnx_tiny_cnn_dynamo_op18.onnx")
+    let model = try ONNXReader.model(try ONNXReader.read(path), source: path)
+    let byName = Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.name, $0.parameter) })
+    #expect(byName["fc.weight"]?.shape == [5, 192])
+    #expect(byName["post_bn.weight"]?.isTrainable == true)
+    #expect(byName["post_bn.running_var"]?.isTrainable == false)
+    #expect(byName["down.weight"]?.shape == [12, 14, 3, 3])
+    #expect(model.targetLayer == "conv2d_7")
+    let reference = try Reference.load()
+    let (_, captured) = try model.forward(Tensor(shape: reference.input_shape, scalars: reference.input), capturingInputsOf: [model.targetLayer])
+    #expect(captured[model.targetLayer]?.shape == [2, 12, 4, 4])
+  }
+
+  /// A file written by ModelFool's own writer (`modelfool export` of a digits CNN with channels
+  /// 4, 8, 8): our logits equal onnxruntime's and PyTorch's on the same network.
+  @Test func ownWriterMatchesOnnxruntime() throws {
+    let reference = try Reference.load().writer
+    let path = onnxFixture("onnx_writer_digits.onnx")
+    let imported = try ONNXReader.read(path)
+    #expect(imported.definition.opset == 13)
+    #expect(imported.definition.inputShape == [1, 28, 28])
+    let model = try ONNXReader.model(imported, source: path)
+    let y = model(Tensor(shape: reference.input_shape, scalars: reference.input))
+    #expect(y.shape == [2, 10])
+    let expected = Tensor(shape: [2, 10], scalars: reference.onnxruntime.flatMap { $0 })
+    #expect(relativeError(y, expected) <= 1e-4, "\(y.scalars) vs \(expected.scalars)")
+    #expect(relativeError(y, Tensor(shape: [2, 10], scalars: reference.torch.flatMap { $0 })) <= 1e-4)
   }
 
   /// Names and roles: initializers keep their ONNX names; weights train, statistics and the
