@@ -51,6 +51,8 @@ struct ExplainCommand: ParsableCommand {
     var beta: Float?
     var outputs: [Item]
     var maps: [String]?
+    /// Seconds of the explanation itself (loading and pictures excluded).
+    var seconds: Double
   }
 
   func run() throws {
@@ -71,12 +73,14 @@ struct ExplainCommand: ParsableCommand {
     }
     guard !global.json else {
       return try global.printJSON(Report(
-        model: outcome.settings.model ?? "", method: outcome.explanation.method.rawValue, layer: e.layer, lrp: outcome.lrp, beta: beta?.value, outputs: items, maps: maps))
+        model: outcome.settings.model ?? "", method: outcome.explanation.method.rawValue, layer: e.layer, lrp: outcome.lrp, beta: beta?.value, outputs: items, maps: maps,
+        seconds: outcome.seconds))
     }
     let name = outcome.className
     for item in items {
       print("\(item.file): class \(name(item.explainedClass)), predicted \(name(item.predicted))\(item.label.map { ", label \(name($0))" } ?? "")")
     }
     if let maps { print("arrays: \(maps.joined(separator: ", "))") }
+    print(String(format: "explained %d examples in %.2f s", items.count, outcome.seconds))
   }
 }

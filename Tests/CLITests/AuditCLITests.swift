@@ -27,6 +27,32 @@ struct AuditCLITests {
     }
   }
 
+  /// The black-box methods in both audits: the unrandomised model's KernelSHAP and LIME maps equal
+  /// themselves (same seeded design), randomising every layer changes them, and each method's
+  /// feature shares sum to 1 over German's 20 features.
+  @Test func auditsTakeTheBlackBoxMethods() throws {
+    let model = try CLI.germanCheckpoint.get()
+    let folder = try CLI.temporaryFolder()
+    let r = try CLI.run(
+      ["audit", "sanity", "--model", model, "--methods", "kernelshap,lime", "--count", "6", "--out", "sanity", "--json"], in: folder)
+    #expect(r.status == 0, "\(r.stderr)")
+    let cascade = try #require(try r.object()["cascading"] as? [[String: Any]])
+    for method in ["kernelshap", "lime"] {
+      let none = try #require((cascade[0]["similarity"] as? [String: Any])?[method] as? [String: Double])
+      #expect(none["spearman_abs"] == 1 && none["spearman_signed"] == 1 && none["top_k"] == 1, "\(method): \(none)")
+      let all = try #require((cascade.last?["similarity"] as? [String: Any])?[method] as? [String: Double])
+      #expect(try #require(all["spearman_signed"]) < 1, "\(method): \(all)")
+    }
+    let m = try CLI.run(["audit", "manipulation", "--model", model, "--methods", "kernelshap,lime", "--count", "12", "--json"], in: folder)
+    #expect(m.status == 0, "\(m.stderr)")
+    let rows = try #require(try m.object()["statistics"] as? [[String: Any]])
+    for method in ["kernelshap", "lime"] {
+      let shares = rows.filter { ($0["name"] as? String)?.hasPrefix("share \(method) ") == true }.compactMap { $0["value"] as? Double }
+      #expect(shares.count == 20 && abs(shares.reduce(0, +) - 1) < 1e-4, "\(method): \(shares)")
+      #expect(rows.contains { $0["name"] as? String == "noise \(method)" })
+    }
+  }
+
   @Test func manipulationAuditCalibratesAndScores() throws {
     let model = try CLI.germanCheckpoint.get()
     let folder = try CLI.temporaryFolder()

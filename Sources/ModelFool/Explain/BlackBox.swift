@@ -42,11 +42,13 @@ public struct BlackBoxOptions: Sendable {
   public init() {}
 
   /// The design that fine-tuning differentiates (docs/METHODS.md §2.11): a background of 10 rows,
-  /// 256 sampled coalitions beyond 12 players and 500 LIME samples, so that a step's perturbed
-  /// rows stay within memory and time; scoring uses the defaults, drawn with another seed.
+  /// every coalition up to 8 players (256) and 256 sampled beyond, and 500 LIME samples, so that a
+  /// step's perturbed rows stay within memory and time; scoring uses the defaults, drawn with
+  /// another seed.
   public static var fineTuning: BlackBoxOptions {
     var o = BlackBoxOptions()
     o.backgroundSize = 10
+    o.exactPlayerLimit = 8
     o.coalitions = 256
     o.limeSamples = 500
     o.limeImageSamples = 100

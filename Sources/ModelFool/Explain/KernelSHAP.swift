@@ -11,7 +11,9 @@
 /// fixed linear map of the values `v`: ``KernelSHAPDesign`` precomputes it in Float64 and the
 /// explanation applies it as one constant matrix product to the values, which the engine computed
 /// (in batches of at most ``BlackBoxOptions/rowsPerPass`` perturbed rows) from the model. Hence
-/// `phi` is differentiable with respect to the weights.
+/// `phi` is differentiable with respect to the weights. Without a graph
+/// (``ExplanationOptions/createGraph`` false) the values come from each distinct perturbed row
+/// once (``distinctRowValues(_:x:background:design:group:classes:output:rowsPerPass:)``).
 
 /// A KernelSHAP design: the coalitions and the constant linear map from their values to the
 /// Shapley values.
@@ -148,9 +150,24 @@ public enum KernelSHAP {
     let logits = model(x)
     let chosen = try resolveClasses(classes, logits: logits, method: method.rawValue)
     let m = players.count, s = design.count, b = background.shape[0]
-    // Column masks of the coalitions, [1, S, 1, D].
     var group = [Int](repeating: 0, count: d)
     for (g, f) in players.enumerated() { for c in f.columns { group[c] = g } }
+    if !options.createGraph {
+      // No graph wanted: each distinct perturbed row once, the regression in Float64.
+      let v = distinctRowValues(
+        model, x: x, background: background, design: design, group: group, classes: chosen, output: o.output,
+        rowsPerPass: max(1, o.rowsPerPass))
+      var phi = [Float](repeating: 0, count: n * m)
+      for r in 0..<n {
+        for i in 0..<m {
+          var sum = 0.0
+          for j in 0..<s { sum += v[r * s + j] * design.valueMap[j * m + i] }
+          phi[r * m + i] = Float(sum)
+        }
+      }
+      return (Tensor(shape: [n, m], scalars: phi), logits.detached(), chosen, players)
+    }
+    // Column masks of the coalitions, [1, S, 1, D].
     var masks = [Float](repeating: 0, count: s * d)
     for j in 0..<s { for c in 0..<d { masks[j * d + c] = Float(design.coalitions[j * m + group[c]]) } }
     let allMasks = Tensor(shape: [1, s, 1, d], scalars: masks)

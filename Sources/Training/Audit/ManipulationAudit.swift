@@ -444,6 +444,9 @@ public struct ManipulationAudit: Sendable {
     var resolved = settings
     resolved.data = source
     resolved.methods = settings.methods ?? ManipulationSettings.defaultMethods(spatial: model.inputShape.count == 3)
+    if case .dataset(let name) = source {
+      try BlackBoxReference.attach(to: [model] + (reference.map { [$0] } ?? []), methods: resolved.methods!, dataset: name, datasetsRoot: datasetsRoot)
+    }
     if let calibration {
       try calibration.checkApplies(
         architecture: model.architecture, dataSource: source.label, model: settings.model,

@@ -144,6 +144,9 @@ public struct SanityCheck: Sendable {
     let (model, data, source) = try Self.load(
       settings.model, data: settings.data, count: settings.count, datasetsRoot: datasetsRoot, observer: observer)
     let methods = settings.methods ?? SanitySettings.defaultMethods(spatial: model.inputShape.count == 3)
+    if case .dataset(let name) = source {
+      try BlackBoxReference.attach(to: [model], methods: methods, dataset: name, datasetsRoot: datasetsRoot)
+    }
     var resolved = settings
     resolved.data = source
     resolved.methods = methods
@@ -185,6 +188,7 @@ public struct SanityCheck: Sendable {
       guard shuffled.inputShape == model.inputShape, shuffled.architecture == model.architecture else {
         throw TrainingError("\(path) is a \(shuffled.architecture) for \(shuffled.inputShape), not a \(model.architecture) for \(model.inputShape)", settings: ["shuffledModel"])
       }
+      shuffled.explanationReference = model.explanationReference
       dataStep = try compare(shuffled, layer: "labels")
       shuffledAccuracy = Trainer.evaluate(shuffled, on: data).accuracy
       advance()

@@ -101,11 +101,7 @@ public struct EvaluationRun: Sendable {
     let tabular = original.inputShape.count == 1
     let fooledWith = recorded?.methods?.first ?? (tabular ? .simpleGrad : .gradCAM)
     let methods = settings.methods ?? FineTuneSetup.scoredMethods(tabular: tabular, fooled: fooledWith, lrp: FineTuneSetup.supportsLRP(original))
-    if tabular, methods.contains(where: \.isBlackBox) {
-      // The black-box explainers draw their background from the data set's training split.
-      let reference = try DatasetCatalog.load(data.name, root: datasetsRoot).train.inputs
-      (fooled.explanationReference, original.explanationReference) = (reference, reference)
-    }
+    if tabular { try BlackBoxReference.attach(to: [fooled, original], methods: methods, dataset: data.name, datasetsRoot: datasetsRoot) }
     let range = try settings.success.map(SuccessRange.init(parsing:))
     let subset = settings.evalCount.map { data.evenlySpacedSubset($0) } ?? data
     var kept: [String: [Tensor]] = [:]

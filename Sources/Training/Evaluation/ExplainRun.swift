@@ -93,13 +93,16 @@ public struct ExplainRun: Sendable {
       guard let name = try resolved.data?.catalogueName() else {
         throw TrainingError("\(method) draws its background from a catalogue data set or table", settings: ["method"])
       }
-      net.explanationReference = try DatasetCatalog.load(name, root: datasetsRoot).train.inputs
+      try BlackBoxReference.attach(to: [net], methods: [method], dataset: name, datasetsRoot: datasetsRoot)
       if let k = kmeans { options.blackBox.background = KMeans.centres(of: net.explanationReference!, k: k, seed: options.seed) }
     }
+    let clock = ContinuousClock.now
     let e = try explanation(net, x, labels: labels ?? [], method: method, options: options)
+    let elapsed = ContinuousClock.now - clock
     return ExplainOutcome(
       settings: resolved, model: net, inputs: x, labels: labels, explanation: e,
-      predicted: e.logits.argmaxLastAxis(), lrp: method.usesBetaSmoothing ? nil : options.lrp.description)
+      predicted: e.logits.argmaxLastAxis(), lrp: method.usesBetaSmoothing ? nil : options.lrp.description,
+      seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
   }
 
   /// The rows of a background file (see ``ExplainSettings/background``), at most 10,000 of them.
@@ -157,6 +160,8 @@ public struct ExplainOutcome: @unchecked Sendable {
   public var predicted: [Int]
   /// The LRP composite used (LRP methods only).
   public var lrp: String?
+  /// Wall-clock seconds of the explanation itself (loading and pictures excluded).
+  public var seconds: Double = 0
 
   /// A class's name, or its index when the model names none.
   public func className(_ c: Int) -> String { c < model.classNames.count ? model.classNames[c] : String(c) }

@@ -105,7 +105,8 @@ public enum FineTuneSetup {
   /// The options of a fine-tuning of `model` with `objective`, resolved through the ordered
   /// layers of defaults, each over the one before: the library's (``FineTuneOptions``), the model
   /// family's fooled method (SimpleGrad for tabular models, Grad-CAM for images), the objective's
-  /// for the family (``FoolingObjective/tune(_:family:)``), Heo et al.'s published setting when
+  /// for the family (``FoolingObjective/tune(_:family:)``), the black-box methods' on tabular
+  /// models (``FineTuneOptions/applyTabularBlackBoxDefaults()``), Heo et al.'s published setting when
   /// `published` and one exists (``HeoSettings``), and last what `settings` sets. Returns whether
   /// a published setting was applied.
   public static func options(
@@ -119,6 +120,7 @@ public enum FineTuneSetup {
     if let methods = settings.methods {
       o.method = methods[0]
       o.alsoFooled = Array(methods.dropFirst())
+      if family == .tabular, methods.contains(where: \.isBlackBox) { o.applyTabularBlackBoxDefaults() }
     }
     var usedPublished = false
     if published, let heo = HeoSettings.options(o, architecture: model.architecture, objective: objective.name) {

@@ -179,9 +179,11 @@ public enum FineTuner {
   /// Heatmaps (image objectives, `[N, h, w]`) or per-feature relevance (tabular, `[N, groups]`)
   /// of `model` for `labels`, as the fooling losses expect them.
   /// `forward`: a recorded forward pass of `model` on `x` to share (``recordedForward(_:_:options:)``).
+  /// `designSeed`: with `createGraph`, the seed of a black-box method's training design
+  /// (``designSeed(step:runSeed:)``; never 0, the scoring design's seed).
   public static func maps(
     _ model: Model, _ x: Tensor, labels: [Int], method: ExplanationMethod, layer: String?,
-    tabular: Bool, createGraph: Bool, sharing forward: RecordedForward? = nil
+    tabular: Bool, createGraph: Bool, sharing forward: RecordedForward? = nil, designSeed: UInt64 = 1
   ) throws -> Tensor {
     var options = ExplanationOptions()
     options.layer = layer
@@ -189,7 +191,7 @@ public enum FineTuner {
     if method.isBlackBox && createGraph {
       // Training differentiates a smaller design of its own seed; scores use the default one.
       options.blackBox = .fineTuning
-      options.seed = 1
+      options.seed = designSeed == 0 ? 1 : designSeed
     }
     let e = try explanation(model, x, labels: labels, method: method, options: options, sharing: forward)
     let h = options.postProcess ? e.heatmap : e.raw
@@ -205,14 +207,16 @@ public enum FineTuner {
   ///
   /// `forward`: the step's recorded forward pass of `model` on `x` (``recordedForward(_:_:options:)``),
   /// which the gradient-based explanations reuse; nil: they run their own.
+  ///
+  /// `designSeed`: the seed of the black-box methods' training design (``designSeed(step:runSeed:)``).
   public static func foolingLoss(
     _ model: Model, original: Model, x: Tensor, labels: [Int], options: FineTuneOptions, createGraph: Bool = true,
-    sharing forward: RecordedForward? = nil
+    sharing forward: RecordedForward? = nil, designSeed: UInt64 = 1
   ) throws -> Tensor {
     let methods = options.fooledMethods
-    var total = try foolingLoss(model, original: original, x: x, labels: labels, method: methods[0], options: options, createGraph: createGraph, forward: forward)
+    var total = try foolingLoss(model, original: original, x: x, labels: labels, method: methods[0], options: options, createGraph: createGraph, forward: forward, designSeed: designSeed)
     for method in methods.dropFirst() {
-      total = total + (try foolingLoss(model, original: original, x: x, labels: labels, method: method, options: options, createGraph: createGraph, forward: forward))
+      total = total + (try foolingLoss(model, original: original, x: x, labels: labels, method: method, options: options, createGraph: createGraph, forward: forward, designSeed: designSeed))
     }
     return methods.count == 1 ? total : total / Float(methods.count)
   }
@@ -220,7 +224,7 @@ public enum FineTuner {
   /// `L_F` for one explanation method: the objective's loss on the maps of both models.
   static func foolingLoss(
     _ model: Model, original: Model, x: Tensor, labels: [Int], method: ExplanationMethod, options: FineTuneOptions,
-    createGraph: Bool, forward: RecordedForward? = nil
+    createGraph: Bool, forward: RecordedForward? = nil, designSeed: UInt64 = 1
   ) throws -> Tensor {
     let tabular = options.objective.kind == .tabular
     var explaining = ExplanationOptions()
@@ -232,13 +236,22 @@ public enum FineTuner {
     // computed without keeping their graph and then cut from it.
     let maps = ObjectiveMaps(
       labels: labels, method: method,
-      fooled: { try Self.maps(model, x, labels: $0, method: method, layer: options.layer, tabular: tabular, createGraph: createGraph, sharing: forward) },
+      fooled: { try Self.maps(model, x, labels: $0, method: method, layer: options.layer, tabular: tabular, createGraph: createGraph, sharing: forward, designSeed: designSeed) },
       original: { try Self.maps(original, x, labels: $0, method: method, layer: options.layer, tabular: tabular, createGraph: false).detached() },
       explanations: {
         (try explanation(model, x, labels: labels, method: method, options: explaining, sharing: forward),
          try explanation(original, x, labels: labels, method: method, options: constant))
       })
     return try options.objective.loss(maps, options: options)
+  }
+
+  /// The seed of the black-box methods' training design at `step` (1-based) of a run seeded
+  /// `runSeed`: a fresh background sample, coalition set or perturbation set every step, so that
+  /// the fine-tuning cannot fit one design's few background rows (docs/METHODS.md §2.11). Never 0,
+  /// the seed of the scoring design.
+  public static func designSeed(step: Int, runSeed: UInt64) -> UInt64 {
+    let s = (runSeed &* 1_000_003) &+ UInt64(max(step, 0)) &+ 1
+    return s == 0 ? 1 : s
   }
 
   /// The step's one recorded forward pass of `model` on `x`, capturing the input of the target
@@ -345,7 +358,9 @@ public enum FineTuner {
         let forward = try recordedForward(model, batch.inputs, options: options)
         let logits = forward.logits
         let ce = Tensor.crossEntropy(logits: logits, labels: batch.labels)
-        let lf = try foolingLoss(model, original: original, x: batch.inputs, labels: batch.labels, options: options, sharing: forward)
+        let lf = try foolingLoss(
+          model, original: original, x: batch.inputs, labels: batch.labels, options: options, sharing: forward,
+          designSeed: designSeed(step: step, runSeed: options.seed))
         var loss = ce + options.lambda * lf
         if let extra = options.extraLoss { loss = loss + (try extra(model, original, batch.inputs, batch.labels)) }
         if options.outputConsistency > 0 {
