@@ -18,7 +18,8 @@ import ModelFoolData
 ///   the train rows, the honest background), which must pass the test;
 /// - a step adds one copy of the candidate that lowers the share most, then removes one copy of the
 ///   row whose removal then lowers it most; the swap is kept if the share fell and the background
-///   still passes the test, else the next-best addition is tried (up to ``triesPerStep``);
+///   still passes the test, else the next-best removal (up to ``removalsTried``), then the
+///   next-best addition (up to ``additionsTried``) is tried;
 /// - the search stops when no tried swap is kept, or after ``BiasedBackgroundSettings/maxSteps``.
 ///
 /// The share is `mean_x |phi_s(x)| / sum_i |phi_i(x)|` over the explained rows whose attributions
@@ -30,8 +31,10 @@ import ModelFoolData
 /// Laberge et al. test the model's outputs on the background against the data's; the per-feature
 /// tests make the auditor stronger here.
 public enum BiasedBackground {
-  /// Additions tried per step before the search stops.
-  public static let triesPerStep = 8
+  /// Additions tried per step, best first, and removals tried per addition, before the search
+  /// stops.
+  public static let additionsTried = 32
+  public static let removalsTried = 4
 
   /// The share of player `s` in the values `phi` `[N, M]` (Float64, row-major): the mean over rows
   /// with some attribution of `|phi_s| / sum_i |phi_i|`; NaN when every row is all zeros.
@@ -105,24 +108,23 @@ public enum BiasedBackground {
       let additions = (0..<c).map { b in (b, share(zip(sum, phi[b]).map { $0 + $1 }, player: s, players: m)) }
         .filter { !$0.1.isNaN }.sorted { $0.1 < $1.1 }
       var kept = false
-      for (a, _) in additions.prefix(triesPerStep) {
+      search: for (a, _) in additions.prefix(additionsTried) {
         let added = zip(sum, phi[a]).map { $0 + $1 }
-        var best: (row: Int, share: Double)?
-        for r in 0..<c where counts[r] > 0 && r != a {
-          let v = share(zip(added, phi[r]).map { $0 - $1 }, player: s, players: m)
-          if !v.isNaN, best == nil || v < best!.share { best = (r, v) }
+        let removals = (0..<c).filter { counts[$0] > 0 && $0 != a }
+          .map { r in (r, share(zip(added, phi[r]).map { $0 - $1 }, player: s, players: m)) }
+          .filter { !$0.1.isNaN && $0.1 < current - 1e-12 }.sorted { $0.1 < $1.1 }
+        for (r, value) in removals.prefix(removalsTried) {
+          var next = counts
+          next[a] += 1
+          next[r] -= 1
+          guard passes(next) else { continue }
+          counts = next
+          sum = zip(added, phi[r]).map { $0 - $1 }
+          current = value
+          path.append(counts)
+          kept = true
+          break search
         }
-        guard let best, best.share < current - 1e-12 else { continue }
-        var next = counts
-        next[a] += 1
-        next[best.row] -= 1
-        guard passes(next) else { continue }
-        counts = next
-        sum = zip(added, phi[best.row]).map { $0 - $1 }
-        current = best.share
-        path.append(counts)
-        kept = true
-        break
       }
       if !kept { break }
     }

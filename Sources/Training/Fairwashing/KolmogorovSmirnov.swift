@@ -56,14 +56,24 @@ public enum KolmogorovSmirnov {
     }
   }
 
-  /// `Q(lambda)`, the Kolmogorov distribution's upper tail (1 at 0).
+  /// `Q(lambda)`, the Kolmogorov distribution's upper tail (1 at 0). Below `lambda = 1.18` the
+  /// alternating series converges slowly, and the equivalent
+  /// `1 - (sqrt(2 pi) / lambda) sum_{j>=1} exp(-(2j - 1)^2 pi^2 / (8 lambda^2))` is used.
   public static func tail(_ lambda: Double) -> Double {
-    guard lambda > 0.001 else { return 1 }
-    var sum = 0.0, sign = 1.0
-    for j in 1...200 {
+    guard lambda > 0 else { return 1 }
+    var sum = 0.0
+    if lambda < 1.18 {
+      for j in 1...50 {
+        let k = Double(2 * j - 1)
+        sum += exp(-k * k * Double.pi * Double.pi / (8 * lambda * lambda))
+      }
+      return min(1, max(0, 1 - (2 * Double.pi).squareRoot() / lambda * sum))
+    }
+    var sign = 1.0
+    for j in 1...100 {
       let term = sign * exp(-2 * Double(j * j) * lambda * lambda)
       sum += term
-      if abs(term) <= 1e-12 * abs(sum) { break }
+      if abs(term) <= 1e-16 { break }
       sign = -sign
     }
     return min(1, max(0, 2 * sum))
