@@ -13,7 +13,7 @@ struct ScaffoldCommand: ParsableCommand {
   @OptionGroup var data: DataOptions
   @Option(help: "Sensitive feature f decides from: FEATURE or FEATURE=CATEGORY (default: the data set's first hidden feature).")
   var sensitive: String?
-  @Option(help: "What psi decides from: one-decoy, two-decoys (synthetic -1/+1 columns), a numeric FEATURE of the data, or same (psi = f: an honest scaffold).")
+  @Option(help: "What psi decides from: one-decoy, two-decoys (synthetic -1/+1 columns), a numeric FEATURE of the data, same (psi = f: an honest scaffold) or fair (an MLP that never reads the sensitive feature).")
   var innocuous = "one-decoy"
   @Option(help: "What f is: rule (the sensitive group gets the unfavourable class) or trained (the data set's MLP trained on labels biased against the group).")
   var biased = BiasedModelKind.rule

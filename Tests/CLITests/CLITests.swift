@@ -441,7 +441,7 @@ struct CLIBadInvocationTests {
     .init(arguments: ["scaffold", "--dataset", "compas", "--innocuous", "race"], error: "innocuous feature 'race' is not one-decoy, two-decoys or a numeric feature of compas (numeric: age, "),
     .init(arguments: ["scaffold", "--dataset", "compas", "--repeats", "0"], error: "scaffold: repeats is 0, expected 1 ... 100 (--repeats)"),
     .init(arguments: ["scaffold", "--dataset", "compas", "--sensitive", "age", "--biased", "trained"], error: "a trained f is biased against a category: name a categorical sensitive feature (age <= train median) (--sensitive)"),
-    .init(arguments: ["biased-background", "--dataset", "german", "--model", "CKPT", "--size", "300"], error: "biased background: the background (300 rows) must be smaller than the candidates (200) (--size, --candidates)"),
+    .init(arguments: ["biased-background", "--dataset", "german", "--model", "CKPT", "--size", "300"], error: "biased background: the background (300 rows) must be smaller than the candidates (200)"),
     .init(arguments: ["biased-background", "--dataset", "german", "--model", "CKPT", "--sensitive", "colour"], error: "sensitive feature 'colour' is not a feature of the model (features: "),
     .init(arguments: ["train", "--dataset", "german", "--shuffle-labels", "--bias", "sex=female"], error: "shuffled labels and a planted bias exclude each other (--shuffle-labels, --bias)"),
     .init(arguments: ["audit", "sanity", "--model", "missing.h5"], error: "no checkpoint at missing.h5, and it is not a known model name"),

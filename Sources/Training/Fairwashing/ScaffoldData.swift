@@ -18,13 +18,19 @@ public enum InnocuousFeature: Codable, Sendable, Equatable, CustomStringConverti
   /// `psi` is `f` itself: an honest scaffold, which answers `f` everywhere (built the same way,
   /// detector included): the clean counterpart of scaffolds in the detector's evaluation.
   case same
+  /// `psi` is a fair model: the data set's recipe MLP trained (seed + 1) on the recorded labels
+  /// with the sensitive feature's columns set to 0, whose first-layer weights on those columns are
+  /// then set to 0, so it never reads the sensitive feature: the fairwashing a scaffold is for,
+  /// with no decoy for an auditor to notice.
+  case fair
 
-  /// Parses `one-decoy`, `two-decoys`, `same` or a feature name.
+  /// Parses `one-decoy`, `two-decoys`, `same`, `fair` or a feature name.
   public init(parsing text: String) {
     switch text {
     case "one-decoy": self = .oneDecoy
     case "two-decoys": self = .twoDecoys
     case "same": self = .same
+    case "fair": self = .fair
     default: self = .feature(text)
     }
   }
@@ -35,6 +41,7 @@ public enum InnocuousFeature: Codable, Sendable, Equatable, CustomStringConverti
     case .twoDecoys: "two-decoys"
     case .feature(let name): name
     case .same: "same"
+    case .fair: "fair"
     }
   }
 
@@ -43,7 +50,7 @@ public enum InnocuousFeature: Codable, Sendable, Equatable, CustomStringConverti
     switch self {
     case .oneDecoy: 1
     case .twoDecoys: 2
-    case .feature, .same: 0
+    case .feature, .same, .fair: 0
     }
   }
 }
@@ -128,7 +135,7 @@ public struct ScaffoldData: Sendable {
       innocuousRule = ThresholdRule(
         columns: Array(d..<(d + n)), weights: [Float](repeating: 1, count: n), threshold: n == 1 ? 0 : 1,
         unfavourable: 1 - good, favourable: good, summary: n == 1 ? "decoy_1 > 0" : "decoy_1 > 0 and decoy_2 > 0")
-    case .same:
+    case .same, .fair:
       split = raw
       innocuousPlayers = []
       innocuousRule = biasedRule

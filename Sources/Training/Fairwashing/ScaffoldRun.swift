@@ -164,12 +164,14 @@ public struct ScaffoldRun {
           (train.features[$0].name, RankRates.of(player: $0, in: fooled, players: m))
         }),
         topFeatureMoved: ScaffoldRanking.moved(from: data.sensitivePlayer, to: data.innocuousPlayers, alone: alone, fooled: fooled, players: m),
-        paper: settings.innocuous != .same && settings.biased == .rule
+        paper: settings.innocuous != .same && settings.innocuous != .fair && settings.biased == .rule
           ? PaperScaffoldNumbers.of(dataset: settings.dataset, explainer: explainer, decoys: settings.innocuous.decoyCount) : nil))
     }
     let report = ScaffoldReport(
       settings: settings, biasedRule: Self.describeBiased(data: data, settings: settings),
-      innocuousRule: settings.innocuous == .same ? "f (an honest scaffold)" : data.innocuousRule.summary,
+      innocuousRule: settings.innocuous == .same ? "f (an honest scaffold)"
+        : settings.innocuous == .fair ? "\(BaseModelRecipe.forDataset(data.split).architecture) trained on the recorded labels without \(train.features[data.sensitivePlayer].name)"
+        : data.innocuousRule.summary,
       sensitiveFeature: train.features[data.sensitivePlayer].name,
       innocuousFeatures: data.innocuousPlayers.map { train.features[$0].name },
       trainRows: train.count, testRows: test.count, detector: detector, threshold: network.threshold, fidelity: fidelity, rankings: rankings,
@@ -205,6 +207,28 @@ public struct ScaffoldRun {
                      unfavourable: rule.unfavourable, rate: 1)
   }
 
+  /// The fair `psi` (``InnocuousFeature/fair``): the recipe model trained on the recorded labels
+  /// with the sensitive feature's columns zeroed, its first layer's weights on them set to 0.
+  static func fairModel(data: ScaffoldData, seed: UInt64, observer: RunObserver) throws -> Model {
+    let recipe = BaseModelRecipe.forDataset(data.split)
+    let model = try recipe.build(for: data.split, seed: seed)
+    let columns = Array(data.split.train.features[data.sensitivePlayer].columns), d = data.columns
+    var train = data.split.train
+    var x = train.inputs.scalars
+    for r in 0..<train.count { for c in columns { x[r * d + c] = 0 } }
+    train.inputs = Tensor(shape: train.inputs.shape, scalars: x)
+    var options = recipe.training
+    options.seed = seed
+    try Trainer.fit(model, train: train, test: nil, options: options, observer: observer)
+    guard let first = model.namedParameters().first(where: { $0.name.hasSuffix("weight") && $0.parameter.shape.count == 2 && $0.parameter.shape[1] == d }) else {
+      throw TrainingError("the fair model's first layer does not take the \(d) columns")
+    }
+    var w = first.parameter.value.scalars
+    for o in 0..<first.parameter.shape[0] { for c in columns { w[o * d + c] = 0 } }
+    first.parameter.value = Tensor(shape: first.parameter.shape, scalars: w)
+    return model
+  }
+
   /// `f` in words.
   static func describeBiased(data: ScaffoldData, settings: ScaffoldSettings) -> String {
     switch settings.biased {
@@ -232,7 +256,12 @@ public struct ScaffoldRun {
       let biased = try Self.labelBias(data: data).apply(to: data.split.train, seed: settings.seed).data
       try Trainer.fit(f, train: biased, test: nil, options: options, observer: observer)
     }
-    let psi = settings.innocuous == .same ? f.deepCopy() : try data.innocuousRule.model(try linear.build(for: data.split, seed: 0))
+    let psi: Model
+    switch settings.innocuous {
+    case .same: psi = f.deepCopy()
+    case .fair: psi = try Self.fairModel(data: data, seed: settings.seed &+ 1, observer: observer)
+    default: psi = try data.innocuousRule.model(try linear.build(for: data.split, seed: 0))
+    }
     var training = TrainingOptions()
     (training.epochs, training.batchSize, training.learningRate, training.seed) =
       (settings.epochs, settings.batchSize, settings.learningRate, settings.seed)
