@@ -60,6 +60,8 @@ public enum BiasedBackground {
     /// The tests' names: the features', then `model output`.
     public let names: [String]
 
+    /// The tests of `players` (one per feature, then the model output) of backgrounds drawn from
+    /// the rows `candidates` `[C, D]` against the rows `reference` `[R, D]`.
     public init(players: [FeatureSpan], reference: Tensor, referenceOutputs: [Float], candidates: Tensor, outputs: [Float]) {
       func values(_ rows: Tensor, _ f: FeatureSpan) -> [Double] {
         let x = rows.scalars, d = rows.shape[1]
@@ -186,6 +188,7 @@ public struct BiasedBackgroundSettings: Codable, Sendable {
 
 /// What a biased-background run measured.
 public struct BiasedBackgroundReport: Codable, Sendable {
+  /// The settings used.
   public var settings: BiasedBackgroundSettings
   /// The model explained (architecture) and the sensitive feature.
   public var architecture: String
@@ -204,6 +207,7 @@ public struct BiasedBackgroundReport: Codable, Sendable {
   /// Swaps kept, and distinct candidate rows in the chosen background.
   public var steps: Int
   public var distinctRows: Int
+  /// Wall time of the run.
   public var seconds: Double
 
   /// Text: one paragraph.
@@ -230,6 +234,7 @@ public struct BiasedBackgroundRun {
   public var datasetsRoot: String
   public var observer: RunObserver
 
+  /// A run of `settings` on the catalogue under `datasetsRoot`, reporting to `observer`.
   public init(settings: BiasedBackgroundSettings, datasetsRoot: String = DatasetCatalog.defaultRoot, observer: RunObserver = .silent) {
     self.settings = settings
     self.datasetsRoot = datasetsRoot
@@ -247,6 +252,7 @@ public struct BiasedBackgroundRun {
     public var model: Model
   }
 
+  /// Loads the data set and the model, then ``attack(_:split:settings:observer:start:)``.
   public func run() throws -> Outcome {
     let start = Date()
     try settings.check()
