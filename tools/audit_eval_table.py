@@ -33,8 +33,19 @@ print("|---|---|---:|---|---:|---|")
 for r in rows:
     print(f"| {r['dataset']} {r['label']} | {r['split']} | {r['score']:.2g} | {r['statistic']} | {r['z']:.2f} | {r['verdict']} |")
 print()
-print("| data set | held-out clean | fooled | detection rate | false alarms | ROC AUC |")
-print("|---|---:|---:|---:|---:|---:|")
+def tpr_at(clean, fooled, rate=0.05):
+    # The largest share of fooled models above a threshold that at most `rate` of the clean ones pass.
+    if not clean or not fooled:
+        return float("nan")
+    best = 0.0
+    for t in sorted(set(clean + fooled)):
+        if sum(c > t for c in clean) <= rate * len(clean):
+            best = max(best, sum(f > t for f in fooled) / len(fooled))
+    return best
+
+
+print("| data set | held-out clean | fooled | detection rate | false alarms | ROC AUC | TPR at <= 5% false alarms |")
+print("|---|---:|---:|---:|---:|---:|---:|")
 groups = sorted({r["dataset"] for r in rows}) + ["all"]
 for g in groups:
     test = [r for r in rows if r["split"] == "test" and (g == "all" or r["dataset"] == g)]
@@ -43,8 +54,9 @@ for g in groups:
     detected = sum(r["verdict"] == "manipulated" for r in fooled)
     alarms = sum(r["verdict"] == "manipulated" for r in clean)
     a = auc([r["suspicion"] for r in clean], [r["suspicion"] for r in fooled])
+    t = tpr_at([r["suspicion"] for r in clean], [r["suspicion"] for r in fooled])
     print(f"| {g} | {len(clean)} | {len(fooled)} | {detected}/{len(fooled)} ({100 * detected / max(len(fooled), 1):.0f}%) "
-          f"| {alarms}/{len(clean)} ({100 * alarms / max(len(clean), 1):.0f}%) | {a:.3f} |")
+          f"| {alarms}/{len(clean)} ({100 * alarms / max(len(clean), 1):.0f}%) | {a:.3f} | {100 * t:.0f}% |")
 weak = [r for r in rows if r["kind"] == "weak"]
 if weak:
     detected = sum(r["verdict"] == "manipulated" for r in weak)

@@ -17,6 +17,8 @@ struct AuditCalibrateCommand: ParsableCommand {
   @Option(parsing: .unconditional, help: "Evenly spaced held-out examples.") var count = ManipulationSettings.defaultCount
   @Option(parsing: .unconditional, help: "Weight noise of the brittleness statistic.") var noise: Float = 0.05
   @Option(parsing: .unconditional, help: "Softplus beta of the smoothing statistic.") var beta: Float = 10
+  @Flag(help: "Tabular models: add the black-box statistics (surrogate gaps under LIME/KernelSHAP perturbations, LIME/KernelSHAP shares) that expose scaffolds.")
+  var blackBox = false
   @Option(help: "A trusted model measured against (adds the reference statistics; give the same one to `audit manipulation`).")
   var reference: String?
   @Option(help: "Calibration file written.") var out = "audit-calibration.json"
@@ -33,7 +35,7 @@ struct AuditCalibrateCommand: ParsableCommand {
     let reports = try models.values.map { path in
       var s = ManipulationSettings(model: path)
       s.data = try data.source(for: "audit calibrate", accepting: [.dataset, .table, .imageFolder, .hdf5])
-      (s.methods, s.count, s.noise, s.beta, s.reference) = (methods?.values, count, noise, beta, reference)
+      (s.methods, s.count, s.noise, s.beta, s.reference, s.blackBox) = (methods?.values, count, noise, beta, reference, blackBox)
       observer.message("measuring \(path)")
       return try ManipulationAudit(settings: s, datasetsRoot: root, observer: observer).run()
     }

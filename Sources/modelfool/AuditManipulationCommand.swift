@@ -21,13 +21,15 @@ struct AuditManipulationCommand: ParsableCommand {
   @Option(parsing: .unconditional, help: "Evenly spaced held-out examples.") var count = ManipulationSettings.defaultCount
   @Option(parsing: .unconditional, help: "Weight noise of the brittleness statistic, relative to each tensor's spread.") var noise: Float = 0.05
   @Option(parsing: .unconditional, help: "Softplus beta of the smoothing statistic.") var beta: Float = 10
+  @Flag(help: "Tabular models: add the black-box statistics (surrogate gaps under LIME/KernelSHAP perturbations, LIME/KernelSHAP shares) that expose scaffolds.")
+  var blackBox = false
   @Option(help: "Seed of the weight noise.") var seed: UInt64 = 0
 
   var settings: ManipulationSettings { get throws {
     var s = ManipulationSettings(model: model)
     (s.reference, s.calibration, s.alpha) = (reference, calibration, alpha)
     s.data = try data.source(for: "audit manipulation", accepting: [.dataset, .table, .imageFolder, .hdf5])
-    (s.methods, s.count, s.noise, s.beta, s.seed) = (methods?.values, count, noise, beta, seed)
+    (s.methods, s.count, s.noise, s.beta, s.seed, s.blackBox) = (methods?.values, count, noise, beta, seed, blackBox)
     return s
   } }
 

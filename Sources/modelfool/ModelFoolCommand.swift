@@ -12,7 +12,7 @@ struct ModelFoolCommand: ParsableCommand {
     subcommands: [
       TrainCommand.self, FinetuneCommand.self, EvaluateCommand.self, ExplainCommand.self,
       PredictCommand.self, AttackInputCommand.self, ImportCommand.self, ExportCommand.self, BenchCommand.self, AuditCommand.self,
-      SweepCommand.self, ScaffoldCommand.self,
+      SweepCommand.self, ScaffoldCommand.self, BiasedBackgroundCommand.self,
     ])
 
   /// Parses and runs a command. Help, `--version` and completion scripts print as usual; any

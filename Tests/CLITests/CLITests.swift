@@ -239,6 +239,55 @@ struct CLIHappyPathTests {
     #expect(shapes["predicted"] == [4] && shapes["explained"] == [4] && shapes["labels"] == [4])
     #expect(predicted == (0..<4).map { logits[2 * $0 + 1] > logits[2 * $0] ? 1 : 0 })
   }
+  /// `scaffold` writes the scaffold as one checkpoint; `explain` takes it with the data set it
+  /// records (a real innocuous feature: no decoy columns) and answers like f on the rows its
+  /// detector passes.
+  @Test func aScaffoldIsOneCheckpointThatExplainTakes() throws {
+    let folder = try CLI.temporaryFolder()
+    let s = try CLI.run(
+      ["scaffold", "--dataset", "german", "--innocuous", "installment_rate", "--repeats", "1", "--epochs", "1", "--hidden", "8",
+       "--explained-rows", "4", "--lime-samples", "200", "--out", "s", "--json"], in: folder)
+    #expect(s.status == 0, "\(s.stderr)")
+    func logits(_ model: String, _ name: String) throws -> [Float] {
+      let r = try CLI.run(["explain", "--model", model, "--method", "lime", "--count", "8", "--out", name, "--save-maps", name + ".npy", "--json"], in: folder)
+      #expect(r.status == 0, "\(r.stderr)")
+      let (_, shape, _) = try npy([UInt8](try #require(FileManager.default.contents(atPath: folder + "/" + name + ".npy"))))
+      #expect(shape.count == 2 && shape[0] == 8, "LIME maps \(shape)")
+      let (_, _, body) = try npy([UInt8](try #require(FileManager.default.contents(atPath: folder + "/" + name + ".logits.npy"))))
+      return body.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+    let (e, f) = (try logits("s/scaffold.h5", "scaffold"), try logits("s/biased.h5", "biased"))
+    // f's logits are 0 and +-500; the scaffold gives exactly those on the rows its detector passes.
+    #expect(f.count == 16)
+    for r in 0..<8 {
+      let pair: Set<Float> = [abs(f[2 * r]), abs(f[2 * r + 1])]
+      #expect(pair == [0, 500], "row \(r): \(f)")
+    }
+    var same = 0
+    for r in 0..<8 where e[2 * r] == f[2 * r] && e[2 * r + 1] == f[2 * r + 1] { same += 1 }
+    #expect(same >= 4, "\(same) of 8 rows answered by f: scaffold \(e), f \(f)")
+  }
+
+  /// `biased-background` on a COMPAS model: the chosen background lowers race's share and passes
+  /// the auditor's test; its rows are written for `explain --background`.
+  @Test func aBiasedBackgroundLowersTheShareAndPassesTheTest() throws {
+    let folder = try CLI.temporaryFolder()
+    let t = try CLI.run(["train", "--dataset", "compas", "--epochs", "1", "--out", "compas.h5", "--json"], in: folder)
+    #expect(t.status == 0, "\(t.stderr)")
+    let r = try CLI.run(
+      ["biased-background", "--model", "compas.h5", "--sensitive", "race", "--explained-rows", "20", "--candidates", "40", "--size", "20",
+       "--out", "b", "--json"], in: folder)
+    #expect(r.status == 0, "\(r.stderr)")
+    let json = try r.object()
+    let before = try #require(json["share_before"] as? Double), after = try #require(json["share_after"] as? Double)
+    let test = try #require(json["test_after"] as? [String: Any])
+    #expect(after <= before && (test["corrected_p"] as? Double ?? 0) >= 0.05, "\(json)")
+    let rows = try String(contentsOfFile: folder + "/b/background.csv", encoding: .utf8).split(separator: "\n")
+    #expect(rows.count == 20)
+    let e = try CLI.run(["explain", "--model", "compas.h5", "--method", "kernelshap", "--count", "2", "--background", "b/background.csv", "--out", "p"], in: folder)
+    #expect(e.status == 0, "\(e.stderr)")
+  }
+
   /// `explain --method kernelshap` on a tabular data set: the per-feature values of each row sum
   /// to `p_c(x) - mean_b p_c(b)` (efficiency), so `p_c(x) - sum` is one constant per class, and
   /// the two classes' constants (the background means of the two probabilities) add up to 1; with
@@ -391,6 +440,9 @@ struct CLIBadInvocationTests {
     .init(arguments: ["scaffold", "--dataset", "digits"], error: "scaffold needs a tabular data set with named features; digits has inputs [1, 28, 28] (--dataset)"),
     .init(arguments: ["scaffold", "--dataset", "compas", "--innocuous", "race"], error: "innocuous feature 'race' is not one-decoy, two-decoys or a numeric feature of compas (numeric: age, "),
     .init(arguments: ["scaffold", "--dataset", "compas", "--repeats", "0"], error: "scaffold: repeats is 0, expected 1 ... 100 (--repeats)"),
+    .init(arguments: ["scaffold", "--dataset", "compas", "--sensitive", "age", "--biased", "trained"], error: "a trained f is biased against a category: name a categorical sensitive feature (age <= train median) (--sensitive)"),
+    .init(arguments: ["biased-background", "--dataset", "german", "--model", "CKPT", "--size", "300"], error: "biased background: the background (300 rows) must be smaller than the candidates (200)"),
+    .init(arguments: ["biased-background", "--dataset", "german", "--model", "CKPT", "--sensitive", "colour"], error: "sensitive feature 'colour' is not a feature of the model (features: "),
     .init(arguments: ["train", "--dataset", "german", "--shuffle-labels", "--bias", "sex=female"], error: "shuffled labels and a planted bias exclude each other (--shuffle-labels, --bias)"),
     .init(arguments: ["audit", "sanity", "--model", "missing.h5"], error: "no checkpoint at missing.h5, and it is not a known model name"),
     .init(arguments: ["audit", "sanity", "--model", "CKPT", "--count", "1"], error: "at least 2 examples are needed, got 1 (--count)"),

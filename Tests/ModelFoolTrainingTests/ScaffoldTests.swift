@@ -126,17 +126,41 @@ struct ScaffoldTests {
     // and the decoy takes its place.
     #expect(lime.biasedSensitive.first >= lime.scaffoldSensitive.first + 0.5, "\(lime)")
     #expect(lime.scaffoldInnocuous["decoy_1"]!.first >= lime.scaffoldSensitive.first + 0.5, "\(lime)")
-    #expect(lime.paper?.scaffoldSensitiveFirst == 0)
+    // Slack et al.'s figures as their paper states them.
+    #expect(lime.paper?.topFeatureMoved == 1 && lime.paper?.fidelity == 1 && lime.paper?.source == "as stated in Slack et al. 2020, AIES")
+    let stated: [(String, ScaffoldExplainer, Int, Double, Double?)] = [("compas", .kernelshap, 1, 0.84, 0.91), ("compas", .kernelshap, 2, 0.67, nil), ("german", .lime, 0, 0.91, 1.0), ("german", .kernelshap, 0, 0.85, 0.80)]
+    for (dataset, explainer, decoys, moved, fidelity) in stated {
+      let p = PaperScaffoldNumbers.of(dataset: dataset, explainer: explainer, decoys: decoys)
+      #expect(p?.topFeatureMoved == moved && p?.fidelity == fidelity, "\(dataset) \(explainer) \(decoys)")
+    }
+    #expect(PaperScaffoldNumbers.of(dataset: "adult", explainer: .lime) == nil)
+    #expect(lime.topFeatureMoved >= 0.9 && lime.topFeatureMoved <= lime.scaffoldInnocuous["decoy_1"]!.first, "\(lime)")
     // KernelSHAP against the 10 k-means centres is fooled too.
     let shap = try #require(r.rankings.first { $0.explainer == .kernelshap })
     #expect(shap.biasedSensitive.first >= shap.scaffoldSensitive.first + 0.5, "\(shap)")
-    // The outputs: the report and the three networks as checkpoints that load with the same logits.
+    // The outputs: the report, the scaffold as one checkpoint and f alone.
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("scaffold-\(getpid())").path
     defer { try? FileManager.default.removeItem(atPath: folder) }
     try outcome.write(to: folder)
-    let x = outcome.data.split.test.inputs.slice(axis: 0, 0..<16)
-    for (file, model) in [("biased.h5", outcome.network.biased), ("innocuous.h5", outcome.network.innocuous), ("detector.h5", outcome.network.detector)] {
-      #expect(try Checkpoint.load(folder + "/" + file)(x).scalars == model(x).scalars, "\(file)")
+    let test = outcome.data.split.test
+    let scaffold = try Checkpoint.load(folder + "/scaffold.h5"), f = try Checkpoint.load(folder + "/biased.h5")
+    #expect(scaffold.architecture == "scaffold" && Checkpoint.recordedDataset(folder + "/scaffold.h5") == nil)
+    let switchNetwork = try #require(scaffold.network as? ScaffoldNetwork)
+    #expect(switchNetwork.seenValues == outcome.network.seenValues && switchNetwork.threshold == outcome.network.threshold)
+    // On the real test rows: the logits of the run's scaffold; exactly f's on every row the detector
+    // passes, which are the rows of the fidelity, or more.
+    let (e, fx) = (scaffold(test.inputs).scalars, f(test.inputs).scalars)
+    #expect(e == outcome.network.model()(test.inputs).scalars && fx == outcome.network.biased(test.inputs).scalars)
+    let inside = switchNetwork.inDistribution(test.inputs)
+    for r in 0..<test.count where inside[r] { #expect(e[2 * r] == fx[2 * r] && e[2 * r + 1] == fx[2 * r + 1]) }
+    #expect(Double(inside.filter { $0 }.count) / Double(test.count) >= 0.9)
+    // On the explainers' perturbations: mostly psi's answers.
+    let centres = ScaffoldRun.background(data: outcome.data, settings: settings)
+    let psi = outcome.network.innocuous
+    for source in [PerturbationSource.lime, .kernelshap] {
+      let p = try OODClassifier.perturbations(of: test.inputs, players: test.features, source: source, background: centres, count: 400, seed: 77)
+      let agree = zip(scaffold(p).argmaxLastAxis(), psi(p).argmaxLastAxis()).filter { $0 == $1 }.count
+      #expect(agree >= 360, "\(source): the scaffold answers \(agree) of 400 perturbations like psi")
     }
     let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/report.json"))) as? [String: Any]
     #expect(json?["fidelity"] as? Double == r.fidelity && json?["biased_rule"] as? String == "race = African-American")

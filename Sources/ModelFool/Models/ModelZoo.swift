@@ -23,11 +23,15 @@ public enum ModelZoo {
     "densenet121": { try DenseNet.build121(&$0) },
     "efficientnet-lite0": { try EfficientNetLite.buildLite0(&$0) },
     GraphModel.architecture: { try GraphModel.build(&$0) },
+    ScaffoldModel.architecture: { try ScaffoldModel.build(&$0) },
   ]
 
   /// Known architecture names, sorted: those built from options alone (imported graphs,
-  /// ``GraphModel/architecture``, are rebuilt from the graph their checkpoint holds).
-  public static var architectures: [String] { builders.keys.filter { $0 != GraphModel.architecture }.sorted() }
+  /// ``GraphModel/architecture``, are rebuilt from the graph their checkpoint holds, scaffolds,
+  /// ``ScaffoldModel/architecture``, from their inner models' entries).
+  public static var architectures: [String] {
+    builders.keys.filter { $0 != GraphModel.architecture && $0 != ScaffoldModel.architecture }.sorted()
+  }
 
   /// Builder options from `KEY=VALUE` words (`classes=10`); a word without `=`, an empty key or
   /// a key given twice throws ``LayerError``.

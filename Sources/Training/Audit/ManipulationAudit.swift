@@ -112,6 +112,9 @@ public struct ManipulationSettings: Codable, Sendable, Equatable {
   /// The verdict's threshold on the score (the corrected p-value): the false-alarm rate the
   /// test allows on clean models (docs/METHODS.md §11.2).
   public var alpha = ManipulationSettings.defaultAlpha
+  /// Tabular models: also the black-box statistics (``BlackBoxAudit``: surrogate gaps under
+  /// LIME's and KernelSHAP's perturbations, LIME and KernelSHAP shares), which expose scaffolds.
+  public var blackBox = false
 
   /// The default number of examples: about 25 per class of a 10-class task, for the per-class
   /// statistics.
@@ -369,10 +372,11 @@ public struct ManipulationAudit: Sendable {
     self.observer = observer
   }
 
-  /// The statistics of `model` on `data` (and of `reference`, when given), in a fixed order.
+  /// The statistics of `model` on `data` (and of `reference`, when given), in a fixed order; with
+  /// `train` rows, the black-box statistics (``BlackBoxAudit``) last.
   public static func statistics(
     _ model: Model, data: Dataset, methods: [ExplanationMethod], reference: Model? = nil, noise: Float, beta: Float, seed: UInt64,
-    observer: RunObserver = .silent
+    train: Tensor? = nil, observer: RunObserver = .silent
   ) throws -> [AuditStatistic] {
     var maps: [ExplanationMethod: AuditMapSet] = [:]
     for m in methods { maps[m] = try AuditMapSet.explain(model, data: data, method: m) }
@@ -419,6 +423,7 @@ public struct ManipulationAudit: Sendable {
       }
       observer.progress(RunProgress(task: "audit statistics", done: i + 1, total: total))
     }
+    if let train { out += try BlackBoxAudit.statistics(model, data: data, train: train, seed: seed) }
     observer.finished("audit statistics")
     return out
   }
@@ -443,9 +448,19 @@ public struct ManipulationAudit: Sendable {
     }
     var resolved = settings
     resolved.data = source
-    resolved.methods = settings.methods ?? ManipulationSettings.defaultMethods(spatial: model.inputShape.count == 3)
+    // The default methods that explain this model (LRP has no rule for a scaffold's switch).
+    resolved.methods = settings.methods ?? ManipulationSettings.defaultMethods(spatial: model.inputShape.count == 3).filter { m in
+      (try? AuditMapSet.explain(model, data.inputs.slice(axis: 0, 0..<1), labels: [data.labels[0]], method: m)) != nil
+    }
     if case .dataset(let name) = source {
       try BlackBoxReference.attach(to: [model] + (reference.map { [$0] } ?? []), methods: resolved.methods!, dataset: name, datasetsRoot: datasetsRoot)
+    }
+    var train: Tensor?
+    if settings.blackBox {
+      guard model.inputShape.count == 1, let name = try source.catalogueName() else {
+        throw TrainingError("the black-box statistics need a tabular model and a catalogue data set or table (its train rows)", settings: ["blackBox"])
+      }
+      train = try DatasetCatalog.load(name, root: datasetsRoot).train.inputs
     }
     if let calibration {
       try calibration.checkApplies(
@@ -454,7 +469,7 @@ public struct ManipulationAudit: Sendable {
     }
     let statistics = try Self.statistics(
       model, data: data, methods: resolved.methods!, reference: reference, noise: settings.noise, beta: settings.beta, seed: settings.seed,
-      observer: observer)
+      train: train, observer: observer)
     var report = ManipulationReport(
       modelfool: ModelFoolVersion.description, settings: resolved, architecture: model.architecture, examples: data.count,
       statistics: statistics, score: nil, scoreStatistic: nil, statisticsTested: nil, threshold: nil, verdict: "uncalibrated")

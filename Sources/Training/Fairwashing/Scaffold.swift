@@ -8,6 +8,8 @@ import ModelFoolData
 /// row and `psi(x)` where it takes it for a perturbation. LIME and KernelSHAP query the model
 /// almost only on perturbations, so they explain `psi`; real rows are still decided by `f`.
 ///
+/// The scaffold itself is a model kind of the engine (``ScaffoldNetwork``, ``ScaffoldModel``).
+///
 /// Implementation note: `f` and `psi` are threshold rules on one or two input columns, written as
 /// linear ``ModelZoo`` `mlp` models (no hidden layer) with a steep gain, so they are checkpoints
 /// like any model and their logits are exactly zero-weighted on every other column.
@@ -63,69 +65,5 @@ public struct ThresholdRule: Codable, Sendable, Equatable {
     weight.value = Tensor(shape: [2, d], scalars: w)
     bias.value = Tensor(shape: [2], scalars: b)
     return linear
-  }
-}
-
-extension Model {
-  /// Takes the class names, feature names and feature groups of `other`.
-  func adoptNames(of other: Model) {
-    classNames = other.classNames
-    featureNames = other.featureNames
-    featureGroupsJSON = other.featureGroupsJSON
-  }
-}
-
-/// The scaffolded classifier `e(x)`: the biased model's logits where the detector's probability of
-/// "real row" (class 0) is at least ``threshold`` (and, with ``seenValues``, every numeric value of
-/// the row occurs in the train rows), the innocuous model's elsewhere.
-public final class ScaffoldNetwork: Layer {
-  /// `f`, decides from the sensitive feature.
-  public let biased: Model
-  /// `psi`, decides from the decoy (or innocuous) feature(s).
-  public let innocuous: Model
-  /// The out-of-distribution detector: class 0 real rows, class 1 perturbations.
-  public let detector: Model
-  /// The detector's probability of class 0 at and above which a row counts as real.
-  public let threshold: Float
-  /// The numeric values of the train rows, or nil for the learned detector alone.
-  public let seenValues: SeenValues?
-
-  public init(biased: Model, innocuous: Model, detector: Model, threshold: Float = 0.5, seenValues: SeenValues? = nil) {
-    self.biased = biased
-    self.innocuous = innocuous
-    self.detector = detector
-    self.threshold = threshold
-    self.seenValues = seenValues
-  }
-
-  /// Whether the detector (and ``seenValues``) take each row of `x` `[N, D]` for a real row.
-  public func inDistribution(_ x: Tensor) -> [Bool] {
-    let p = withoutRecording { detector(x.detached()).softmax(alongAxis: -1) }.scalars
-    let seen = seenValues?.contains(x) ?? [Bool](repeating: true, count: x.shape[0])
-    return (0..<x.shape[0]).map { p[$0 * 2] >= threshold && seen[$0] }
-  }
-
-  /// `m f(x) + (1 - m) psi(x)` on the logits, `m` the detector's 0/1 decision per row.
-  public func callAsFunction(_ x: Tensor) -> Tensor {
-    let m = Tensor(shape: [x.shape[0], 1], scalars: inDistribution(x).map { $0 ? 1 : 0 })
-    return biased(x) * m + innocuous(x) * (1 - m)
-  }
-
-  public var children: [(name: String, layer: any Layer)] {
-    [("biased", biased), ("innocuous", innocuous), ("detector", detector)]
-  }
-
-  public func deepCopy() -> ScaffoldNetwork {
-    ScaffoldNetwork(
-      biased: biased.deepCopy(), innocuous: innocuous.deepCopy(), detector: detector.deepCopy(), threshold: threshold,
-      seenValues: seenValues)
-  }
-
-  /// The scaffold as a ``Model`` with the names and reference rows of `biased`, for the explainers.
-  public func model() -> Model {
-    let m = Model(network: self, architecture: "scaffold", inputShape: biased.inputShape)
-    m.adoptNames(of: biased)
-    m.explanationReference = biased.explanationReference
-    return m
   }
 }

@@ -15,12 +15,22 @@ public enum InnocuousFeature: Codable, Sendable, Equatable, CustomStringConverti
   /// A real numeric feature: unfavourable iff above its train mean (Slack et al.'s German credit
   /// `psi` on the loan rate as a percentage of income, here `installment_rate`).
   case feature(String)
+  /// `psi` is `f` itself: an honest scaffold, which answers `f` everywhere (built the same way,
+  /// detector included): the clean counterpart of scaffolds in the detector's evaluation.
+  case same
+  /// `psi` is a fair model: the data set's recipe MLP trained (seed + 1) on the recorded labels
+  /// with the sensitive feature's columns set to 0, whose first-layer weights on those columns are
+  /// then set to 0, so it never reads the sensitive feature: the fairwashing a scaffold is for,
+  /// with no decoy for an auditor to notice.
+  case fair
 
-  /// Parses `one-decoy`, `two-decoys` or a feature name.
+  /// Parses `one-decoy`, `two-decoys`, `same`, `fair` or a feature name.
   public init(parsing text: String) {
     switch text {
     case "one-decoy": self = .oneDecoy
     case "two-decoys": self = .twoDecoys
+    case "same": self = .same
+    case "fair": self = .fair
     default: self = .feature(text)
     }
   }
@@ -30,6 +40,8 @@ public enum InnocuousFeature: Codable, Sendable, Equatable, CustomStringConverti
     case .oneDecoy: "one-decoy"
     case .twoDecoys: "two-decoys"
     case .feature(let name): name
+    case .same: "same"
+    case .fair: "fair"
     }
   }
 
@@ -38,7 +50,7 @@ public enum InnocuousFeature: Codable, Sendable, Equatable, CustomStringConverti
     switch self {
     case .oneDecoy: 1
     case .twoDecoys: 2
-    case .feature: 0
+    case .feature, .same, .fair: 0
     }
   }
 }
@@ -123,6 +135,10 @@ public struct ScaffoldData: Sendable {
       innocuousRule = ThresholdRule(
         columns: Array(d..<(d + n)), weights: [Float](repeating: 1, count: n), threshold: n == 1 ? 0 : 1,
         unfavourable: 1 - good, favourable: good, summary: n == 1 ? "decoy_1 > 0" : "decoy_1 > 0 and decoy_2 > 0")
+    case .same, .fair:
+      split = raw
+      innocuousPlayers = []
+      innocuousRule = biasedRule
     case .feature(let name):
       guard let g = train.features.firstIndex(where: { $0.name == name }), train.features[g].categories.isEmpty else {
         let numeric = train.features.filter { $0.categories.isEmpty }.map(\.name)

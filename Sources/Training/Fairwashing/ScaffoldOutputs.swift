@@ -24,8 +24,9 @@ extension ScaffoldReport {
       row("f: \(sensitiveFeature)", r.biasedSensitive)
       row("scaffold: \(sensitiveFeature)", r.scaffoldSensitive)
       for name in innocuousFeatures { if let rates = r.scaffoldInnocuous[name] { row("scaffold: \(name)", rates) } }
+      if !innocuousFeatures.isEmpty { lines.append("  top feature moved from \(sensitiveFeature) to \(innocuousFeatures.joined(separator: " or ")): \(pct(r.topFeatureMoved)) of the rows") }
       if let p = r.paper {
-        lines.append("  Slack et al. (1st): f \(pct(p.biasedSensitiveFirst)); scaffold: sensitive \(pct(p.scaffoldSensitiveFirst)), innocuous \(pct(p.scaffoldInnocuousFirst)) (\(p.source))")
+        lines.append("  Slack et al.: top feature moved from the sensitive to the innocuous feature on \(pct(p.topFeatureMoved)) of the rows\(p.fidelity.map { ", fidelity \(pct($0))" } ?? "") (\(p.source))")
       }
     }
     lines.append(String(format: "finished in %.1f s", seconds))
@@ -34,13 +35,15 @@ extension ScaffoldReport {
 }
 
 extension ScaffoldRun.Outcome {
-  /// Checkpoint file names of the three networks.
-  public static let files = (biased: "biased.h5", innocuous: "innocuous.h5", detector: "detector.h5")
+  /// Checkpoint file names: the scaffold (one model of architecture ``ScaffoldModel/architecture``
+  /// holding `f`, `psi` and the detector) and `f` alone, for comparison.
+  public static let files = (scaffold: "scaffold.h5", biased: "biased.h5")
 
-  /// Writes `report.json`, `report.txt` and the three networks as checkpoints into `folder`, all
+  /// Writes `report.json`, `report.txt`, the scaffold and `f` as checkpoints into `folder`, all
   /// or nothing (``RunOutputs``). The networks of a run with synthetic decoys take the decoy
   /// columns as their last inputs, so their checkpoints record no catalogue data set (the
-  /// metadata describes the columns); with a real innocuous feature `f` and `psi` record the data set (the detector's classes are not the data set's).
+  /// metadata describes the columns); with a real innocuous feature they record the data set, the
+  /// default data of `explain`, `evaluate` and `audit`.
   public func write(to folder: String) throws {
     let r = report
     var metadata = ["scaffold_rules": "f: \(r.biasedRule); psi: \(r.innocuousRule)", "seed": "\(r.settings.seed)"]
@@ -52,12 +55,10 @@ extension ScaffoldRun.Outcome {
     try RunOutputs.write(into: folder) { staging in
       try RunOutputs.writeText(try RunJSON.encode(r) + "\n", to: staging + "/report.json")
       try RunOutputs.writeText(r.text + "\n", to: staging + "/report.txt")
+      try Checkpoint.save(network.model(), to: staging + "/" + Self.files.scaffold, metadata: metadata.merging([
+        "role": "scaffold: f on rows the detector takes for real, psi elsewhere", "perturbations": r.settings.perturbations.rawValue,
+      ]) { $1 })
       try Checkpoint.save(network.biased, to: staging + "/" + Self.files.biased, metadata: metadata.merging(["role": "biased f"]) { $1 })
-      try Checkpoint.save(network.innocuous, to: staging + "/" + Self.files.innocuous, metadata: metadata.merging(["role": "innocuous psi"]) { $1 })
-      try Checkpoint.save(network.detector, to: staging + "/" + Self.files.detector,
-                          metadata: metadata.filter { $0.key != "dataset" }.merging([
-                            "role": "detector: class 0 real rows, class 1 perturbations", "perturbations": r.settings.perturbations.rawValue,
-                          ]) { $1 })
     }
   }
 }

@@ -47,8 +47,21 @@ public struct ScaffoldRanking: Codable, Sendable {
   public var scaffoldSensitive: RankRates
   /// Each innocuous feature's rates for the scaffold, by feature name.
   public var scaffoldInnocuous: [String: RankRates]
+  /// Fraction of rows whose top feature moves from the sensitive feature (for `f`) to an
+  /// innocuous one (for the scaffold): Slack et al.'s measure (``moved(from:to:alone:fooled:players:)``).
+  public var topFeatureMoved: Double
   /// Slack et al.'s numbers for this data set and explainer, when they report them.
   public var paper: PaperScaffoldNumbers?
+
+  /// The fraction of rows where player `sensitive` ranks first in `alone` `[N, M]` and one of
+  /// `innocuous` ranks first in `fooled` `[N, M]` (rank: 1 plus the players with a strictly larger
+  /// |value|, as ``RankRates``); 0 without innocuous players.
+  public static func moved(from sensitive: Int, to innocuous: [Int], alone: [Float], fooled: [Float], players m: Int) -> Double {
+    let n = alone.count / max(m, 1)
+    func first(_ p: Int, _ v: [Float], _ r: Int) -> Bool { !(0..<m).contains { abs(v[r * m + $0]) > abs(v[r * m + p]) } }
+    let count = (0..<n).filter { r in first(sensitive, alone, r) && innocuous.contains { first($0, fooled, r) } }.count
+    return Double(count) / Double(max(n, 1))
+  }
 
   /// Attributions `[N, M]` of `explainer` for `model` on `x` (the predicted class, probability
   /// output), one per feature group.
@@ -64,31 +77,35 @@ public struct ScaffoldRanking: Codable, Sendable {
   }
 }
 
-/// Slack et al.'s reported rates (AIES 2020, "Fooling LIME and SHAP: Adversarial Attacks on Post
-/// hoc Explanation Methods", Figures 3 and 5: the percentage of test rows where a feature is the
-/// most important one). Read from the paper's bar charts, approximate (the paper gives no table);
-/// their explainers are the `lime` and `shap` packages (LIME without discretisation, KernelSHAP
-/// with a 10-means background), their detector a random forest.
+/// Slack et al.'s reported results, as stated in Slack et al. 2020, AIES ("Fooling LIME and SHAP:
+/// Adversarial Attacks on Post hoc Explanation Methods"): the fraction of test rows on which the
+/// explainer's top feature moves from the sensitive feature to the innocuous one, and the
+/// fidelity (agreement of the scaffold with `f` on the test rows). Their explainers are the `lime`
+/// and `shap` packages (LIME without discretisation, KernelSHAP with a 10-means background),
+/// their detector a random forest.
 public struct PaperScaffoldNumbers: Codable, Sendable, Equatable {
-  /// Top-1 rate of the sensitive feature for the biased model alone.
-  public var biasedSensitiveFirst: Double
-  /// Top-1 rate of the sensitive feature after scaffolding (one innocuous feature).
-  public var scaffoldSensitiveFirst: Double
-  /// Top-1 rate of the innocuous feature after scaffolding (one innocuous feature).
-  public var scaffoldInnocuousFirst: Double
+  /// Fraction of test rows whose top feature moves from the sensitive to the innocuous feature.
+  public var topFeatureMoved: Double
+  /// Fidelity of the scaffold to `f`, where stated.
+  public var fidelity: Double?
   /// Where the numbers come from.
   public var source: String
 
-  /// The numbers for `dataset` and `explainer`: COMPAS (race, one synthetic decoy) and German
-  /// credit (gender, loan rate as % of income); nil for other data sets.
-  public static func of(dataset: String, explainer: ScaffoldExplainer) -> PaperScaffoldNumbers? {
-    let figure = "Slack et al. 2020, Fig. 3 (COMPAS) / Fig. 5 (German), read from the bar charts, approximate"
-    switch (dataset, explainer) {
-    case ("compas", .lime): return PaperScaffoldNumbers(biasedSensitiveFirst: 1.0, scaffoldSensitiveFirst: 0.0, scaffoldInnocuousFirst: 1.0, source: figure)
-    case ("compas", .kernelshap): return PaperScaffoldNumbers(biasedSensitiveFirst: 1.0, scaffoldSensitiveFirst: 0.10, scaffoldInnocuousFirst: 0.85, source: figure)
-    case ("german", .lime): return PaperScaffoldNumbers(biasedSensitiveFirst: 1.0, scaffoldSensitiveFirst: 0.0, scaffoldInnocuousFirst: 1.0, source: figure)
-    case ("german", .kernelshap): return PaperScaffoldNumbers(biasedSensitiveFirst: 1.0, scaffoldSensitiveFirst: 0.10, scaffoldInnocuousFirst: 0.80, source: figure)
-    default: return nil
+  /// The citation of every value.
+  public static let citation = "as stated in Slack et al. 2020, AIES"
+
+  /// The numbers for `dataset`, `explainer` and the number of decoy columns (`decoys`; 0 for a
+  /// real innocuous feature): COMPAS (race; one decoy: LIME 100%, KernelSHAP 84%; two decoys:
+  /// KernelSHAP 67%) and German credit (gender; LIME 91%, KernelSHAP 85%), with fidelity 100%
+  /// for LIME and 91% / 80% for KernelSHAP on COMPAS / German; nil where they state none.
+  public static func of(dataset: String, explainer: ScaffoldExplainer, decoys: Int = 1) -> PaperScaffoldNumbers? {
+    switch (dataset, explainer, decoys) {
+    case ("compas", .lime, 1): PaperScaffoldNumbers(topFeatureMoved: 1.00, fidelity: 1.00, source: citation)
+    case ("compas", .kernelshap, 1): PaperScaffoldNumbers(topFeatureMoved: 0.84, fidelity: 0.91, source: citation)
+    case ("compas", .kernelshap, 2): PaperScaffoldNumbers(topFeatureMoved: 0.67, fidelity: nil, source: citation)
+    case ("german", .lime, 0), ("german", .lime, 1): PaperScaffoldNumbers(topFeatureMoved: 0.91, fidelity: 1.00, source: citation)
+    case ("german", .kernelshap, 0), ("german", .kernelshap, 1): PaperScaffoldNumbers(topFeatureMoved: 0.85, fidelity: 0.80, source: citation)
+    default: nil
     }
   }
 }

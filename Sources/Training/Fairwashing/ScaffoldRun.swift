@@ -10,6 +10,16 @@ public enum ScaffoldBackground: String, Codable, Sendable, CaseIterable {
   case sample
 }
 
+/// What the biased model `f` is.
+public enum BiasedModelKind: String, Codable, Sendable, CaseIterable {
+  /// Slack et al.'s rule: the unfavourable class iff the row is in the sensitive group.
+  case rule
+  /// The data set's recipe MLP (``BaseModelRecipe``) trained with the run's seed on the train
+  /// labels biased against the sensitive group (``LabelBias``, every favourable label of the
+  /// group flipped): a learned model that uses the sensitive feature among others.
+  case trained
+}
+
 /// The settings of a scaffolding run (``ScaffoldRun``), stored in its report.
 public struct ScaffoldSettings: Codable, Sendable {
   /// Catalogue data set (or registered table).
@@ -18,6 +28,8 @@ public struct ScaffoldSettings: Codable, Sendable {
   public var sensitive: String? = nil
   /// What `psi` decides from.
   public var innocuous = InnocuousFeature.oneDecoy
+  /// What `f` is.
+  public var biased = BiasedModelKind.rule
   /// Whose perturbations the detector is trained on.
   public var perturbations = PerturbationSource.both
   /// Seeds the decoys, the detector's data and weights, and (plus 1) the explainers' designs.
@@ -151,10 +163,15 @@ public struct ScaffoldRun {
         scaffoldInnocuous: Dictionary(uniqueKeysWithValues: data.innocuousPlayers.map {
           (train.features[$0].name, RankRates.of(player: $0, in: fooled, players: m))
         }),
-        paper: settings.innocuous.decoyCount <= 1 ? PaperScaffoldNumbers.of(dataset: settings.dataset, explainer: explainer) : nil))
+        topFeatureMoved: ScaffoldRanking.moved(from: data.sensitivePlayer, to: data.innocuousPlayers, alone: alone, fooled: fooled, players: m),
+        paper: settings.innocuous != .same && settings.innocuous != .fair && settings.biased == .rule
+          ? PaperScaffoldNumbers.of(dataset: settings.dataset, explainer: explainer, decoys: settings.innocuous.decoyCount) : nil))
     }
     let report = ScaffoldReport(
-      settings: settings, biasedRule: data.biasedRule.summary, innocuousRule: data.innocuousRule.summary,
+      settings: settings, biasedRule: Self.describeBiased(data: data, settings: settings),
+      innocuousRule: settings.innocuous == .same ? "f (an honest scaffold)"
+        : settings.innocuous == .fair ? "\(BaseModelRecipe.forDataset(data.split).architecture) trained on the recorded labels without \(train.features[data.sensitivePlayer].name)"
+        : data.innocuousRule.summary,
       sensitiveFeature: train.features[data.sensitivePlayer].name,
       innocuousFeatures: data.innocuousPlayers.map { train.features[$0].name },
       trainRows: train.count, testRows: test.count, detector: detector, threshold: network.threshold, fidelity: fidelity, rankings: rankings,
@@ -176,7 +193,51 @@ public struct ScaffoldRun {
     }
   }
 
-  /// `f` and `psi` from the data's rules and the detector trained on the train rows against their
+  /// The label bias that trains a learned `f`: every favourable label of the sensitive group
+  /// flipped (the group of ``ScaffoldData/biasedRule``: a category, or a numeric feature's rows at
+  /// or below the train median, which a label bias cannot name, so a learned `f` needs a
+  /// categorical sensitive feature).
+  static func labelBias(data: ScaffoldData) throws -> LabelBias {
+    let rule = data.biasedRule, train = data.split.train
+    guard rule.columns.count == 1, let group = train.features.first(where: { $0.columns.contains(rule.columns[0]) }),
+          !group.categories.isEmpty else {
+      throw TrainingError("a trained f is biased against a category: name a categorical sensitive feature (\(rule.summary))", settings: ["sensitive"])
+    }
+    return LabelBias(feature: group.name, category: group.categories[rule.columns[0] - group.start], favourable: rule.favourable,
+                     unfavourable: rule.unfavourable, rate: 1)
+  }
+
+  /// The fair `psi` (``InnocuousFeature/fair``): the recipe model trained on the recorded labels
+  /// with the sensitive feature's columns zeroed, its first layer's weights on them set to 0.
+  static func fairModel(data: ScaffoldData, seed: UInt64, observer: RunObserver) throws -> Model {
+    let recipe = BaseModelRecipe.forDataset(data.split)
+    let model = try recipe.build(for: data.split, seed: seed)
+    let columns = Array(data.split.train.features[data.sensitivePlayer].columns), d = data.columns
+    var train = data.split.train
+    var x = train.inputs.scalars
+    for r in 0..<train.count { for c in columns { x[r * d + c] = 0 } }
+    train.inputs = Tensor(shape: train.inputs.shape, scalars: x)
+    var options = recipe.training
+    options.seed = seed
+    try Trainer.fit(model, train: train, test: nil, options: options, observer: observer)
+    guard let first = model.namedParameters().first(where: { $0.name.hasSuffix("weight") && $0.parameter.shape.count == 2 && $0.parameter.shape[1] == d }) else {
+      throw TrainingError("the fair model's first layer does not take the \(d) columns")
+    }
+    var w = first.parameter.value.scalars
+    for o in 0..<first.parameter.shape[0] { for c in columns { w[o * d + c] = 0 } }
+    first.parameter.value = Tensor(shape: first.parameter.shape, scalars: w)
+    return model
+  }
+
+  /// `f` in words.
+  static func describeBiased(data: ScaffoldData, settings: ScaffoldSettings) -> String {
+    switch settings.biased {
+    case .rule: data.biasedRule.summary
+    case .trained: "\(BaseModelRecipe.forDataset(data.split).architecture) trained on labels biased against \(data.biasedRule.summary) (seed \(settings.seed))"
+    }
+  }
+
+  /// `f` and `psi` from the data's rules (or `f` trained) and the detector trained on the train rows against their
   /// perturbations (KernelSHAP's against `background`); the models carry the train rows as their
   /// explanation reference.
   public static func build(
@@ -184,8 +245,23 @@ public struct ScaffoldRun {
   ) throws -> ScaffoldNetwork {
     let d = data.columns
     let linear = BaseModelRecipe(architecture: "mlp", options: ["inputs": "\(d)", "hidden": "", "classes": "2"], training: TrainingOptions())
-    let f = try data.biasedRule.model(try linear.build(for: data.split, seed: 0))
-    let psi = try data.innocuousRule.model(try linear.build(for: data.split, seed: 0))
+    let f: Model
+    switch settings.biased {
+    case .rule: f = try data.biasedRule.model(try linear.build(for: data.split, seed: 0))
+    case .trained:
+      let recipe = BaseModelRecipe.forDataset(data.split)
+      f = try recipe.build(for: data.split, seed: settings.seed)
+      var options = recipe.training
+      options.seed = settings.seed
+      let biased = try Self.labelBias(data: data).apply(to: data.split.train, seed: settings.seed).data
+      try Trainer.fit(f, train: biased, test: nil, options: options, observer: observer)
+    }
+    let psi: Model
+    switch settings.innocuous {
+    case .same: psi = f.deepCopy()
+    case .fair: psi = try Self.fairModel(data: data, seed: settings.seed &+ 1, observer: observer)
+    default: psi = try data.innocuousRule.model(try linear.build(for: data.split, seed: 0))
+    }
     var training = TrainingOptions()
     (training.epochs, training.batchSize, training.learningRate, training.seed) =
       (settings.epochs, settings.batchSize, settings.learningRate, settings.seed)
