@@ -4,7 +4,7 @@
 A digits CNN fine-tuned with `modelfool finetune --objective location` (Grad-CAM moved onto the
 image frame) and its original are exported with `modelfool export` to .safetensors and .onnx and
 loaded into PyTorch twice:
-  - "safetensors": the zoo's `digits-cnn` written in PyTorch (DigitsCNN below, the same network and
+  - "safetensors": the zoo's `digits-cnn` written in PyTorch (DigitsCNN of Tests/Fixtures/make_export_check.py, the same network and
     parameter names), `load_state_dict(load_file(FILE), strict=True)`;
   - "onnx2torch": `onnx2torch.convert(FILE.onnx)`. onnx2torch imports torchvision for two of its
     converters (NMS, RoIAlign); where torchvision does not import (its compiled operators need a
@@ -36,7 +36,6 @@ import types
 import h5py
 import numpy as np
 import torch
-import torch.nn as nn
 from captum.attr import LayerGradCam
 from safetensors.torch import load_file
 
@@ -44,20 +43,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MASK64 = (1 << 64) - 1
 
 
-class DigitsCNN(nn.Module):
-  """The zoo's `digits-cnn` (channels 32, 64, 128) with its parameter names."""
-
-  def __init__(self, channels=(32, 64, 128), classes=10):
-    super().__init__()
-    c = channels
-    self.features = nn.Sequential(
-        nn.Conv2d(1, c[0], 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(c[0], c[1], 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(c[1], c[2], 3, padding=1), nn.ReLU())
-    self.classifier = nn.Linear(c[2], classes)
-
-  def forward(self, x):
-    return self.classifier(self.features(x).mean(dim=(2, 3)))
+# The zoo's digits CNN written in PyTorch: one definition, shared with the export check.
+sys.path.insert(0, os.path.join(ROOT, "Tests", "Fixtures"))
+from make_export_check import DigitsCNN  # noqa: E402
 
 
 class SeededGenerator:

@@ -57,6 +57,19 @@ struct ModelExportTests {
     #expect((back.network as? GraphNetwork)?.definition.nodes.map(\.op) == ["Gemm", "Relu", "Gemm", "Relu", "Gemm"])
   }
 
+  /// Our writer's `Tanh` (and `Sigmoid`) read back: a tanh MLP round-trips.
+  @Test func tanhAndSigmoidRoundTripThroughONNX() throws {
+    let net = Sequential(named: [
+      ("fc1", Dense(inputSize: 5, outputSize: 7, seed: 1)), ("tanh", ActivationLayer(.tanh)),
+      ("fc2", Dense(inputSize: 7, outputSize: 6, seed: 2)), ("sigmoid", ActivationLayer(.sigmoid)),
+      ("fc3", Dense(inputSize: 6, outputSize: 3, seed: 3)),
+    ])
+    let model = Model(network: net, architecture: "custom", config: [:], inputShape: [5])
+    let (error, back) = try onnxRoundTrip(model, name: "tanh", low: -2, high: 2)
+    #expect(error <= 1e-5)
+    #expect((back.network as? GraphNetwork)?.definition.nodes.map(\.op) == ["Gemm", "Tanh", "Gemm", "Sigmoid", "Gemm"])
+  }
+
   @Test func resNetRoundTripsThroughONNX() throws {
     let model = try ModelZoo.build(architecture: "resnet18", options: ["classes": "5", "size": "32", "seed": "5"])
     randomizeBatchNorms(model, seed: 50)

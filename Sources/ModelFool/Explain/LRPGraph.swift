@@ -110,7 +110,7 @@ extension LRPPass {
         }
         send(source, rOut)
 
-      case .relu, .leakyRelu, .sigmoid, .hardSigmoid, .hardSwish, .clip, .identity, .softmax, .cast:
+      case .relu, .leakyRelu, .sigmoid, .tanh, .hardSigmoid, .hardSwish, .clip, .identity, .softmax, .cast:
         send(node.inputs[dataInputs[0]], rOut)
 
       case .binary(let kind):

@@ -64,6 +64,7 @@ enum GraphOperator {
   case relu
   case leakyRelu(alpha: Float)
   case sigmoid
+  case tanh
   case hardSigmoid(alpha: Float, beta: Float)
   case hardSwish
   /// Bounds from attributes (opset < 11); from inputs 1 and 2 when nil.
@@ -101,7 +102,7 @@ enum GraphOperator {
     "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape", "Conv", "Div", "Dropout",
     "Flatten", "Gather", "Gemm", "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "LeakyRelu",
     "MatMul", "MaxPool", "Mul", "Pad", "ReduceMean", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax",
-    "Squeeze", "Sub", "Transpose", "Unsqueeze",
+    "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze",
   ]
 
   /// Reads and checks the attributes of `node` (opset `opset` of the default domain).
@@ -122,6 +123,7 @@ enum GraphOperator {
     case "Relu": self = .relu
     case "LeakyRelu": self = .leakyRelu(alpha: try a.float("alpha", 0.01))
     case "Sigmoid": self = .sigmoid
+    case "Tanh": self = .tanh
     case "HardSigmoid": self = .hardSigmoid(alpha: try a.float("alpha", 0.2), beta: try a.float("beta", 0.5))
     case "HardSwish": self = .hardSwish
     case "Clip":

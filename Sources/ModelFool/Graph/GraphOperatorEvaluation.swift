@@ -123,6 +123,7 @@ extension GraphOperator {
     case .relu: return try unary { $0.relu() }
     case .leakyRelu(let alpha): return try unary { x in x.relu() + (x - x.relu()) * alpha }
     case .sigmoid: return try unary { $0.sigmoid() }
+    case .tanh: return try unary { $0.tanh() }
     case .hardSigmoid(let alpha, let beta): return try unary { ($0 * alpha + beta).clamped(0, 1) }
     case .hardSwish: return try unary { x in x * (x * (1 / Float(6)) + 0.5).clamped(0, 1) }
     case .clip(let low, let high):
