@@ -71,17 +71,14 @@ struct ImportCommand: ParsableCommand {
   func run() throws {
     let observer = global.prepare()
     let summary: WeightImport.Summary
-    if let from, WeightImport.isONNX(from) {
-      let base = ((from as NSString).lastPathComponent as NSString).deletingPathExtension
-      summary = try WeightImport.importONNX(
-        from: from, classNames: try classNames.map { try ImageNetDataset.loadClassNames($0) }, preprocessing: preprocessing,
-        output: out ?? WeightImport.defaultCheckpointPath(for: base), log: observer.message)
-    } else if let arch, let from {
-      let base = ((from as NSString).lastPathComponent as NSString).deletingPathExtension
+    let classList = try classNames.map { try ImageNetDataset.loadClassNames($0) }
+    // A file's checkpoint is named after it: runs/models/<file name>.h5 unless --out.
+    let output = from.map { out ?? WeightImport.defaultCheckpointPath(for: (($0 as NSString).lastPathComponent as NSString).deletingPathExtension) }
+    if let from, let output, WeightImport.isONNX(from) {
+      summary = try WeightImport.importONNX(from: from, classNames: classList, preprocessing: preprocessing, output: output, log: observer.message)
+    } else if let arch, let from, let output {
       summary = try WeightImport.importCheckpoint(
-        from: from, architecture: arch, options: try parsedOptions(),
-        classNames: try classNames.map { try ImageNetDataset.loadClassNames($0) },
-        output: out ?? WeightImport.defaultCheckpointPath(for: base), log: observer.message)
+        from: from, architecture: arch, options: try parsedOptions(), classNames: classList, output: output, log: observer.message)
     } else {
       let name = name ?? WeightImport.efficientNetLite0.name
       guard let model = WeightImport.pretrained(named: name) else {
