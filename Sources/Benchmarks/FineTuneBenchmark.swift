@@ -38,20 +38,24 @@ public enum FineTuneBenchmark {
     enum Variant { case plain, shared, separate }
     func step(_ variant: Variant) {
       do {
-        let loss: Tensor
-        switch variant {
-        case .plain:
-          loss = Tensor.crossEntropy(logits: model(x), labels: labels)
-        case .shared:
-          let forward = try FineTuner.recordedForward(model, x, options: options)
-          loss = Tensor.crossEntropy(logits: forward.logits, labels: labels)
-            + options.lambda * (try FineTuner.foolingLoss(model, original: original, x: x, labels: labels, options: options, sharing: forward))
-        case .separate:
-          loss = Tensor.crossEntropy(logits: model(x), labels: labels)
-            + options.lambda * (try FineTuner.foolingLoss(model, original: original, x: x, labels: labels, options: options))
-        }
-        adam.update(parameters, along: gradients(of: loss, withRespectTo: parameters.map(\.value)))
+        adam.update(parameters, along: try stepGradients(variant))
       } catch { failure = error }
+    }
+    // The graph is released before the update, as in `FineTuner`.
+    func stepGradients(_ variant: Variant) throws -> [Tensor] {
+      let loss: Tensor
+      switch variant {
+      case .plain:
+        loss = Tensor.crossEntropy(logits: model(x), labels: labels)
+      case .shared:
+        let forward = try FineTuner.recordedForward(model, x, options: options)
+        loss = Tensor.crossEntropy(logits: forward.logits, labels: labels)
+          + options.lambda * (try FineTuner.foolingLoss(model, original: original, x: x, labels: labels, options: options, sharing: forward))
+      case .separate:
+        loss = Tensor.crossEntropy(logits: model(x), labels: labels)
+          + options.lambda * (try FineTuner.foolingLoss(model, original: original, x: x, labels: labels, options: options))
+      }
+      return gradients(of: loss, withRespectTo: parameters.map(\.value))
     }
     func peakMiB() -> Double { Double(TensorStorage.bytes.peak) / 1_048_576 }
     TensorStorage.resetPeakBytes()

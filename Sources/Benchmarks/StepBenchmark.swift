@@ -23,6 +23,10 @@ public struct StepBenchmark {
   public var modelReference: ModelReference?
   /// Batch size of the timed fine-tuning step.
   public var batch = 32
+  /// Times only the fine-tuning steps and their peer (no reference workload, JAX or PyTorch
+  /// reference steps, no separate-forward variant), so that this process's peak resident memory
+  /// is the fine-tuning step's (beside the kernel throughput's small matrices).
+  public var finetuneOnly = false
 
   public init() {}
 
@@ -42,7 +46,8 @@ public struct StepBenchmark {
     if model.architecture == "efficientnet-lite0", let script = torchEffnetPeer, let path = modelReference?.checkpointPath {
       return .effnet(script: script, checkpoint: path)
     }
-    if Self.zooPeerArchitectures.contains(model.architecture), let script = torchZooPeer {
+    if Self.zooPeerArchitectures.contains(model.architecture) {
+      guard let script = torchZooPeer else { return .none("the PyTorch peer of \(modelName)'s fine-tuning step is not run (no peer script)") }
       return .zoo(script: script, architecture: model.architecture)
     }
     return .none("no PyTorch peer for the fine-tuning step of \(modelName) (the digits CNN, an EfficientNet-Lite0 checkpoint and \(Self.zooPeerArchitectures.sorted().joined(separator: ", ")))")
@@ -92,30 +97,43 @@ public struct StepBenchmark {
         for (key, field) in names { if let v = values?[key] { samples[field, default: []].append(v) } }
       }
       let reference = [("plain_step_ms", "plain"), ("double_backprop_step_ms", "double")]
+      var peaks = (plain: 0.0, fooling: 0.0)
+      let peerIterations = finetuneOnly ? iterations : 3
       for round in 1...rounds {
-        var workload = ReferenceWorkload(seed: 0)
-        let plain = KernelBenchmark.medianSeconds(repeats: iterations) { workload.step(doubleBackprop: false) } * 1000
-        let double = KernelBenchmark.medianSeconds(repeats: iterations) { workload.step(doubleBackprop: true) } * 1000
-        add(["plain": plain, "double": double], [("plain", "plain"), ("double", "double")])
-        log(String(format: "round %d modelfool: plain step %.2f ms, double-backprop step %.2f ms", round, plain, double))
-        if t == 1, let jax = runPeer("jax", jaxPeer, ["--iterations", "\(iterations)"], keys: reference.map(\.0)) {
+        // The fine-tuning steps, in every round beside their peer (the machine's drift between
+        // rounds then falls on both).
+        let steps = try FineTuneBenchmark.stepTimes(
+          iterations: finetuneOnly ? iterations : (model == nil ? 10 : 3), batch: batch, model: model,
+          separateForwards: !finetuneOnly)
+        add(["plain": steps.plain, "fooling": steps.fooling], [("plain", "ft.plain"), ("fooling", "ft.fooling")])
+        if let separate = steps.separate { add(["separate": separate], [("separate", "ft.separate")]) }
+        peaks = (Swift.max(peaks.plain, steps.plainPeakMiB), Swift.max(peaks.fooling, steps.foolingPeakMiB))
+        log(String(format: "round %d modelfool: %@ batch %d plain %.2f ms, Grad-CAM location %.2f ms", round, modelName as NSString, batch, steps.plain, steps.fooling))
+        if !finetuneOnly {
+          var workload = ReferenceWorkload(seed: 0)
+          let plain = KernelBenchmark.medianSeconds(repeats: iterations) { workload.step(doubleBackprop: false) } * 1000
+          let double = KernelBenchmark.medianSeconds(repeats: iterations) { workload.step(doubleBackprop: true) } * 1000
+          add(["plain": plain, "double": double], [("plain", "plain"), ("double", "double")])
+          log(String(format: "round %d modelfool: plain step %.2f ms, double-backprop step %.2f ms", round, plain, double))
+        }
+        if !finetuneOnly, t == 1, let jax = runPeer("jax", jaxPeer, ["--iterations", "\(iterations)"], keys: reference.map(\.0)) {
           add(jax, reference.map { ($0.0, "jax." + $0.1) })
           log(String(format: "round %d jax:       plain step %.2f ms, double-backprop step %.2f ms", round, jax["plain_step_ms"]!, jax["double_backprop_step_ms"]!))
         }
         let digits = [("finetune_plain_step_ms", "peer.plain"), ("finetune_gradcam_location_step_ms", "peer.fooling")]
         let torchKeys = reference.map(\.0) + (model == nil ? digits.map(\.0) : [])
-        if let torch = runPeer("pytorch", torchPeer, ["--iterations", "\(iterations)", "--threads", "\(t)"], keys: torchKeys) {
+        if !finetuneOnly, let torch = runPeer("pytorch", torchPeer, ["--iterations", "\(iterations)", "--threads", "\(t)"], keys: torchKeys) {
           add(torch, reference.map { ($0.0, "torch." + $0.1) } + (model == nil ? digits : []))
           log(String(format: "round %d pytorch:   plain step %.2f ms, double-backprop step %.2f ms", round, torch["plain_step_ms"]!, torch["double_backprop_step_ms"]!))
         }
         switch peer {
         case .effnet(let script, let checkpoint):
           let keys = ["effnet_plain_step_ms", "effnet_gradcam_location_step_ms"]
-          let values = runPeer("pytorch EfficientNet-Lite0", script, ["--iterations", "3", "--threads", "\(t)", "--batch", "\(batch)", "--checkpoint", checkpoint], keys: keys)
+          let values = runPeer("pytorch EfficientNet-Lite0", script, ["--iterations", "\(peerIterations)", "--threads", "\(t)", "--batch", "\(batch)", "--checkpoint", checkpoint], keys: keys)
           add(values, [(keys[0], "peer.plain"), (keys[1], "peer.fooling")])
         case .zoo(let script, let architecture):
           let keys = ["zoo_plain_step_ms", "zoo_gradcam_location_step_ms", "peak_rss_mb"]
-          let values = runPeer("pytorch \(architecture)", script, ["--arch", architecture, "--iterations", "3", "--threads", "\(t)", "--batch", "\(batch)"], keys: keys)
+          let values = runPeer("pytorch \(architecture)", script, ["--arch", architecture, "--iterations", "\(peerIterations)", "--threads", "\(t)", "--batch", "\(batch)"], keys: keys)
           add(values, [(keys[0], "peer.plain"), (keys[1], "peer.fooling"), (keys[2], "peer.rss")])
         case .digits, .none: break
         }
@@ -124,17 +142,17 @@ public struct StepBenchmark {
         }
       }
       let mean = { (field: String) in samples[field].map { $0.reduce(0, +) / Double($0.count) } }
-      var row = StepBenchmarkReport.Row(threads: t, plainStepMs: mean("plain")!, doubleBackpropStepMs: mean("double")!)
+      var row = StepBenchmarkReport.Row(threads: t, plainStepMs: mean("plain"), doubleBackpropStepMs: mean("double"))
       (row.peerPlainStepMs, row.peerDoubleBackpropStepMs) = (mean("jax.plain"), mean("jax.double"))
       (row.torchPlainStepMs, row.torchDoubleBackpropStepMs) = (mean("torch.plain"), mean("torch.double"))
       (row.torchFinetunePlainStepMs, row.torchFinetuneGradcamLocationStepMs) = (mean("peer.plain"), mean("peer.fooling"))
       row.torchFinetunePeakRssMb = samples["peer.rss"]?.max()
-      let steps = try FineTuneBenchmark.stepTimes(iterations: model == nil ? 10 : 3, batch: batch, model: model, separateForwards: true)
-      (row.finetunePlainStepMs, row.finetuneGradcamLocationStepMs, row.finetuneSeparateForwardsStepMs) = (steps.plain, steps.fooling, steps.separate)
-      (row.finetunePlainPeakTensorMb, row.finetuneGradcamLocationPeakTensorMb) = (steps.plainPeakMiB, steps.foolingPeakMiB)
+      (row.finetunePlainStepMs, row.finetuneGradcamLocationStepMs) = (mean("ft.plain")!, mean("ft.fooling")!)
+      row.finetuneSeparateForwardsStepMs = mean("ft.separate")
+      (row.finetunePlainPeakTensorMb, row.finetuneGradcamLocationPeakTensorMb) = peaks
       row.computeRatios()
-      log(String(format: "%@ batch %d, %d thread(s): tensor memory at most %.0f MiB in the plain step, %.0f MiB in the Grad-CAM location step", modelName as NSString, batch, t, steps.plainPeakMiB, steps.foolingPeakMiB))
-      log(String(format: "%@ batch %d, %d thread(s): plain CE step %.2f ms, Grad-CAM location fine-tuning step %.2f ms (%.2fx; with a separate forward for the explanation %.2f ms)", modelName as NSString, batch, t, steps.plain, steps.fooling, steps.fooling / steps.plain, steps.separate ?? .nan))
+      log(String(format: "%@ batch %d, %d thread(s): tensor memory at most %.0f MiB in the plain step, %.0f MiB in the Grad-CAM location step", modelName as NSString, batch, t, peaks.plain, peaks.fooling))
+      log(String(format: "%@ batch %d, %d thread(s): plain CE step %.2f ms, Grad-CAM location fine-tuning step %.2f ms (%.2fx", modelName as NSString, batch, t, row.finetunePlainStepMs, row.finetuneGradcamLocationStepMs, row.finetuneStepRatio) + (row.finetuneSeparateForwardsStepMs.map { String(format: "; with a separate forward for the explanation %.2f ms)", $0) } ?? ")"))
       if let a = row.plainRatioVsJax, let b = row.doubleBackpropRatioVsJax {
         log(String(format: "ratio to JAX, 1 thread (lower is faster): plain %.2fx, double backprop %.2fx", a, b))
       }
@@ -147,7 +165,9 @@ public struct StepBenchmark {
       report.byThreads.append(row)
     }
     if report.byThreads.count > 1, let a = report.byThreads.first, let b = report.byThreads.last {
-      log(String(format: "%d vs %d thread(s) speed-up: plain %.2fx, double backprop %.2fx, %@ Grad-CAM location step %.2fx", b.threads, a.threads, a.plainStepMs / b.plainStepMs, a.doubleBackpropStepMs / b.doubleBackpropStepMs, modelName as NSString, a.finetuneGradcamLocationStepMs / b.finetuneGradcamLocationStepMs))
+      let reference = a.plainStepMs.flatMap { p in b.plainStepMs.map { String(format: "plain %.2fx, ", p / $0) } } ?? ""
+      let double = a.doubleBackpropStepMs.flatMap { p in b.doubleBackpropStepMs.map { String(format: "double backprop %.2fx, ", p / $0) } } ?? ""
+      log(String(format: "%d vs %d thread(s) speed-up: %@%@%@ plain step %.2fx, Grad-CAM location step %.2fx", b.threads, a.threads, reference, double, modelName as NSString, a.finetunePlainStepMs / b.finetunePlainStepMs, a.finetuneGradcamLocationStepMs / b.finetuneGradcamLocationStepMs))
     }
     report.peakRssMb = KernelBenchmark.peakResidentMiB()
     if let rss = report.peakRssMb {
@@ -183,8 +203,9 @@ public struct StepBenchmarkReport: Encodable, Sendable {
   /// figures and ratios (ModelFool / peer, lower is faster) are nil where the peer did not run.
   public struct Row: Codable, Sendable {
     public var threads: Int
-    public var plainStepMs: Double
-    public var doubleBackpropStepMs: Double
+    /// The reference workload's steps (nil with ``StepBenchmark/finetuneOnly``).
+    public var plainStepMs: Double?
+    public var doubleBackpropStepMs: Double?
     public var finetunePlainStepMs = 0.0
     public var finetuneGradcamLocationStepMs = 0.0
     public var finetuneStepRatio = 0.0
@@ -212,10 +233,11 @@ public struct StepBenchmarkReport: Encodable, Sendable {
 
     mutating func computeRatios() {
       finetuneStepRatio = finetuneGradcamLocationStepMs / finetunePlainStepMs
-      plainRatioVsJax = peerPlainStepMs.map { plainStepMs / $0 }
-      doubleBackpropRatioVsJax = peerDoubleBackpropStepMs.map { doubleBackpropStepMs / $0 }
-      plainRatioVsTorch = torchPlainStepMs.map { plainStepMs / $0 }
-      doubleBackpropRatioVsTorch = torchDoubleBackpropStepMs.map { doubleBackpropStepMs / $0 }
+      let ratio = { (ours: Double?, peer: Double?) in ours.flatMap { a in peer.map { a / $0 } } }
+      plainRatioVsJax = ratio(plainStepMs, peerPlainStepMs)
+      doubleBackpropRatioVsJax = ratio(doubleBackpropStepMs, peerDoubleBackpropStepMs)
+      plainRatioVsTorch = ratio(plainStepMs, torchPlainStepMs)
+      doubleBackpropRatioVsTorch = ratio(doubleBackpropStepMs, torchDoubleBackpropStepMs)
       finetunePlainRatioVsTorch = torchFinetunePlainStepMs.map { finetunePlainStepMs / $0 }
       finetuneRatioVsTorch = torchFinetuneGradcamLocationStepMs.map { finetuneGradcamLocationStepMs / $0 }
     }

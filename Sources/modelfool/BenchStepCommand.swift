@@ -22,6 +22,8 @@ struct BenchStepCommand: ParsableCommand {
   @Option(help: ArgumentHelp("Time the fine-tuning step on this model instead of the digits CNN (\(ModelReference.argumentHelp); zoo:ARCH has random weights, e.g. zoo:resnet50).", valueName: "model"))
   var finetuneModel: ModelReference?
   @Option(help: "Batch size of the timed fine-tuning step.") var finetuneBatch = 32
+  @Flag(help: "Time only the fine-tuning steps and their PyTorch peer, --iterations steps each per round (the process's peak memory is then the step's).")
+  var finetuneOnly = false
   @Flag(help: "Print one JSON object on stdout.") var json = false
 
   /// The largest `--finetune-batch`; the memory estimate may refuse a smaller one.
@@ -39,7 +41,7 @@ struct BenchStepCommand: ParsableCommand {
 
   func run() throws {
     var bench = StepBenchmark()
-    (bench.iterations, bench.rounds, bench.batch) = (iterations, rounds, finetuneBatch)
+    (bench.iterations, bench.rounds, bench.batch, bench.finetuneOnly) = (iterations, rounds, finetuneBatch, finetuneOnly)
     bench.threadCounts = parseThreadCounts(threads, allowingAll: true) ?? []
     let script = { (path: String) in path == "none" ? nil : path }
     (bench.jaxPeer, bench.torchPeer) = (script(peer), script(torchPeer))

@@ -223,6 +223,30 @@ struct OptimizerTests {
     #expect(zip(p.value.scalars, expected).allSatisfy { abs($0 - $1) < 1e-5 })
   }
 
+  /// Two steps against hand-computed moments; the update writes into the parameter's own buffer
+  /// unless another tensor shares it, which then keeps the values it saw.
+  @Test func adamUpdatesInPlaceUnlessShared() {
+    let p = Parameter(Tensor([1, 2]))
+    var adam = Adam(learningRate: 0.1)
+    let buffer = p.value.storage.pointer
+    adam.update([p], along: [Tensor([1, -2])])
+    #expect(p.value.storage.pointer == buffer)
+    #expect(p.value.requiresGradient)
+    let seen = p.value
+    adam.update([p], along: [Tensor([3, 2])])
+    #expect(zip(seen.scalars, [0.9, 2.1]).allSatisfy { abs($0 - $1) < 1e-6 })
+    #expect(p.value.storage.pointer != seen.storage.pointer)
+    // Step 1 moved each weight by 0.1 against the gradient's sign (m1 = [0.1, -0.2], v1 = [0.001,
+    // 0.004]). Step 2: m = 0.9 m1 + 0.1 g = [0.39, 0.02], v = 0.999 v1 + 0.001 g^2 = [0.009999, 0.007996];
+    // w -= 0.1 * sqrt(1 - 0.999^2) / (1 - 0.9^2) * m / (sqrt(v) + 1e-8 sqrt(1 - 0.999^2)).
+    let c = Double(0.1) * (1 - 0.999 * 0.999).squareRoot() / (1 - 0.81)
+    let expected = [0.9 - c * 0.39 / 0.009999.squareRoot(), 2.1 - c * 0.02 / 0.007996.squareRoot()]
+    #expect(zip(p.value.scalars, expected).allSatisfy { abs(Double($0) - $1) < 1e-5 })
+    let m = adam.moments(of: [p])[0]
+    #expect(m?.step == 2)
+    #expect(zip(m?.m ?? [], [0.39, 0.02]).allSatisfy { abs($0 - $1) < 1e-6 })
+  }
+
   @Test func trainingStopsOnNaNLoss() throws {
     let model = try ModelZoo.build(architecture: "mlp", options: ["inputs": "2", "hidden": "3"])
     let data = Dataset(name: "bad", inputs: Tensor(shape: [4, 2], scalars: [3e38, -3e38, 0, 1, 1, 1, 0, 0]), labels: [0, 1, 0, 1], classNames: ["a", "b"])

@@ -82,7 +82,7 @@ public func gradients(
       }
       guard needed.contains(id), let vjp = node.vjp, let g = grads[id] else { continue }
       if !targets.contains(id) { grads[id] = nil }  // free memory of intermediate gradients
-      let out = Tensor(shape: node.shape, storage: node.outputStorage!, node: node)
+      let out = node.outputStorage.map { Tensor(shape: node.shape, storage: $0, node: node) }
       let demand = node.inputs.map { $0.node.map { needed.contains(ObjectIdentifier($0)) } ?? false }
       let inputGrads = VJPDemand.$needed.withValue(demand) { vjp(g, out) }
       for (input, ig) in zip(node.inputs, inputGrads) {

@@ -40,6 +40,15 @@ public final class Parameter: @unchecked Sendable {
     value = newValue
   }
 
+  /// Rewrites the values in place through `body`, which gets the elements; the parameter stays a
+  /// fresh leaf (or constant). When another tensor shares the storage (a recorded graph still
+  /// alive, a tensor read from `value`), the values are copied first and the sharer keeps the old
+  /// ones. An optimiser's update then needs no second buffer the size of the parameter.
+  public func updateInPlace(_ body: (UnsafeMutableBufferPointer<Float>) -> Void) {
+    stored.withUnsafeMutableScalars(body)
+    stored = Parameter.normalize(stored, trainable: isTrainable)
+  }
+
   /// An independent parameter with a copy of the values (own storage, so in-place writes through
   /// `storage.pointer` on one never show in the other).
   public func copy() -> Parameter {

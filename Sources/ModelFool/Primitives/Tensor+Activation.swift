@@ -4,17 +4,19 @@ import Foundation
 /// softmax and log-softmax are compositions.
 extension Tensor {
   /// `max(x, 0)`; derivative 1 where x > 0, else 0.
+  /// The backward masks with the output (`relu(x) > 0` exactly where `x > 0`), so the input's
+  /// buffer is freed once nothing else reads it: a convolution's output before its ReLU is then not
+  /// kept for the backward pass.
   public func relu() -> Tensor {
     let r = unaryKernel(self, ElementFunction.ReLU())
-    let x = detached()
-    return Tensor.record("relu", r, inputs: [self]) { g, _ in [g.masked(where: x, lower: 0)] }
+    return Tensor.record("relu", r, inputs: [self]) { g in [g.masked(where: r, lower: 0)] }
   }
 
   /// `min(max(x, 0), 6)`; derivative 1 on (0, 6).
+  /// Masks with the output as ``relu()`` does (`0 < relu6(x) < 6` exactly where `0 < x < 6`).
   public func relu6() -> Tensor {
     let r = unaryKernel(self, ElementFunction.ReLU6())
-    let x = detached()
-    return Tensor.record("relu6", r, inputs: [self]) { g, _ in [g.masked(where: x, lower: 0, upper: 6)] }
+    return Tensor.record("relu6", r, inputs: [self]) { g in [g.masked(where: r, lower: 0, upper: 6)] }
   }
 
   /// `self` where `lower < mask < upper`, else 0: the VJP of ReLU and ReLU6 in one pass.
@@ -33,14 +35,14 @@ extension Tensor {
         }
       }
     }
-    return Tensor.record("masked", r, inputs: [self]) { g, _ in [g.masked(where: mask, lower: lower, upper: upper)] }
+    return Tensor.record("masked", r, inputs: [self]) { g in [g.masked(where: mask, lower: lower, upper: upper)] }
   }
 
   /// `log(1 + e^(beta x)) / beta`, the smooth ReLU of Dombrowski et al. (2019); derivative
   /// `sigmoid(beta x)`. Tends to ReLU as beta grows.
   public func softplus(beta: Float = 1) -> Tensor {
     let r = unaryKernel(self, ElementFunction.Softplus(beta: beta))
-    return Tensor.record("softplus", r, inputs: [self]) { g, _ in [g * (self * beta).sigmoid()] }
+    return Tensor.record("softplus", r, inputs: [self]) { g in [g * (self * beta).sigmoid()] }
   }
 
   /// Softmax along `axis`.

@@ -29,11 +29,12 @@ extension Tensor {
       for i in 0..<c.count { out[i] = pc[i] != 0 ? px[i] : py[i] }
     }
     let cond = condition.detached()
-    return record("select", r, inputs: [a, b]) { g, _ in
+    let (sa, sb) = (a.node == nil ? nil : a.shape, b.node == nil ? nil : b.shape)  // not the values
+    return record("select", r, inputs: [a, b]) { g in
       let zero = Tensor(0)
       return [
-        a.node == nil ? nil : select(cond, g, zero).sum(toShape: a.shape),
-        b.node == nil ? nil : select(cond, zero, g).sum(toShape: b.shape),
+        sa.map { select(cond, g, zero).sum(toShape: $0) },
+        sb.map { select(cond, zero, g).sum(toShape: $0) },
       ]
     }
   }

@@ -53,7 +53,7 @@ extension Tensor {
         }
       }
     }
-    return record("conv2d", r, inputs: [input, weight]) { g, _ in
+    return record("conv2d", r, inputs: [input, weight]) { g in
       [
         !wantsGradient(input, input: 0)
           ? nil : convInputGradient(g, weight, inputShape: input.shape, geometry: geometry, groups: groups),
@@ -106,7 +106,7 @@ extension Tensor {
         }
       }
     }
-    return record("convInputGradient", r, inputs: [gradient, weight]) { u, _ in
+    return record("convInputGradient", r, inputs: [gradient, weight]) { u in
       [
         !wantsGradient(gradient, input: 0) ? nil : conv2d(u, weight, geometry: geometry, groups: groups),
         !wantsGradient(weight, input: 1)
@@ -168,11 +168,10 @@ extension Tensor {
         }
       }
       for gi in 0..<groups {
-        let t = transposed + gi * kk * og, dst = out + gi * og * kk
-        for oi in 0..<og { for ki in 0..<kk { dst[oi &* kk &+ ki] = t[ki &* og &+ oi] } }
+        transposeMatrix(transposed + gi * kk * og, rows: kk, cols: og, into: out + gi * og * kk)
       }
     }
-    return record("convWeightGradient", r, inputs: [input, gradient]) { v, _ in
+    return record("convWeightGradient", r, inputs: [input, gradient]) { v in
       [
         !wantsGradient(input, input: 0)
           ? nil : convInputGradient(gradient, v, inputShape: input.shape, geometry: geometry, groups: groups),

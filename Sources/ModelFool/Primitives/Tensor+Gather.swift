@@ -20,7 +20,7 @@ extension Tensor {
       }
     }
     let inputShape = shape
-    return Tensor.record("gather", r, inputs: [self]) { g, _ in
+    return Tensor.record("gather", r, inputs: [self]) { g in
       [g.scatterAdded(flatIndices: indices, shape: inputShape)]
     }
   }
@@ -42,7 +42,7 @@ extension Tensor {
       }
     }
     let myShape = shape
-    return Tensor.record("scatterAdd", r, inputs: [self]) { g, _ in
+    return Tensor.record("scatterAdd", r, inputs: [self]) { g in
       [g.gathered(flatIndices: indices, shape: myShape)]
     }
   }

@@ -34,7 +34,7 @@ extension Tensor {
           c: out + i * m * n, ldc: n, beta: 0)
       }
     }
-    return record("matmul", r, inputs: [a, b]) { g, _ in
+    return record("matmul", r, inputs: [a, b]) { g in
       let ga: Tensor?
       let gb: Tensor?
       switch (transposeA, transposeB) {

@@ -5,19 +5,19 @@ extension Tensor {
   /// `e^x`.
   public func exp() -> Tensor {
     let r = unaryKernel(self, ElementFunction.Exp())
-    return Tensor.record("exp", r, inputs: [self]) { g, out in [g * out] }
+    return Tensor.recordKeepingOutput("exp", r, inputs: [self]) { g, out in [g * out] }
   }
 
   /// Natural logarithm.
   public func log() -> Tensor {
     let r = unaryKernel(self, ElementFunction.Log())
-    return Tensor.record("log", r, inputs: [self]) { g, _ in [g / self] }
+    return Tensor.record("log", r, inputs: [self]) { g in [g / self] }
   }
 
   /// Square root.
   public func sqrt() -> Tensor {
     let r = unaryKernel(self, ElementFunction.SquareRoot())
-    return Tensor.record("sqrt", r, inputs: [self]) { g, out in [g * 0.5 / out] }
+    return Tensor.recordKeepingOutput("sqrt", r, inputs: [self]) { g, out in [g * 0.5 / out] }
   }
 
   /// `x^p` for a constant exponent `p`.
@@ -25,7 +25,7 @@ extension Tensor {
     if p == 1 { return self }
     if p == 2 { return self * self }
     let r = unaryKernel(self, ElementFunction.Power(exponent: p))
-    return Tensor.record("pow", r, inputs: [self]) { g, _ in [g * p * self.pow(p - 1)] }
+    return Tensor.record("pow", r, inputs: [self]) { g in [g * p * self.pow(p - 1)] }
   }
 
   /// `x * x`.
@@ -34,7 +34,7 @@ extension Tensor {
   /// Absolute value; its derivative is `sign(x)` (0 at 0).
   public func abs() -> Tensor {
     let r = unaryKernel(self, ElementFunction.Absolute())
-    return Tensor.record("abs", r, inputs: [self]) { g, _ in [g * self.sign()] }
+    return Tensor.record("abs", r, inputs: [self]) { g in [g * self.sign()] }
   }
 
   /// -1, 0 or +1; a constant (zero derivative everywhere it is defined).
@@ -45,12 +45,12 @@ extension Tensor {
   /// Hyperbolic tangent; derivative `1 - tanh^2`.
   public func tanh() -> Tensor {
     let r = unaryKernel(self, ElementFunction.Tanh())
-    return Tensor.record("tanh", r, inputs: [self]) { g, out in [g * (1 - out * out)] }
+    return Tensor.recordKeepingOutput("tanh", r, inputs: [self]) { g, out in [g * (1 - out * out)] }
   }
 
   /// Logistic sigmoid `1 / (1 + e^-x)`; derivative `s (1 - s)`.
   public func sigmoid() -> Tensor {
     let r = unaryKernel(self, ElementFunction.Sigmoid())
-    return Tensor.record("sigmoid", r, inputs: [self]) { g, out in [g * out * (1 - out)] }
+    return Tensor.recordKeepingOutput("sigmoid", r, inputs: [self]) { g, out in [g * out * (1 - out)] }
   }
 }

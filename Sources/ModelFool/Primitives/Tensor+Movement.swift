@@ -14,7 +14,7 @@ extension Tensor {
       "reshape: \(shape) (\(count) elements) cannot become \(newShape)")
     let old = shape
     let r = Tensor(shape: target, storage: storage)
-    return Tensor.record("reshape", r, inputs: [self]) { g, _ in [g.reshaped(old)] }
+    return Tensor.record("reshape", r, inputs: [self]) { g in [g.reshaped(old)] }
   }
 
   /// Flattens all dimensions after the first: `[N, ...] -> [N, rest]`.
@@ -44,7 +44,7 @@ extension Tensor {
     var inv = [Int](repeating: 0, count: rank)
     for (i, p) in permutation.enumerated() { inv[p] = i }
     let inverse = inv
-    return Tensor.record("permute", r, inputs: [self]) { g, _ in [g.permuted(inverse)] }
+    return Tensor.record("permute", r, inputs: [self]) { g in [g.permuted(inverse)] }
   }
 
   /// Swaps the last two dimensions.
@@ -74,7 +74,7 @@ extension Tensor {
       }
     }
     let old = shape
-    return Tensor.record("expand", r, inputs: [self]) { g, _ in [g.sum(toShape: old)] }
+    return Tensor.record("expand", r, inputs: [self]) { g in [g.sum(toShape: old)] }
   }
 
   /// The sub-tensor `lower[i] ..< upper[i]` along every axis.
@@ -96,7 +96,7 @@ extension Tensor {
       }
     }
     let before = lower, after = (0..<rank).map { shape[$0] - upper[$0] }
-    return Tensor.record("slice", r, inputs: [self]) { g, _ in [g.padded(before: before, after: after)] }
+    return Tensor.record("slice", r, inputs: [self]) { g in [g.padded(before: before, after: after)] }
   }
 
   /// Slices `range` along one axis.
@@ -127,7 +127,7 @@ extension Tensor {
       }
     }
     let lower = before, upper = (0..<rank).map { before[$0] + shape[$0] }
-    return Tensor.record("pad", r, inputs: [self]) { g, _ in [g.slice(lower: lower, upper: upper)] }
+    return Tensor.record("pad", r, inputs: [self]) { g in [g.slice(lower: lower, upper: upper)] }
   }
 
   /// Joins tensors along `axis`; all other dimensions must agree.
@@ -154,7 +154,7 @@ extension Tensor {
       }
     }
     let sizes = parts.map { $0.shape[a] }
-    return record("concatenate", r, inputs: parts) { g, _ in
+    return record("concatenate", r, inputs: parts) { g in
       var start = 0
       return sizes.map { n in
         defer { start += n }

@@ -8,7 +8,7 @@ extension Tensor {
     let kept = reduceKernel(self, axes: set, initial: 0, ElementFunction.Add())
     let inputShape = shape
     let keptShape = kept.shape
-    let r = Tensor.record("sum", kept, inputs: [self]) { g, _ in [g.expand(to: inputShape)] }
+    let r = Tensor.record("sum", kept, inputs: [self]) { g in [g.expand(to: inputShape)] }
     if keepingDimensions || set.isEmpty { return r }
     return r.reshaped(keptShape.enumerated().filter { !set.contains($0.offset) }.map(\.element))
   }
@@ -41,7 +41,7 @@ extension Tensor {
     shapeCheck(count > 0, "max: empty tensor of shape \(shape)")
     let kept = reduceKernel(self, axes: set, initial: -Float.infinity, ElementFunction.Maximum())
     let axesList = Array(set)
-    let r = Tensor.record("max", kept, inputs: [self]) { g, out in
+    let r = Tensor.recordKeepingOutput("max", kept, inputs: [self]) { g, out in
       let mask = self.detached().isEqual(to: out.detached())
       let share = mask / mask.sum(alongAxes: axesList, keepingDimensions: true)
       return [g.expand(to: self.shape) * share]

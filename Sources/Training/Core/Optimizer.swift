@@ -71,7 +71,9 @@ public struct Adam: Optimizer {
     precondition(parameters.count == gradients.count, "Adam: \(parameters.count) parameters, \(gradients.count) gradients")
     for (p, g) in zip(parameters, gradients) where p.isTrainable {
       let id = ObjectIdentifier(p)
-      var state = moments[id] ?? ([Float](repeating: 0, count: p.count), [Float](repeating: 0, count: p.count), 0)
+      // Taken out of the dictionary, so that the moment arrays have one owner and are updated in
+      // place: a reference left there made every step copy both arrays.
+      var state = moments.removeValue(forKey: id) ?? ([Float](repeating: 0, count: p.count), [Float](repeating: 0, count: p.count), 0)
       state.step += 1
       let (b1, b2, eps, wd) = (beta1, beta2, epsilon, weightDecay)
       let t = Float(state.step)
@@ -79,28 +81,29 @@ public struct Adam: Optimizer {
       let epsilonHat = eps * (1 - Foundation.pow(b2, t)).squareRoot()  // once a step, not per element
       precondition(p.value.shape == g.shape, "optimizer: gradient shape \(g.shape) differs from parameter \(p.value.shape)")
       // Element by element on the engine's threads (each element in one chunk: the same bits for
-      // any thread count). The moment arrays are moved out of `state` so that they stay unique.
+      // any thread count). The moment arrays are moved out of `state` as well.
       var m = state.m, v = state.v
       state.m = []
       state.v = []
       let count = p.count
-      let storage = TensorStorage(uninitializedCount: count)
-      let pw = p.value.storage.pointer, pg = g.storage.pointer, out = storage.pointer
-      m.withUnsafeMutableBufferPointer { mb in
-        v.withUnsafeMutableBufferPointer { vb in
-          guard let pm = mb.baseAddress, let pv = vb.baseAddress else { return }
-          EngineThreads.forEachChunk(count, work: 8 * count) { part in
-            for i in part {
-              let w = pw[i]
-              let d = pg[i] + wd * w
-              pm[i] = b1 * pm[i] + (1 - b1) * d
-              pv[i] = b2 * pv[i] + (1 - b2) * d * d
-              out[i] = w - stepSize * pm[i] / (pv[i].squareRoot() + epsilonHat)
+      let pg = g.storage.pointer
+      // In place when this step's graph is gone (the callers drop it before updating).
+      p.updateInPlace { wb in
+        m.withUnsafeMutableBufferPointer { mb in
+          v.withUnsafeMutableBufferPointer { vb in
+            guard let pw = wb.baseAddress, let pm = mb.baseAddress, let pv = vb.baseAddress else { return }
+            EngineThreads.forEachChunk(count, work: 8 * count) { part in
+              for i in part {
+                let w = pw[i]
+                let d = pg[i] + wd * w
+                pm[i] = b1 * pm[i] + (1 - b1) * d
+                pv[i] = b2 * pv[i] + (1 - b2) * d * d
+                pw[i] = w - stepSize * pm[i] / (pv[i].squareRoot() + epsilonHat)
+              }
             }
           }
         }
       }
-      p.value = Tensor(shape: p.value.shape, storage: storage)
       state.m = m
       state.v = v
       moments[id] = state

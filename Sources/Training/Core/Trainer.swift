@@ -119,16 +119,19 @@ public enum Trainer {
       }
       for batch in batches.prefix(communicator.size > 1 ? 0 : Int.max) {
         optimizer.learningRate = options.schedule.rate(base: options.learningRate, step: step)
-        let logits = model(batch.inputs)
-        let loss = Tensor.crossEntropy(logits: logits, labels: batch.labels)
-        let value = loss.scalar
-        guard value.isFinite else {
-          throw TrainingError("loss became \(value) at epoch \(epoch), step \(done + 1); lower the learning rate (now \(options.learningRate))", settings: ["learningRate"])
-        }
-        let grads = gradients(of: loss, withRespectTo: parameters.map(\.value))
+        // The step's graph is released before the update, which can then rewrite the weights in place.
+        let (value, grads) = try { () throws -> (Float, [Tensor]) in
+          let logits = model(batch.inputs)
+          let loss = Tensor.crossEntropy(logits: logits, labels: batch.labels)
+          let value = loss.scalar
+          guard value.isFinite else {
+            throw TrainingError("loss became \(value) at epoch \(epoch), step \(done + 1); lower the learning rate (now \(options.learningRate))", settings: ["learningRate"])
+          }
+          correct += zip(logits.argmaxLastAxis(), batch.labels).filter { $0 == $1 }.count
+          return (value, gradients(of: loss, withRespectTo: parameters.map(\.value)))
+        }()
         optimizer.update(parameters, along: grads)
         lossSum += value * Float(batch.labels.count)
-        correct += zip(logits.argmaxLastAxis(), batch.labels).filter { $0 == $1 }.count
         seen += batch.labels.count
         done += 1
         step += 1

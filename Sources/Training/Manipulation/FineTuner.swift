@@ -383,11 +383,15 @@ public enum FineTuner {
         if reduced.rows > 0 { optimizer.update(parameters, along: reduced.gradients) }
         last = (v[1], v[2])
       } else {
-        let l = try losses()
-        let (loss, ce, lf) = (l[0], l[1], l[2])
-        guard loss.scalar.isFinite else { throw diverged(loss.scalar, ce.scalar, lf.scalar) }
-        optimizer.update(parameters, along: gradients(of: loss, withRespectTo: parameters.map(\.value)))
-        last = (ce.scalar, lf.scalar)
+        // The step's graph is released before the update, which can then rewrite the weights in place.
+        let grads = try { () throws -> [Tensor] in
+          let l = try losses()
+          let (loss, ce, lf) = (l[0].scalar, l[1].scalar, l[2].scalar)
+          guard loss.isFinite else { throw diverged(loss, ce, lf) }
+          last = (ce, lf)
+          return gradients(of: l[0], withRespectTo: parameters.map(\.value))
+        }()
+        optimizer.update(parameters, along: grads)
       }
       var record = FineTuneRecord(step: step, crossEntropy: last.ce, foolingLoss: last.lf)
       if step % options.evaluateEvery == 0 || step == options.steps {
