@@ -25,8 +25,9 @@ public enum ConvBenchmark {
     var flops: Double { 2.0 * Double(n * o * output.0 * output.1 * (c / groups) * geometry.kh * geometry.kw) }
   }
 
-  /// The digits CNN's and the reference workload's convolutions (batch 32), and representative
-  /// EfficientNet-Lite0 convolutions at batch 4 of 224x224 (TensorFlow SAME padding).
+  /// The digits CNN's and the reference workload's convolutions (batch 32), representative
+  /// EfficientNet-Lite0 convolutions at batch 4 of 224x224 (TensorFlow SAME padding), and the
+  /// paper's networks' at batch 2.
   public static let shapes: [Shape] = [
     Shape("digits conv 1->32 28x28", n: 32, c: 1, size: 28, o: 32, k: 3, pad: 1),
     Shape("digits conv 32->64 14x14", n: 32, c: 32, size: 14, o: 64, k: 3, pad: 1),
@@ -42,6 +43,17 @@ public enum ConvBenchmark {
     Shape("effnet 1x1 40->240 28", n: 4, c: 40, size: 28, o: 240, k: 1),
     Shape("effnet 1x1 240->40 28", n: 4, c: 240, size: 28, o: 40, k: 1),
     Shape("effnet 1x1 320->1280 7", n: 4, c: 320, size: 7, o: 1280, k: 1),
+    // The paper's networks at batch 2: VGG-19's 3x3 convolutions, one per resolution, and
+    // ResNet-50's stem and a bottleneck of its first stage.
+    Shape("vgg19 3x3 64->64 224", n: 2, c: 64, size: 224, o: 64, k: 3, pad: 1),
+    Shape("vgg19 3x3 128->128 112", n: 2, c: 128, size: 112, o: 128, k: 3, pad: 1),
+    Shape("vgg19 3x3 256->256 56", n: 2, c: 256, size: 56, o: 256, k: 3, pad: 1),
+    Shape("vgg19 3x3 512->512 28", n: 2, c: 512, size: 28, o: 512, k: 3, pad: 1),
+    Shape("vgg19 3x3 512->512 14", n: 2, c: 512, size: 14, o: 512, k: 3, pad: 1),
+    Shape("resnet50 stem 7x7 3->64 s2 224", n: 2, c: 3, size: 224, o: 64, k: 7, stride: 2, pad: 3),
+    Shape("resnet50 1x1 256->64 56", n: 2, c: 256, size: 56, o: 64, k: 1),
+    Shape("resnet50 3x3 64->64 56", n: 2, c: 64, size: 56, o: 64, k: 3, pad: 1),
+    Shape("resnet50 1x1 64->256 56", n: 2, c: 64, size: 56, o: 256, k: 1),
   ]
 
   public struct Row: Sendable {

@@ -15,8 +15,9 @@ struct ConvolutionKernelsTests {
     var acceptsOwnKernels: Bool { geometry.dilationH > 1 || geometry.dilationW > 1 }
   }
 
-  /// Dense 3x3 with >= 16 input channels (strided, asymmetric padding, dilated) and depthwise 3x3 and
-  /// 5x5; batches of 3 and 17 (calls of 1 and 2 images, the last one shorter).
+  /// Dense 3x3 with >= 16 input channels (strided, asymmetric padding, dilated), depthwise 3x3 and
+  /// 5x5, and 1x1 (oneDNN's GEMM convolution on NCHW, also below 16 channels); batches of 3 and 17
+  /// (calls of 1 and 2 images, the last one shorter).
   static let chosen: [Case] = [
     Case(input: [3, 16, 9, 9], weight: [8, 16, 3, 3], groups: 1, geometry: ConvGeometry(kernel: (3, 3), padding: (1, 1))),
     Case(input: [17, 24, 10, 7], weight: [16, 24, 3, 3], groups: 1,
@@ -26,6 +27,8 @@ struct ConvolutionKernelsTests {
     Case(input: [3, 8, 12, 12], weight: [8, 1, 3, 3], groups: 8,
       geometry: ConvGeometry(kernel: (3, 3), stride: (2, 2), padding: (top: 0, bottom: 1, left: 0, right: 1))),
     Case(input: [17, 16, 9, 9], weight: [16, 1, 5, 5], groups: 16, geometry: ConvGeometry(kernel: (5, 5), padding: (2, 2))),
+    Case(input: [17, 24, 7, 9], weight: [40, 24, 1, 1], groups: 1, geometry: ConvGeometry(kernel: (1, 1))),
+    Case(input: [3, 8, 14, 14], weight: [48, 8, 1, 1], groups: 1, geometry: ConvGeometry(kernel: (1, 1))),
   ]
 
   static func withOwnKernels<R>(_ own: Bool, _ body: () throws -> R) rethrows -> R {
@@ -57,7 +60,8 @@ struct ConvolutionKernelsTests {
     // Weight gradients of depthwise convolutions stay ours.
     for pass in OneDNNConvolution.Pass.allCases where pass != .backwardWeights || c.groups == 1 {
       let name = ConvolutionKernels.oneDNNImplementation(pass, input: c.input, weight: c.weight, geometry: c.geometry, groups: c.groups)
-      #expect(name?.hasPrefix("jit") == true || (name == nil && c.acceptsOwnKernels), "\(pass): \(name ?? "our kernels")")
+      let expected = c.geometry.kh * c.geometry.kw == 1 ? name?.hasSuffix("gemm:jit") : name?.hasPrefix("jit")
+      #expect(expected == true || (name == nil && c.acceptsOwnKernels), "\(pass): \(name ?? "our kernels")")
     }
     let ours = Self.withOwnKernels(true) { Self.passes(c) }
     let oneDNN = Self.withOwnKernels(false) { Self.passes(c) }
@@ -69,11 +73,13 @@ struct ConvolutionKernelsTests {
 
   @Test func ourKernelsRunTheShapesOneDNNLost() {
     let pad1 = ConvGeometry(kernel: (3, 3), padding: (1, 1)), pointwise = ConvGeometry(kernel: (1, 1))
-    // 3->16 (backward-data 0.29x), 1x1 (the reorders cost more), depthwise weight gradients.
+    // 3->16 (backward-data 0.29x), strided 1x1 (not measured), depthwise weight gradients.
     #expect(ConvolutionKernels.oneDNNImplementation(.backwardData, input: [32, 3, 32, 32], weight: [16, 3, 3, 3], geometry: pad1) == nil)
     #expect(ConvolutionKernels.oneDNNImplementation(.backwardWeights, input: [32, 3, 32, 32], weight: [16, 3, 3, 3], geometry: pad1) == nil)
-    #expect(ConvolutionKernels.oneDNNImplementation(.forward, input: [4, 40, 28, 28], weight: [240, 40, 1, 1], geometry: pointwise) == nil)
-    #expect(ConvolutionKernels.oneDNNImplementation(.backwardWeights, input: [4, 40, 28, 28], weight: [240, 40, 1, 1], geometry: pointwise) == nil)
+    #expect(ConvolutionKernels.oneDNNImplementation(.forward, input: [4, 40, 28, 28], weight: [240, 40, 1, 1], geometry: ConvGeometry(kernel: (1, 1), stride: (2, 2))) == nil)
+    // Stride-1 1x1: oneDNN's GEMM convolution on NCHW, not its blocked kernels (the reorders cost more).
+    #expect(ConvolutionKernels.oneDNNImplementation(.forward, input: [4, 40, 28, 28], weight: [240, 40, 1, 1], geometry: pointwise)?.hasSuffix("gemm:jit") == true)
+    #expect(ConvolutionKernels.oneDNNImplementation(.backwardWeights, input: [4, 40, 28, 28], weight: [240, 40, 1, 1], geometry: pointwise)?.hasSuffix("gemm:jit") == true)
     #expect(ConvolutionKernels.oneDNNImplementation(.backwardWeights, input: [4, 32, 28, 28], weight: [32, 1, 3, 3], geometry: pad1, groups: 32) == nil)
     #expect(ConvolutionKernels.oneDNNImplementation(.backwardWeights, input: [32, 32, 14, 14], weight: [64, 32, 3, 3], geometry: pad1) != nil)
     #expect(ConvolutionKernels.oneDNNImplementation(.forward, input: [32, 32, 14, 14], weight: [64, 32, 3, 3], geometry: pad1) != nil)
@@ -87,7 +93,8 @@ struct ConvolutionKernelsTests {
     defer { EngineThreads.set(saved) }
     let c = Case(input: [16, 32, 14, 14], weight: [64, 32, 3, 3], groups: 1, geometry: ConvGeometry(kernel: (3, 3), padding: (1, 1)))
     let d = Case(input: [16, 96, 28, 28], weight: [96, 1, 3, 3], groups: 96, geometry: ConvGeometry(kernel: (3, 3), padding: (1, 1)))
-    for k in [c, d] {
+    let p = Case(input: [16, 64, 14, 14], weight: [128, 64, 1, 1], groups: 1, geometry: ConvGeometry(kernel: (1, 1)))
+    for k in [c, d, p] {
       EngineThreads.set(1)
       let one = Self.withOwnKernels(false) { Self.passes(k) }
       EngineThreads.set(2)

@@ -2,14 +2,17 @@ import Foundation
 import Synchronization
 
 /// Which kernels run the engine's convolutions: im2col + OpenBLAS and the direct depthwise kernels
-/// (Tensor+Convolution.swift, DepthwiseConvolution.swift), or oneDNN on its blocked layouts with
-/// the reorders from and to NCHW in each call (OneDNNConvolution.swift).
+/// (Tensor+Convolution.swift, DepthwiseConvolution.swift), oneDNN on its blocked layouts with
+/// the reorders from and to NCHW in each call, or oneDNN's GEMM convolution on NCHW itself
+/// (OneDNNConvolution.swift).
 ///
-/// The rule comes from `modelfool bench conv` (docs/RESULTS.md §11): at one thread oneDNN,
-/// reorders included, ran forward and backward-data 1.3-1.75x faster on 3x3 convolutions with at
-/// least 16 input channels and 1.3-5x faster on depthwise ones, and backward-weights of those dense
-/// convolutions 1.2-1.3x; it lost on 1->32 and 3->16 backward-data and on 1x1 convolutions.
-/// Depthwise weight gradients stay ours. Results do not depend on the thread count: oneDNN runs on
+/// The rule comes from `modelfool bench conv` (docs/RESULTS.md §11 and the paper's networks'
+/// section): at one thread oneDNN, reorders included, ran forward and backward-data 1.3-1.75x
+/// faster on 3x3 convolutions with at least 16 input channels and 1.3-5x faster on depthwise ones,
+/// and backward-weights of those dense convolutions 1.2-1.3x; it lost on 1->32 and 3->16
+/// backward-data. On 1x1 convolutions of stride 1 its blocked kernels lost, but its GEMM
+/// convolution on NCHW (`x64:gemm:jit`, no reorder) beat ours in every pass of the 1x1 shapes of
+/// EfficientNet-Lite0 and ResNet-50 measured, 1.0-1.6x. Depthwise weight gradients stay ours. Results do not depend on the thread count: oneDNN runs on
 /// one OpenMP thread per call (no second thread team beside the engine's pool), the batch is cut
 /// into calls that depend on the batch only, and the pool runs the calls. Forward and
 /// backward-data cut it into calls of `max(1, n / 8)` consecutive images; backward-weights into
@@ -26,12 +29,18 @@ public enum ConvolutionKernels {
     set { oneDNN.store(newValue, ordering: .relaxed) }
   }
 
-  /// True where oneDNN won by measurement and its results do not depend on the thread count.
+  /// The layouts oneDNN runs a convolution on.
+  enum Layout { case blocked, plain }
+
+  /// The layout on which oneDNN won by measurement (nil: ours won); its results do not depend on
+  /// the thread count either way.
   static func prefersOneDNN(
     _ pass: OneDNNConvolution.Pass, channels c: Int, outputs o: Int, groups: Int, geometry: ConvGeometry
-  ) -> Bool {
-    if isDepthwise(channels: c, outputs: o, groups: groups) { return pass != .backwardWeights }
-    return groups == 1 && c >= 16 && geometry.kh * geometry.kw > 1
+  ) -> Layout? {
+    if isDepthwise(channels: c, outputs: o, groups: groups) { return pass != .backwardWeights ? .blocked : nil }
+    guard groups == 1 else { return nil }
+    if geometry.isPointwise { return .plain }
+    return c >= 16 && geometry.kh * geometry.kw > 1 ? .blocked : nil
   }
 
   /// Images per oneDNN backward-weights call at most: a leaf of the ``SummationTree``. A constant,
@@ -55,14 +64,14 @@ public enum ConvolutionKernels {
     weight: [Int], geometry: ConvGeometry, groups: Int,
     _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>
   ) -> Bool {
-    guard useOneDNN, prefersOneDNN(pass, channels: c, outputs: o, groups: groups, geometry: geometry) else { return false }
+    guard useOneDNN, let layout = prefersOneDNN(pass, channels: c, outputs: o, groups: groups, geometry: geometry) else { return false }
     let tree = pass == .backwardWeights ? SummationTree(images: n, leaf: weightGradientLeaf) : nil
     let sets = tree?.leaves ?? calls(pass, images: n)
     var primitives: [ImageSet.Shape: OneDNNConvolution] = [:]
     for shape in Set(sets.map(\.shape)) {
       guard let p = cached(Key(
         pass: pass, input: [shape.count, c, h, w], weight: weight, output: [shape.count, o, oh, ow], geometry: geometry,
-        groups: groups, imageStride: shape.stride))
+        groups: groups, imageStride: shape.stride, layout: layout))
       else { return false }
       primitives[shape] = p
     }
@@ -98,13 +107,13 @@ public enum ConvolutionKernels {
     _ pass: OneDNNConvolution.Pass, input: [Int], weight: [Int], geometry: ConvGeometry, groups: Int = 1
   ) -> String? {
     let (n, c, h, w, o) = (input[0], input[1], input[2], input[3], weight[0])
-    guard useOneDNN, prefersOneDNN(pass, channels: c, outputs: o, groups: groups, geometry: geometry),
+    guard useOneDNN, let layout = prefersOneDNN(pass, channels: c, outputs: o, groups: groups, geometry: geometry),
       let (oh, ow) = geometry.outputSize(h: h, w: w)
     else { return nil }
     let first = calls(pass, images: n)[0].shape
     return cached(Key(
       pass: pass, input: [first.count, c, h, w], weight: weight, output: [first.count, o, oh, ow], geometry: geometry,
-      groups: groups, imageStride: first.stride))?.implementation
+      groups: groups, imageStride: first.stride, layout: layout))?.implementation
   }
 
   struct Key: Hashable {
@@ -114,6 +123,7 @@ public enum ConvolutionKernels {
     let groups: Int
     /// Images of a call lie this many images apart in the batch.
     let imageStride: Int
+    let layout: Layout
   }
 
   /// Primitives by shape (`nil`: oneDNN has no JIT kernel for it, or refused it). Creating one
@@ -126,9 +136,13 @@ public enum ConvolutionKernels {
       if cache.count >= 512 { cache.removeAll() }
       let made = try? OneDNNConvolution(
         pass: key.pass, input: key.input, weight: key.weight, output: key.output, geometry: key.geometry,
-        groups: key.groups, blocked: true, threads: 1, imageStride: key.imageStride)
-      // Only the JIT kernels were measured; reference and GEMM fallbacks are slower than ours.
-      let chosen = made.flatMap { $0.implementation.hasPrefix("jit") || $0.implementation.hasPrefix("brg") ? $0 : nil }
+        groups: key.groups, blocked: key.layout == .blocked, threads: 1, imageStride: key.imageStride)
+      // Only the kernels measured: JIT kernels on the blocked layouts, the JIT GEMM on NCHW;
+      // reference fallbacks are slower than ours.
+      let measured: (String) -> Bool = { name in
+        key.layout == .blocked ? name.hasPrefix("jit") || name.hasPrefix("brg") : name.hasSuffix("gemm:jit")
+      }
+      let chosen = made.flatMap { measured($0.implementation) ? $0 : nil }
       cache[key] = .some(chosen)
       return chosen
     }
