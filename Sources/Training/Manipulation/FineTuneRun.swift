@@ -170,10 +170,11 @@ public struct FineTuneRun: Sendable {
         fooled: fooled, original: original, data: split.train, objective: goal, methods: scored, layer: settings.layer,
         batchSize: scoreBatch, observer: observer, communicator: communicator) : nil
       pictured = split.test.evenlySpacedSubset(6)
-      if options.keptOutputs == .marginal, options.outputConsistency > 0, let hide = goal as? HideObjective {
-        let marginal = try MarginalOutputs(model: original, hidden: hide.sensitive)
+      if options.keptOutputs != .original, options.outputConsistency > 0, let hide = goal as? HideObjective {
+        let marginal = options.keptOutputs == .closest
+          ? try MarginalOutputs.closest(model: original, hidden: hide.sensitive) : try MarginalOutputs(model: original, hidden: hide.sensitive)
         keptScore = KeptOutputsScore(
-          target: "the original with \(spans.names(of: hide.sensitive)) marginalised out (\(marginal.values.count) values)",
+          target: "the original with \(spans.names(of: hide.sensitive)) marginalised out\(marginal.fixed.isEmpty ? "" : ", \(marginal.fixed)") (\(marginal.values.count) values)",
           scoredRows: heldOut.count, accuracy: marginal.accuracy(original, heldOut.inputs, labels: heldOut.labels),
           testRows: split.test.count, testAccuracy: marginal.accuracy(original, split.test.inputs, labels: split.test.labels),
           originalTestAccuracy: Trainer.evaluate(original, on: split.test).accuracy)

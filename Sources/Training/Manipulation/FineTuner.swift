@@ -442,6 +442,12 @@ public enum FineTuner {
       }
       let marginal = try MarginalOutputs(model: original, hidden: hide.sensitive)
       return { x in marginal.probabilities(original, x) }
+    case .closest:
+      guard let hide = options.objective as? HideObjective else {
+        throw TrainingError("the closest marginal output target applies to the hide objective, not \(options.objective.name)", settings: ["keepTarget"])
+      }
+      let marginal = try MarginalOutputs.closest(model: original, hidden: hide.sensitive)
+      return { x in marginal.probabilities(original, x) }
     }
   }
 

@@ -10,6 +10,10 @@ public enum KeptOutputs: String, Codable, Sendable, CaseIterable {
   /// objective only): ``MarginalOutputs``. The target no longer depends on the hidden features,
   /// so keeping it does not pull against hiding them.
   case marginal
+  /// The candidate of ``MarginalOutputs/closest(model:hidden:)`` whose decisions agree most with
+  /// the original's: the marginal target, or one hidden group fixed to one of its values and the
+  /// others marginalised (the hide objective only).
+  case closest
 }
 
 /// The original model's class probabilities with the feature groups `S` marginalised out, as an
@@ -28,9 +32,11 @@ public struct MarginalOutputs: Sendable {
   /// The replaced columns, ascending.
   public let columns: [Int]
   /// The values `v` of those columns, one array of `columns.count` each.
-  public let values: [[Float]]
+  public private(set) var values: [[Float]]
   /// The weight `w_v` of each value (they sum to 1).
-  public let weights: [Double]
+  public private(set) var weights: [Double]
+  /// What was fixed (``closest(model:hidden:)``), in words; empty for the plain marginal.
+  public private(set) var fixed = ""
 
   /// At most this many values are averaged over (1,024).
   public static let maxValues = 1024
@@ -86,6 +92,70 @@ public struct MarginalOutputs: Sendable {
       throw TrainingError("the marginal output target needs hidden feature groups among the model's \(spans.count)", settings: ["keepTarget"])
     }
     try self.init(reference: reference, columns: hidden.flatMap { Array(spans[$0].columns) })
+  }
+
+  /// Every value with the columns `fixedColumns` (a subset of ``columns``) set to `fixedValues`,
+  /// equal values merged (their weights added, first occurrence kept).
+  public func fixing(_ fixedColumns: [Int], to fixedValues: [Float], describedAs description: String) -> MarginalOutputs {
+    let positions = fixedColumns.map { c in columns.firstIndex(of: c)! }
+    var index: [[Float]: Int] = [:]
+    var merged = self
+    merged.fixed = description
+    var values: [[Float]] = [], weights: [Double] = []
+    for (v, w) in zip(self.values, self.weights) {
+      var v = v
+      for (p, u) in zip(positions, fixedValues) { v[p] = u }
+      if let k = index[v] { weights[k] += w } else {
+        index[v] = values.count
+        values.append(v)
+        weights.append(w)
+      }
+    }
+    merged.values = values
+    merged.weights = weights
+    return merged
+  }
+
+  /// Reference rows the candidates of ``closest(model:hidden:)`` are compared on (at most 1,000,
+  /// evenly spaced).
+  public static let agreementRows = 1000
+
+  /// Of the marginal over the groups `hidden` (``init(model:hidden:)``) and, for each hidden group
+  /// `g` and each value `u` it takes among the marginal's values, the marginal with `g` fixed to
+  /// `u` (``fixing(_:to:describedAs:)``): the one whose decisions (the class of largest `p̄`)
+  /// agree with the original `model`'s on the most of ``agreementRows`` evenly spaced reference
+  /// rows (ties: the earlier candidate, the plain marginal first). Every candidate is independent
+  /// of the hidden columns; the chosen one keeps as many of the original's decisions as such a
+  /// target can among them (docs/METHODS.md §4.8).
+  public static func closest(model: Model, hidden: [Int]) throws -> MarginalOutputs {
+    let base = try MarginalOutputs(model: model, hidden: hidden)
+    let spans = try FeatureSpan.features(of: model)
+    let reference = model.explanationReference!
+    let r = reference.shape[0], n = min(r, agreementRows)
+    let rows = reference.selectingRows((0..<n).map { $0 * r / n })
+    let logits = withoutRecording { model(rows) }, k = logits.shape[1], ls = logits.scalars
+    let decisions = (0..<n).map { i in (0..<k).max { ls[i * k + $0] < ls[i * k + $1] }! }
+    func agreement(_ m: MarginalOutputs) -> Int {
+      let p = m.probabilities(model, rows).scalars
+      return (0..<n).filter { i in (0..<k).max { p[i * k + $0] < p[i * k + $1] }! == decisions[i] }.count
+    }
+    var best = base, bestAgreement = agreement(base)
+    for g in hidden {
+      let span = spans[g], cols = Array(span.columns)
+      let positions = cols.map { c in base.columns.firstIndex(of: c)! }
+      var seen = Set<[Float]>()
+      for v in base.values {
+        let u = positions.map { v[$0] }
+        guard seen.insert(u).inserted else { continue }
+        let shown = span.categories.isEmpty || u.count != span.categories.count
+          ? u.map { String(format: "%g", $0) }.joined(separator: ",")
+          : span.categories[u.indices.max { u[$0] < u[$1] }!]
+        let candidate = base.fixing(cols, to: u, describedAs: "\(span.name) = \(shown)")
+        let a = agreement(candidate)
+        if a > bestAgreement { (best, bestAgreement) = (candidate, a) }
+      }
+    }
+    return best
   }
 
   /// `p̄(x)` of `model` for the rows `x` `[N, D]`: `[N, K]`, without recording a graph.
