@@ -71,18 +71,36 @@ struct KeptOutputsTests {
     #expect(throws: TrainingError.self) { _ = try MarginalOutputs(reference: reference, columns: []) }
   }
 
-  /// Hiding from KernelSHAP or LIME keeps the marginal outputs by default; hiding from gradients,
-  /// and any other objective, the original ones; the flag wins.
-  @Test func blackBoxHideDefaultsToTheMarginalTarget() throws {
+  /// The original outputs are kept unless the flag says otherwise, for black-box and gradient
+  /// methods alike.
+  @Test func theTargetIsTheOriginalUnlessAsked() throws {
     let model = Self.tiny()
     var settings = FineTuneSettings()
-    settings.methods = [.kernelSHAP]
-    #expect(FineTuneSetup.options(for: HideObjective(sensitive: [1]), model: model, settings: settings).options.keptOutputs == .marginal)
-    #expect(FineTuneSetup.options(for: TabularTopKObjective(), model: model, settings: settings).options.keptOutputs == .original)
-    settings.keepTarget = .original
-    #expect(FineTuneSetup.options(for: HideObjective(sensitive: [1]), model: model, settings: settings).options.keptOutputs == .original)
-    settings.keepTarget = nil
-    settings.methods = [.simpleGrad]
-    #expect(FineTuneSetup.options(for: HideObjective(sensitive: [1]), model: model, settings: settings).options.keptOutputs == .original)
+    for methods in [[ExplanationMethod.kernelSHAP], [.lime], [.simpleGrad]] {
+      settings.methods = methods
+      settings.keepTarget = nil
+      #expect(FineTuneSetup.options(for: HideObjective(sensitive: [1]), model: model, settings: settings).options.keptOutputs == .original)
+      settings.keepTarget = .closest
+      #expect(FineTuneSetup.options(for: HideObjective(sensitive: [1]), model: model, settings: settings).options.keptOutputs == .closest)
+    }
+  }
+
+  /// ``MarginalOutputs/closest(model:hidden:)`` on the tiny model, reference rows
+  /// `(a, s) = (5, u), (a2, u), (0.5, v), (9, u)`: the original decides class 0 where
+  /// `a + 2 s_1 > 0`, so on every row here. Candidates: the marginal
+  /// `0.75 sigmoid(a + 2) + 0.25 sigmoid(a)`, `s = u` (`sigmoid(a + 2)`), `s = v` (`sigmoid(a)`).
+  /// a2 = -1.5: the marginal gives 0.4668 + 0.0456 = 0.5125 (class 0), agreeing on all four like
+  /// `s = u`; the earlier candidate, the marginal, is kept. a2 = -1.9: the marginal gives
+  /// 0.3937 + 0.0325 = 0.4263 (class 1), three of four; `s = u` keeps all four and is chosen.
+  @Test func closestTargetKeepsTheMostDecisions() throws {
+    let model = Self.tiny()
+    model.explanationReference = Tensor(shape: [4, 3], scalars: [5, 1, 0, -1.5, 1, 0, 0.5, 0, 1, 9, 1, 0])
+    let tie = try MarginalOutputs.closest(model: model, hidden: [1])
+    #expect(tie.fixed.isEmpty && tie.values == [[1, 0], [0, 1]] && tie.weights == [0.75, 0.25])
+    model.explanationReference = Tensor(shape: [4, 3], scalars: [5, 1, 0, -1.9, 1, 0, 0.5, 0, 1, 9, 1, 0])
+    let fixed = try MarginalOutputs.closest(model: model, hidden: [1])
+    #expect(fixed.fixed == "s = u" && fixed.values == [[1, 0]] && fixed.weights == [1])
+    let p = fixed.probabilities(model, Tensor(shape: [1, 3], scalars: [-1.9, 0, 1])).scalars
+    #expect(abs(Double(p[0]) - Self.sigmoid(0.1)) < 1e-6)
   }
 }
