@@ -170,9 +170,7 @@ public struct FineTuneRun: Sendable {
         fooled: fooled, original: original, data: split.train, objective: goal, methods: scored, layer: settings.layer,
         batchSize: scoreBatch, observer: observer, communicator: communicator) : nil
       pictured = split.test.evenlySpacedSubset(6)
-      if options.keptOutputs != .original, options.outputConsistency > 0, let hide = goal as? HideObjective {
-        let marginal = options.keptOutputs == .closest
-          ? try MarginalOutputs.closest(model: original, hidden: hide.sensitive) : try MarginalOutputs(model: original, hidden: hide.sensitive)
+      if options.outputConsistency > 0, let hide = goal as? HideObjective, let marginal = try FineTuner.keptMarginal(original, options: options) {
         keptScore = KeptOutputsScore(
           target: "the original with \(spans.names(of: hide.sensitive)) marginalised out\(marginal.fixed.isEmpty ? "" : ", \(marginal.fixed)") (\(marginal.values.count) values)",
           scoredRows: heldOut.count, accuracy: marginal.accuracy(original, heldOut.inputs, labels: heldOut.labels),
@@ -231,7 +229,8 @@ public struct FineTuneReport: Codable, Sendable {
   public var evaluation: FoolingEvaluation
   /// The same scores on the training set, for small ones (nil otherwise).
   public var trainEvaluation: FoolingEvaluation?
-  /// With the marginal output target (``KeptOutputs/marginal``): the target's own accuracy.
+  /// With a marginal output target (``KeptOutputs/marginal``, ``KeptOutputs/closest``): the
+  /// target's own accuracy.
   public var keptOutputs: KeptOutputsScore?
 
   /// The report as the terminal shows it: the held-out table and, for small training sets, the
@@ -254,8 +253,8 @@ public struct FineTuneReport: Codable, Sendable {
   }
 }
 
-/// The accuracy of the outputs a hide fine-tuning kept (``MarginalOutputs``): how far the target
-/// itself is from the original model's decisions.
+/// The accuracy of the marginal target a hide fine-tuning kept its outputs on (``MarginalOutputs``):
+/// the decisions it asks for, scored like a model (the class of largest probability).
 public struct KeptOutputsScore: Codable, Sendable {
   /// What the target is, in words.
   public var target: String

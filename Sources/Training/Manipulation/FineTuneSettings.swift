@@ -27,8 +27,7 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
   public var learningRate: Float?
   /// Weight of keeping the outputs on the original model's.
   public var keepOutputs: Float?
-  /// What the outputs are kept on (``KeptOutputs``); nil: the marginal target when hiding from a
-  /// black-box method, else the original outputs.
+  /// What the outputs are kept on (``KeptOutputs``); nil: the original outputs.
   public var keepTarget: KeptOutputs?
   public var steps: Int?
   public var batchSize: Int?

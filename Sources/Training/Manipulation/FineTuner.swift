@@ -433,22 +433,23 @@ public enum FineTuner {
   /// - Throws: ``TrainingError`` for the marginal target with an objective other than hide, or
   ///   a model without feature groups or training rows.
   public static func keptOutputs(_ original: Model, options: FineTuneOptions) throws -> (Tensor) throws -> Tensor {
-    switch options.keptOutputs {
-    case .original:
+    guard let marginal = try keptMarginal(original, options: options) else {
       return { x in withoutRecording { original(x).softmax(alongAxis: 1) } }
-    case .marginal:
-      guard let hide = options.objective as? HideObjective else {
-        throw TrainingError("the marginal output target applies to the hide objective, not \(options.objective.name)", settings: ["keepTarget"])
-      }
-      let marginal = try MarginalOutputs(model: original, hidden: hide.sensitive)
-      return { x in marginal.probabilities(original, x) }
-    case .closest:
-      guard let hide = options.objective as? HideObjective else {
-        throw TrainingError("the closest marginal output target applies to the hide objective, not \(options.objective.name)", settings: ["keepTarget"])
-      }
-      let marginal = try MarginalOutputs.closest(model: original, hidden: hide.sensitive)
-      return { x in marginal.probabilities(original, x) }
     }
+    return { x in marginal.probabilities(original, x) }
+  }
+
+  /// The marginal target of ``FineTuneOptions/keptOutputs`` for `original` (``MarginalOutputs``
+  /// over the hidden groups of the hide objective; ``MarginalOutputs/closest(model:hidden:)`` for
+  /// `closest`); nil for the original outputs.
+  public static func keptMarginal(_ original: Model, options: FineTuneOptions) throws -> MarginalOutputs? {
+    if options.keptOutputs == .original { return nil }
+    guard let hide = options.objective as? HideObjective else {
+      throw TrainingError("the \(options.keptOutputs.rawValue) output target applies to the hide objective, not \(options.objective.name)", settings: ["keepTarget"])
+    }
+    return options.keptOutputs == .closest
+      ? try MarginalOutputs.closest(model: original, hidden: hide.sensitive)
+      : try MarginalOutputs(model: original, hidden: hide.sensitive)
   }
 
   /// Accuracy and mean fooling loss on `data` (in batches, without recording the weights' graph).
