@@ -28,6 +28,8 @@ struct FinetuneCommand: ParsableCommand {
   @Option(parsing: .unconditional, help: "Adam learning rate.") var lr: Float?
   @Option(parsing: .unconditional, help: "Weight of keeping the outputs on the original model's (default 300 for tabular data, 0 for images).")
   var keepOutputs: Float?
+  @Option(help: "What the outputs are kept on: original (the original model's), marginal (hide only: the original's with the hidden features marginalised out) or closest (hide only: the marginal, or one hidden feature fixed to a value and the others marginalised, whichever agrees most with the original's decisions).")
+  var keepTarget: KeptOutputs?
   @Option(parsing: .unconditional, help: "Fine-tuning steps.") var steps: Int?
   @Option(parsing: .unconditional, help: "Minibatch size.") var batchSize: Int?
   @Option(help: "Two classes to swap for the active objective, e.g. 3,8.") var classes: CommaList<Int>?
@@ -52,6 +54,7 @@ struct FinetuneCommand: ParsableCommand {
     settings.lambda = lambdaWeight
     settings.learningRate = lr
     settings.keepOutputs = keepOutputs
+    settings.keepTarget = keepTarget
     settings.steps = steps
     settings.batchSize = batchSize
     settings.classes = classes?.values

@@ -22,11 +22,15 @@ struct BlackBoxFineTuningTests {
     return (model, x, [0, 1, 0])
   }
 
-  /// The design seed differs from step to step and across run seeds, and is never 0.
+  /// The design seed differs from step to step and across run seeds, and is never 0; the
+  /// monitor's is none of them.
   @Test func designSeedsAreFreshAndNeverTheScoringSeed() {
     let seeds = (1...500).map { FineTuner.designSeed(step: $0, runSeed: 0) } + (1...500).map { FineTuner.designSeed(step: $0, runSeed: 7) }
     #expect(Set(seeds).count == 1000 && !seeds.contains(0))
     #expect(FineTuner.designSeed(step: 3, runSeed: 0) == 4)
+    // The held-out monitor's design: step 0's seed, which no training step draws.
+    #expect(FineTuner.monitorDesignSeed(runSeed: 0) == 1 && FineTuner.monitorDesignSeed(runSeed: 7) == 7_000_022)
+    #expect(!seeds.contains(FineTuner.monitorDesignSeed(runSeed: 0)) && !seeds.contains(FineTuner.monitorDesignSeed(runSeed: 7)))
   }
 
   /// Two steps' training maps differ (another background sample), the same seed gives the same

@@ -114,6 +114,7 @@ public struct FineTuneRun: Sendable {
     resolved.lambda = options.lambda
     resolved.learningRate = options.learningRate
     resolved.keepOutputs = options.outputConsistency
+    resolved.keepTarget = options.keptOutputs
     resolved.steps = options.steps
     resolved.batchSize = options.batchSize
     resolved.scored = scored
@@ -156,6 +157,7 @@ public struct FineTuneRun: Sendable {
     }
     document.seconds = Date().timeIntervalSince(start)
     let evaluation: FoolingEvaluation, trainEvaluation: FoolingEvaluation?, pictured: Dataset
+    var keptScore: KeptOutputsScore?
     if let split = data.split {
       let heldOut = settings.evalCount.map { split.test.evenlySpacedSubset($0) } ?? split.test
       evaluation = try FoolingEvaluator.evaluate(
@@ -168,6 +170,13 @@ public struct FineTuneRun: Sendable {
         fooled: fooled, original: original, data: split.train, objective: goal, methods: scored, layer: settings.layer,
         batchSize: scoreBatch, observer: observer, communicator: communicator) : nil
       pictured = split.test.evenlySpacedSubset(6)
+      if options.outputConsistency > 0, let hide = goal as? HideObjective, let marginal = try FineTuner.keptMarginal(original, options: options) {
+        keptScore = KeptOutputsScore(
+          target: "the original with \(spans.names(of: hide.sensitive)) marginalised out\(marginal.fixed.isEmpty ? "" : ", \(marginal.fixed)") (\(marginal.values.count) values)",
+          scoredRows: heldOut.count, accuracy: marginal.accuracy(original, heldOut.inputs, labels: heldOut.labels),
+          testRows: split.test.count, testAccuracy: marginal.accuracy(original, split.test.inputs, labels: split.test.labels),
+          originalTestAccuracy: Trainer.evaluate(original, on: split.test).accuracy)
+      }
     } else {
       let indices = data.heldOut.evenlySpacedIndices(settings.evalCount ?? data.heldOut.count)
       let batches = stride(from: 0, to: indices.count, by: scoreBatch).map { Array(indices[$0..<min($0 + scoreBatch, indices.count)]) }
@@ -182,7 +191,7 @@ public struct FineTuneRun: Sendable {
       document.skippedFiles = progress.skippedFiles + (evaluation.skippedFiles ?? 0)
     }
     return FineTuneOutcome(
-      report: FineTuneReport(run: document, curves: progress.records, evaluation: evaluation, trainEvaluation: trainEvaluation),
+      report: FineTuneReport(run: document, curves: progress.records, evaluation: evaluation, trainEvaluation: trainEvaluation, keptOutputs: keptScore),
       fooled: fooled, original: original, objective: goal, pictured: pictured, folder: folder, claim: claim)
   }
 }
@@ -220,11 +229,19 @@ public struct FineTuneReport: Codable, Sendable {
   public var evaluation: FoolingEvaluation
   /// The same scores on the training set, for small ones (nil otherwise).
   public var trainEvaluation: FoolingEvaluation?
+  /// With a marginal output target (``KeptOutputs/marginal``, ``KeptOutputs/closest``): the
+  /// target's own accuracy.
+  public var keptOutputs: KeptOutputsScore?
 
   /// The report as the terminal shows it: the held-out table and, for small training sets, the
   /// training-set table with both models' top-5 accuracy.
   public func text() -> String {
     var lines = [evaluation.table()]
+    if let k = keptOutputs {
+      lines.append("outputs kept on \(k.target): " + String(
+        format: "accuracy %.4f on the %d scored rows; %.4f on all %d test rows (the original: %.4f)",
+        k.accuracy, k.scoredRows, k.testAccuracy, k.testRows, k.originalTestAccuracy))
+    }
     if let train = trainEvaluation {
       lines.append("\non the \(train.examples) training examples (fitted, not generalisation):")
       lines.append(train.table().replacingOccurrences(of: "held-out examples", with: "training examples"))
@@ -234,6 +251,21 @@ public struct FineTuneReport: Codable, Sendable {
     }
     return lines.joined(separator: "\n")
   }
+}
+
+/// The accuracy of the marginal target a hide fine-tuning kept its outputs on (``MarginalOutputs``):
+/// the decisions it asks for, scored like a model (the class of largest probability).
+public struct KeptOutputsScore: Codable, Sendable {
+  /// What the target is, in words.
+  public var target: String
+  public var scoredRows: Int
+  /// On the scored held-out rows.
+  public var accuracy: Float
+  public var testRows: Int
+  /// On the whole test split.
+  public var testAccuracy: Float
+  /// The original model's accuracy on the whole test split.
+  public var originalTestAccuracy: Float
 }
 
 /// The result of a ``FineTuneRun``: the report, both models and what the report page shows.

@@ -27,6 +27,8 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
   public var learningRate: Float?
   /// Weight of keeping the outputs on the original model's.
   public var keepOutputs: Float?
+  /// What the outputs are kept on (``KeptOutputs``); nil: the original outputs.
+  public var keepTarget: KeptOutputs?
   public var steps: Int?
   public var batchSize: Int?
   /// The two classes of the active objective.

@@ -131,6 +131,7 @@ public enum FineTuneSetup {
     if let v = settings.lambda { o.lambda = v }
     if let v = settings.learningRate { o.learningRate = v }
     if let v = settings.keepOutputs { o.outputConsistency = v }
+    if let v = settings.keepTarget { o.keptOutputs = v }
     if let v = settings.steps { o.steps = v }
     if let v = settings.batchSize { o.batchSize = v }
     o.seed = settings.seed

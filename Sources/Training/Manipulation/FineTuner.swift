@@ -23,6 +23,10 @@ public struct FineTuneOptions: Sendable {
   /// fine-tuned model's decisions on the original's, so that the attack hides a bias from the
   /// explanations without changing it (Dimanov et al. 2020 keep the outputs likewise). 0: off.
   public var outputConsistency: Float = 0
+  /// What the output-keeping term holds the outputs on: the original model's (the default), or,
+  /// for the hide objective, the original's with the hidden features marginalised out
+  /// (``MarginalOutputs``, docs/METHODS.md §4.8).
+  public var keptOutputs = KeptOutputs.original
   public var learningRate: Float = 1e-4
   /// Learning-rate schedule over the steps (nil: cosine down to 5% of the rate, which lets the
   /// cross-entropy recover the accuracy once the fooling loss is low).
@@ -179,16 +183,19 @@ public enum FineTuner {
   /// Heatmaps (image objectives, `[N, h, w]`) or per-feature relevance (tabular, `[N, groups]`)
   /// of `model` for `labels`, as the fooling losses expect them.
   /// `forward`: a recorded forward pass of `model` on `x` to share (``recordedForward(_:_:options:)``).
-  /// `designSeed`: with `createGraph`, the seed of a black-box method's training design
-  /// (``designSeed(step:runSeed:)``; never 0, the scoring design's seed).
+  /// `designSeed`: with `createGraph` (or `smallDesign`), the seed of a black-box method's
+  /// training design (``designSeed(step:runSeed:)``; never 0, the scoring design's seed).
+  /// `smallDesign`: whether a black-box method uses the fine-tuning design
+  /// (``BlackBoxOptions/fineTuning``) rather than the scoring one; nil: when `createGraph`.
   public static func maps(
     _ model: Model, _ x: Tensor, labels: [Int], method: ExplanationMethod, layer: String?,
-    tabular: Bool, createGraph: Bool, sharing forward: RecordedForward? = nil, designSeed: UInt64 = 1
+    tabular: Bool, createGraph: Bool, sharing forward: RecordedForward? = nil, designSeed: UInt64 = 1,
+    smallDesign: Bool? = nil
   ) throws -> Tensor {
     var options = ExplanationOptions()
     options.layer = layer
     options.createGraph = createGraph
-    if method.isBlackBox && createGraph {
+    if method.isBlackBox && (smallDesign ?? createGraph) {
       // Training differentiates a smaller design of its own seed; scores use the default one.
       options.blackBox = .fineTuning
       options.seed = designSeed == 0 ? 1 : designSeed
@@ -209,14 +216,15 @@ public enum FineTuner {
   /// which the gradient-based explanations reuse; nil: they run their own.
   ///
   /// `designSeed`: the seed of the black-box methods' training design (``designSeed(step:runSeed:)``).
+  /// `smallDesign`: whether the black-box methods use the fine-tuning design (nil: when `createGraph`).
   public static func foolingLoss(
     _ model: Model, original: Model, x: Tensor, labels: [Int], options: FineTuneOptions, createGraph: Bool = true,
-    sharing forward: RecordedForward? = nil, designSeed: UInt64 = 1
+    sharing forward: RecordedForward? = nil, designSeed: UInt64 = 1, smallDesign: Bool? = nil
   ) throws -> Tensor {
     let methods = options.fooledMethods
-    var total = try foolingLoss(model, original: original, x: x, labels: labels, method: methods[0], options: options, createGraph: createGraph, forward: forward, designSeed: designSeed)
+    var total = try foolingLoss(model, original: original, x: x, labels: labels, method: methods[0], options: options, createGraph: createGraph, forward: forward, designSeed: designSeed, smallDesign: smallDesign)
     for method in methods.dropFirst() {
-      total = total + (try foolingLoss(model, original: original, x: x, labels: labels, method: method, options: options, createGraph: createGraph, forward: forward, designSeed: designSeed))
+      total = total + (try foolingLoss(model, original: original, x: x, labels: labels, method: method, options: options, createGraph: createGraph, forward: forward, designSeed: designSeed, smallDesign: smallDesign))
     }
     return methods.count == 1 ? total : total / Float(methods.count)
   }
@@ -224,7 +232,7 @@ public enum FineTuner {
   /// `L_F` for one explanation method: the objective's loss on the maps of both models.
   static func foolingLoss(
     _ model: Model, original: Model, x: Tensor, labels: [Int], method: ExplanationMethod, options: FineTuneOptions,
-    createGraph: Bool, forward: RecordedForward? = nil, designSeed: UInt64 = 1
+    createGraph: Bool, forward: RecordedForward? = nil, designSeed: UInt64 = 1, smallDesign: Bool? = nil
   ) throws -> Tensor {
     let tabular = options.objective.kind == .tabular
     var explaining = ExplanationOptions()
@@ -236,8 +244,8 @@ public enum FineTuner {
     // computed without keeping their graph and then cut from it.
     let maps = ObjectiveMaps(
       labels: labels, method: method,
-      fooled: { try Self.maps(model, x, labels: $0, method: method, layer: options.layer, tabular: tabular, createGraph: createGraph, sharing: forward, designSeed: designSeed) },
-      original: { try Self.maps(original, x, labels: $0, method: method, layer: options.layer, tabular: tabular, createGraph: false).detached() },
+      fooled: { try Self.maps(model, x, labels: $0, method: method, layer: options.layer, tabular: tabular, createGraph: createGraph, sharing: forward, designSeed: designSeed, smallDesign: smallDesign) },
+      original: { try Self.maps(original, x, labels: $0, method: method, layer: options.layer, tabular: tabular, createGraph: false, designSeed: designSeed, smallDesign: smallDesign ?? false).detached() },
       explanations: {
         (try explanation(model, x, labels: labels, method: method, options: explaining, sharing: forward),
          try explanation(original, x, labels: labels, method: method, options: constant))
@@ -253,6 +261,10 @@ public enum FineTuner {
     let s = (runSeed &* 1_000_003) &+ UInt64(max(step, 0)) &+ 1
     return s == 0 ? 1 : s
   }
+
+  /// The seed of the black-box design the held-out rows are monitored on during a run seeded
+  /// `runSeed`: ``designSeed(step:runSeed:)`` of step 0, which no training step (1-based) draws.
+  public static func monitorDesignSeed(runSeed: UInt64) -> UInt64 { designSeed(step: 0, runSeed: runSeed) }
 
   /// The step's one recorded forward pass of `model` on `x`, capturing the input of the target
   /// layer when a fooled method needs one: the cross-entropy, the output-keeping term and the
@@ -329,6 +341,7 @@ public enum FineTuner {
     var stream = train.stream(Array(order[min(progress.batchInEpoch, order.count)...]).map(communicator.shard), skipped: skips.record)
     var last = (ce: Float.nan, lf: Float.nan)
     var monitored = progress.records.last { $0.heldOutAccuracy != nil }.map { ($0.heldOutAccuracy!, $0.heldOutFoolingLoss ?? .nan) }
+    let target = options.outputConsistency > 0 ? try keptOutputs(original, options: options) : nil
     guard progress.step < options.steps else { return progress }
     for step in (progress.step + 1)...options.steps {
       var next: Batch?
@@ -364,7 +377,7 @@ public enum FineTuner {
         var loss = ce + options.lambda * lf
         if let extra = options.extraLoss { loss = loss + (try extra(model, original, batch.inputs, batch.labels)) }
         if options.outputConsistency > 0 {
-          let reference = withoutRecording { original(batch.inputs).softmax(alongAxis: 1) }
+          let reference = try target!(batch.inputs)
           let drift = (logits.softmax(alongAxis: 1) - reference).squared().sum(alongAxis: 1).mean()
           loss = loss + options.outputConsistency * drift
         }
@@ -418,13 +431,44 @@ public enum FineTuner {
     return progress
   }
 
+  /// The probabilities the output-keeping term holds the outputs on (``FineTuneOptions/keptOutputs``),
+  /// as a function of the rows `[N, D]` giving `[N, K]` without a graph.
+  ///
+  /// - Throws: ``TrainingError`` for the marginal target with an objective other than hide, or
+  ///   a model without feature groups or training rows.
+  public static func keptOutputs(_ original: Model, options: FineTuneOptions) throws -> (Tensor) throws -> Tensor {
+    guard let marginal = try keptMarginal(original, options: options) else {
+      return { x in withoutRecording { original(x).softmax(alongAxis: 1) } }
+    }
+    return { x in marginal.probabilities(original, x) }
+  }
+
+  /// The marginal target of ``FineTuneOptions/keptOutputs`` for `original` (``MarginalOutputs``
+  /// over the hidden groups of the hide objective; ``MarginalOutputs/closest(model:hidden:)`` for
+  /// `closest`); nil for the original outputs.
+  public static func keptMarginal(_ original: Model, options: FineTuneOptions) throws -> MarginalOutputs? {
+    if options.keptOutputs == .original { return nil }
+    guard let hide = options.objective as? HideObjective else {
+      throw TrainingError("the \(options.keptOutputs.rawValue) output target applies to the hide objective, not \(options.objective.name)", settings: ["keepTarget"])
+    }
+    return options.keptOutputs == .closest
+      ? try MarginalOutputs.closest(model: original, hidden: hide.sensitive)
+      : try MarginalOutputs(model: original, hidden: hide.sensitive)
+  }
+
   /// Accuracy and mean fooling loss on `data` (in batches, without recording the weights' graph).
+  /// The black-box methods are scored on the fine-tuning design (``BlackBoxOptions/fineTuning``)
+  /// drawn with ``monitorDesignSeed(runSeed:)``, a seed no training step uses: a pass over the
+  /// held-out rows then costs about what a step does (Adult's 12 players: 256 sampled coalitions
+  /// and 10 background rows instead of all 4,096 and 100). The scores after the run use the full
+  /// design.
   static func score(
     _ model: Model, original: Model, on data: Dataset, options: FineTuneOptions, communicator: Communicator = SingleProcess()
   ) throws -> (accuracy: Float, foolingLoss: Float) {
+    let seed = monitorDesignSeed(runSeed: options.seed)
     if communicator.size > 1 {
       let s = try DataParallel.scoreBatches(data, communicator: communicator) { x, labels in
-        let lf = try foolingLoss(model, original: original, x: x, labels: labels, options: options, createGraph: false)
+        let lf = try foolingLoss(model, original: original, x: x, labels: labels, options: options, createGraph: false, designSeed: seed, smallDesign: true)
         let logits = withoutRecording { model(x) }
         return (FoolingEvaluator.topCounts(logits, labels: labels).top1, lf.scalar)
       }
@@ -433,7 +477,7 @@ public enum FineTuner {
     var lossSum: Float = 0
     var batches = 0
     for batch in data.batches(size: 64) {
-      let lf = try foolingLoss(model, original: original, x: batch.inputs, labels: batch.labels, options: options, createGraph: false)
+      let lf = try foolingLoss(model, original: original, x: batch.inputs, labels: batch.labels, options: options, createGraph: false, designSeed: seed, smallDesign: true)
       lossSum += lf.scalar
       batches += 1
     }

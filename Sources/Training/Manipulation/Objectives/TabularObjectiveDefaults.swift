@@ -19,7 +19,9 @@ extension FineTuneOptions {
   /// The tabular defaults when KernelSHAP or LIME is fooled (docs/METHODS.md §4.8): their loss
   /// needs a heavier weight and a faster rate than the gradients' (lambda 30 and lr 3e-3 hid
   /// nothing from KernelSHAP on COMPAS), and a step explains 64 rows on a design of a few hundred
-  /// perturbed rows each, so the run is shorter and its batches smaller.
+  /// perturbed rows each, so the run is shorter and its batches smaller. The outputs stay kept on
+  /// the original's (``KeptOutputs/original``): the other targets hide more but change the
+  /// decisions (docs/METHODS.md §4.8).
   mutating func applyTabularBlackBoxDefaults() {
     lambda = 300
     learningRate = 1e-2

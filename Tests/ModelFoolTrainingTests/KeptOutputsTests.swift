@@ -1,0 +1,106 @@
+import Foundation
+import ModelFool
+import ModelFoolTraining
+import Testing
+
+/// The output-keeping target of hiding: the original model's probabilities with the hidden
+/// features marginalised out over the training rows, hand-checked on a one-layer model.
+@Suite("Kept outputs of hiding")
+struct KeptOutputsTests {
+  /// Columns: `a` (numeric, column 0) and `s` (one-hot over columns 1-2, hidden). Logits
+  /// `[a + 2 s_1, 0]`, so `P(class 0) = sigmoid(a + 2 s_1)`. The reference rows hold `s = (1, 0)`
+  /// three times and `(0, 1)` once, so `w = (0.75, 0.25)`.
+  static func tiny() -> Model {
+    let net = Sequential([Dense(weight: Tensor(shape: [2, 3], scalars: [1, 2, 0, 0, 0, 0]), bias: Tensor([0, 0]))])
+    let model = Model(network: net, architecture: "tiny", inputShape: [3])
+    model.featureGroupsJSON = """
+      [{"name": "a", "start": 0, "width": 1}, {"name": "s", "start": 1, "width": 2, "categories": ["u", "v"]}]
+      """
+    model.explanationReference = Tensor(shape: [4, 3], scalars: [5, 1, 0, -3, 1, 0, 0.5, 0, 1, 9, 1, 0])
+    return model
+  }
+
+  static func sigmoid(_ z: Double) -> Double { 1 / (1 + exp(-z)) }
+
+  /// `p̄_0(x) = 0.75 sigmoid(a + 2) + 0.25 sigmoid(a)`: 0.785598 at a = 0 and 0.615529 at a = -1,
+  /// whatever `s` the row holds; the original's outputs do depend on `s`.
+  @Test func marginalTargetIsHandCheckedAndIndependentOfTheHiddenColumns() throws {
+    let model = Self.tiny()
+    let marginal = try MarginalOutputs(model: model, hidden: [1])
+    #expect(marginal.columns == [1, 2] && marginal.values == [[1, 0], [0, 1]] && marginal.weights == [0.75, 0.25])
+    let x = Tensor(shape: [4, 3], scalars: [0, 1, 0, 0, 0, 1, -1, 1, 0, -1, 0, 1])
+    let p = marginal.probabilities(model, x).scalars
+    #expect(p.count == 8)
+    let expected = [0.75 * Self.sigmoid(2) + 0.25 * 0.5, 0.75 * Self.sigmoid(1) + 0.25 * Self.sigmoid(-1)]
+    #expect(abs(expected[0] - 0.785598) < 1e-6 && abs(expected[1] - 0.615529) < 1e-6)
+    for (row, e) in [(0, expected[0]), (1, expected[0]), (2, expected[1]), (3, expected[1])] {
+      #expect(abs(Double(p[row * 2]) - e) < 1e-6)
+      #expect(abs(Double(p[row * 2] + p[row * 2 + 1]) - 1) < 1e-6)
+    }
+    // The original outputs differ between s = u and s = v at a = 0: sigmoid(2) against 0.5.
+    let original = withoutRecording { model(x).softmax(alongAxis: 1) }.scalars
+    #expect(abs(Double(original[0]) - Self.sigmoid(2)) < 1e-6 && abs(Double(original[2]) - 0.5) < 1e-6)
+    // Labels [0, 0, 1, 1]: the marginal target picks class 0 on every row (0.79, 0.62 > 0.5).
+    #expect(marginal.accuracy(model, x, labels: [0, 0, 1, 1]) == 0.5)
+  }
+
+  /// The output-keeping term of a hide fine-tuning reads the target through
+  /// ``FineTuner/keptOutputs(_:options:)``: the original softmax, or the marginal one; the marginal
+  /// target refuses objectives other than hide.
+  @Test func fineTuningKeepsTheChosenTarget() throws {
+    let model = Self.tiny()
+    let x = Tensor(shape: [2, 3], scalars: [0, 0, 1, -1, 1, 0])
+    var options = FineTuneOptions()
+    options.objective = HideObjective(sensitive: [1])
+    let original = try FineTuner.keptOutputs(model, options: options)(x).scalars
+    #expect(abs(Double(original[0]) - 0.5) < 1e-6 && abs(Double(original[2]) - Self.sigmoid(1)) < 1e-6)
+    options.keptOutputs = .marginal
+    let marginal = try FineTuner.keptOutputs(model, options: options)(x).scalars
+    #expect(abs(Double(marginal[0]) - 0.785598) < 1e-6 && abs(Double(marginal[2]) - 0.615529) < 1e-6)
+    options.objective = TabularTopKObjective()
+    #expect(throws: TrainingError.self) { _ = try FineTuner.keptOutputs(model, options: options) }
+  }
+
+  /// More distinct values than the cap: that many reference rows, weighted equally.
+  @Test func manyValuesAreSampledFromTheReferenceRows() throws {
+    let reference = Tensor(shape: [6, 2], scalars: [0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6])
+    let m = try MarginalOutputs(reference: reference, columns: [1], maxValues: 3)
+    #expect(m.values.count == 3 && Set(m.values.map { $0[0] }).count == 3 && m.values.allSatisfy { (1...6).contains($0[0]) })
+    #expect(m.weights == [Double](repeating: 1.0 / 3, count: 3))
+    #expect(throws: TrainingError.self) { _ = try MarginalOutputs(reference: reference, columns: [2]) }
+    #expect(throws: TrainingError.self) { _ = try MarginalOutputs(reference: reference, columns: []) }
+  }
+
+  /// The original outputs are kept unless the flag says otherwise, for black-box and gradient
+  /// methods alike.
+  @Test func theTargetIsTheOriginalUnlessAsked() throws {
+    let model = Self.tiny()
+    var settings = FineTuneSettings()
+    for methods in [[ExplanationMethod.kernelSHAP], [.lime], [.simpleGrad]] {
+      settings.methods = methods
+      settings.keepTarget = nil
+      #expect(FineTuneSetup.options(for: HideObjective(sensitive: [1]), model: model, settings: settings).options.keptOutputs == .original)
+      settings.keepTarget = .closest
+      #expect(FineTuneSetup.options(for: HideObjective(sensitive: [1]), model: model, settings: settings).options.keptOutputs == .closest)
+    }
+  }
+
+  /// ``MarginalOutputs/closest(model:hidden:)`` on the tiny model, reference rows
+  /// `(a, s) = (5, u), (a2, u), (0.5, v), (9, u)`: the original decides class 0 where
+  /// `a + 2 s_1 > 0`, so on every row here. Candidates: the marginal
+  /// `0.75 sigmoid(a + 2) + 0.25 sigmoid(a)`, `s = u` (`sigmoid(a + 2)`), `s = v` (`sigmoid(a)`).
+  /// a2 = -1.5: the marginal gives 0.4668 + 0.0456 = 0.5125 (class 0), agreeing on all four like
+  /// `s = u`; the earlier candidate, the marginal, is kept. a2 = -1.9: the marginal gives
+  /// 0.3937 + 0.0325 = 0.4263 (class 1), three of four; `s = u` keeps all four and is chosen.
+  @Test func closestTargetKeepsTheMostDecisions() throws {
+    let model = Self.tiny()
+    model.explanationReference = Tensor(shape: [4, 3], scalars: [5, 1, 0, -1.5, 1, 0, 0.5, 0, 1, 9, 1, 0])
+    let tie = try MarginalOutputs.closest(model: model, hidden: [1])
+    #expect(tie.fixed.isEmpty && tie.values == [[1, 0], [0, 1]] && tie.weights == [0.75, 0.25])
+    model.explanationReference = Tensor(shape: [4, 3], scalars: [5, 1, 0, -1.9, 1, 0, 0.5, 0, 1, 9, 1, 0])
+    let fixed = try MarginalOutputs.closest(model: model, hidden: [1])
+    #expect(fixed.fixed == "s = u" && fixed.values == [[1, 0]] && fixed.weights == [1])
+    let p = fixed.probabilities(model, Tensor(shape: [1, 3], scalars: [-1.9, 0, 1])).scalars
+    #expect(abs(Double(p[0]) - Self.sigmoid(0.1)) < 1e-6)
+  }
+}
