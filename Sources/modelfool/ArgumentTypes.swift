@@ -19,6 +19,7 @@ extension PerturbationNorm: ExpressibleByArgument {}
 extension AttackTarget: ExpressibleByArgument {}
 extension ExplainedClass: ExpressibleByArgument {}
 extension ExplainedOutput: ExpressibleByArgument {}
+extension VerdictRule: ExpressibleByArgument {}
 extension ILSVRCFolder.Split: ExpressibleByArgument {}
 
 /// A fooling objective's name, checked against the registry (``FoolingObjectives``).

@@ -305,6 +305,23 @@ struct AuditTests {
     #expect { try AuditCalibration.make(Array(clean.prefix(2))) } throws: { "\($0)".contains("at least 3 clean models") }
   }
 
+  @Test func rankPValueCountsTheCalibrationScoresAtOrBelow() throws {
+    let loo = [0.5, 0.02, 0.03, 0.9]
+    // (1 + #{0.02, 0.03}) / 5; below every one: 1 / 5; above every one: 5 / 5.
+    #expect(AuditCalibration.rankP(0.03, leaveOneOut: loo) == 0.6)
+    #expect(AuditCalibration.rankP(0.001, leaveOneOut: loo) == 0.2)
+    #expect(AuditCalibration.rankP(1, leaveOneOut: loo) == 1)
+    // The rank rule is refused where it cannot flag anything (3 models give at least 1/4 > 0.05),
+    // before the model is read.
+    let folder = Self.temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let clean = [0.30, 0.32, 0.34].map { Self.report(["sameness simplegrad": Float($0)]) }
+    try RunOutputs.writeText(try RunJSON.encode(try AuditCalibration.make(clean)), to: folder + "/c.json")
+    var settings = ManipulationSettings(model: folder + "/m.h5")
+    (settings.calibration, settings.rule) = (folder + "/c.json", .rank)
+    #expect { try ManipulationAudit(settings: settings, datasetsRoot: "datasets").run() } throws: { "\($0)".contains("at least 19") }
+  }
+
   @Test func sweepExpandsEveryCombinationLambdaSlowest() throws {
     var base = FineTuneSettings()
     base.steps = 50

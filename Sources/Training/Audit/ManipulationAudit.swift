@@ -112,6 +112,8 @@ public struct ManipulationSettings: Codable, Sendable, Equatable {
   /// The verdict's threshold on the score (the corrected p-value): the false-alarm rate the
   /// test allows on clean models (docs/METHODS.md §11.2).
   public var alpha = ManipulationSettings.defaultAlpha
+  /// How the verdict reads the score: ``VerdictRule/pValue`` (the default) or ``VerdictRule/rank``.
+  public var rule = VerdictRule.pValue
   /// Tabular models: also the black-box statistics (``BlackBoxAudit``: surrogate gaps under
   /// LIME's and KernelSHAP's perturbations, LIME and KernelSHAP shares), which expose scaffolds.
   public var blackBox = false
@@ -127,6 +129,18 @@ public struct ManipulationSettings: Codable, Sendable, Equatable {
   public static func defaultMethods(spatial: Bool) -> [ExplanationMethod] {
     spatial ? [.gradCAM, .lrpTarget, .simpleGradTarget, .simpleGrad, .lrp] : [.simpleGrad, .gradTimesInput, .lrp, .integratedGradients]
   }
+}
+
+/// How `audit manipulation` turns the score into a verdict (docs/METHODS.md §11.2).
+public enum VerdictRule: String, Codable, Sendable, CaseIterable {
+  /// `manipulated` when the score (the smallest Holm-corrected p-value) is below alpha: exact
+  /// when clean models' statistics are normal, too many false alarms when their tails are heavier.
+  case pValue = "p"
+  /// `manipulated` when the rank p-value of the score among the calibration models'
+  /// leave-one-out scores (``AuditCalibration/rankP(_:leaveOneOut:)``) is at most alpha: the
+  /// false-alarm rate holds for any distribution of clean models' statistics (they need only be
+  /// exchangeable), and needs at least `1 / alpha - 1` calibration models to flag anything.
+  case rank
 }
 
 /// One statistic of a suspect model and how far it lies from clean models.
@@ -165,8 +179,12 @@ public struct ManipulationReport: Codable, Sendable {
   /// The statistic that gave the score, and how many statistics were tested (`m`).
   public var scoreStatistic: String?
   public var statisticsTested: Int?
-  /// `alpha`: the verdict is `manipulated` when the score is below it.
+  /// `alpha`: the verdict is `manipulated` when the score (``VerdictRule/pValue``) is below it, or
+  /// the rank p-value (``VerdictRule/rank``) at most it.
   public var threshold: Double?
+  /// The rank p-value of the score among the calibration models' leave-one-out scores
+  /// (``AuditCalibration/rankP(_:leaveOneOut:)``; nil without a calibration).
+  public var rankP: Double?
   /// `manipulated` (score below the threshold), `clean`, or `uncalibrated`.
   public var verdict: String
   /// The weights digest of the model measured (``Checkpoint/digest(of:)``).
@@ -188,7 +206,10 @@ public struct ManipulationReport: Codable, Sendable {
   /// Text: the verdict line, then one row per statistic.
   public func table() -> String {
     let head = score.map { s in
-      String(format: " (score %.3g = Holm-corrected p of %@ among %d statistics, threshold alpha %.3g)", s, scoreStatistic ?? "", statisticsTested ?? 0, threshold ?? .nan)
+      settings.rule == .rank
+        ? String(format: " (rank p %.3g of the score %.3g = Holm-corrected p of %@ among %d statistics, among the calibration's leave-one-out scores; threshold alpha %.3g)",
+          rankP ?? .nan, s, scoreStatistic ?? "", statisticsTested ?? 0, threshold ?? .nan)
+        : String(format: " (score %.3g = Holm-corrected p of %@ among %d statistics, threshold alpha %.3g)", s, scoreStatistic ?? "", statisticsTested ?? 0, threshold ?? .nan)
     }
     var lines = [
       "verdict: \(verdict)" + (head ?? " (no calibration: pass one made by `audit calibrate`)")
@@ -296,6 +317,16 @@ public struct AuditCalibration: Codable, Sendable, Equatable, CheckedDocument {
     return Scored(
       p: Dictionary(uniqueKeysWithValues: zip(names, p)), correctedP: Dictionary(uniqueKeysWithValues: zip(names, corrected)),
       score: corrected[best], statistic: names[best])
+  }
+
+  /// The rank p-value of a suspect's `score` among the `leaveOneOut` scores of `n` clean models:
+  /// `(1 + #{i : leaveOneOut_i <= score}) / (n + 1)` (a conformal p-value; small scores are
+  /// suspicious). If the suspect is one more clean model, exchangeable with the calibration models,
+  /// `P(rankP <= alpha) <= alpha` whatever the statistics' distribution; the leave-one-out scores are
+  /// measured against `n - 1` models and the suspect's against `n`, so it is approximate for small
+  /// `n`. Its smallest value is `1 / (n + 1)`.
+  public static func rankP(_ score: Double, leaveOneOut: [Double]) -> Double {
+    Double(1 + leaveOneOut.filter { $0 <= score }.count) / Double(leaveOneOut.count + 1)
   }
 
   /// The calibration's own score of `values` (see ``score(_:references:n:)``).
@@ -430,12 +461,18 @@ public struct ManipulationAudit: Sendable {
 
   /// Measures the statistics and, with a calibration, scores them.
   public func run() throws -> ManipulationReport {
+    guard settings.alpha > 0, settings.alpha < 1 else { throw TrainingError("alpha must lie between 0 and 1, got \(settings.alpha)", settings: ["alpha"]) }
+    // A calibration the rule cannot use is refused before anything is measured.
+    let calibration = try settings.calibration.map(AuditCalibration.load)
+    if settings.rule == .rank, let calibration, 1 / Double(calibration.models.count + 1) > settings.alpha {
+      throw TrainingError(
+        "the rank rule cannot reach alpha \(settings.alpha) with \(calibration.models.count) calibration models (its smallest p-value is 1/\(calibration.models.count + 1)): calibrate on at least \(Int((1 / settings.alpha).rounded(.up)) - 1)",
+        settings: ["rule", "alpha"])
+    }
     let (model, data, source) = try SanityCheck.load(
       settings.model, data: settings.data, count: settings.count, datasetsRoot: datasetsRoot, observer: observer)
     guard settings.noise > 0, settings.noise.isFinite else { throw TrainingError("the weight noise must be positive, got \(settings.noise)", settings: ["noise"]) }
     guard settings.beta > 0, settings.beta.isFinite else { throw TrainingError("beta must be positive, got \(settings.beta)", settings: ["beta"]) }
-    guard settings.alpha > 0, settings.alpha < 1 else { throw TrainingError("alpha must lie between 0 and 1, got \(settings.alpha)", settings: ["alpha"]) }
-    let calibration = try settings.calibration.map(AuditCalibration.load)
     var reference: Model?
     if let path = settings.reference {
       guard FileManager.default.fileExists(atPath: path) else { throw TrainingError("no checkpoint at \(path)", settings: ["reference"]) }
@@ -488,7 +525,10 @@ public struct ManipulationAudit: Sendable {
     if let scored {
       (report.score, report.scoreStatistic, report.statisticsTested) = (scored.score, scored.statistic, scored.tested)
       report.threshold = settings.alpha
-      report.verdict = scored.score < settings.alpha ? "manipulated" : "clean"
+      let rankP = AuditCalibration.rankP(scored.score, leaveOneOut: calibration.leaveOneOutP)
+      report.rankP = rankP
+      let flagged = settings.rule == .rank ? rankP <= settings.alpha : scored.score < settings.alpha
+      report.verdict = flagged ? "manipulated" : "clean"
     }
     return report
   }
