@@ -5,8 +5,8 @@ Holm-corrected p-value of a statistic against the calibration seeds' clean model
 §11.2), the verdict "manipulated" when it is below alpha. The AUC ranks models by the uncapped
 Bonferroni bound m * p_min (the score before its cap at 1, which would tie most clean models),
 comparable across data sets as a p-value is. Both verdict rules are counted: the p rule (score
-below alpha) and the rank rule (the rank p-value among the calibration's leave-one-out scores at
-most alpha, `rank_p` in reports made by `audit manipulation` since it has one).
+below alpha) and the rank rule (the rank p-value of m p_min among the calibration's leave-one-out
+values at most alpha, `rank_p` in reports made by `audit manipulation` since it has one).
 
 With several kinds of fooled models (labels `KIND-SEED`), each kind also gets its own row against
 the same clean models; a second table gives the AUC of each family of statistics alone (the
