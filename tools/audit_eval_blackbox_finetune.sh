@@ -79,7 +79,7 @@ for m in lime kernelshap; do
   seeds=$LIME_SEEDS; [ "$m" = kernelshap ] && seeds=$SHAP_SEEDS
   for d in $TABULAR; do
     for s in $seeds; do
-      finetune "$d" "$m" 300 "$s" "$OUT/$d-$m-$s"
+      base "$d" "$s"; finetune "$d" "$m" 300 "$s" "$OUT/$d-$m-$s"
       log "audit $d $m $s"; score "$d" fooled "$m-$s" "$OUT/$d-$m-$s/model.h5"
       printf "%s\t%s-%s\t%s\n" "$d" "$m" "$s" "$(tr -d '\n' < "$OUT/$d-$m-$s/report.json")" >> "$OUT/fooling.tsv"
     done
