@@ -3,18 +3,22 @@
 # attacks: a learned f on labels biased against the sensitive group, the same detector) against
 # two kinds of scaffolds (Slack et al. 2020): psi deciding from a real innocuous feature, and psi a
 # fair MLP that never reads the sensitive feature. Calibrated on calibration seeds only and scored
-# on never-used seeds with `audit manipulation --black-box` (verdict: corrected p-value below
-# ALPHA, docs/METHODS.md §11.2). Short detector training (REPEATS, EPOCHS) so that the evaluation
-# fits a loaded 2-core machine; models in $OUT are reused. One data set at a time.
+# on held-out seeds with `audit manipulation --black-box` (docs/METHODS.md §11.2; both verdict
+# rules are counted, RULE is the one the reports' verdicts use). 30 calibration models: the rank
+# rule needs at least 19 at alpha 0.05, and 12 under-state the spread of COMPAS's shares. Seeds
+# 20-33 were scored before (with calibration seeds 0-11); 60-73 had never been used when the rank
+# rule was scored. Short detector training (REPEATS, EPOCHS) so that the evaluation fits a loaded
+# 2-core machine; models in $OUT are reused. One data set at a time.
 #
 #   tools/audit_eval_scaffold.sh        # writes $OUT (default runs/audit-eval-scaffold), prints the table
 set -euo pipefail
 BIN=${MODELFOOL_BIN:-.build/release/modelfool}
 OUT=${OUT:-runs/audit-eval-scaffold}
 TABULAR=${TABULAR:-"compas german adult"}
-CAL_SEEDS=${CAL_SEEDS:-"0 1 2 3 4 5 6 7 8 9 10 11"}
+CAL_SEEDS=${CAL_SEEDS:-"$(seq -s ' ' 0 11) $(seq -s ' ' 34 51)"}
 TEST_SEEDS=${TEST_SEEDS:-"20 21 22 23 24 25"}                # held-out: honest scaffolds and both attacks
-EXTRA_CLEAN_SEEDS=${EXTRA_CLEAN_SEEDS:-"26 27 28 29 30 31 32 33"}  # held-out honest scaffolds only
+EXTRA_CLEAN_SEEDS=${EXTRA_CLEAN_SEEDS:-"$(seq -s ' ' 26 33) $(seq -s ' ' 60 73)"}  # held-out honest scaffolds only
+RULE=${RULE:-rank}                                          # the verdict rule of the reports (p or rank)
 REPEATS=${REPEATS:-3}
 EPOCHS=${EPOCHS:-4}
 COUNT=${COUNT:-128}
@@ -32,7 +36,7 @@ scaffold() {  # data set, psi (same, fair or a feature), seed, folder
 }
 score() {  # data set, kind, label, checkpoint
   local json
-  json=$($RUN audit manipulation $COMMON --model "$4" --calibration "$OUT/calibration-$1.json" --alpha "$ALPHA" --black-box --methods "$METHODS" --count "$COUNT" --json)
+  json=$($RUN audit manipulation $COMMON --model "$4" --calibration "$OUT/calibration-$1.json" --alpha "$ALPHA" --rule "$RULE" --black-box --methods "$METHODS" --count "$COUNT" --json)
   printf "%s\t%s\t%s\ttest\t%s\n" "$1" "$2" "$3" "$json" >> "$OUT/scores.tsv"
 }
 : > "$OUT/scores.tsv"

@@ -20,6 +20,7 @@ extension AttackTarget: ExpressibleByArgument {}
 extension ExplainedClass: ExpressibleByArgument {}
 extension ExplainedOutput: ExpressibleByArgument {}
 extension KeptOutputs: ExpressibleByArgument {}
+extension VerdictRule: ExpressibleByArgument {}
 extension ILSVRCFolder.Split: ExpressibleByArgument {}
 
 /// A fooling objective's name, checked against the registry (``FoolingObjectives``).

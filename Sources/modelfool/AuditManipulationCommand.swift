@@ -16,6 +16,8 @@ struct AuditManipulationCommand: ParsableCommand {
   @Option(help: "Calibration of clean models (`audit calibrate`); without one the statistics are reported unscored.") var calibration: String?
   @Option(parsing: .unconditional, help: "False-alarm rate of the verdict: manipulated when the corrected p-value is below it.")
   var alpha = ManipulationSettings.defaultAlpha
+  @Option(help: "Verdict rule: p (the corrected p-value below alpha) or rank (its rank among the calibration models' leave-one-out scores, a p-value at most alpha; needs at least 1/alpha - 1 calibration models).")
+  var rule = VerdictRule.pValue
   @OptionGroup var data: DataOptions
   @Option(help: "Methods, comma separated (default: all that apply).") var methods: CommaList<ExplanationMethod>?
   @Option(parsing: .unconditional, help: "Evenly spaced held-out examples.") var count = ManipulationSettings.defaultCount
@@ -27,7 +29,7 @@ struct AuditManipulationCommand: ParsableCommand {
 
   var settings: ManipulationSettings { get throws {
     var s = ManipulationSettings(model: model)
-    (s.reference, s.calibration, s.alpha) = (reference, calibration, alpha)
+    (s.reference, s.calibration, s.alpha, s.rule) = (reference, calibration, alpha, rule)
     s.data = try data.source(for: "audit manipulation", accepting: [.dataset, .table, .imageFolder, .hdf5])
     (s.methods, s.count, s.noise, s.beta, s.seed, s.blackBox) = (methods?.values, count, noise, beta, seed, blackBox)
     return s

@@ -292,17 +292,45 @@ struct AuditTests {
     // Leave-one-out: 0.30 against 0.32, 0.34, 0.36 has p = 1 - sqrt(3/5) (t = -sqrt(3), 2 df);
     // the constant statistic has p = 1; Holm over the two: 2 (1 - sqrt(3/5)) = 0.4508.
     #expect(abs(c.leaveOneOutP[0] - 2 * (1 - (3.0 / 5).squareRoot())) < 1e-5)
+    // 0.32 against 0.30, 0.34, 0.36: t = -1/sqrt(7), p = 1 - 1/sqrt(15); the score is capped at 1,
+    // the bound m p_min = 2 (1 - 1/sqrt(15)) = 1.4836 is not.
+    let bounds = try #require(c.leaveOneOutBound)
+    #expect(c.leaveOneOutP[1] == 1 && abs(bounds[1] - 2 * (1 - 1 / 15.0.squareRoot())) < 1e-5)
+    #expect(abs(bounds[0] - c.leaveOneOutP[0]) < 1e-12 && bounds.count == 4)
     // A fooled model's same frame: sameness 0.9, t = 0.57 / (0.025820 sqrt(1.25)) = 19.745 with 3 df,
     // p = 2.838e-4, corrected (m = 2) 5.677e-4.
     let s = try #require(c.score(["sameness gradcam": 0.9, "noise gradcam": 0.1]))
     #expect(s.statistic == "sameness gradcam" && s.tested == 2)
     #expect(abs(s.p["sameness gradcam"]! - 2.838433e-4) < 1e-8)
-    #expect(abs(s.score - 5.676867e-4) < 1e-8 && s.correctedP["noise gradcam"] == 1)
+    #expect(abs(s.score - 5.676867e-4) < 1e-8 && abs(s.bound - 5.676867e-4) < 1e-8 && s.correctedP["noise gradcam"] == 1)
     // A statistic the calibration lacks, or a NaN value, is not tested.
     let partial = try #require(c.score(["sameness gradcam": 0.33, "noise gradcam": .nan, "smoothing gradcam": 0.5]))
     #expect(partial.tested == 1 && abs(partial.score - 1) < 1e-5)
     #expect(c.score(["smoothing gradcam": 0.5]) == nil)
     #expect { try AuditCalibration.make(Array(clean.prefix(2))) } throws: { "\($0)".contains("at least 3 clean models") }
+  }
+
+  @Test func rankPValueCountsTheCalibrationBoundsAtOrBelow() throws {
+    let loo = [0.5, 0.02, 0.03, 0.9]
+    // (1 + #{0.02, 0.03}) / 5; below every one: 1 / 5; above every one: 5 / 5.
+    #expect(AuditCalibration.rankP(0.03, leaveOneOut: loo) == 0.6)
+    #expect(AuditCalibration.rankP(0.001, leaveOneOut: loo) == 0.2)
+    #expect(AuditCalibration.rankP(1, leaveOneOut: loo) == 1)
+    // The rank rule is refused where it cannot flag anything (3 models give at least 1/4 > 0.05),
+    // before the model is read.
+    let folder = Self.temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let clean = [0.30, 0.32, 0.34].map { Self.report(["sameness simplegrad": Float($0)]) }
+    try RunOutputs.writeText(try RunJSON.encode(try AuditCalibration.make(clean)), to: folder + "/c.json")
+    var settings = ManipulationSettings(model: folder + "/m.h5")
+    (settings.calibration, settings.rule) = (folder + "/c.json", .rank)
+    #expect { try ManipulationAudit(settings: settings, datasetsRoot: "datasets").run() } throws: { "\($0)".contains("at least 19") }
+    // A calibration made before the rank rule has no leave-one-out bounds: refused under it.
+    var old = try AuditCalibration.make(clean)
+    old.leaveOneOutBound = nil
+    try RunOutputs.writeText(try RunJSON.encode(old), to: folder + "/old.json")
+    settings.calibration = folder + "/old.json"
+    #expect { try ManipulationAudit(settings: settings, datasetsRoot: "datasets").run() } throws: { "\($0)".contains("made before the rank rule") }
   }
 
   @Test func sweepExpandsEveryCombinationLambdaSlowest() throws {

@@ -112,6 +112,8 @@ public struct ManipulationSettings: Codable, Sendable, Equatable {
   /// The verdict's threshold on the score (the corrected p-value): the false-alarm rate the
   /// test allows on clean models (docs/METHODS.md §11.2).
   public var alpha = ManipulationSettings.defaultAlpha
+  /// How the verdict reads the score: ``VerdictRule/pValue`` (the default) or ``VerdictRule/rank``.
+  public var rule = VerdictRule.pValue
   /// Tabular models: also the black-box statistics (``BlackBoxAudit``: surrogate gaps under
   /// LIME's and KernelSHAP's perturbations, LIME and KernelSHAP shares), which expose scaffolds.
   public var blackBox = false
@@ -127,6 +129,19 @@ public struct ManipulationSettings: Codable, Sendable, Equatable {
   public static func defaultMethods(spatial: Bool) -> [ExplanationMethod] {
     spatial ? [.gradCAM, .lrpTarget, .simpleGradTarget, .simpleGrad, .lrp] : [.simpleGrad, .gradTimesInput, .lrp, .integratedGradients]
   }
+}
+
+/// How `audit manipulation` turns the score into a verdict (docs/METHODS.md §11.2).
+public enum VerdictRule: String, Codable, Sendable, CaseIterable {
+  /// `manipulated` when the score (the smallest Holm-corrected p-value) is below alpha: exact
+  /// when clean models' statistics are normal, too many false alarms when their tails are heavier.
+  case pValue = "p"
+  /// `manipulated` when the rank p-value of the uncapped Bonferroni bound `m p_min` among the
+  /// calibration models' leave-one-out bounds (``AuditCalibration/rankP(_:leaveOneOut:)``) is at
+  /// most alpha: the
+  /// false-alarm rate holds for any distribution of clean models' statistics (they need only be
+  /// exchangeable), and needs at least `1 / alpha - 1` calibration models to flag anything.
+  case rank
 }
 
 /// One statistic of a suspect model and how far it lies from clean models.
@@ -165,8 +180,13 @@ public struct ManipulationReport: Codable, Sendable {
   /// The statistic that gave the score, and how many statistics were tested (`m`).
   public var scoreStatistic: String?
   public var statisticsTested: Int?
-  /// `alpha`: the verdict is `manipulated` when the score is below it.
+  /// `alpha`: the verdict is `manipulated` when the score (``VerdictRule/pValue``) is below it, or
+  /// the rank p-value (``VerdictRule/rank``) at most it.
   public var threshold: Double?
+  /// The rank p-value of the uncapped bound `m p_min` among the calibration models' leave-one-out
+  /// bounds (``AuditCalibration/rankP(_:leaveOneOut:)``; nil without a calibration or with one made
+  /// before the rank rule).
+  public var rankP: Double?
   /// `manipulated` (score below the threshold), `clean`, or `uncalibrated`.
   public var verdict: String
   /// The weights digest of the model measured (``Checkpoint/digest(of:)``).
@@ -188,7 +208,10 @@ public struct ManipulationReport: Codable, Sendable {
   /// Text: the verdict line, then one row per statistic.
   public func table() -> String {
     let head = score.map { s in
-      String(format: " (score %.3g = Holm-corrected p of %@ among %d statistics, threshold alpha %.3g)", s, scoreStatistic ?? "", statisticsTested ?? 0, threshold ?? .nan)
+      settings.rule == .rank
+        ? String(format: " (rank p %.3g of m p_min among the calibration's leave-one-out values; score %.3g = Holm-corrected p of %@ among %d statistics; threshold alpha %.3g)",
+          rankP ?? .nan, s, scoreStatistic ?? "", statisticsTested ?? 0, threshold ?? .nan)
+        : String(format: " (score %.3g = Holm-corrected p of %@ among %d statistics, threshold alpha %.3g)", s, scoreStatistic ?? "", statisticsTested ?? 0, threshold ?? .nan)
     }
     var lines = [
       "verdict: \(verdict)" + (head ?? " (no calibration: pass one made by `audit calibrate`)")
@@ -224,6 +247,10 @@ public struct AuditCalibration: Codable, Sendable, Equatable, CheckedDocument {
   public var statistics: [String: Reference]
   /// Each clean model's score (corrected p-value) against the others (leave-one-out).
   public var leaveOneOutP: [Double]
+  /// Each clean model's uncapped Bonferroni bound `m p_min` against the others (leave-one-out),
+  /// what the rank rule ranks a suspect among (``rankP(_:leaveOneOut:)``): the score caps it at 1,
+  /// and most clean models' scores are 1. Nil in a calibration made before the rank rule.
+  public var leaveOneOutBound: [Double]?
   /// The data the statistics were measured on (``ManipulationReport/dataSource``): a suspect is
   /// scored only on the same data.
   public var dataset: String
@@ -244,6 +271,10 @@ public struct AuditCalibration: Codable, Sendable, Equatable, CheckedDocument {
     guard Set(modelDigests).count == models.count else { throw bad("model_digests", modelDigests, "distinct models (a model counted twice)") }
     guard leaveOneOutP.count == models.count else { throw bad("leave_one_out_p", "\(leaveOneOutP.count) scores", "one per model (\(models.count))") }
     if let p = leaveOneOutP.first(where: { !($0 >= 0 && $0 <= 1) }) { throw bad("leave_one_out_p", p, "a p-value in [0, 1]") }
+    if let bounds = leaveOneOutBound {
+      guard bounds.count == models.count else { throw bad("leave_one_out_bound", "\(bounds.count) bounds", "one per model (\(models.count))") }
+      if let b = bounds.first(where: { !($0 >= 0 && $0.isFinite) }) { throw bad("leave_one_out_bound", b, "a finite number >= 0") }
+    }
     guard !statistics.isEmpty else { throw bad("statistics", "empty", "at least one statistic") }
     for (name, r) in statistics.sorted(by: { $0.key < $1.key }) {
       guard r.mean.isFinite else { throw bad("statistic '\(name)' mean", r.mean, "a finite number") }
@@ -281,6 +312,8 @@ public struct AuditCalibration: Codable, Sendable, Equatable, CheckedDocument {
     public var p: [String: Double]
     public var correctedP: [String: Double]
     public var score: Double
+    /// The uncapped Bonferroni bound `m p_min` (the score before its cap at 1).
+    public var bound: Double
     public var statistic: String
     public var tested: Int { p.count }
   }
@@ -295,7 +328,17 @@ public struct AuditCalibration: Codable, Sendable, Equatable, CheckedDocument {
     let corrected = AuditPValues.holm(p)
     return Scored(
       p: Dictionary(uniqueKeysWithValues: zip(names, p)), correctedP: Dictionary(uniqueKeysWithValues: zip(names, corrected)),
-      score: corrected[best], statistic: names[best])
+      score: corrected[best], bound: Double(names.count) * p[best], statistic: names[best])
+  }
+
+  /// The rank p-value of a suspect's uncapped bound `m p_min` (``Scored/bound``) among the
+  /// `leaveOneOut` bounds of `n` clean models: `(1 + #{i : leaveOneOut_i <= score}) / (n + 1)` (a
+  /// conformal p-value; small bounds are suspicious). If the suspect is one more clean model, exchangeable with the calibration models,
+  /// `P(rankP <= alpha) <= alpha` whatever the statistics' distribution; the leave-one-out scores are
+  /// measured against `n - 1` models and the suspect's against `n`, so it is approximate for small
+  /// `n`. Its smallest value is `1 / (n + 1)`.
+  public static func rankP(_ score: Double, leaveOneOut: [Double]) -> Double {
+    Double(1 + leaveOneOut.filter { $0 <= score }.count) / Double(leaveOneOut.count + 1)
   }
 
   /// The calibration's own score of `values` (see ``score(_:references:n:)``).
@@ -342,13 +385,14 @@ public struct AuditCalibration: Codable, Sendable, Equatable, CheckedDocument {
       }
     }
     let values = reports.map { Dictionary(uniqueKeysWithValues: $0.statistics.map { ($0.name, $0.value) }) }
-    let loo = values.indices.map { i -> Double in
+    let loo = values.indices.map { i -> Scored? in
       var others = values
       others.remove(at: i)
-      return score(values[i], references: references(others), n: others.count)?.score ?? 1
+      return score(values[i], references: references(others), n: others.count)
     }
     return AuditCalibration(
-      architecture: reports[0].architecture, models: reports.map(\.settings.model), statistics: references(values), leaveOneOutP: loo,
+      architecture: reports[0].architecture, models: reports.map(\.settings.model), statistics: references(values),
+      leaveOneOutP: loo.map { $0?.score ?? 1 }, leaveOneOutBound: loo.map { $0?.bound ?? .greatestFiniteMagnitude },
       dataset: reports[0].dataSource, modelDigests: reports.map { $0.modelDigest! })
   }
 
@@ -430,12 +474,21 @@ public struct ManipulationAudit: Sendable {
 
   /// Measures the statistics and, with a calibration, scores them.
   public func run() throws -> ManipulationReport {
+    guard settings.alpha > 0, settings.alpha < 1 else { throw TrainingError("alpha must lie between 0 and 1, got \(settings.alpha)", settings: ["alpha"]) }
+    // A calibration the rule cannot use is refused before anything is measured.
+    let calibration = try settings.calibration.map(AuditCalibration.load)
+    if settings.rule == .rank, let calibration, calibration.leaveOneOutBound == nil {
+      throw TrainingError("the calibration \(settings.calibration!) was made before the rank rule (no leave_one_out_bound): make it again with audit calibrate", settings: ["rule"])
+    }
+    if settings.rule == .rank, let calibration, 1 / Double(calibration.models.count + 1) > settings.alpha {
+      throw TrainingError(
+        "the rank rule cannot reach alpha \(settings.alpha) with \(calibration.models.count) calibration models (its smallest p-value is 1/\(calibration.models.count + 1)): calibrate on at least \(Int((1 / settings.alpha).rounded(.up)) - 1)",
+        settings: ["rule", "alpha"])
+    }
     let (model, data, source) = try SanityCheck.load(
       settings.model, data: settings.data, count: settings.count, datasetsRoot: datasetsRoot, observer: observer)
     guard settings.noise > 0, settings.noise.isFinite else { throw TrainingError("the weight noise must be positive, got \(settings.noise)", settings: ["noise"]) }
     guard settings.beta > 0, settings.beta.isFinite else { throw TrainingError("beta must be positive, got \(settings.beta)", settings: ["beta"]) }
-    guard settings.alpha > 0, settings.alpha < 1 else { throw TrainingError("alpha must lie between 0 and 1, got \(settings.alpha)", settings: ["alpha"]) }
-    let calibration = try settings.calibration.map(AuditCalibration.load)
     var reference: Model?
     if let path = settings.reference {
       guard FileManager.default.fileExists(atPath: path) else { throw TrainingError("no checkpoint at \(path)", settings: ["reference"]) }
@@ -488,7 +541,10 @@ public struct ManipulationAudit: Sendable {
     if let scored {
       (report.score, report.scoreStatistic, report.statisticsTested) = (scored.score, scored.statistic, scored.tested)
       report.threshold = settings.alpha
-      report.verdict = scored.score < settings.alpha ? "manipulated" : "clean"
+      let rankP = calibration.leaveOneOutBound.map { AuditCalibration.rankP(scored.bound, leaveOneOut: $0) }
+      report.rankP = rankP
+      let flagged = settings.rule == .rank ? rankP! <= settings.alpha : scored.score < settings.alpha
+      report.verdict = flagged ? "manipulated" : "clean"
     }
     return report
   }
