@@ -20,7 +20,7 @@ uniform 3x224x224 inputs, labels `i % 1000`, Adam lr 1e-4 over every trained ten
       [--warmup 1] [--batch 2] [--json]
 
 Output: one JSON line with `zoo_plain_step_ms`, `zoo_gradcam_location_step_ms` and
-`peak_rss_mb` (the process's peak resident memory). Without torch: a one-line reason on stderr
+`peak_rss_mb` (the process's peak resident memory since its exec, VmHWM). Without torch: a one-line reason on stderr
 and exit status 3.
 """
 import argparse
@@ -49,6 +49,20 @@ def parse_args():
   if args.threads < 1 or args.iterations < 1 or args.warmup < 0 or args.batch < 1:
     p.error("--threads, --iterations and --batch must be positive, --warmup not negative")
   return args
+
+
+def peak_resident_mib():
+  """This process's peak resident memory since its exec, MiB (VmHWM). Not ru_maxrss: Linux carries
+  the maximum over exec, so a peer started by a large `modelfool bench` process would report the
+  parent's resident size at the fork."""
+  try:
+    with open("/proc/self/status") as status:
+      for line in status:
+        if line.startswith("VmHWM:"):
+          return int(line.split()[1]) / 1024
+  except OSError:
+    pass
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def fail(message):
@@ -217,7 +231,7 @@ def main():
     return {
         "peer": "torch", "torch_version": torch.__version__, "arch": args.arch, "threads": args.threads,
         "batch": args.batch, "zoo_plain_step_ms": round(plain, 2), "zoo_gradcam_location_step_ms": round(gradcam, 2),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(peak_resident_mib(), 1),
     }
 
   return print_result("torch zoo peer", measure)
