@@ -132,3 +132,12 @@ public func randomizeBatchNorms(_ model: Model, seed: UInt64) {
   }
   model.setTraining(false)
 }
+
+/// LRP with epsilon 1e-9 everywhere on two seeded 32x32 RGB images: each image's input relevance
+/// summed, the logit it explains, and the relevance's shape. With zero biases the sums equal the
+/// logits (conservation); compare them with ``closeness(_:_:rtol:atol:)``.
+public func lrpRelevanceSums(_ model: Model) throws -> (sums: Tensor, logits: Tensor, shape: [Int]) {
+  let x = randomTensor([2, 3, 32, 32], seed: 1, low: 0, high: 1)
+  let (r, logits, classes) = try LRP.relevance(model: model, input: x, classes: nil, composite: .uniform(.epsilon(1e-9)))
+  return (r.reshaped([2, -1]).sum(alongAxis: 1), logits.gathered(rowIndices: classes), r.shape)
+}
