@@ -122,3 +122,25 @@ struct GraphMemoryTests {
     #expect(seed.scalars == [1, 1, 1])
   }
 }
+
+/// Tensor buffers of 32 MiB or more are kept for the next tensor of the same size (no page faults
+/// for a step that makes the same sizes again); smaller ones are left to the allocator.
+@Suite("Large buffer reuse", .serialized)
+struct LargeBufferReuseTests {
+  @Test func aFreedLargeBufferServesTheNextTensorOfItsSize() {
+    let count = 10 << 20  // 40 MiB of Float
+    var first: UnsafeMutablePointer<Float>?
+    do {
+      let t = Tensor.zeros([count])
+      first = t.storage.pointer
+      #expect(t.scalars.allSatisfy { $0 == 0 })
+    }
+    let again = Tensor.zeros([count])
+    #expect(again.storage.pointer == first)
+    // The reused buffer is written like a new one: zeros, not the old values.
+    #expect(again.scalars.allSatisfy { $0 == 0 })
+    let other = Tensor.ones([count + 16])
+    #expect(other.storage.pointer != first)
+    #expect(other.scalars.allSatisfy { $0 == 1 })
+  }
+}
