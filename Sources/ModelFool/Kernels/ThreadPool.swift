@@ -16,10 +16,11 @@ import Synchronization
 /// OpenBLAS runs on one thread (set before the first GEMM and by ``EngineThreads/set(_:)``): its
 /// own thread server spins in `sched_yield` between calls (16% of a 2-thread profile, more time
 /// than the pool's kernels), and it would run wide while the pool does. The pool splits the
-/// GEMM work instead: convolutions per image (forward, input gradient) and the weight gradient
-/// per block of input channels (images in order). Each block stays above OpenBLAS's small-
-/// matrix threshold, and OpenBLAS's blocked path computes an element of C the same way whatever
-/// the M and N around it (it never splits K), so the split does not change results either.
+/// GEMM work instead: convolutions per image (forward, input gradient), the weight gradient per
+/// block of input channels (images in order) and large matrix products per block of the output
+/// (``splitGEMM``). OpenBLAS's bits for an element of C depend on the M and N of the call around
+/// it (measured: 4-10% of the elements differ between one call and the same product in blocks),
+/// so these blocks are fixed by the shape, never by the thread count.
 public enum EngineThreads {
   private static let configured = Atomic<Int>(0)
 

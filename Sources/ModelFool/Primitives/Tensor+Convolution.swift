@@ -143,10 +143,10 @@ extension Tensor {
       let transposed = UnsafeMutablePointer<Float>.allocate(capacity: groups * kk * og)
       defer { transposed.deallocate() }
       // Split over the input channels of a group (rows of the result); each chunk adds the images
-      // up in order, so every element gets the serial sum. Chunks stay above OpenBLAS's small-
-      // matrix kernels (M*N*K > 1e6), so a row's arithmetic does not change with the split.
+      // up in order. OpenBLAS's bits for a row depend on the rows around it in the call, so the
+      // chunks depend on the shape only (at most 8), never on the thread count.
       let taps = geometry.kh * geometry.kw
-      let chunks = Swift.max(1, Swift.min(EngineThreads.count, cg, kk * og * plane / gemmSplitMinimum))
+      let chunks = Swift.max(1, Swift.min(8, cg, kk * og * plane / gemmSplitMinimum))
       parallelChunks(chunks, work: chunks > 1 ? Int.max : 0) { part in
         for chunk in part {
           let c0 = cg * chunk / chunks, c1 = cg * (chunk + 1) / chunks, rows = (c1 - c0) * taps

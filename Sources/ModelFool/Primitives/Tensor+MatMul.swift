@@ -60,8 +60,8 @@ extension Tensor {
 /// dense layer's product (VGG-19's first one reads a 392 MiB weight matrix for every pass) would
 /// otherwise run on one core, OpenBLAS being pinned to one thread. The blocks depend on the shape
 /// only (at most 8, of at least 64 rows or columns, for products of at least 2^21
-/// multiply-adds), and OpenBLAS computes an element of C the same way whatever the M and N around
-/// it, so the result does not depend on the thread count.
+/// multiply-adds), so the result does not depend on the thread count (OpenBLAS's bits for an
+/// element do depend on the M and N of the call around it).
 func splitGEMM(
   transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
   a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int
