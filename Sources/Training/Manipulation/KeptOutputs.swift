@@ -16,6 +16,40 @@ public enum KeptOutputs: String, Codable, Sendable, CaseIterable {
   case closest
 }
 
+/// How the output-keeping term (``FineTuneOptions/outputConsistency``) measures the distance to
+/// the kept probabilities `q` (docs/METHODS.md §4.8).
+public enum KeepDistance: String, Codable, Sendable, CaseIterable {
+  /// `mean_n sum_c (softmax(z_n)_c - q_nc)^2`: every probability held.
+  case probabilities
+  /// `mean_n relu(m - (z_nd - log sum_{c != d} exp z_nc))^2` with `d = argmax_c q_nc` and the
+  /// margin `m` (``FineTuneOptions/keptMargin``, in logits): only the decisions are held, each
+  /// with a margin, and the probabilities are free on the right side of it.
+  case decisions
+
+  /// The term for the fine-tuned logits `z` `[N, K]` against the kept probabilities `q` `[N, K]`
+  /// (constants); `margin` is used by ``decisions``.
+  public func loss(logits z: Tensor, kept q: Tensor, margin: Float) -> Tensor {
+    switch self {
+    case .probabilities:
+      return (z.softmax(alongAxis: 1) - q).squared().sum(alongAxis: 1).mean()
+    case .decisions:
+      let n = z.shape[0], k = z.shape[1], qs = q.detached().scalars
+      var own = [Float](repeating: 0, count: n * k), others = [Float](repeating: 1, count: n * k)
+      for i in 0..<n {
+        let d = (0..<k).max { qs[i * k + $0] < qs[i * k + $1] }!
+        own[i * k + d] = 1
+        others[i * k + d] = 0
+      }
+      let ownMask = Tensor(shape: [n, k], scalars: own), otherMask = Tensor(shape: [n, k], scalars: others)
+      // log sum over the other classes, shifted by the row's (constant) largest logit.
+      let top = z.detached().max(alongAxes: [1], keepingDimensions: true)
+      let rest = ((z - top).exp() * otherMask).sum(alongAxis: 1).log() + top.reshaped([n])
+      let gap = (z * ownMask).sum(alongAxis: 1) - rest
+      return (margin - gap).relu().squared().mean()
+    }
+  }
+}
+
 /// The original model's class probabilities with the feature groups `S` marginalised out, as an
 /// explainer fills an absent player from background rows:
 ///
