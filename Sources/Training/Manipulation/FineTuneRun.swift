@@ -289,6 +289,10 @@ public struct DecisionAgreement: Codable, Sendable, Equatable {
   /// The share of rows on which both models decide alike.
   public var agreement: Float
 
+  public init(rows: Int, originalAccuracy: Float, fooledAccuracy: Float, agreement: Float) {
+    (self.rows, self.originalAccuracy, self.fooledAccuracy, self.agreement) = (rows, originalAccuracy, fooledAccuracy, agreement)
+  }
+
   /// Both models' decisions on every row of `data`, in batches of 4,096, without a graph.
   public init(fooled: Model, original: Model, on data: Dataset) {
     var same = 0, hitsOriginal = 0, hitsFooled = 0
