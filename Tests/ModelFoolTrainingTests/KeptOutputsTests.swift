@@ -125,6 +125,12 @@ struct KeptOutputsTests {
     let zv = Tensor(shape: [2, 2], scalars: [2, 0, 0, 1]).variable()
     let g = gradients(of: KeepDistance.decisions.loss(logits: zv, kept: q, margin: 1), withRespectTo: [zv])[0].scalars
     #expect(g.count == 4 && abs(g[0]) < 1e-6 && abs(g[1]) < 1e-6 && abs(g[2] + 2) < 1e-5 && abs(g[3] - 2) < 1e-5)
+    // A kept class far ahead (exp of the other logit minus the top underflows): no term, and a
+    // zero gradient rather than NaN.
+    let far = Tensor(shape: [1, 2], scalars: [200, 0]).variable(), farKept = Tensor(shape: [1, 2], scalars: [1, 0])
+    let farLoss = KeepDistance.decisions.loss(logits: far, kept: farKept, margin: 1)
+    #expect(farLoss.scalar == 0)
+    #expect(gradients(of: farLoss, withRespectTo: [far])[0].scalars == [0, 0])
   }
 
   /// The further kept rows: `keptRows` reference rows drawn per step (the same for a step and

@@ -33,17 +33,20 @@ public enum KeepDistance: String, Codable, Sendable, CaseIterable {
     case .probabilities:
       return (z.softmax(alongAxis: 1) - q).squared().sum(alongAxis: 1).mean()
     case .decisions:
-      let n = z.shape[0], k = z.shape[1], qs = q.detached().scalars
+      let n = z.shape[0], k = z.shape[1], qs = q.detached().scalars, zs = z.detached().scalars
       var own = [Float](repeating: 0, count: n * k), others = [Float](repeating: 1, count: n * k)
+      var shift = [Float](repeating: 0, count: n)
       for i in 0..<n {
         let d = (0..<k).max { qs[i * k + $0] < qs[i * k + $1] }!
         own[i * k + d] = 1
         others[i * k + d] = 0
+        shift[i] = (0..<k).filter { $0 != d }.map { zs[i * k + $0] }.max() ?? 0
       }
       let ownMask = Tensor(shape: [n, k], scalars: own), otherMask = Tensor(shape: [n, k], scalars: others)
-      // log sum over the other classes, shifted by the row's (constant) largest logit.
-      let top = z.detached().max(alongAxes: [1], keepingDimensions: true)
-      let rest = ((z - top).exp() * otherMask).sum(alongAxis: 1).log() + top.reshaped([n])
+      // log sum over the other classes, shifted by their (constant) largest logit: the sum is at
+      // least 1, so neither it nor its logarithm's gradient overflows however far the kept class leads.
+      let m = Tensor(shape: [n, 1], scalars: shift)
+      let rest = ((z - m).exp() * otherMask).sum(alongAxis: 1).log() + m.reshaped([n])
       let gap = (z * ownMask).sum(alongAxis: 1) - rest
       return (margin - gap).relu().squared().mean()
     }
