@@ -44,10 +44,11 @@ public enum KeepDistance: String, Codable, Sendable, CaseIterable {
       }
       let ownMask = Tensor(shape: [n, k], scalars: own), otherMask = Tensor(shape: [n, k], scalars: others)
       // log sum over the other classes, shifted by their (constant) largest logit: the sum is at
-      // least 1, so neither it nor its logarithm's gradient overflows however far the kept class leads.
+      // least 1, and the kept class's entry is zeroed before exp and after it, so
+      // nothing overflows however far the kept class leads.
       let m = Tensor(shape: [n, 1], scalars: shift)
-      let rest = ((z - m).exp() * otherMask).sum(alongAxis: 1).log() + m.reshaped([n])
-      let gap = (z * ownMask).sum(alongAxis: 1) - rest
+      let logRest = (((z - m) * otherMask).exp() * otherMask).sum(alongAxis: 1).log() + m.reshaped([n])
+      let gap = (z * ownMask).sum(alongAxis: 1) - logRest
       return (margin - gap).relu().squared().mean()
     }
   }
