@@ -44,7 +44,7 @@ public enum ConvBenchmark {
     Shape("effnet 1x1 240->40 28", n: 4, c: 240, size: 28, o: 40, k: 1),
     Shape("effnet 1x1 320->1280 7", n: 4, c: 320, size: 7, o: 1280, k: 1),
     // The paper's networks at batch 2: VGG-19's 3x3 convolutions, one per resolution, and
-    // ResNet-50's stem and a bottleneck of its first stage.
+    // ResNet-50's stem, a bottleneck of its first stage and the strided 1x1 of its second.
     Shape("vgg19 3x3 64->64 224", n: 2, c: 64, size: 224, o: 64, k: 3, pad: 1),
     Shape("vgg19 3x3 128->128 112", n: 2, c: 128, size: 112, o: 128, k: 3, pad: 1),
     Shape("vgg19 3x3 256->256 56", n: 2, c: 256, size: 56, o: 256, k: 3, pad: 1),
@@ -54,6 +54,7 @@ public enum ConvBenchmark {
     Shape("resnet50 1x1 256->64 56", n: 2, c: 256, size: 56, o: 64, k: 1),
     Shape("resnet50 3x3 64->64 56", n: 2, c: 64, size: 56, o: 64, k: 3, pad: 1),
     Shape("resnet50 1x1 64->256 56", n: 2, c: 64, size: 56, o: 256, k: 1),
+    Shape("resnet50 1x1 256->512 s2 56", n: 2, c: 256, size: 56, o: 512, k: 1, stride: 2),
   ]
 
   public struct Row: Sendable {

@@ -29,6 +29,7 @@ struct ConvolutionKernelsTests {
     Case(input: [17, 16, 9, 9], weight: [16, 1, 5, 5], groups: 16, geometry: ConvGeometry(kernel: (5, 5), padding: (2, 2))),
     Case(input: [17, 24, 7, 9], weight: [40, 24, 1, 1], groups: 1, geometry: ConvGeometry(kernel: (1, 1))),
     Case(input: [3, 8, 14, 14], weight: [48, 8, 1, 1], groups: 1, geometry: ConvGeometry(kernel: (1, 1))),
+    Case(input: [3, 16, 7, 7], weight: [64, 16, 1, 1], groups: 1, geometry: ConvGeometry(kernel: (1, 1))),
   ]
 
   static func withOwnKernels<R>(_ own: Bool, _ body: () throws -> R) rethrows -> R {
@@ -107,7 +108,8 @@ struct ConvolutionKernelsTests {
 
   /// Dense weight gradients on oneDNN with batches that are not multiples of the 4-image calls
   /// (7: calls of images {0,2,4,6} and {1,3,5}; 9: {0,4,8}, {2,6}, {1,3,5,7}; 13; 6), stride 1 and
-  /// 2, symmetric, asymmetric and no padding, a dilated 3x2 kernel.
+  /// 2, symmetric, asymmetric and no padding, a dilated 3x2 kernel; 64 and 96 output channels,
+  /// whose calls take half the channels each (batches of one call and of two).
   static let weightGradientCases: [Case] = [
     Case(input: [7, 16, 9, 9], weight: [8, 16, 3, 3], groups: 1, geometry: ConvGeometry(kernel: (3, 3), padding: (1, 1))),
     Case(input: [9, 24, 10, 7], weight: [16, 24, 3, 3], groups: 1,
@@ -115,6 +117,8 @@ struct ConvolutionKernelsTests {
     Case(input: [13, 16, 9, 9], weight: [8, 16, 3, 3], groups: 1, geometry: ConvGeometry(kernel: (3, 3), stride: (2, 2))),
     Case(input: [6, 16, 11, 11], weight: [4, 16, 3, 2], groups: 1,
       geometry: ConvGeometry(kernel: (3, 2), padding: (2, 1), dilation: (2, 1))),
+    Case(input: [3, 16, 9, 9], weight: [64, 16, 3, 3], groups: 1, geometry: ConvGeometry(kernel: (3, 3), padding: (1, 1))),
+    Case(input: [7, 16, 8, 9], weight: [96, 16, 3, 3], groups: 1, geometry: ConvGeometry(kernel: (3, 3), stride: (2, 2), padding: (1, 1))),
   ]
 
   /// The weight gradient oneDNN computes in calls of at most 4 images, partials added by halves,

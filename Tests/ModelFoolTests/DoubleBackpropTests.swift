@@ -100,4 +100,47 @@ struct GraphMemoryTests {
     // Second order through the kept mask and weight: d/dw sum(dy/dx) = 2 (two unmasked entries).
     #expect(gradients(of: g[0].sum(), withRespectTo: [w])[0].scalars == [2])
   }
+
+  /// A gradient that several paths add up is summed in its own buffer when nothing else shares
+  /// it (no recording), with the same values as the recorded sum: x read by three products and by
+  /// itself twice (`x + x`, whose two terms share one buffer), hand-computed; the buffer kept by
+  /// the caller's seed is never written.
+  @Test func gradientsOfSeveralPathsAddUp() {
+    let x = Tensor(shape: [3], scalars: [1, -2, 0.5]).variable()
+    let a = Tensor(shape: [3], scalars: [2, 3, -1]), b = Tensor(shape: [3], scalars: [0.25, -4, 8])
+    func f(_ x: Tensor) -> Tensor { (x * a).sum() + (x * b).sum() + (x + x).sum() + (x * x).sum() }
+    // d/dx = a + b + 2 + 2x
+    let expected: [Float] = [2 + 0.25 + 2 + 2, 3 - 4 + 2 - 4, -1 + 8 + 2 + 1]
+    let plain = gradients(of: f(x), withRespectTo: [x])[0]
+    let recorded = gradients(of: f(x), withRespectTo: [x], createGraph: true)[0]
+    #expect(plain.scalars == expected)
+    #expect(recorded.scalars == expected)
+    let seed = Tensor(shape: [3], scalars: [1, 1, 1])
+    let y = x * 1
+    let g = gradients(of: y + y, withRespectTo: [x], seed: seed)[0]
+    #expect(g.scalars == [2, 2, 2])
+    #expect(seed.scalars == [1, 1, 1])
+  }
+}
+
+/// Tensor buffers of 32 MiB or more are kept for the next tensor of the same size (no page faults
+/// for a step that makes the same sizes again); smaller ones are left to the allocator.
+@Suite("Large buffer reuse", .serialized)
+struct LargeBufferReuseTests {
+  @Test func aFreedLargeBufferServesTheNextTensorOfItsSize() {
+    let count = 10 << 20  // 40 MiB of Float
+    var first: UnsafeMutablePointer<Float>?
+    do {
+      let t = Tensor.zeros([count])
+      first = t.storage.pointer
+      #expect(t.scalars.allSatisfy { $0 == 0 })
+    }
+    let again = Tensor.zeros([count])
+    #expect(again.storage.pointer == first)
+    // The reused buffer is written like a new one: zeros, not the old values.
+    #expect(again.scalars.allSatisfy { $0 == 0 })
+    let other = Tensor.ones([count + 16])
+    #expect(other.storage.pointer != first)
+    #expect(other.scalars.allSatisfy { $0 == 1 })
+  }
 }

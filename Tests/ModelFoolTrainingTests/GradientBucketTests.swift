@@ -50,7 +50,7 @@ struct GradientBucketTests {
       let model = base.deepCopy()
       let ranks = MirroredRanks(bucketBytes: bucketBytes)
       _ = try FineTuner.train(
-        model, original: base.deepCopy(), on: data, monitor: data.subset(Array(0..<8)), options: options, communicator: ranks)
+        model, original: FrozenOriginal(base.deepCopy()), on: data, monitor: data.subset(Array(0..<8)), options: options, communicator: ranks)
       return (model.trainableParameters().map(\.value.scalars), ranks.started)
     }
     let whole = try run(bucketBytes: 1 << 30)

@@ -92,7 +92,13 @@ public func gradients(
         shapeCheck(
           ig.shape == input.shape,
           "internal: VJP of \(node.name) returned shape \(ig.shape) for input \(input.shape)")
-        if let existing = grads[cid] { grads[cid] = existing + ig } else { grads[cid] = ig }
+        // Without recording, a sum whose buffer no other tensor shares takes the next term in place.
+        if var existing = grads.removeValue(forKey: cid) {
+          if createGraph || !existing.addInPlaceIfUnshared(ig) { existing = existing + ig }
+          grads[cid] = existing
+        } else {
+          grads[cid] = ig
+        }
       }
     }
   }
@@ -108,4 +114,18 @@ public func valueWithGradient(
   let vars = inputs.map { $0.requiresGradient ? $0 : $0.variable() }
   let y = f(vars)
   return (y, gradients(of: y, withRespectTo: vars, createGraph: createGraph))
+}
+
+extension Tensor {
+  /// Adds `other` (of the same shape) into this tensor's own buffer, when no other tensor shares the
+  /// buffer and this one is no graph value; returns false (and changes nothing) otherwise. Each
+  /// element is `self[i] + other[i]`, as `self + other` computes it.
+  mutating func addInPlaceIfUnshared(_ other: Tensor) -> Bool {
+    guard node == nil, shape == other.shape, isKnownUniquelyReferenced(&storage) else { return false }
+    let d = storage.pointer, s = other.storage.pointer
+    parallelChunks(count, work: count) { part in
+      for i in part { d[i] += s[i] }
+    }
+    return true
+  }
 }

@@ -18,7 +18,9 @@ import Synchronization
 /// backward-data cut it into calls of `max(1, n / 8)` consecutive images; backward-weights into
 /// the leaves of a ``SummationTree``, each call into its own partial gradient, the partials added
 /// by the tree, so that a batch's weight gradient is the sum of its even and odd images' (what two
-/// data-parallel ranks compute before their allreduce adds them).
+/// data-parallel ranks compute before their allreduce adds them). A leaf's weight gradient is cut
+/// further by output channels (``weightGradientSlices(outputs:groups:)``, a function of the shape
+/// only), so that a batch of one leaf still gives the pool two calls.
 public enum ConvolutionKernels {
   private static let oneDNN = Atomic<Bool>(ProcessInfo.processInfo.environment["MODELFOOL_CONV_KERNELS"] != "own")
 
@@ -48,6 +50,15 @@ public enum ConvolutionKernels {
   /// process's. 4 keeps the calls as large as the forward pass's at batch 32.
   static let weightGradientLeaf = 4
 
+  /// The output channels of each backward-weights call: halves from 64 channels on (each a
+  /// multiple of 16, oneDNN's widest channel block), else all. The output channels of one weight
+  /// gradient element come from one slice, whose sums run over the same images and pixels as a
+  /// call over all channels: the cut depends on the shape only, never on the thread count.
+  static func weightGradientSlices(outputs o: Int, groups: Int) -> [Range<Int>] {
+    guard groups == 1, o >= 64, o % 32 == 0 else { return [0..<o] }
+    return [0..<(o / 2), (o / 2)..<o]
+  }
+
   /// The images of the oneDNN calls of `pass` on a batch of `n`.
   static func calls(_ pass: OneDNNConvolution.Pass, images n: Int) -> [ImageSet] {
     if pass == .backwardWeights { return SummationTree(images: n, leaf: weightGradientLeaf).leaves }
@@ -67,11 +78,13 @@ public enum ConvolutionKernels {
     guard useOneDNN, let layout = prefersOneDNN(pass, channels: c, outputs: o, groups: groups, geometry: geometry) else { return false }
     let tree = pass == .backwardWeights ? SummationTree(images: n, leaf: weightGradientLeaf) : nil
     let sets = tree?.leaves ?? calls(pass, images: n)
+    let slices = tree == nil ? [0..<o] : weightGradientSlices(outputs: o, groups: groups)
+    let sliced = slices[0].count
     var primitives: [ImageSet.Shape: OneDNNConvolution] = [:]
     for shape in Set(sets.map(\.shape)) {
       guard let p = cached(Key(
-        pass: pass, input: [shape.count, c, h, w], weight: weight, output: [shape.count, o, oh, ow], geometry: geometry,
-        groups: groups, imageStride: shape.stride, layout: layout))
+        pass: pass, input: [shape.count, c, h, w], weight: [sliced] + weight.dropFirst(), output: [shape.count, sliced, oh, ow],
+        geometry: geometry, groups: groups, imageStride: shape.stride, outputChannels: o, layout: layout))
       else { return false }
       primitives[shape] = p
     }
@@ -91,10 +104,13 @@ public enum ConvolutionKernels {
     let partials = UnsafeMutablePointer<Float>.allocate(capacity: (sets.count - 1) * size)
     defer { partials.deallocate() }
     func partial(_ leaf: Int) -> UnsafeMutablePointer<Float> { leaf == 0 ? out : partials + (leaf - 1) * size }
-    imageJobs(sets.count, flops: flops) { jobs, _ in
+    let (slicePlane, sliceWeights) = (oh * ow, size / o)
+    imageJobs(sets.count * slices.count, flops: flops) { jobs, _ in
       for j in jobs {
-        let s = sets[j]
-        primitives[s.shape]!.run(a + s.first * xPlane, b + s.first * yPlane, into: partial(j))
+        let (s, slice) = (sets[j / slices.count], slices[j % slices.count])
+        primitives[s.shape]!.run(
+          a + s.first * xPlane, b + s.first * yPlane + slice.lowerBound * slicePlane,
+          into: partial(j / slices.count) + slice.lowerBound * sliceWeights)
       }
     }
     tree.add(size: size, partial)
@@ -111,9 +127,10 @@ public enum ConvolutionKernels {
       let (oh, ow) = geometry.outputSize(h: h, w: w)
     else { return nil }
     let first = calls(pass, images: n)[0].shape
+    let sliced = pass == .backwardWeights ? weightGradientSlices(outputs: o, groups: groups)[0].count : o
     return cached(Key(
-      pass: pass, input: [first.count, c, h, w], weight: weight, output: [first.count, o, oh, ow], geometry: geometry,
-      groups: groups, imageStride: first.stride, layout: layout))?.implementation
+      pass: pass, input: [first.count, c, h, w], weight: [sliced] + weight.dropFirst(), output: [first.count, sliced, oh, ow],
+      geometry: geometry, groups: groups, imageStride: first.stride, outputChannels: o, layout: layout))?.implementation
   }
 
   struct Key: Hashable {
@@ -123,6 +140,8 @@ public enum ConvolutionKernels {
     let groups: Int
     /// Images of a call lie this many images apart in the batch.
     let imageStride: Int
+    /// Output channels of an image in the batch (more than the call's when it takes a slice).
+    let outputChannels: Int
     let layout: Layout
   }
 
@@ -136,7 +155,8 @@ public enum ConvolutionKernels {
       if cache.count >= 512 { cache.removeAll() }
       let made = try? OneDNNConvolution(
         pass: key.pass, input: key.input, weight: key.weight, output: key.output, geometry: key.geometry,
-        groups: key.groups, blocked: key.layout == .blocked, threads: 1, imageStride: key.imageStride)
+        groups: key.groups, blocked: key.layout == .blocked, threads: 1, imageStride: key.imageStride,
+        outputChannels: key.outputChannels)
       // Only the kernels measured: JIT kernels on the blocked layouts, the JIT GEMM on NCHW;
       // reference fallbacks are slower than ours.
       let measured: (String) -> Bool = { name in

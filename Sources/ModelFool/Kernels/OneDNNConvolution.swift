@@ -25,9 +25,11 @@ public final class OneDNNConvolution: @unchecked Sendable {
 
   /// Input `[n, c, h, w]`, weight `[o, c / groups, kh, kw]`, output `[n, o, oh, ow]`. The `n`
   /// images of input and output lie `imageStride` images apart in the caller's buffers (1: packed).
+  /// `outputChannels` (at least `o`; nil: `o`): the channels of an output image in the caller's
+  /// buffer, of which the call reads or writes the first `o` (a slice, at the pointer it is given).
   public init(
     pass: Pass, input: [Int], weight: [Int], output: [Int], geometry g: ConvGeometry, groups: Int,
-    blocked: Bool, threads: Int, imageStride: Int = 1
+    blocked: Bool, threads: Int, imageStride: Int = 1, outputChannels: Int? = nil
   ) throws {
     self.pass = pass
     self.threads = threads
@@ -82,7 +84,7 @@ public final class OneDNNConvolution: @unchecked Sendable {
 
     // The caller's (plain) descriptors, in `run`'s order.
     let plainX = try batchDesc(input, imageStride: imageStride), plainW = try memoryDesc(weightDims, weightTag)
-    let plainY = try batchDesc(output, imageStride: imageStride)
+    let plainY = try batchDesc(output, imageStride: imageStride, channels: max(outputChannels ?? output[1], output[1]))
     let user: [dnnl_memory_desc_t], arguments: [Int32]
     switch pass {
     case .forward: (user, arguments) = ([plainX, plainW, plainY], [DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST])
@@ -247,13 +249,16 @@ private func memoryDesc(_ dims: [Int], _ tag: dnnl_format_tag_t) throws -> dnnl_
   return md
 }
 
-/// NCHW `dims` whose images lie `imageStride` images apart.
-private func batchDesc(_ dims: [Int], imageStride: Int) throws -> dnnl_memory_desc_t {
-  guard imageStride != 1 else { return try memoryDesc(dims, dnnl_nchw) }
-  var md = dnnl_memory_desc_t()
+/// NCHW `dims` whose images lie `imageStride` images of `channels` channels (nil: `dims[1]`) apart.
+private func batchDesc(_ dims: [Int], imageStride: Int, channels: Int? = nil) throws -> dnnl_memory_desc_t {
   let (c, h, w) = (dims[1], dims[2], dims[3])
-  let d = dims.map { Int64($0) }, strides = [imageStride * c * h * w, h * w, w, 1].map { Int64($0) }
-  try check(dnnl_memory_desc_init_by_strides(&md, 4, d, dnnl_f32, strides), "memory descriptor \(dims) every \(imageStride) images")
+  let planes = channels ?? c
+  guard imageStride != 1 || planes != c else { return try memoryDesc(dims, dnnl_nchw) }
+  var md = dnnl_memory_desc_t()
+  let d = dims.map { Int64($0) }, strides = [imageStride * planes * h * w, h * w, w, 1].map { Int64($0) }
+  try check(
+    dnnl_memory_desc_init_by_strides(&md, 4, d, dnnl_f32, strides),
+    "memory descriptor \(dims) every \(imageStride) images of \(planes) channels")
   return md
 }
 

@@ -27,11 +27,11 @@ extension Tensor {
     let outShape = batched ? [batch, m, n] : [m, n]
     let r = Tensor.build(shape: outShape) { out in
       for i in 0..<batch {
-        gemm(
+        splitGEMM(
           transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
           a: a.storage.pointer + i * ar * ac, lda: ac,
           b: b.storage.pointer + i * br * bc, ldb: bc,
-          c: out + i * m * n, ldc: n, beta: 0)
+          c: out + i * m * n, ldc: n)
       }
     }
     return record("matmul", r, inputs: [a, b]) { g in
@@ -52,6 +52,40 @@ extension Tensor {
         gb = !wantsGradient(b, input: 1) ? nil : matmul(g, a, transposeA: true, transposeB: true)
       }
       return [ga, gb]
+    }
+  }
+}
+
+/// `C = op(A) op(B)` cut into blocks of C's longer side that the engine's threads share: a
+/// dense layer's product (VGG-19's first one reads a 392 MiB weight matrix for every pass) would
+/// otherwise run on one core, OpenBLAS being pinned to one thread. The blocks depend on the shape
+/// only (at most 8, of at least 64 rows or columns, for products of at least 2^21
+/// multiply-adds), and OpenBLAS computes an element of C the same way whatever the M and N around
+/// it, so the result does not depend on the thread count.
+func splitGEMM(
+  transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+  a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+  let byColumns = n >= m
+  let side = byColumns ? n : m
+  let blocks = m * n * k < 1 << 21 ? 1 : Swift.min(8, side / 64)
+  guard blocks > 1 else {
+    return gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, beta: 0)
+  }
+  parallelChunks(blocks, work: m * n * k, minimumWork: 0) { part in
+    for block in part {
+      let (lo, hi) = (side * block / blocks, side * (block + 1) / blocks)
+      if byColumns {
+        // Columns lo..<hi of op(B): columns of B, or rows of a transposed B.
+        gemm(
+          transposeA: transposeA, transposeB: transposeB, m: m, n: hi - lo, k: k, a: a, lda: lda,
+          b: b + (transposeB ? lo * ldb : lo), ldb: ldb, c: c + lo, ldc: ldc, beta: 0)
+      } else {
+        // Rows lo..<hi of op(A): rows of A, or columns of a transposed A.
+        gemm(
+          transposeA: transposeA, transposeB: transposeB, m: hi - lo, n: n, k: k, a: a + (transposeA ? lo : lo * lda), lda: lda,
+          b: b, ldb: ldb, c: c + lo * ldc, ldc: ldc, beta: 0)
+      }
     }
   }
 }

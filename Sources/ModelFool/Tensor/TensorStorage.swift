@@ -23,8 +23,9 @@ public final class TensorStorage: @unchecked Sendable {
   private static let peakBytes = Atomic<Int>(0)
 
   /// Bytes held by tensor storages now, and the most held at once since the last
-  /// ``resetPeakBytes()`` (what a step's tensors need, apart from the allocator's cached blocks,
-  /// which resident-memory figures include).
+  /// ``resetPeakBytes()`` (what a step's tensors need, apart from the allocator's cached blocks
+  /// and the large buffers kept for reuse (``LargeBufferCache``), which resident-memory figures
+  /// include).
   public static var bytes: (live: Int, peak: Int) {
     (liveBytes.load(ordering: .relaxed), peakBytes.load(ordering: .relaxed))
   }
@@ -45,8 +46,8 @@ public final class TensorStorage: @unchecked Sendable {
       peak = current
     }
     self.count = count
-    let raw = UnsafeMutableRawPointer.allocate(
-      byteCount: Swift.max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
+    let bytes = Swift.max(count, 1) * MemoryLayout<Float>.stride
+    let raw = LargeBufferCache.take(bytes) ?? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
     pointer = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
   }
 
@@ -73,7 +74,7 @@ public final class TensorStorage: @unchecked Sendable {
 
   deinit {
     Self.liveBytes.subtract(count * MemoryLayout<Float>.stride, ordering: .relaxed)
-    UnsafeMutableRawPointer(pointer).deallocate()
+    LargeBufferCache.give(UnsafeMutableRawPointer(pointer), bytes: Swift.max(count, 1) * MemoryLayout<Float>.stride)
   }
 }
 

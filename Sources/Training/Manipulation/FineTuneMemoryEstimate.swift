@@ -8,8 +8,9 @@ import ModelFool
 /// `bytes = 4 * (parameters * parameterCopies + activationsPerExample * batchSize * activationFactor) + overhead`
 ///
 /// - `parameters`: the model's trainable and buffer values; each is held ``parameterCopies``
-///   times (the fooled weights, the original model's, the gradient, Adam's two moments and the
-///   gradient of the double-backprop graph).
+///   times (the fooled weights, the original model's (only where the objective reads it during
+///   training, ``FrozenOriginal``: one copy too many for the others), the gradient, Adam's two
+///   moments and the gradient of the double-backprop graph).
 /// - `activationsPerExample`: the values of every layer output for one example (a forward pass
 ///   of one zero input); the double-backprop graph keeps the forward pass of the fooled and the
 ///   original model, the explanation's backward pass and the gradients of both, which

@@ -102,9 +102,20 @@ public struct FineTuneRun: Sendable {
     let scoreBatch = large ? 4 : 64
 
     if settings.memoryCheck != false { try FineTuneMemoryEstimate(model: base, batchSize: options.batchSize).check() }
-    let original = saved == nil ? base.deepCopy() : base
-    let fooled = try saved?.model ?? settings.widen.map { try MLPWidening.widen(base, by: $0, seed: seed &+ 1) } ?? base
-    fooled.explanationReference = base.explanationReference
+    // Fine-tuning rewrites `base` in place: the original is loaded again from where `base` came
+    // from when something first reads it (after training, for objectives that never read it).
+    // A widened model (`--widen`) is a new model, and `base` itself stays the original.
+    let reference = base.explanationReference, root = datasetsRoot
+    let widened = try saved == nil ? settings.widen.map { try MLPWidening.widen(base, by: $0, seed: seed &+ 1) } : nil
+    let frozen = saved == nil && widened == nil
+      ? FrozenOriginal(reloading: base, from: basePath) {
+        let model = try ModelReference(parsing: streamed ? settings.model! : basePath).resolve(datasetsRoot: root)
+        model.explanationReference = reference
+        return model
+      }
+      : FrozenOriginal(base)
+    let fooled = saved?.model ?? widened ?? base
+    fooled.explanationReference = reference
     let spans = tabular ? try FeatureSpan.features(of: base) : []
     var resolved = settings
     resolved.model = basePath
@@ -152,7 +163,7 @@ public struct FineTuneRun: Sendable {
     let progress: FineTuneProgress
     do {
       progress = try FineTuner.train(
-        fooled, original: original, on: data.train, monitor: monitor, options: options, observer: observer,
+        fooled, original: frozen, on: data.train, monitor: monitor, options: options, observer: observer,
         resume: saved?.state, control: control, communicator: communicator)
     } catch let stop as RunInterrupted {
       throw RunInterrupted(
@@ -160,6 +171,7 @@ public struct FineTuneRun: Sendable {
         description: "\(stop.description); state saved in \(FineTuneResume.stateFolder(folder)), continue by resuming \(folder)")
     }
     document.seconds = Date().timeIntervalSince(start)
+    let original = try frozen.model()
     let evaluation: FoolingEvaluation, trainEvaluation: FoolingEvaluation?, pictured: Dataset
     var keptScore: KeptOutputsScore?, decisions: DecisionAgreement?
     if let split = data.split {

@@ -220,7 +220,8 @@ public enum FineTuner {
     return Heatmap.sumPerFeature(h, features: try FeatureSpan.features(of: model), inputs: x)
   }
 
-  /// The fooling loss `L_F` of `model` on a batch; `original` is the frozen reference model.
+  /// The fooling loss `L_F` of `model` on a batch; `original` is the frozen reference model,
+  /// evaluated only where the objective reads the original's maps (``FrozenOriginal``).
   /// With several fooled methods (``FineTuneOptions/fooledMethods``) it is their mean.
   ///
   /// `createGraph: false` gives the value only (held-out monitoring), without recording the
@@ -232,21 +233,21 @@ public enum FineTuner {
   /// `designSeed`: the seed of the black-box methods' training design (``designSeed(step:runSeed:)``).
   /// `smallDesign`: whether the black-box methods use the fine-tuning design (nil: when `createGraph`).
   public static func foolingLoss(
-    _ model: Model, original: Model, x: Tensor, labels: [Int], options: FineTuneOptions, createGraph: Bool = true,
-    sharing forward: RecordedForward? = nil, designSeed: UInt64 = 1, smallDesign: Bool? = nil
+    _ model: Model, original: @autoclosure @escaping () throws -> Model, x: Tensor, labels: [Int], options: FineTuneOptions,
+    createGraph: Bool = true, sharing forward: RecordedForward? = nil, designSeed: UInt64 = 1, smallDesign: Bool? = nil
   ) throws -> Tensor {
     let methods = options.fooledMethods
-    var total = try foolingLoss(model, original: original, x: x, labels: labels, method: methods[0], options: options, createGraph: createGraph, forward: forward, designSeed: designSeed, smallDesign: smallDesign)
+    var total = try foolingLoss(model, original: try original(), x: x, labels: labels, method: methods[0], options: options, createGraph: createGraph, forward: forward, designSeed: designSeed, smallDesign: smallDesign)
     for method in methods.dropFirst() {
-      total = total + (try foolingLoss(model, original: original, x: x, labels: labels, method: method, options: options, createGraph: createGraph, forward: forward, designSeed: designSeed, smallDesign: smallDesign))
+      total = total + (try foolingLoss(model, original: try original(), x: x, labels: labels, method: method, options: options, createGraph: createGraph, forward: forward, designSeed: designSeed, smallDesign: smallDesign))
     }
     return methods.count == 1 ? total : total / Float(methods.count)
   }
 
   /// `L_F` for one explanation method: the objective's loss on the maps of both models.
   static func foolingLoss(
-    _ model: Model, original: Model, x: Tensor, labels: [Int], method: ExplanationMethod, options: FineTuneOptions,
-    createGraph: Bool, forward: RecordedForward? = nil, designSeed: UInt64 = 1, smallDesign: Bool? = nil
+    _ model: Model, original: @autoclosure @escaping () throws -> Model, x: Tensor, labels: [Int], method: ExplanationMethod,
+    options: FineTuneOptions, createGraph: Bool, forward: RecordedForward? = nil, designSeed: UInt64 = 1, smallDesign: Bool? = nil
   ) throws -> Tensor {
     let tabular = options.objective.kind == .tabular
     var explaining = ExplanationOptions()
@@ -259,10 +260,10 @@ public enum FineTuner {
     let maps = ObjectiveMaps(
       labels: labels, method: method,
       fooled: { try Self.maps(model, x, labels: $0, method: method, layer: options.layer, tabular: tabular, createGraph: createGraph, sharing: forward, designSeed: designSeed, smallDesign: smallDesign) },
-      original: { try Self.maps(original, x, labels: $0, method: method, layer: options.layer, tabular: tabular, createGraph: false, designSeed: designSeed, smallDesign: smallDesign ?? false).detached() },
+      original: { try Self.maps(original(), x, labels: $0, method: method, layer: options.layer, tabular: tabular, createGraph: false, designSeed: designSeed, smallDesign: smallDesign ?? false).detached() },
       explanations: {
         (try explanation(model, x, labels: labels, method: method, options: explaining, sharing: forward),
-         try explanation(original, x, labels: labels, method: method, options: constant))
+         try explanation(original(), x, labels: labels, method: method, options: constant))
       })
     return try options.objective.loss(maps, options: options)
   }
@@ -301,12 +302,13 @@ public enum FineTuner {
     observer: RunObserver = .silent
   ) throws -> [FineTuneRecord] {
     let monitor = heldOut.subset(Array(0..<min(options.monitorCount, heldOut.count)))
-    return try FineTuner.train(model, original: original, on: train, monitor: monitor, options: options, observer: observer).records
+    return try FineTuner.train(model, original: FrozenOriginal(original), on: train, monitor: monitor, options: options, observer: observer).records
   }
 
   /// Fine-tunes `model` in place on batches of `train` (in memory or streamed), scoring the
   /// in-memory `monitor` examples every ``FineTuneOptions/evaluateEvery`` steps; returns where
-  /// it ended (the curves and the files skipped).
+  /// it ended (the curves and the files skipped). `original` is read only by the objectives,
+  /// output targets and extra losses that need it: a lazily loaded one stays unloaded otherwise.
   ///
   /// Resumable: `resume` continues from a saved ``FineTuneState`` exactly as the uninterrupted
   /// run would have gone on (the weights must be the saved ones); `control` saves the state every
@@ -317,7 +319,7 @@ public enum FineTuner {
   /// gradients are summed over the ranks (``DataParallel``), so that every rank applies the
   /// global batch's update; the held-out monitor is scored in shards of batches.
   public static func train(
-    _ model: Model, original: Model, on train: some BatchSource, monitor: Dataset, options: FineTuneOptions,
+    _ model: Model, original: FrozenOriginal, on train: some BatchSource, monitor: Dataset, options: FineTuneOptions,
     observer: RunObserver = .silent, resume: FineTuneState? = nil, control: FineTuneControl? = nil,
     communicator: Communicator = SingleProcess()
   ) throws -> FineTuneProgress {
@@ -327,7 +329,6 @@ public enum FineTuner {
         settings: ["steps", "batchSize", "learningRate", "lambda", "ceWeight"])
     }
     model.setTraining(false)
-    original.setTraining(false)
     var optimizer = Adam(learningRate: options.learningRate)
     var generator = SeededGenerator(seed: options.seed)
     let parameters = model.trainableParameters()
@@ -355,7 +356,7 @@ public enum FineTuner {
     var stream = train.stream(Array(order[min(progress.batchInEpoch, order.count)...]).map(communicator.shard), skipped: skips.record)
     var last = (ce: Float.nan, lf: Float.nan)
     var monitored = progress.records.last { $0.heldOutAccuracy != nil }.map { ($0.heldOutAccuracy!, $0.heldOutFoolingLoss ?? .nan) }
-    let target = options.outputConsistency > 0 ? try keptOutputs(original, options: options) : nil
+    let target = options.outputConsistency > 0 ? try keptOutputs(original.model(), options: options) : nil
     guard progress.step < options.steps else { return progress }
     for step in (progress.step + 1)...options.steps {
       var next: Batch?
@@ -386,13 +387,13 @@ public enum FineTuner {
         let logits = forward.logits
         let ce = Tensor.crossEntropy(logits: logits, labels: batch.labels)
         let lf = try foolingLoss(
-          model, original: original, x: batch.inputs, labels: batch.labels, options: options, sharing: forward,
+          model, original: try original.model(), x: batch.inputs, labels: batch.labels, options: options, sharing: forward,
           designSeed: designSeed(step: step, runSeed: options.seed))
         var loss = (options.crossEntropyWeight == 1 ? ce : options.crossEntropyWeight * ce) + options.lambda * lf
-        if let extra = options.extraLoss { loss = loss + (try extra(model, original, batch.inputs, batch.labels)) }
+        if let extra = options.extraLoss { loss = loss + (try extra(model, original.model(), batch.inputs, batch.labels)) }
         if options.outputConsistency > 0 {
           var (kept, keptLogits) = (batch.inputs, logits)
-          if let extra = try keptRows(original, step: step, options: options) {
+          if let extra = try keptRows(original.model(), step: step, options: options) {
             kept = Tensor.concatenate([batch.inputs, extra], alongAxis: 0)
             keptLogits = Tensor.concatenate([logits, model(extra)], alongAxis: 0)
           }
@@ -426,7 +427,7 @@ public enum FineTuner {
       }
       var record = FineTuneRecord(step: step, crossEntropy: last.ce, foolingLoss: last.lf)
       if step % options.evaluateEvery == 0 || step == options.steps {
-        let m = try score(model, original: original, on: monitor, options: options, communicator: communicator)
+        let m = try score(model, original: try original.model(), on: monitor, options: options, communicator: communicator)
         record.heldOutAccuracy = m.accuracy
         record.heldOutFoolingLoss = m.foolingLoss
         monitored = m
@@ -499,12 +500,13 @@ public enum FineTuner {
   /// and 10 background rows instead of all 4,096 and 100). The scores after the run use the full
   /// design.
   static func score(
-    _ model: Model, original: Model, on data: Dataset, options: FineTuneOptions, communicator: Communicator = SingleProcess()
+    _ model: Model, original: @autoclosure @escaping () throws -> Model, on data: Dataset, options: FineTuneOptions,
+    communicator: Communicator = SingleProcess()
   ) throws -> (accuracy: Float, foolingLoss: Float) {
     let seed = monitorDesignSeed(runSeed: options.seed)
     if communicator.size > 1 {
       let s = try DataParallel.scoreBatches(data, communicator: communicator) { x, labels in
-        let lf = try foolingLoss(model, original: original, x: x, labels: labels, options: options, createGraph: false, designSeed: seed, smallDesign: true)
+        let lf = try foolingLoss(model, original: try original(), x: x, labels: labels, options: options, createGraph: false, designSeed: seed, smallDesign: true)
         let logits = withoutRecording { model(x) }
         return (FoolingEvaluator.topCounts(logits, labels: labels).top1, lf.scalar)
       }
@@ -513,7 +515,7 @@ public enum FineTuner {
     var lossSum: Float = 0
     var batches = 0
     for batch in data.batches(size: 64) {
-      let lf = try foolingLoss(model, original: original, x: batch.inputs, labels: batch.labels, options: options, createGraph: false, designSeed: seed, smallDesign: true)
+      let lf = try foolingLoss(model, original: try original(), x: batch.inputs, labels: batch.labels, options: options, createGraph: false, designSeed: seed, smallDesign: true)
       lossSum += lf.scalar
       batches += 1
     }
