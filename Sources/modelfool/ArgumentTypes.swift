@@ -20,6 +20,7 @@ extension AttackTarget: ExpressibleByArgument {}
 extension ExplainedClass: ExpressibleByArgument {}
 extension ExplainedOutput: ExpressibleByArgument {}
 extension KeptOutputs: ExpressibleByArgument {}
+extension KeepDistance: ExpressibleByArgument {}
 extension VerdictRule: ExpressibleByArgument {}
 extension ILSVRCFolder.Split: ExpressibleByArgument {}
 

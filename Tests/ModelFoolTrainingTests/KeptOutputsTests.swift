@@ -103,4 +103,53 @@ struct KeptOutputsTests {
     let p = fixed.probabilities(model, Tensor(shape: [1, 3], scalars: [-1.9, 0, 1])).scalars
     #expect(abs(Double(p[0]) - Self.sigmoid(0.1)) < 1e-6)
   }
+
+  /// The two distances of the output-keeping term, by hand. Probabilities: the squared difference
+  /// summed over classes, averaged over rows. Decisions: `relu(m - gap)^2` averaged, with `gap` the
+  /// kept class's logit minus the log-sum-exp of the others.
+  @Test func keepDistancesAreHandChecked() throws {
+    // Row 0 keeps class 0 with gap 2 (past the margin 1: 0); row 1 keeps class 0 with gap -1:
+    // (1 - (-1))^2 = 4. Mean 2.
+    let z = Tensor(shape: [2, 2], scalars: [2, 0, 0, 1])
+    let q = Tensor(shape: [2, 2], scalars: [0.9, 0.1, 0.6, 0.4])
+    #expect(abs(KeepDistance.decisions.loss(logits: z, kept: q, margin: 1).scalar - 2) < 1e-6)
+    #expect(abs(KeepDistance.decisions.loss(logits: z, kept: q, margin: 0).scalar - 0.5) < 1e-6)
+    // Three classes, class 0 kept: gap = 1 - log(e^0 + e^0) = 1 - log 2; (1 - gap)^2 = (log 2)^2.
+    let z3 = Tensor(shape: [1, 3], scalars: [1, 0, 0]), q3 = Tensor(shape: [1, 3], scalars: [0.5, 0.3, 0.2])
+    #expect(abs(Double(KeepDistance.decisions.loss(logits: z3, kept: q3, margin: 1).scalar) - log(2) * log(2)) < 1e-6)
+    // Probabilities: softmax(2, 0) = (0.880797, 0.119203), softmax(0, 1) = (0.268941, 0.731059).
+    let p0 = 0.880797 - 0.9, p1 = 0.268941 - 0.6
+    let expected = (2 * p0 * p0 + 2 * p1 * p1) / 2
+    #expect(abs(Double(KeepDistance.probabilities.loss(logits: z, kept: q, margin: 1).scalar) - expected) < 1e-5)
+    // The decision term's gradient: d/dz of (1 - z_0 + z_1)^2 / 2 on row 1 (gap -1) is (-2, 2); row 0 is past the margin.
+    let zv = Tensor(shape: [2, 2], scalars: [2, 0, 0, 1]).variable()
+    let g = gradients(of: KeepDistance.decisions.loss(logits: zv, kept: q, margin: 1), withRespectTo: [zv])[0].scalars
+    #expect(g.count == 4 && abs(g[0]) < 1e-6 && abs(g[1]) < 1e-6 && abs(g[2] + 2) < 1e-5 && abs(g[3] - 2) < 1e-5)
+    // A kept class far ahead (exp of the other logit minus the top underflows): no term, and a
+    // zero gradient rather than NaN.
+    let far = Tensor(shape: [1, 2], scalars: [200, 0]).variable(), farKept = Tensor(shape: [1, 2], scalars: [1, 0])
+    let farLoss = KeepDistance.decisions.loss(logits: far, kept: farKept, margin: 1)
+    #expect(farLoss.scalar == 0)
+    #expect(gradients(of: farLoss, withRespectTo: [far])[0].scalars == [0, 0])
+  }
+
+  /// The further kept rows: `keptRows` reference rows drawn per step (the same for a step and
+  /// seed, different between steps), all of them when there are no more, none when 0; a model
+  /// without reference rows is refused.
+  @Test func furtherKeptRowsComeFromTheReferenceRows() throws {
+    let model = Self.tiny()
+    var options = FineTuneOptions()
+    #expect(try FineTuner.keptRows(model, step: 1, options: options) == nil)
+    options.keptRows = 4
+    #expect(try FineTuner.keptRows(model, step: 1, options: options)?.scalars == model.explanationReference!.scalars)
+    options.keptRows = 3
+    let a = try FineTuner.keptRows(model, step: 1, options: options)!, b = try FineTuner.keptRows(model, step: 1, options: options)!
+    #expect(a.shape == [3, 3] && a.scalars == b.scalars)
+    let rows = Set((0..<4).map { Array(model.explanationReference!.scalars[($0 * 3)..<($0 * 3 + 3)]) })
+    #expect((0..<3).allSatisfy { rows.contains(Array(a.scalars[($0 * 3)..<($0 * 3 + 3)])) })
+    let steps = (1...8).map { try! FineTuner.keptRows(model, step: $0, options: options)!.scalars }
+    #expect(Set(steps).count > 1)
+    model.explanationReference = nil
+    #expect { try FineTuner.keptRows(model, step: 1, options: options) } throws: { "\($0)".contains("training rows") }
+  }
 }

@@ -155,4 +155,15 @@ struct RunTests {
     let correct = (0..<100).filter { i in (logits[2 * i + 1] > logits[2 * i] ? 1 : 0) == labels[i] }.count
     #expect(Float(correct) / 100 == again.accuracy.fooled)
   }
+
+  /// Both models' decisions on a whole split (``DecisionAgreement``), by hand: logits `x` for the
+  /// original and `(x_0, 2 x_1)` for the "fine-tuned" model on four rows.
+  @Test func decisionAgreementIsHandChecked() throws {
+    let original = Model(network: Sequential([Dense(weight: Tensor(shape: [2, 2], scalars: [1, 0, 0, 1]))]), architecture: "t", inputShape: [2])
+    let fooled = Model(network: Sequential([Dense(weight: Tensor(shape: [2, 2], scalars: [1, 0, 0, 2]))]), architecture: "t", inputShape: [2])
+    // Original decisions 0, 1, 0, 1; fine-tuned 0, 1, 1 (3 < 4), 1: three of four alike.
+    let data = Dataset(name: "four", inputs: Tensor(shape: [4, 2], scalars: [1, 0, 0, 1, 3, 2, 1, 3]), labels: [0, 1, 1, 0], classNames: ["a", "b"])
+    let d = DecisionAgreement(fooled: fooled, original: original, on: data)
+    #expect(d == DecisionAgreement(rows: 4, originalAccuracy: 0.5, fooledAccuracy: 0.75, agreement: 0.75))
+  }
 }

@@ -104,15 +104,17 @@ public struct FineTuneRun: Sendable {
     if settings.memoryCheck != false { try FineTuneMemoryEstimate(model: base, batchSize: options.batchSize).check() }
     // Fine-tuning rewrites `base` in place: the original is loaded again from where `base` came
     // from when something first reads it (after training, for objectives that never read it).
+    // A widened model (`--widen`) is a new model, and `base` itself stays the original.
     let reference = base.explanationReference, root = datasetsRoot
-    let frozen = saved == nil
+    let widened = try saved == nil ? settings.widen.map { try MLPWidening.widen(base, by: $0, seed: seed &+ 1) } : nil
+    let frozen = saved == nil && widened == nil
       ? FrozenOriginal(reloading: base, from: basePath) {
         let model = try ModelReference(parsing: streamed ? settings.model! : basePath).resolve(datasetsRoot: root)
         model.explanationReference = reference
         return model
       }
       : FrozenOriginal(base)
-    let fooled = saved?.model ?? base
+    let fooled = saved?.model ?? widened ?? base
     fooled.explanationReference = reference
     let spans = tabular ? try FeatureSpan.features(of: base) : []
     var resolved = settings
@@ -124,6 +126,10 @@ public struct FineTuneRun: Sendable {
     resolved.learningRate = options.learningRate
     resolved.keepOutputs = options.outputConsistency
     resolved.keepTarget = options.keptOutputs
+    resolved.keepOn = options.keepDistance
+    resolved.keepMargin = options.keepDistance == .decisions ? options.keptMargin : nil
+    resolved.keepRows = options.keptRows
+    resolved.ceWeight = options.crossEntropyWeight
     resolved.steps = options.steps
     resolved.batchSize = options.batchSize
     resolved.scored = scored
@@ -167,8 +173,9 @@ public struct FineTuneRun: Sendable {
     document.seconds = Date().timeIntervalSince(start)
     let original = try frozen.model()
     let evaluation: FoolingEvaluation, trainEvaluation: FoolingEvaluation?, pictured: Dataset
-    var keptScore: KeptOutputsScore?
+    var keptScore: KeptOutputsScore?, decisions: DecisionAgreement?
     if let split = data.split {
+      decisions = DecisionAgreement(fooled: fooled, original: original, on: split.test)
       let heldOut = settings.evalCount.map { split.test.evenlySpacedSubset($0) } ?? split.test
       evaluation = try FoolingEvaluator.evaluate(
         fooled: fooled, original: original, data: heldOut, objective: goal, methods: scored, layer: settings.layer,
@@ -201,7 +208,7 @@ public struct FineTuneRun: Sendable {
       document.skippedFiles = progress.skippedFiles + (evaluation.skippedFiles ?? 0)
     }
     return FineTuneOutcome(
-      report: FineTuneReport(run: document, curves: progress.records, evaluation: evaluation, trainEvaluation: trainEvaluation, keptOutputs: keptScore),
+      report: FineTuneReport(run: document, curves: progress.records, evaluation: evaluation, trainEvaluation: trainEvaluation, keptOutputs: keptScore, testDecisions: decisions),
       fooled: fooled, original: original, objective: goal, pictured: pictured, folder: folder, claim: claim)
   }
 }
@@ -242,6 +249,8 @@ public struct FineTuneReport: Codable, Sendable {
   /// With a marginal output target (``KeptOutputs/marginal``, ``KeptOutputs/closest``): the
   /// target's own accuracy.
   public var keptOutputs: KeptOutputsScore?
+  /// Both models' decisions on the whole test split of a catalogue data set (nil when streamed).
+  public var testDecisions: DecisionAgreement?
 
   /// The report as the terminal shows it: the held-out table and, for small training sets, the
   /// training-set table with both models' top-5 accuracy.
@@ -251,6 +260,11 @@ public struct FineTuneReport: Codable, Sendable {
       lines.append("outputs kept on \(k.target): " + String(
         format: "accuracy %.4f on the %d scored rows; %.4f on all %d test rows (the original: %.4f)",
         k.accuracy, k.scoredRows, k.testAccuracy, k.testRows, k.originalTestAccuracy))
+    }
+    if let d = testDecisions {
+      lines.append(String(
+        format: "on all %d test rows: accuracy %.4f -> %.4f; the fine-tuned model takes the original's decision on %.4f of them",
+        d.rows, d.originalAccuracy, d.fooledAccuracy, d.agreement))
     }
     if let train = trainEvaluation {
       lines.append("\non the \(train.examples) training examples (fitted, not generalisation):")
@@ -276,6 +290,38 @@ public struct KeptOutputsScore: Codable, Sendable {
   public var testAccuracy: Float
   /// The original model's accuracy on the whole test split.
   public var originalTestAccuracy: Float
+}
+
+/// How far a fine-tuning moved the decisions on a whole split: both models' accuracy and the share
+/// of rows where the fine-tuned model's class (of largest logit) is the original's.
+public struct DecisionAgreement: Codable, Sendable, Equatable {
+  public var rows: Int
+  public var originalAccuracy: Float
+  public var fooledAccuracy: Float
+  /// The share of rows on which both models decide alike.
+  public var agreement: Float
+
+  public init(rows: Int, originalAccuracy: Float, fooledAccuracy: Float, agreement: Float) {
+    (self.rows, self.originalAccuracy, self.fooledAccuracy, self.agreement) = (rows, originalAccuracy, fooledAccuracy, agreement)
+  }
+
+  /// Both models' decisions on every row of `data`, in batches of 4,096, without a graph.
+  public init(fooled: Model, original: Model, on data: Dataset) {
+    var same = 0, hitsOriginal = 0, hitsFooled = 0
+    for batch in data.batches(size: 4096) {
+      let a = withoutRecording { original(batch.inputs) }, b = withoutRecording { fooled(batch.inputs) }
+      let k = a.shape[1], (sa, sb) = (a.scalars, b.scalars)
+      for (i, label) in batch.labels.enumerated() {
+        let da = (0..<k).max { sa[i * k + $0] < sa[i * k + $1] }!, db = (0..<k).max { sb[i * k + $0] < sb[i * k + $1] }!
+        if da == db { same += 1 }
+        if da == label { hitsOriginal += 1 }
+        if db == label { hitsFooled += 1 }
+      }
+    }
+    let n = Float(max(data.count, 1))
+    rows = data.count
+    (originalAccuracy, fooledAccuracy, agreement) = (Float(hitsOriginal) / n, Float(hitsFooled) / n, Float(same) / n)
+  }
 }
 
 /// The result of a ``FineTuneRun``: the report, both models and what the report page shows.

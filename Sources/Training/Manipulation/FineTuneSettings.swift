@@ -29,6 +29,17 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
   public var keepOutputs: Float?
   /// What the outputs are kept on (``KeptOutputs``); nil: the original outputs.
   public var keepTarget: KeptOutputs?
+  /// How the output-keeping term measures the distance (``KeepDistance``); nil: probabilities.
+  public var keepOn: KeepDistance?
+  /// With `keepOn` decisions: the logit margin each kept decision must hold; nil: 1.
+  public var keepMargin: Float?
+  /// Training rows added to every step's output-keeping term (``FineTuneOptions/keptRows``); nil: 0.
+  public var keepRows: Int?
+  /// Tabular MLP: hidden units added to every hidden layer before fine-tuning, the model's
+  /// function unchanged (``MLPWidening``); nil: none.
+  public var widen: Int?
+  /// Weight of the cross-entropy on the training labels (``FineTuneOptions/crossEntropyWeight``); nil: 1.
+  public var ceWeight: Float?
   public var steps: Int?
   public var batchSize: Int?
   /// The two classes of the active objective.
@@ -97,6 +108,14 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
       throw TrainingError("the output-keeping weight must be a finite number >= 0, got \(keepOutputs)", settings: ["keepOutputs"])
     }
     try positive(limit, "limit", "the number of files per split")
+    try positive(widen, "widen", "the number of units added by widening")
+    if let keepRows, keepRows < 0 { throw TrainingError("the number of further kept rows must be >= 0, got \(keepRows)", settings: ["keepRows"]) }
+    if let ceWeight, !(ceWeight >= 0) || !ceWeight.isFinite {
+      throw TrainingError("the cross-entropy's weight must be a finite number >= 0, got \(ceWeight)", settings: ["ceWeight"])
+    }
+    if let keepMargin, !(keepMargin >= 0) || !keepMargin.isFinite {
+      throw TrainingError("the kept decisions' margin must be a finite number >= 0, got \(keepMargin)", settings: ["keepMargin"])
+    }
     if dataset == Self.streamedDataset, dataDir == nil {
       throw TrainingError("the imagenet data set streams from an ILSVRC-2012 folder: name it", settings: ["dataDir"])
     }

@@ -132,6 +132,10 @@ public enum FineTuneSetup {
     if let v = settings.learningRate { o.learningRate = v }
     if let v = settings.keepOutputs { o.outputConsistency = v }
     if let v = settings.keepTarget { o.keptOutputs = v }
+    if let v = settings.keepOn { o.keepDistance = v }
+    if let v = settings.keepMargin { o.keptMargin = v }
+    if let v = settings.keepRows { o.keptRows = v }
+    if let v = settings.ceWeight { o.crossEntropyWeight = v }
     if let v = settings.steps { o.steps = v }
     if let v = settings.batchSize { o.batchSize = v }
     o.seed = settings.seed

@@ -27,6 +27,20 @@ public struct FineTuneOptions: Sendable {
   /// for the hide objective, the original's with the hidden features marginalised out
   /// (``MarginalOutputs``, docs/METHODS.md §4.8).
   public var keptOutputs = KeptOutputs.original
+  /// How the output-keeping term measures the distance to the kept outputs (``KeepDistance``).
+  public var keepDistance = KeepDistance.probabilities
+  /// With ``KeepDistance/decisions``: the logit margin each kept decision must hold (1).
+  public var keptMargin: Float = 1
+  /// Rows of the model's reference rows (``Model/explanationReference``, the training split of a
+  /// tabular model) added to the batch in the output-keeping term, drawn afresh every step (with
+  /// replacement; all of them when this is at least their number). 0: the batch alone. Holding
+  /// the outputs on many real rows leaves the fine-tuning free only off them, where the
+  /// explainers' perturbed rows lie (docs/METHODS.md §4.8).
+  public var keptRows = 0
+  /// Weight of the cross-entropy on the training labels (1, Heo et al.'s loss). On a model trained
+  /// on biased labels the recorded labels pull its decisions away from the biased ones that the
+  /// output-keeping term holds; 0 leaves the decisions to that term alone.
+  public var crossEntropyWeight: Float = 1
   public var learningRate: Float = 1e-4
   /// Learning-rate schedule over the steps (nil: cosine down to 5% of the rate, which lets the
   /// cross-entropy recover the accuracy once the fooling loss is low).
@@ -309,10 +323,10 @@ public enum FineTuner {
     observer: RunObserver = .silent, resume: FineTuneState? = nil, control: FineTuneControl? = nil,
     communicator: Communicator = SingleProcess()
   ) throws -> FineTuneProgress {
-    guard options.steps > 0, options.batchSize > 0, options.learningRate > 0, options.lambda >= 0 else {
+    guard options.steps > 0, options.batchSize > 0, options.learningRate > 0, options.lambda >= 0, options.crossEntropyWeight >= 0 else {
       throw TrainingError(
-        "steps, batch size and learning rate must be positive and lambda non-negative",
-        settings: ["steps", "batchSize", "learningRate", "lambda"])
+        "steps, batch size and learning rate must be positive and lambda and the cross-entropy's weight non-negative",
+        settings: ["steps", "batchSize", "learningRate", "lambda", "ceWeight"])
     }
     model.setTraining(false)
     var optimizer = Adam(learningRate: options.learningRate)
@@ -375,11 +389,15 @@ public enum FineTuner {
         let lf = try foolingLoss(
           model, original: try original.model(), x: batch.inputs, labels: batch.labels, options: options, sharing: forward,
           designSeed: designSeed(step: step, runSeed: options.seed))
-        var loss = ce + options.lambda * lf
+        var loss = (options.crossEntropyWeight == 1 ? ce : options.crossEntropyWeight * ce) + options.lambda * lf
         if let extra = options.extraLoss { loss = loss + (try extra(model, original.model(), batch.inputs, batch.labels)) }
         if options.outputConsistency > 0 {
-          let reference = try target!(batch.inputs)
-          let drift = (logits.softmax(alongAxis: 1) - reference).squared().sum(alongAxis: 1).mean()
+          var (kept, keptLogits) = (batch.inputs, logits)
+          if let extra = try keptRows(original.model(), step: step, options: options) {
+            kept = Tensor.concatenate([batch.inputs, extra], alongAxis: 0)
+            keptLogits = Tensor.concatenate([logits, model(extra)], alongAxis: 0)
+          }
+          let drift = options.keepDistance.loss(logits: keptLogits, kept: try target!(kept), margin: options.keptMargin)
           loss = loss + options.outputConsistency * drift
         }
         return [loss, ce, lf]
@@ -430,6 +448,24 @@ public enum FineTuner {
     }
     observer.finished(task, summary: progress.skippedFiles > 0 ? "\(progress.skippedFiles) unreadable file(s) skipped" : "")
     return progress
+  }
+
+  /// The further real rows of step `step`'s output-keeping term (``FineTuneOptions/keptRows``):
+  /// `keptRows` of `original`'s reference rows drawn with replacement with a generator seeded by
+  /// ``designSeed(step:runSeed:)`` (mixed with a constant, so that they are not the design's
+  /// draws), or every reference row when there are no more than `keptRows`; nil when `keptRows`
+  /// is 0.
+  ///
+  /// - Throws: ``TrainingError`` when `keptRows > 0` and the model has no reference rows.
+  public static func keptRows(_ original: Model, step: Int, options: FineTuneOptions) throws -> Tensor? {
+    guard options.keptRows > 0 else { return nil }
+    guard let reference = original.explanationReference, reference.rank == 2, reference.shape[0] > 0 else {
+      throw TrainingError("keeping the outputs on further rows needs the model's training rows (tabular models)", settings: ["keepRows"])
+    }
+    let r = reference.shape[0]
+    if options.keptRows >= r { return reference }
+    var generator = SeededGenerator(seed: designSeed(step: step, runSeed: options.seed) ^ 0x6B65_7074_726F_7773)
+    return reference.selectingRows((0..<options.keptRows).map { _ in Int(generator.next() % UInt64(r)) })
   }
 
   /// The probabilities the output-keeping term holds the outputs on (``FineTuneOptions/keptOutputs``),

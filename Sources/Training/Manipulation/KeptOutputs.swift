@@ -16,6 +16,44 @@ public enum KeptOutputs: String, Codable, Sendable, CaseIterable {
   case closest
 }
 
+/// How the output-keeping term (``FineTuneOptions/outputConsistency``) measures the distance to
+/// the kept probabilities `q` (docs/METHODS.md §4.8).
+public enum KeepDistance: String, Codable, Sendable, CaseIterable {
+  /// `mean_n sum_c (softmax(z_n)_c - q_nc)^2`: every probability held.
+  case probabilities
+  /// `mean_n relu(m - (z_nd - log sum_{c != d} exp z_nc))^2` with `d = argmax_c q_nc` and the
+  /// margin `m` (``FineTuneOptions/keptMargin``, in logits): only the decisions are held, each
+  /// with a margin, and the probabilities are free on the right side of it.
+  case decisions
+
+  /// The term for the fine-tuned logits `z` `[N, K]` against the kept probabilities `q` `[N, K]`
+  /// (constants); `margin` is used by ``decisions``.
+  public func loss(logits z: Tensor, kept q: Tensor, margin: Float) -> Tensor {
+    switch self {
+    case .probabilities:
+      return (z.softmax(alongAxis: 1) - q).squared().sum(alongAxis: 1).mean()
+    case .decisions:
+      let n = z.shape[0], k = z.shape[1], qs = q.detached().scalars, zs = z.detached().scalars
+      var own = [Float](repeating: 0, count: n * k), others = [Float](repeating: 1, count: n * k)
+      var shift = [Float](repeating: 0, count: n)
+      for i in 0..<n {
+        let d = (0..<k).max { qs[i * k + $0] < qs[i * k + $1] }!
+        own[i * k + d] = 1
+        others[i * k + d] = 0
+        shift[i] = (0..<k).filter { $0 != d }.map { zs[i * k + $0] }.max() ?? 0
+      }
+      let ownMask = Tensor(shape: [n, k], scalars: own), otherMask = Tensor(shape: [n, k], scalars: others)
+      // log sum over the other classes, shifted by their (constant) largest logit: the sum is at
+      // least 1, and the kept class's entry is zeroed before exp and after it, so
+      // nothing overflows however far the kept class leads.
+      let m = Tensor(shape: [n, 1], scalars: shift)
+      let logRest = (((z - m) * otherMask).exp() * otherMask).sum(alongAxis: 1).log() + m.reshaped([n])
+      let gap = (z * ownMask).sum(alongAxis: 1) - logRest
+      return (margin - gap).relu().squared().mean()
+    }
+  }
+}
+
 /// The original model's class probabilities with the feature groups `S` marginalised out, as an
 /// explainer fills an absent player from background rows:
 ///
