@@ -73,9 +73,10 @@ public enum ConvBenchmark {
   /// One thread is timed in the thread's CPU time (robust to a loaded machine), more in wall time.
   public static func run(threadCounts: [Int], repeats: Int, filter: String = "", log: (String) -> Void) throws -> [Row] {
     // "ours" is the engine's own kernels, whatever ConvolutionKernels would pick.
-    let saved = ConvolutionKernels.useOneDNN
-    ConvolutionKernels.useOneDNN = false
-    defer { ConvolutionKernels.useOneDNN = saved }
+    try ConvolutionKernels.withOneDNN(false) { try timeShapes(threadCounts: threadCounts, repeats: repeats, filter: filter, log: log) }
+  }
+
+  private static func timeShapes(threadCounts: [Int], repeats: Int, filter: String, log: (String) -> Void) throws -> [Row] {
     var rows: [Row] = []
     var firstResults: [String: [Float]] = [:]
     for shape in shapes where filter.isEmpty || shape.name.contains(filter) {

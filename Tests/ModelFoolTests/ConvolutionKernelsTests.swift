@@ -33,10 +33,7 @@ struct ConvolutionKernelsTests {
   ]
 
   static func withOwnKernels<R>(_ own: Bool, _ body: () throws -> R) rethrows -> R {
-    let saved = ConvolutionKernels.useOneDNN
-    ConvolutionKernels.useOneDNN = !own
-    defer { ConvolutionKernels.useOneDNN = saved }
-    return try body()
+    try ConvolutionKernels.withOneDNN(!own, body)
   }
 
   /// Forward, input gradient and weight gradient of `c`: (y, dx, dw).
@@ -92,18 +89,14 @@ struct ConvolutionKernelsTests {
   /// oneDNN's shapes (dense 3x3, depthwise, 1x1) and one of ours (3 input channels, whose weight
   /// gradient our kernels cut into blocks of input channels).
   @Test func resultsHaveTheSameBitsOnOneAndTwoThreads() {
-    let saved = EngineThreads.count
-    defer { EngineThreads.set(saved) }
     let c = Case(input: [16, 32, 14, 14], weight: [64, 32, 3, 3], groups: 1, geometry: ConvGeometry(kernel: (3, 3), padding: (1, 1)))
     let d = Case(input: [16, 96, 28, 28], weight: [96, 1, 3, 3], groups: 96, geometry: ConvGeometry(kernel: (3, 3), padding: (1, 1)))
     let p = Case(input: [16, 64, 14, 14], weight: [128, 64, 1, 1], groups: 1, geometry: ConvGeometry(kernel: (1, 1)))
     let own = Case(input: [2, 3, 64, 64], weight: [64, 3, 3, 3], groups: 1, geometry: ConvGeometry(kernel: (3, 3), padding: (1, 1)))
     #expect(ConvolutionKernels.oneDNNImplementation(.backwardWeights, input: own.input, weight: own.weight, geometry: own.geometry) == nil)
     for k in [c, d, p, own] {
-      EngineThreads.set(1)
-      let one = Self.withOwnKernels(false) { Self.passes(k) }
-      EngineThreads.set(2)
-      let two = Self.withOwnKernels(false) { Self.passes(k) }
+      let one = EngineThreads.withCount(1) { Self.withOwnKernels(false) { Self.passes(k) } }
+      let two = EngineThreads.withCount(2) { Self.withOwnKernels(false) { Self.passes(k) } }
       func differing(_ a: Tensor, _ b: Tensor) -> Int { zip(a.scalars, b.scalars).filter { $0.bitPattern != $1.bitPattern }.count }
       #expect(differing(one.0, two.0) == 0, "\(k) forward")
       #expect(differing(one.1, two.1) == 0, "\(k) input gradient")

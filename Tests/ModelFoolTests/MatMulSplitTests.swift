@@ -21,12 +21,8 @@ struct MatMulSplitTests {
     var g = SeededGenerator(seed: UInt64(c.m * 7 + c.n))
     let a = Tensor.randomNormal(c.transposeA ? [c.k, c.m] : [c.m, c.k], using: &g)
     let b = Tensor.randomNormal(c.transposeB ? [c.n, c.k] : [c.k, c.n], using: &g)
-    let saved = EngineThreads.count
-    defer { EngineThreads.set(saved) }
-    EngineThreads.set(1)
-    let one = Tensor.matmul(a, b, transposeA: c.transposeA, transposeB: c.transposeB)
-    EngineThreads.set(2)
-    let two = Tensor.matmul(a, b, transposeA: c.transposeA, transposeB: c.transposeB)
+    let one = EngineThreads.withCount(1) { Tensor.matmul(a, b, transposeA: c.transposeA, transposeB: c.transposeB) }
+    let two = EngineThreads.withCount(2) { Tensor.matmul(a, b, transposeA: c.transposeA, transposeB: c.transposeB) }
     #expect(one.shape == [c.m, c.n])
     #expect(one.scalars.map(\.bitPattern) == two.scalars.map(\.bitPattern))
     let (av, bv, cv) = (a.scalars, b.scalars, one.scalars)

@@ -55,27 +55,26 @@ struct ShardedLossTests {
   /// weighting (x rows, summed). The third convolution is not required to: Grad-CAM's inner
   /// gradient passes through it, and its two contributions are added per process.
   @Test func shardsGiveOneProcesssConvWeightGradientBitForBit() throws {
-    let saved = ConvolutionKernels.useOneDNN  // also under MODELFOOL_CONV_KERNELS=own
-    ConvolutionKernels.useOneDNN = true
-    defer { ConvolutionKernels.useOneDNN = saved }
-    let model = try ModelZoo.build(architecture: "digits-cnn", options: ["seed": "3"])
-    let original = model.deepCopy()
-    var g = SeededGenerator(seed: 2)
-    let x = Tensor.randomUniform([8, 1, 28, 28], using: &g)
-    var options = FineTuneOptions()
-    options.objective = LocationObjective()
-    let parameters = model.trainableParameters().map(\.value)
-    let conv2 = try #require(parameters.firstIndex { $0.shape == [64, 32, 3, 3] })
-    func gradient(_ ids: [Int]) throws -> [Float] {
-      let xs = Tensor(shape: [ids.count, 1, 28, 28], scalars: ids.flatMap { x.scalars[($0 * 784)..<(($0 + 1) * 784)] })
-      let forward = try FineTuner.recordedForward(model, xs, options: options)
-      let loss = Tensor.crossEntropy(logits: forward.logits, labels: ids)
-        + options.lambda * (try FineTuner.foolingLoss(model, original: original, x: xs, labels: ids, options: options, sharing: forward))
-      return gradients(of: loss, withRespectTo: parameters)[conv2].scalars.map { $0 * Float(ids.count) }
+    try ConvolutionKernels.withOneDNN(true) {  // also under MODELFOOL_CONV_KERNELS=own
+      let model = try ModelZoo.build(architecture: "digits-cnn", options: ["seed": "3"])
+      let original = model.deepCopy()
+      var g = SeededGenerator(seed: 2)
+      let x = Tensor.randomUniform([8, 1, 28, 28], using: &g)
+      var options = FineTuneOptions()
+      options.objective = LocationObjective()
+      let parameters = model.trainableParameters().map(\.value)
+      let conv2 = try #require(parameters.firstIndex { $0.shape == [64, 32, 3, 3] })
+      func gradient(_ ids: [Int]) throws -> [Float] {
+        let xs = Tensor(shape: [ids.count, 1, 28, 28], scalars: ids.flatMap { x.scalars[($0 * 784)..<(($0 + 1) * 784)] })
+        let forward = try FineTuner.recordedForward(model, xs, options: options)
+        let loss = Tensor.crossEntropy(logits: forward.logits, labels: ids)
+          + options.lambda * (try FineTuner.foolingLoss(model, original: original, x: xs, labels: ids, options: options, sharing: forward))
+        return gradients(of: loss, withRespectTo: parameters)[conv2].scalars.map { $0 * Float(ids.count) }
+      }
+      let whole = try gradient(Array(0..<8))
+      let shards = zip(try gradient([0, 2, 4, 6]), try gradient([1, 3, 5, 7])).map { $0 + $1 }
+      let differing = zip(whole, shards).filter { $0.bitPattern != $1.bitPattern }.count
+      #expect(differing == 0, "\(differing) of \(whole.count) elements differ")
     }
-    let whole = try gradient(Array(0..<8))
-    let shards = zip(try gradient([0, 2, 4, 6]), try gradient([1, 3, 5, 7])).map { $0 + $1 }
-    let differing = zip(whole, shards).filter { $0.bitPattern != $1.bitPattern }.count
-    #expect(differing == 0, "\(differing) of \(whole.count) elements differ")
   }
 }

@@ -36,10 +36,9 @@ struct ThreadDeterminismTests {
     options.evaluateEvery = 1000
     options.monitorCount = 8
     options.outputConsistency = 1
-    let saved = EngineThreads.count
-    EngineThreads.set(threads)
-    defer { EngineThreads.set(saved) }
-    try FineTuner.run(model, original: original, train: data, heldOut: data, options: options)
+    try EngineThreads.withCount(threads) {
+      _ = try FineTuner.run(model, original: original, train: data, heldOut: data, options: options)
+    }
     return bits(model)
   }
 

@@ -25,10 +25,15 @@ public enum ConvolutionKernels {
   private static let oneDNN = Atomic<Bool>(ProcessInfo.processInfo.environment["MODELFOOL_CONV_KERNELS"] != "own")
 
   /// Whether oneDNN runs the convolutions the rule gives it: yes unless `MODELFOOL_CONV_KERNELS=own`
-  /// is set in the environment (for A/B runs) or this is set to false.
-  public static var useOneDNN: Bool {
-    get { oneDNN.load(ordering: .relaxed) }
-    set { oneDNN.store(newValue, ordering: .relaxed) }
+  /// is set in the environment (for A/B runs), or inside ``withOneDNN(_:_:)``.
+  public static var useOneDNN: Bool { scoped ?? oneDNN.load(ordering: .relaxed) }
+
+  @TaskLocal private static var scoped: Bool?
+
+  /// Runs `body` with oneDNN switched on or off for the calling task only (other tasks keep the
+  /// process-wide switch): A/B comparisons inside one process, tests running in parallel included.
+  public static func withOneDNN<R>(_ on: Bool, _ body: () throws -> R) rethrows -> R {
+    try $scoped.withValue(on, operation: body)
   }
 
   /// The layouts oneDNN runs a convolution on.

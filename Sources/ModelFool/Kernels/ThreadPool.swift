@@ -35,8 +35,18 @@ public enum EngineThreads {
 
   /// Threads the engine's kernels use (default: all cores).
   public static var count: Int {
+    if let scoped { return scoped }
     let n = configured.load(ordering: .relaxed)
     return n > 0 ? n : available
+  }
+
+  @TaskLocal private static var scoped: Int?
+
+  /// Runs `body` with the kernels it calls on `count` threads (at least 1; at most the pool's
+  /// workers and the caller), for the calling task only: other tasks keep the process-wide count.
+  public static func withCount<R>(_ count: Int, _ body: () throws -> R) rethrows -> R {
+    pinBLAS()
+    return try $scoped.withValue(Swift.min(Swift.max(count, 1), available), operation: body)
   }
 
   private static let blasPinned = Atomic<Bool>(false)
