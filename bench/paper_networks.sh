@@ -4,6 +4,8 @@
 # its plain and Grad-CAM location fine-tuning steps alternating round by round with
 # bench/peers/torch_zoo_step.py (found through PYTHONPATH, e.g. PYTHONPATH=/tmp/torchpeer).
 # Each `bench step` is its own process, so its peak resident memory is the step's, as the peer's.
+# The peer runs as bench step's child while the parent holds its memory; in a virtual machine that
+# can slow the peer's fresh pages (docs/RESULTS.md §22): for ratios, also time the peer on its own.
 #   ARCHS="resnet50 densenet121 vgg19" BATCHES="2 8" ITERATIONS=3 ROUNDS=2 bench/paper_networks.sh
 # Prints a Markdown table; the raw JSON goes to $OUT.
 set -euo pipefail
