@@ -42,11 +42,11 @@ public enum EngineThreads {
 
   @TaskLocal private static var scoped: Int?
 
-  /// Runs `body` with the kernels it calls on `count` threads (at least 1; at most the pool's
-  /// workers and the caller), for the calling task only: other tasks keep the process-wide count.
+  /// Runs `body` with the kernels it calls on `count` threads (at least 1, as ``set(_:)``), for
+  /// the calling task only: other tasks keep the process-wide count.
   public static func withCount<R>(_ count: Int, _ body: () throws -> R) rethrows -> R {
     pinBLAS()
-    return try $scoped.withValue(Swift.min(Swift.max(count, 1), available), operation: body)
+    return try $scoped.withValue(Swift.max(count, 1), operation: body)
   }
 
   private static let blasPinned = Atomic<Bool>(false)

@@ -309,10 +309,10 @@ public struct DecisionAgreement: Codable, Sendable, Equatable {
   public init(fooled: Model, original: Model, on data: Dataset) {
     var same = 0, hitsOriginal = 0, hitsFooled = 0
     for batch in data.batches(size: 4096) {
-      let a = withoutRecording { original(batch.inputs) }, b = withoutRecording { fooled(batch.inputs) }
-      let k = a.shape[1], (sa, sb) = (a.scalars, b.scalars)
+      let a = withoutRecording { original(batch.inputs) }.argmaxLastAxis()
+      let b = withoutRecording { fooled(batch.inputs) }.argmaxLastAxis()
       for (i, label) in batch.labels.enumerated() {
-        let da = (0..<k).max { sa[i * k + $0] < sa[i * k + $1] }!, db = (0..<k).max { sb[i * k + $0] < sb[i * k + $1] }!
+        let (da, db) = (a[i], b[i])
         if da == db { same += 1 }
         if da == label { hitsOriginal += 1 }
         if db == label { hitsFooled += 1 }

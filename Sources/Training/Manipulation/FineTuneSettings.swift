@@ -101,21 +101,18 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
     try positive(batchSize, "batchSize", "the batch size")
     try positive(learningRate, "learningRate", "the learning rate")
     try positive(evalCount, "evalCount", "the number of scored examples")
-    if let lambda, !(lambda >= 0) || !lambda.isFinite {
-      throw TrainingError("lambda must be a finite number >= 0, got \(lambda)", settings: ["lambda"])
+    func nonNegative(_ value: Float?, _ name: String, _ what: String) throws {
+      if let value, !(value >= 0) || !value.isFinite {
+        throw TrainingError("\(what) must be a finite number >= 0, got \(value)", settings: [name])
+      }
     }
-    if let keepOutputs, !(keepOutputs >= 0) || !keepOutputs.isFinite {
-      throw TrainingError("the output-keeping weight must be a finite number >= 0, got \(keepOutputs)", settings: ["keepOutputs"])
-    }
+    try nonNegative(lambda, "lambda", "lambda")
+    try nonNegative(keepOutputs, "keepOutputs", "the output-keeping weight")
+    try nonNegative(ceWeight, "ceWeight", "the cross-entropy's weight")
+    try nonNegative(keepMargin, "keepMargin", "the kept decisions' margin")
     try positive(limit, "limit", "the number of files per split")
     try positive(widen, "widen", "the number of units added by widening")
     if let keepRows, keepRows < 0 { throw TrainingError("the number of further kept rows must be >= 0, got \(keepRows)", settings: ["keepRows"]) }
-    if let ceWeight, !(ceWeight >= 0) || !ceWeight.isFinite {
-      throw TrainingError("the cross-entropy's weight must be a finite number >= 0, got \(ceWeight)", settings: ["ceWeight"])
-    }
-    if let keepMargin, !(keepMargin >= 0) || !keepMargin.isFinite {
-      throw TrainingError("the kept decisions' margin must be a finite number >= 0, got \(keepMargin)", settings: ["keepMargin"])
-    }
     if dataset == Self.streamedDataset, dataDir == nil {
       throw TrainingError("the imagenet data set streams from an ILSVRC-2012 folder: name it", settings: ["dataDir"])
     }

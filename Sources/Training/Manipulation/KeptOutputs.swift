@@ -33,11 +33,11 @@ public enum KeepDistance: String, Codable, Sendable, CaseIterable {
     case .probabilities:
       return (z.softmax(alongAxis: 1) - q).squared().sum(alongAxis: 1).mean()
     case .decisions:
-      let n = z.shape[0], k = z.shape[1], qs = q.detached().scalars, zs = z.detached().scalars
+      let n = z.shape[0], k = z.shape[1], kept = q.argmaxLastAxis(), zs = z.detached().scalars
       var own = [Float](repeating: 0, count: n * k), others = [Float](repeating: 1, count: n * k)
       var shift = [Float](repeating: 0, count: n)
       for i in 0..<n {
-        let d = (0..<k).max { qs[i * k + $0] < qs[i * k + $1] }!
+        let d = kept[i]
         own[i * k + d] = 1
         others[i * k + d] = 0
         shift[i] = (0..<k).filter { $0 != d }.map { zs[i * k + $0] }.max() ?? 0
