@@ -247,6 +247,33 @@ struct OptimizerTests {
     #expect(zip(m?.m ?? [], [0.39, 0.02]).allSatisfy { abs($0 - $1) < 1e-6 })
   }
 
+  /// 21 elements: two blocks of 8 lanes and a scalar tail of 5. Against PyTorch's form of Adam in
+  /// Float64 (bias-corrected moments, weight decay added to the gradient) over three steps, and
+  /// the lanes against the tail: elements 2, 10 and 18 start from the same weight and get the
+  /// same gradients, so they must stay equal bit for bit.
+  @Test func adamLanesMatchTheScalarTailAndPyTorchsForm() {
+    func varied(_ i: Int, _ t: Int) -> Float { Float((i * 5 + t * 3) % 11) / 4 - 1.2 }
+    let start: [Float] = (0..<21).map { i in i % 8 == 2 ? 0.75 : Float(i) / 7 - 1.3 }
+    let grads: [[Float]] = (1...3).map { t in (0..<21).map { i in i % 8 == 2 ? 0.4 * Float(t) : varied(i, t) } }
+    let p = Parameter(Tensor(shape: [21], scalars: start))
+    var adam = Adam(learningRate: 0.05, weightDecay: 0.01)
+    var w = start.map(Double.init), m = [Double](repeating: 0, count: 21), v = m
+    for (t, g) in grads.enumerated() {
+      adam.update([p], along: [Tensor(shape: [21], scalars: g)])
+      let (c1, c2) = (1 - Foundation.pow(0.9, Double(t + 1)), 1 - Foundation.pow(0.999, Double(t + 1)))
+      for i in 0..<21 {
+        let d = Double(g[i]) + Double(Float(0.01)) * w[i]
+        m[i] = 0.9 * m[i] + 0.1 * d
+        v[i] = 0.999 * v[i] + 0.001 * d * d
+        w[i] -= Double(Float(0.05)) * (m[i] / c1) / ((v[i] / c2).squareRoot() + 1e-8)
+      }
+    }
+    let got = p.value.scalars
+    #expect(zip(got, w).allSatisfy { abs(Double($0) - $1) < 2e-6 * max(1, abs($1)) })
+    #expect(got[2] == got[10] && got[10] == got[18])
+    #expect(got[2] != start[2])
+  }
+
   @Test func trainingStopsOnNaNLoss() throws {
     let model = try ModelZoo.build(architecture: "mlp", options: ["inputs": "2", "hidden": "3"])
     let data = Dataset(name: "bad", inputs: Tensor(shape: [4, 2], scalars: [3e38, -3e38, 0, 1, 1, 1, 0, 0]), labels: [0, 1, 0, 1], classNames: ["a", "b"])

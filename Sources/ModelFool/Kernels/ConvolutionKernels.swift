@@ -12,7 +12,11 @@ import Synchronization
 /// and backward-weights of those dense convolutions 1.2-1.3x; it lost on 1->32 and 3->16
 /// backward-data. On 1x1 convolutions of stride 1 its blocked kernels lost, but its GEMM
 /// convolution on NCHW (`x64:gemm:jit`, no reorder) beat ours in every pass of the 1x1 shapes of
-/// EfficientNet-Lite0 and ResNet-50 measured, 1.0-1.6x. Depthwise weight gradients stay ours. Results do not depend on the thread count: oneDNN runs on
+/// EfficientNet-Lite0 and ResNet-50 measured, 1.0-1.6x. On an AMD Zen 5 with AVX-512 its blocked
+/// kernels also won forward and backward-weights on the strided stems of 3 input channels (ResNet's
+/// 7x7 3.1x and 2.1x, EfficientNet's 3x3 7.6x and 4.1x; 1.5x and 1.2x on a Zen without AVX-512),
+/// and on strided 1x1 convolutions its blocked forward (1.66x) and NCHW GEMM backward passes
+/// (1.8-2.1x) won on AVX-512 while ours won on AVX2. Depthwise weight gradients stay ours. Results do not depend on the thread count: oneDNN runs on
 /// one OpenMP thread per call (no second thread team beside the engine's pool), the batch is cut
 /// into calls that depend on the batch only, and the pool runs the calls. Forward and
 /// backward-data cut it into calls of `max(1, n / 8)` consecutive images; backward-weights into
@@ -47,7 +51,17 @@ public enum ConvolutionKernels {
     if isDepthwise(channels: c, outputs: o, groups: groups) { return pass != .backwardWeights ? .blocked : nil }
     guard groups == 1 else { return nil }
     if geometry.isPointwise { return .plain }
-    return c >= 16 && geometry.kh * geometry.kw > 1 ? .blocked : nil
+    let window = geometry.kh * geometry.kw
+    if window == 1 {
+      // Strided 1x1 (ResNet's downsampling): oneDNN won only where it runs on AVX-512.
+      guard OneDNNConvolution.hasAVX512 else { return nil }
+      return pass == .forward ? .blocked : .plain
+    }
+    if c >= 16 { return .blocked }
+    // Strided stems on few input channels (ResNet's 7x7, EfficientNet's 3x3 on RGB): the blocked
+    // kernels won forward and backward-weights; their backward-data lost to ours.
+    let strided = geometry.strideH > 1 || geometry.strideW > 1
+    return c >= 3 && strided && pass != .backwardData ? .blocked : nil
   }
 
   /// Images per oneDNN backward-weights call at most: a leaf of the ``SummationTree``. A constant,

@@ -235,6 +235,9 @@ extension OneDNNConvolution {
     }
   }
 
+  /// Whether oneDNN's kernels run on AVX-512 here (effective ISA `avx512_core` or above).
+  static let hasAVX512: Bool = dnnl_get_effective_cpu_isa().rawValue >= dnnl_cpu_isa_avx512_core.rawValue
+
   /// The library's version, e.g. `2.6.3`.
   public static var version: String {
     guard let v = dnnl_version()?.pointee else { return "unknown" }

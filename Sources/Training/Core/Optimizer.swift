@@ -92,14 +92,9 @@ public struct Adam: Optimizer {
         m.withUnsafeMutableBufferPointer { mb in
           v.withUnsafeMutableBufferPointer { vb in
             guard let pw = wb.baseAddress, let pm = mb.baseAddress, let pv = vb.baseAddress else { return }
+            let rule = AdamRule(beta1: b1, beta2: b2, decay: wd, stepSize: stepSize, epsilonHat: epsilonHat)
             EngineThreads.forEachChunk(count, work: 8 * count) { part in
-              for i in part {
-                let w = pw[i]
-                let d = pg[i] + wd * w
-                pm[i] = b1 * pm[i] + (1 - b1) * d
-                pv[i] = b2 * pv[i] + (1 - b2) * d * d
-                pw[i] = w - stepSize * pm[i] / (pv[i].squareRoot() + epsilonHat)
-              }
+              rule.apply(part, weights: pw, gradients: pg, m: pm, v: pv)
             }
           }
         }
@@ -120,6 +115,42 @@ public struct Adam: Optimizer {
   public mutating func restoreMoments(_ saved: [(m: [Float], v: [Float], step: Int)?], of parameters: [Parameter]) {
     precondition(saved.count == parameters.count, "Adam: \(saved.count) saved moments for \(parameters.count) parameters")
     for (p, state) in zip(parameters, saved) { moments[ObjectIdentifier(p)] = state }
+  }
+}
+
+/// One Adam step on a range of elements, 8 lanes at a time (the compiler left the scalar loop
+/// unvectorised: a tenth of a ResNet-50 step went to it). Each lane runs the scalar formula's
+/// operations in the same order, and IEEE square roots and quotients are exact per lane, so the
+/// bits equal the scalar loop's, which handles the tail.
+struct AdamRule {
+  let beta1: Float, beta2: Float, decay: Float, stepSize: Float, epsilonHat: Float
+
+  func apply(
+    _ part: Range<Int>, weights pw: UnsafeMutablePointer<Float>, gradients pg: UnsafePointer<Float>,
+    m pm: UnsafeMutablePointer<Float>, v pv: UnsafeMutablePointer<Float>
+  ) {
+    typealias Lanes = SIMD8<Float>
+    let (b1, b2, wd) = (Lanes(repeating: beta1), Lanes(repeating: beta2), Lanes(repeating: decay))
+    let (c1, c2) = (Lanes(repeating: 1 - beta1), Lanes(repeating: 1 - beta2))
+    let (size, eps) = (Lanes(repeating: stepSize), Lanes(repeating: epsilonHat))
+    var i = part.lowerBound
+    while i + Lanes.scalarCount <= part.upperBound {
+      let w = UnsafeRawPointer(pw + i).loadUnaligned(as: Lanes.self)
+      let d = UnsafeRawPointer(pg + i).loadUnaligned(as: Lanes.self) + wd * w
+      let m = b1 * UnsafeRawPointer(pm + i).loadUnaligned(as: Lanes.self) + c1 * d
+      let v = b2 * UnsafeRawPointer(pv + i).loadUnaligned(as: Lanes.self) + c2 * d * d
+      UnsafeMutableRawPointer(pm + i).storeBytes(of: m, as: Lanes.self)
+      UnsafeMutableRawPointer(pv + i).storeBytes(of: v, as: Lanes.self)
+      UnsafeMutableRawPointer(pw + i).storeBytes(of: w - size * m / (v.squareRoot() + eps), as: Lanes.self)
+      i += Lanes.scalarCount
+    }
+    for i in i..<part.upperBound {
+      let w = pw[i]
+      let d = pg[i] + decay * w
+      pm[i] = beta1 * pm[i] + (1 - beta1) * d
+      pv[i] = beta2 * pv[i] + (1 - beta2) * d * d
+      pw[i] = w - stepSize * pm[i] / (pv[i].squareRoot() + epsilonHat)
+    }
   }
 }
 
