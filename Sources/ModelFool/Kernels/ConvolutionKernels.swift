@@ -69,12 +69,12 @@ public enum ConvolutionKernels {
   /// process's. 4 keeps the calls as large as the forward pass's at batch 32.
   static let weightGradientLeaf = 4
 
-  /// The output channels of each backward-weights call: halves from 64 channels on (each a
-  /// multiple of 16, oneDNN's widest channel block), else all. The output channels of one weight
+  /// The output channels of each backward-weights call: halves from 32 channels on (each a
+  /// multiple of 16, oneDNN's widest channel block; DenseNet's 3x3 convolutions have 32), else all. The output channels of one weight
   /// gradient element come from one slice, whose sums run over the same images and pixels as a
   /// call over all channels: the cut depends on the shape only, never on the thread count.
   static func weightGradientSlices(outputs o: Int, groups: Int) -> [Range<Int>] {
-    guard groups == 1, o >= 64, o % 32 == 0 else { return [0..<o] }
+    guard groups == 1, o >= 32, o % 32 == 0 else { return [0..<o] }
     return [0..<(o / 2), (o / 2)..<o]
   }
 

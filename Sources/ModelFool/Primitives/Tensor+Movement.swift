@@ -90,7 +90,7 @@ extension Tensor {
     let layout = StridedLayout(shape: outShape, strides: [contiguousStrides(outShape), inStrides])
     let r = Tensor.build(shape: outShape) { out in
       let p = storage.pointer + base
-      layout.forEachRow { off, n, st in
+      layout.forEachRowInParallel(splittable: { _ in true }) { off, n, st in
         let o = out + off[0], s = p + off[1], stride = st[1]
         if stride == 1 { o.update(from: s, count: n) } else { for i in 0..<n { o[i] = s[i &* stride] } }
       }
@@ -142,15 +142,19 @@ extension Tensor {
     }
     var outShape = parts[0].shape
     outShape[a] = parts.reduce(0) { $0 + $1.shape[a] }
-    let outer = elementCount(Array(outShape[..<a]))
-    let innerOut = elementCount(Array(outShape[a...]))
+    let outStrides = contiguousStrides(outShape)
     let r = Tensor.build(shape: outShape) { out in
       var offset = 0
       for p in parts {
-        let inner = elementCount(Array(p.shape[a...]))
-        let src = p.storage.pointer
-        for o in 0..<outer { (out + o * innerOut + offset).update(from: src + o * inner, count: inner) }
-        offset += inner
+        // Each part's rows into its block of the output, on the engine's threads when large
+        // (DenseNet concatenates its growing feature map once per layer).
+        let layout = StridedLayout(shape: p.shape, strides: [outStrides, contiguousStrides(p.shape)])
+        let src = p.storage.pointer, dst = out + offset * outStrides[a]
+        layout.forEachRowInParallel(splittable: { _ in true }) { off, n, st in
+          let d = dst + off[0], s = src + off[1], (ds, ss) = (st[0], st[1])
+          if ds == 1 && ss == 1 { d.update(from: s, count: n) } else { for i in 0..<n { d[i &* ds] = s[i &* ss] } }
+        }
+        offset += p.shape[a]
       }
     }
     let sizes = parts.map { $0.shape[a] }
