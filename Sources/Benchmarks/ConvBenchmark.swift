@@ -55,6 +55,11 @@ public enum ConvBenchmark {
     Shape("resnet50 3x3 64->64 56", n: 2, c: 64, size: 56, o: 64, k: 3, pad: 1),
     Shape("resnet50 1x1 64->256 56", n: 2, c: 64, size: 56, o: 256, k: 1),
     Shape("resnet50 1x1 256->512 s2 56", n: 2, c: 256, size: 56, o: 512, k: 1, stride: 2),
+    Shape("resnet50 3x3 256->256 14", n: 2, c: 256, size: 14, o: 256, k: 3, pad: 1),
+    // DenseNet-121's bottleneck 1x1 and growth 3x3 (32 outputs) in its first and third blocks.
+    Shape("densenet121 1x1 256->128 56", n: 2, c: 256, size: 56, o: 128, k: 1),
+    Shape("densenet121 3x3 128->32 56", n: 2, c: 128, size: 56, o: 32, k: 3, pad: 1),
+    Shape("densenet121 3x3 128->32 14", n: 2, c: 128, size: 14, o: 32, k: 3, pad: 1),
   ]
 
   public struct Row: Sendable {
@@ -66,6 +71,9 @@ public enum ConvBenchmark {
     public let plainError: Double, blockedError: Double
     /// oneDNN's result has the same bits as with the first thread count measured (nil on that one).
     public let plainSameBits: Bool?, blockedSameBits: Bool?
+    /// oneDNN's Winograd algorithm on its own layouts (3x3 of stride 1 where oneDNN has it, else
+    /// nil): GFLOP/s of the direct convolution's multiply-adds, implementation, error.
+    public let winograd: Double?, winogradImplementation: String?, winogradError: Double?
   }
 
   /// Times every shape whose name contains `filter` (all when empty) and pass at each of
@@ -105,10 +113,16 @@ public enum ConvBenchmark {
           let reference = ours().scalars
           let oursSeconds = KernelBenchmark.medianSeconds(repeats: repeats, threadCPUTime: t == 1) { _ = ours() }
           var result: [(seconds: Double, implementation: String, error: Double, same: Bool?)] = []
-          for blocked in [false, true] {
-            let conv = try OneDNNConvolution(
-              pass: pass, input: shape.inputShape, weight: shape.weightShape, output: shape.outputShape,
-              geometry: shape.geometry, groups: shape.groups, blocked: blocked, threads: t)
+          for variant in ["plain", "blocked", "winograd"] {
+            let winograd = variant == "winograd"
+            let conv: OneDNNConvolution
+            do {
+              conv = try OneDNNConvolution(
+                pass: pass, input: shape.inputShape, weight: shape.weightShape, output: shape.outputShape,
+                geometry: shape.geometry, groups: shape.groups, blocked: variant != "plain", threads: t, winograd: winograd)
+            } catch where winograd {
+              break  // no Winograd kernel for this shape or CPU
+            }
             var out = [Float](repeating: 0, count: outShape.reduce(1, *))
             let seconds = a.withUnsafeScalars { pa in
               b.withUnsafeScalars { pb in
@@ -119,7 +133,7 @@ public enum ConvBenchmark {
             }
             let scale = reference.map(abs).max() ?? 1
             let error = zip(out, reference).map { abs($0 - $1) }.max()! / Swift.max(scale, .leastNormalMagnitude)
-            let key = "\(shape.name)|\(pass)|\(blocked)"
+            let key = "\(shape.name)|\(pass)|\(variant)"
             var same: Bool?
             if let first = firstResults[key] { same = first == out } else { firstResults[key] = out }
             result.append((seconds, conv.implementation, Double(error), same))
@@ -129,7 +143,9 @@ public enum ConvBenchmark {
             shape: shape.name, pass: pass.rawValue, threads: t, ours: gf(oursSeconds), plain: gf(result[0].seconds),
             blocked: gf(result[1].seconds), plainImplementation: result[0].implementation,
             blockedImplementation: result[1].implementation, plainError: result[0].error, blockedError: result[1].error,
-            plainSameBits: result[0].same, blockedSameBits: result[1].same)
+            plainSameBits: result[0].same, blockedSameBits: result[1].same,
+            winograd: result.count > 2 ? gf(result[2].seconds) : nil, winogradImplementation: result.count > 2 ? result[2].implementation : nil,
+            winogradError: result.count > 2 ? result[2].error : nil)
           rows.append(row)
           log(describe(row))
         }
@@ -147,6 +163,7 @@ public enum ConvBenchmark {
         r.threads, r.ours, r.plain, r.plain / r.ours, r.blocked, r.blocked / r.ours,
         r.plainImplementation, r.blockedImplementation, r.plainError, r.blockedError)
       + (r.threads > 1 ? " vs 1t: nchw\(bits(r.plainSameBits)), blocked\(bits(r.blockedSameBits))" : "")
+      + (r.winograd.map { String(format: "  winograd %6.1f (%.2fx) [%@] err %.1e", $0, $0 / r.ours, r.winogradImplementation ?? "", r.winogradError ?? 0) } ?? "")
   }
 
   /// oneDNN's version and the instruction set its kernels dispatch to.

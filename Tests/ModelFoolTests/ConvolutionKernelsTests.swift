@@ -113,6 +113,29 @@ struct ConvolutionKernelsTests {
     }
   }
 
+  /// 3x3 of stride 1 with 56x56 outputs: Winograd's algorithm on AVX-512 (its transforms round
+  /// more than a direct convolution: oneDNN's F(4x4, 3x3) was measured at up to 2.6e-6 of the
+  /// largest output on VGG-19's layers, so the bound here is 1e-5), the direct blocked kernels
+  /// elsewhere; the same bits on 1 and 2 threads either way.
+  @Test func winogradRunsLarge3x3OnAVX512() {
+    let c = Case(input: [3, 16, 56, 56], weight: [32, 16, 3, 3], groups: 1, geometry: ConvGeometry(kernel: (3, 3), padding: (1, 1)))
+    let winograd = OneDNNConvolution.isa.hasPrefix("avx512")
+    for pass in OneDNNConvolution.Pass.allCases {
+      let name = ConvolutionKernels.oneDNNImplementation(pass, input: c.input, weight: c.weight, geometry: c.geometry) ?? "ours"
+      #expect(name.hasPrefix(winograd ? "jit_wino" : "jit"), "\(pass): \(name)")
+    }
+    let ours = Self.withOwnKernels(true) { Self.passes(c) }
+    let one = EngineThreads.withCount(1) { Self.withOwnKernels(false) { Self.passes(c) } }
+    let two = EngineThreads.withCount(2) { Self.withOwnKernels(false) { Self.passes(c) } }
+    let bound: Float = winograd ? 1e-5 : 2e-6
+    #expect(Self.maxRelativeDifference(ours.0, one.0) < bound)
+    #expect(Self.maxRelativeDifference(ours.1, one.1) < bound)
+    #expect(Self.maxRelativeDifference(ours.2, one.2) < bound)
+    for (a, b) in [(one.0, two.0), (one.1, two.1), (one.2, two.2)] {
+      #expect(zip(a.scalars, b.scalars).allSatisfy { $0.bitPattern == $1.bitPattern })
+    }
+  }
+
   /// oneDNN's shapes (dense 3x3, depthwise, 1x1) and one of ours (3 input channels, whose weight
   /// gradient our kernels cut into blocks of input channels).
   @Test func resultsHaveTheSameBitsOnOneAndTwoThreads() {

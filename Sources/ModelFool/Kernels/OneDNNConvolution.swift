@@ -27,9 +27,11 @@ public final class OneDNNConvolution: @unchecked Sendable {
   /// images of input and output lie `imageStride` images apart in the caller's buffers (1: packed).
   /// `outputChannels` (at least `o`; nil: `o`): the channels of an output image in the caller's
   /// buffer, of which the call reads or writes the first `o` (a slice, at the pointer it is given).
+  /// `winograd` asks for oneDNN's Winograd algorithm (3x3, stride 1, on its blocked layouts; oneDNN
+  /// 2.6 has it on AVX-512 only, and creation fails elsewhere) instead of the direct one.
   public init(
     pass: Pass, input: [Int], weight: [Int], output: [Int], geometry g: ConvGeometry, groups: Int,
-    blocked: Bool, threads: Int, imageStride: Int = 1, outputChannels: Int? = nil
+    blocked: Bool, threads: Int, imageStride: Int = 1, outputChannels: Int? = nil, winograd: Bool = false
   ) throws {
     self.pass = pass
     self.threads = threads
@@ -49,9 +51,10 @@ public final class OneDNNConvolution: @unchecked Sendable {
     defer { dnnl_primitive_attr_destroy(attr) }
     try check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode")
 
+    let algorithm = winograd ? dnnl_convolution_winograd : dnnl_convolution_direct
     var forwardDesc = dnnl_convolution_desc_t()
     try check(dnnl_dilated_convolution_forward_desc_init(
-      &forwardDesc, dnnl_forward_training, dnnl_convolution_direct, &x, &w, nil, &y, strides, dilates, padL, padR),
+      &forwardDesc, dnnl_forward_training, algorithm, &x, &w, nil, &y, strides, dilates, padL, padR),
       "convolution forward descriptor")
     var forwardPD: dnnl_primitive_desc_t?
     try check(dnnl_primitive_desc_create(&forwardPD, &forwardDesc, attr, engine, nil), "convolution forward")
@@ -65,13 +68,13 @@ public final class OneDNNConvolution: @unchecked Sendable {
     case .backwardData:
       var d = dnnl_convolution_desc_t()
       try check(dnnl_dilated_convolution_backward_data_desc_init(
-        &d, dnnl_convolution_direct, &x, &w, &y, strides, dilates, padL, padR), "backward-data descriptor")
+        &d, algorithm, &x, &w, &y, strides, dilates, padL, padR), "backward-data descriptor")
       try check(dnnl_primitive_desc_create(&backwardPD, &d, attr, engine, forwardPD), "convolution backward-data")
       queries = [dnnl_query_diff_dst_md, dnnl_query_weights_md, dnnl_query_diff_src_md]
     case .backwardWeights:
       var d = dnnl_convolution_desc_t()
       try check(dnnl_dilated_convolution_backward_weights_desc_init(
-        &d, dnnl_convolution_direct, &x, &w, nil, &y, strides, dilates, padL, padR), "backward-weights descriptor")
+        &d, algorithm, &x, &w, nil, &y, strides, dilates, padL, padR), "backward-weights descriptor")
       try check(dnnl_primitive_desc_create(&backwardPD, &d, attr, engine, forwardPD), "convolution backward-weights")
       queries = [dnnl_query_src_md, dnnl_query_diff_dst_md, dnnl_query_diff_weights_md]
     }
