@@ -124,9 +124,11 @@ public enum ConvolutionKernels {
     let flops = n * o * oh * ow * (c / groups) * geometry.kh * geometry.kw
     guard let tree else {
       let (inPlane, outPlane) = pass == .forward ? (xPlane, yPlane) : (yPlane, xPlane)
+      // The weights reordered once per call shape, not once per call.
+      let weights = sets.count > 1 ? primitives.mapValues { $0.prepareWeights(b) } : [:]
       imageJobs(sets.count, flops: flops) { jobs, _ in
         for s in sets[jobs] {
-          primitives[s.shape]!.run(a + s.first * inPlane, b, into: out + s.first * outPlane)
+          primitives[s.shape]!.run(a + s.first * inPlane, b, into: out + s.first * outPlane, weights: weights[s.shape] ?? nil)
         }
       }
       return true

@@ -106,15 +106,42 @@ public final class OneDNNConvolution: @unchecked Sendable {
 
   deinit { dnnl_primitive_destroy(primitive) }
 
+  /// Weights (`run`'s second operand in forward and backward-data) already in the layout the
+  /// primitive reads, for several calls on the same weights: the batch's calls then share one
+  /// reorder instead of each making its own (the values are the same copy either way).
+  public final class PreparedWeights: @unchecked Sendable {
+    fileprivate let buffer: UnsafeMutableRawPointer
+    fileprivate init(_ buffer: UnsafeMutableRawPointer) { self.buffer = buffer }
+    deinit { buffer.deallocate() }
+  }
+
+  /// `w` in the primitive's weight layout (nil where the primitive reads the caller's OIHW).
+  public func prepareWeights(_ w: UnsafePointer<Float>) -> PreparedWeights? {
+    precondition(pass != .backwardWeights, "OneDNNConvolution: the weights are the output of backward-weights")
+    omp_set_num_threads(Int32(threads))
+    var stream: dnnl_stream_t?
+    succeed(dnnl_stream_create(&stream, OneDNNContext.shared.engine, dnnl_stream_default_flags.rawValue), "stream")
+    defer { dnnl_stream_destroy(stream) }
+    guard let buffer = operands[1].reordered(UnsafeMutableRawPointer(mutating: w), stream: stream) else { return nil }
+    dnnl_stream_wait(stream)
+    return PreparedWeights(buffer)
+  }
+
   /// Forward: `(x, w) -> y`; backward-data: `(dy, w) -> dx`; backward-weights: `(x, dy) -> dw`.
-  public func run(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+  /// `weights`: `b` as ``prepareWeights(_:)`` made it from the same values (forward and
+  /// backward-data), so that this call skips its own reorder of `b`.
+  public func run(
+    _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+    weights: PreparedWeights? = nil
+  ) {
     omp_set_num_threads(Int32(threads))
     let engine = OneDNNContext.shared.engine
     var stream: dnnl_stream_t?
     succeed(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "stream")
     defer { dnnl_stream_destroy(stream) }
     let bound = [
-      operands[0].bind(UnsafeMutableRawPointer(mutating: a)), operands[1].bind(UnsafeMutableRawPointer(mutating: b)),
+      operands[0].bind(UnsafeMutableRawPointer(mutating: a)),
+      operands[1].bind(UnsafeMutableRawPointer(mutating: b), prepared: weights?.buffer),
       operands[2].bind(UnsafeMutableRawPointer(out)),
     ]
     defer { bound.forEach { $0.release() } }
@@ -161,7 +188,10 @@ private final class Operand {
   /// where the layouts differ).
   struct Bound {
     let user: dnnl_memory_t?, primitive: dnnl_memory_t?
+    /// The primitive's buffer where this call made it (nil: the caller's, or prepared ahead).
     let buffer: UnsafeMutableRawPointer?
+    /// The primitive's memory already holds the values (prepared ahead): no reorder.
+    let ready: Bool
     func release() {
       if primitive != user { dnnl_memory_destroy(primitive) }
       dnnl_memory_destroy(user)
@@ -169,23 +199,35 @@ private final class Operand {
     }
   }
 
-  func bind(_ pointer: UnsafeMutableRawPointer) -> Bound {
+  /// `pointer` as this call's operand; `prepared`: the values already in the primitive's layout.
+  func bind(_ pointer: UnsafeMutableRawPointer, prepared: UnsafeMutableRawPointer? = nil) -> Bound {
     let engine = OneDNNContext.shared.engine
     var u = user, p = primitive
     var userMemory: dnnl_memory_t?
     succeed(dnnl_memory_create(&userMemory, &u, engine, pointer), "memory")
-    guard reorder != nil else { return Bound(user: userMemory, primitive: userMemory, buffer: nil) }
-    let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(dnnl_memory_desc_get_size(&p), 1), alignment: 64)
+    guard reorder != nil else { return Bound(user: userMemory, primitive: userMemory, buffer: nil, ready: false) }
+    let buffer = prepared ?? UnsafeMutableRawPointer.allocate(byteCount: max(dnnl_memory_desc_get_size(&p), 1), alignment: 64)
     var primitiveMemory: dnnl_memory_t?
     succeed(dnnl_memory_create(&primitiveMemory, &p, engine, buffer), "memory")
-    return Bound(user: userMemory, primitive: primitiveMemory, buffer: buffer)
+    return Bound(user: userMemory, primitive: primitiveMemory, buffer: prepared == nil ? buffer : nil, ready: prepared != nil)
   }
 
   /// An input is reordered into the primitive's layout, an output back into the caller's.
   func reorderIfNeeded(_ m: Bound, stream: dnnl_stream_t?) {
-    guard let reorder else { return }
+    guard let reorder, !m.ready else { return }
     let (from, to) = isOutput ? (m.primitive, m.user) : (m.user, m.primitive)
     execute(reorder, scratchpad: reorderScratchpad, stream: stream, [(DNNL_ARG_FROM, from), (DNNL_ARG_TO, to)])
+  }
+
+  /// An input's values in a buffer of the primitive's layout that the caller owns (deallocate), or
+  /// nil where the layouts agree.
+  func reordered(_ pointer: UnsafeMutableRawPointer, stream: dnnl_stream_t?) -> UnsafeMutableRawPointer? {
+    guard reorder != nil, !isOutput else { return nil }
+    let m = bind(pointer)
+    reorderIfNeeded(m, stream: stream)
+    if m.primitive != m.user { dnnl_memory_destroy(m.primitive) }
+    dnnl_memory_destroy(m.user)
+    return m.buffer
   }
 }
 
