@@ -136,6 +136,36 @@ struct ConvolutionKernelsTests {
     }
   }
 
+  /// Weights reordered once ahead of the calls (what the engine does for a batch's calls) give
+  /// the bits of a call that reorders them itself; on NCHW there is nothing to prepare.
+  @Test func preparedWeightsGiveTheSameBits() throws {
+    let g = ConvGeometry(kernel: (3, 3), padding: (1, 1))
+    var rng = SeededGenerator(seed: 9)
+    let x = Tensor.randomNormal([1, 16, 9, 9], using: &rng), w = Tensor.randomNormal([32, 16, 3, 3], using: &rng)
+    let dy = Tensor.randomNormal([1, 32, 9, 9], using: &rng)
+    for (pass, a, outCount) in [(OneDNNConvolution.Pass.forward, x, 32 * 81), (.backwardData, dy, 16 * 81)] {
+      let conv = try OneDNNConvolution(
+        pass: pass, input: [1, 16, 9, 9], weight: [32, 16, 3, 3], output: [1, 32, 9, 9], geometry: g, groups: 1,
+        blocked: true, threads: 1)
+      var own = [Float](repeating: 0, count: outCount), shared = own
+      a.withUnsafeScalars { pa in
+        w.withUnsafeScalars { pw in
+          let prepared = conv.prepareWeights(pw.baseAddress!)
+          #expect(prepared != nil)
+          conv.run(pa.baseAddress!, pw.baseAddress!, into: &own)
+          conv.run(pa.baseAddress!, pw.baseAddress!, into: &shared, weights: prepared)
+        }
+      }
+      #expect(zip(own, shared).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(pass)")
+      #expect(own.contains { $0 != 0 })
+    }
+    let plain = try OneDNNConvolution(
+      pass: .forward, input: [1, 16, 9, 9], weight: [32, 16, 1, 1], output: [1, 32, 9, 9], geometry: ConvGeometry(kernel: (1, 1)),
+      groups: 1, blocked: false, threads: 1)
+    let pointwise = Tensor.randomNormal([32, 16, 1, 1], using: &rng)
+    #expect(pointwise.withUnsafeScalars { plain.prepareWeights($0.baseAddress!) } == nil)
+  }
+
   /// oneDNN's shapes (dense 3x3, depthwise, 1x1) and one of ours (3 input channels, whose weight
   /// gradient our kernels cut into blocks of input channels).
   @Test func resultsHaveTheSameBitsOnOneAndTwoThreads() {

@@ -3,7 +3,8 @@ import CDNNL
 /// One oneDNN convolution primitive (forward, backward-data or backward-weights) for fixed shapes,
 /// run on NCHW / OIHW buffers. With `blocked` the primitive picks its own layouts (`format_tag::any`,
 /// blocked on AVX-512 CPUs) and every call reorders its inputs from NCHW/OIHW and its output back:
-/// the price of using it in an engine that is NCHW everywhere. `run` may be called from several
+/// the price of using it in an engine that is NCHW everywhere (the weights of forward and
+/// backward-data can be reordered once for a batch's calls: ``prepareWeights(_:)``). `run` may be called from several
 /// threads at once: each call creates its own memory objects, stream and scratchpad.
 /// See ``ConvolutionKernels`` for where the engine uses it.
 public final class OneDNNConvolution: @unchecked Sendable {
