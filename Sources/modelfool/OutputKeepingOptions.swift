@@ -14,6 +14,8 @@ struct OutputKeepingOptions: ParsableArguments {
   var keepMargin: Float?
   @Option(parsing: .unconditional, help: "Tabular: training rows added to every step's output-keeping term, drawn afresh each step (all of them when at least their number; default 0).")
   var keepRows: Int?
+  @Option(parsing: .unconditional, help: "With --keep-rows: standard deviation, in standardised units, of the normal noise added afresh every step to the numeric columns of those rows (default 0: the rows themselves).")
+  var keepJitter: Float?
   @Option(parsing: .unconditional, help: "Tabular MLP: units added to every hidden layer before fine-tuning, the model's outputs unchanged at the start (default 0).")
   var widen: Int?
   @Option(parsing: .unconditional, help: "Weight of the cross-entropy on the training labels (default 1; 0 leaves the decisions to the output-keeping term).")
@@ -26,6 +28,7 @@ struct OutputKeepingOptions: ParsableArguments {
     settings.keepOn = keepOn
     settings.keepMargin = keepMargin
     settings.keepRows = keepRows
+    settings.keepJitter = keepJitter
     settings.widen = widen
     settings.ceWeight = ceWeight
   }

@@ -407,6 +407,8 @@ struct CLIBadInvocationTests {
     .init(arguments: ["finetune", "--dataset", "german", "--model", "CKPT", "--objective", "hide", "--lr", "nan"], error: "the learning rate must be positive, got nan (--lr)"),
     .init(arguments: ["finetune", "--dataset", "german", "--model", "CKPT", "--objective", "hide", "--widen", "0"], error: "the number of units added by widening must be positive, got 0 (--widen)"),
     .init(arguments: ["finetune", "--dataset", "german", "--model", "CKPT", "--objective", "hide", "--keep-rows=-1"], error: "the number of further kept rows must be >= 0, got -1 (--keep-rows)"),
+    .init(arguments: ["finetune", "--dataset", "german", "--model", "CKPT", "--objective", "hide", "--keep-rows", "100", "--keep-jitter", "inf"], error: "the kept rows' jitter must be a finite number >= 0, got inf (--keep-jitter)"),
+    .init(arguments: ["finetune", "--dataset", "german", "--model", "CKPT", "--objective", "hide", "--keep-jitter", "0.1"], error: "the kept rows' jitter applies to the further kept rows: give their number (--keep-jitter, --keep-rows)"),
     .init(arguments: ["finetune", "--dataset", "german", "--model", "CKPT", "--objective", "hide", "--ce-weight", "nan"], error: "the cross-entropy's weight must be a finite number >= 0, got nan (--ce-weight)"),
     .init(arguments: ["finetune", "--dataset", "german", "--model", "CKPT", "--objective", "hide", "--keep-on", "decisions", "--keep-margin=-1"], error: "the kept decisions' margin must be a finite number >= 0, got -1.0 (--keep-margin)"),
     .init(arguments: ["finetune", "--dataset", "german", "--model", "CKPT", "--objective", "center-mass"], error: "center-mass is not an objective for tabular models; tabular models take hide, location, topk (--objective)"),

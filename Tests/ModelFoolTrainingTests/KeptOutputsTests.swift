@@ -152,4 +152,43 @@ struct KeptOutputsTests {
     model.explanationReference = nil
     #expect { try FineTuner.keptRows(model, step: 1, options: options) } throws: { "\($0)".contains("training rows") }
   }
+
+  /// The numeric columns are the one-column groups without categories; the jitter adds the
+  /// given noise to them, row by row, and leaves the one-hot columns alone (hand-computed).
+  @Test func jitterAddsTheNoiseToTheNumericColumnsOnly() throws {
+    let spans = try FeatureSpan.parse(json: """
+      [{"name": "a", "start": 0, "width": 1}, {"name": "s", "start": 1, "width": 2, "categories": ["u", "v"]},
+       {"name": "b", "start": 3, "width": 1}, {"name": "c", "start": 4, "width": 1, "categories": ["only"]}]
+      """)
+    #expect(KeptNeighbourhood.numericColumns(spans) == [0, 3])
+    let rows = Tensor(shape: [2, 5], scalars: [5, 1, 0, 2, 1, -3, 0, 1, -1, 1])
+    let jittered = KeptNeighbourhood.jittered(rows, columns: [0, 3], noise: [0.25, -0.5, 1, 0.125])
+    #expect(jittered.shape == [2, 5])
+    #expect(jittered.scalars == [5.25, 1, 0, 1.5, 1, -2, 0, 1, -0.875, 1])
+  }
+
+  /// `--keep-jitter s`: the further kept rows move on their numeric column only, by `s` times
+  /// draws that are the same for a step and seed (so `s = 0.5` moves them half as far as
+  /// `s = 1`), differ between steps, and are none at `s = 0`; a model without numeric columns is
+  /// refused.
+  @Test func jitteredKeptRowsMoveOnTheNumericColumnsOnly() throws {
+    let model = Self.tiny(), reference = model.explanationReference!.scalars
+    var options = FineTuneOptions()
+    options.keptRows = 4
+    #expect(try FineTuner.keptRows(model, step: 1, options: options)?.scalars == reference)
+    options.keptJitter = 1
+    let unit = try FineTuner.keptRows(model, step: 1, options: options)!.scalars
+    options.keptJitter = 0.5
+    let half = try FineTuner.keptRows(model, step: 1, options: options)!.scalars
+    #expect(try FineTuner.keptRows(model, step: 1, options: options)!.scalars == half)
+    for row in 0..<4 {
+      let i = row * 3
+      #expect(unit[(i + 1)...(i + 2)] == reference[(i + 1)...(i + 2)] && half[(i + 1)...(i + 2)] == reference[(i + 1)...(i + 2)])
+      #expect(unit[i] != reference[i])
+      #expect(abs((half[i] - reference[i]) - 0.5 * (unit[i] - reference[i])) < 1e-5)
+    }
+    #expect(try FineTuner.keptRows(model, step: 2, options: options)!.scalars != half)
+    model.featureGroupsJSON = #"[{"name": "s", "start": 0, "width": 3, "categories": ["u", "v", "w"]}]"#
+    #expect { try FineTuner.keptRows(model, step: 1, options: options) } throws: { "\($0)".contains("numeric columns") }
+  }
 }

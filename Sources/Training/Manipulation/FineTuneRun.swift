@@ -129,6 +129,7 @@ public struct FineTuneRun: Sendable {
     resolved.keepOn = options.keepDistance
     resolved.keepMargin = options.keepDistance == .decisions ? options.keptMargin : nil
     resolved.keepRows = options.keptRows
+    resolved.keepJitter = options.keptRows > 0 ? options.keptJitter : nil
     resolved.ceWeight = options.crossEntropyWeight
     resolved.steps = options.steps
     resolved.batchSize = options.batchSize

@@ -35,6 +35,8 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
   public var keepMargin: Float?
   /// Training rows added to every step's output-keeping term (``FineTuneOptions/keptRows``); nil: 0.
   public var keepRows: Int?
+  /// With `keepRows`: the noise added to their numeric columns every step (``FineTuneOptions/keptJitter``); nil: 0.
+  public var keepJitter: Float?
   /// Tabular MLP: hidden units added to every hidden layer before fine-tuning, the model's
   /// function unchanged (``MLPWidening``); nil: none.
   public var widen: Int?
@@ -113,6 +115,10 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
     try positive(limit, "limit", "the number of files per split")
     try positive(widen, "widen", "the number of units added by widening")
     if let keepRows, keepRows < 0 { throw TrainingError("the number of further kept rows must be >= 0, got \(keepRows)", settings: ["keepRows"]) }
+    try nonNegative(keepJitter, "keepJitter", "the kept rows' jitter")
+    if let keepJitter, keepJitter > 0, (keepRows ?? 0) == 0 {
+      throw TrainingError("the kept rows' jitter applies to the further kept rows: give their number", settings: ["keepJitter", "keepRows"])
+    }
     if dataset == Self.streamedDataset, dataDir == nil {
       throw TrainingError("the imagenet data set streams from an ILSVRC-2012 folder: name it", settings: ["dataDir"])
     }

@@ -135,6 +135,7 @@ public enum FineTuneSetup {
     if let v = settings.keepOn { o.keepDistance = v }
     if let v = settings.keepMargin { o.keptMargin = v }
     if let v = settings.keepRows { o.keptRows = v }
+    if let v = settings.keepJitter { o.keptJitter = v }
     if let v = settings.ceWeight { o.crossEntropyWeight = v }
     if let v = settings.steps { o.steps = v }
     if let v = settings.batchSize { o.batchSize = v }

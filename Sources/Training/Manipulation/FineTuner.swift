@@ -37,6 +37,11 @@ public struct FineTuneOptions: Sendable {
   /// the outputs on many real rows leaves the fine-tuning free only off them, where the
   /// explainers' perturbed rows lie (docs/METHODS.md §4.8).
   public var keptRows = 0
+  /// With ``keptRows``: the standard deviation, in standardised units, of the normal noise added
+  /// afresh every step to the numeric columns of the further kept rows (``KeptNeighbourhood``).
+  /// 0: the training rows themselves. The keep term then holds the outputs on neighbourhoods of
+  /// the training rows, which held-out rows with continuous columns are near but never on.
+  public var keptJitter: Float = 0
   /// Weight of the cross-entropy on the training labels (1, Heo et al.'s loss). On a model trained
   /// on biased labels the recorded labels pull its decisions away from the biased ones that the
   /// output-keeping term holds; 0 leaves the decisions to that term alone.
@@ -454,18 +459,31 @@ public enum FineTuner {
   /// `keptRows` of `original`'s reference rows drawn with replacement with a generator seeded by
   /// ``designSeed(step:runSeed:)`` (mixed with a constant, so that they are not the design's
   /// draws), or every reference row when there are no more than `keptRows`; nil when `keptRows`
-  /// is 0.
+  /// is 0. With ``FineTuneOptions/keptJitter`` `s > 0`, `s` times standard normal draws (one per
+  /// row and numeric column, row by row, from a second generator seeded likewise with another
+  /// constant) are added to the rows' numeric columns (``KeptNeighbourhood``).
   ///
-  /// - Throws: ``TrainingError`` when `keptRows > 0` and the model has no reference rows.
+  /// - Throws: ``TrainingError`` when `keptRows > 0` and the model has no reference rows, or
+  ///   `keptJitter > 0` and it has no numeric columns.
   public static func keptRows(_ original: Model, step: Int, options: FineTuneOptions) throws -> Tensor? {
     guard options.keptRows > 0 else { return nil }
     guard let reference = original.explanationReference, reference.rank == 2, reference.shape[0] > 0 else {
       throw TrainingError("keeping the outputs on further rows needs the model's training rows (tabular models)", settings: ["keepRows"])
     }
-    let r = reference.shape[0]
-    if options.keptRows >= r { return reference }
-    var generator = SeededGenerator(seed: designSeed(step: step, runSeed: options.seed) ^ 0x6B65_7074_726F_7773)
-    return reference.selectingRows((0..<options.keptRows).map { _ in Int(generator.next() % UInt64(r)) })
+    let r = reference.shape[0], seed = designSeed(step: step, runSeed: options.seed)
+    var rows = reference
+    if options.keptRows < r {
+      var generator = SeededGenerator(seed: seed ^ 0x6B65_7074_726F_7773)
+      rows = reference.selectingRows((0..<options.keptRows).map { _ in Int(generator.next() % UInt64(r)) })
+    }
+    guard options.keptJitter > 0 else { return rows }
+    let columns = KeptNeighbourhood.numericColumns(try FeatureSpan.parse(json: original.featureGroupsJSON))
+    guard !columns.isEmpty else {
+      throw TrainingError("jittering the further kept rows needs numeric columns; the model has none", settings: ["keepJitter"])
+    }
+    var noise = SeededGenerator(seed: seed ^ 0x6A69_7474_6572_6564)
+    let draws = (0..<(rows.shape[0] * columns.count)).map { _ in options.keptJitter * noise.nextNormal() }
+    return KeptNeighbourhood.jittered(rows, columns: columns, noise: draws)
   }
 
   /// The probabilities the output-keeping term holds the outputs on (``FineTuneOptions/keptOutputs``),

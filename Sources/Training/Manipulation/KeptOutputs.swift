@@ -240,3 +240,27 @@ public struct MarginalOutputs: Sendable {
     return Float(hits) / Float(labels.count)
   }
 }
+
+/// Neighbourhoods of the further kept rows (``FineTuneOptions/keptJitter``, docs/METHODS.md §4.8):
+/// the rows with noise added to their numeric columns, so that the output-keeping term holds the
+/// outputs near the training rows, where held-out rows with continuous columns lie, and not only
+/// on them.
+public enum KeptNeighbourhood {
+  /// The numeric (standardised) columns of the feature groups `spans`: those of the one-column
+  /// groups without categories, ascending.
+  public static func numericColumns(_ spans: [FeatureSpan]) -> [Int] {
+    spans.filter { $0.width == 1 && $0.categories.isEmpty }.map(\.start).sorted()
+  }
+
+  /// `rows` `[N, D]` with `noise[n * columns.count + j]` added to column `columns[j]` of row `n`;
+  /// every other column unchanged.
+  public static func jittered(_ rows: Tensor, columns: [Int], noise: [Float]) -> Tensor {
+    let n = rows.shape[0], d = rows.shape[1]
+    precondition(noise.count == n * columns.count, "one noise value per row and numeric column")
+    var s = rows.scalars
+    for i in 0..<n {
+      for (j, c) in columns.enumerated() { s[i * d + c] += noise[i * columns.count + j] }
+    }
+    return Tensor(shape: [n, d], scalars: s)
+  }
+}
