@@ -82,9 +82,10 @@ public enum ConvolutionKernels {
   static let weightGradientLeaf = 4
 
   /// The output channels of each backward-weights call: halves from 32 channels on (each a
-  /// multiple of 16, oneDNN's widest channel block; DenseNet's 3x3 convolutions have 32), else all. The output channels of one weight
-  /// gradient element come from one slice, whose sums run over the same images and pixels as a
-  /// call over all channels: the cut depends on the shape only, never on the thread count.
+  /// multiple of 16, oneDNN's widest channel block; DenseNet's 3x3 convolutions have 32), else
+  /// all. The output channels of one weight gradient element come from one slice, whose sums run
+  /// over the same images and pixels as a call over all channels: the cut depends on the shape
+  /// only, never on the thread count.
   static func weightGradientSlices(outputs o: Int, groups: Int) -> [Range<Int>] {
     guard groups == 1, o >= 32, o % 32 == 0 else { return [0..<o] }
     return [0..<(o / 2), (o / 2)..<o]
@@ -183,8 +184,8 @@ public enum ConvolutionKernels {
   /// compiles its kernel (milliseconds), so they are kept; the cache is emptied past 512 shapes.
   private static let primitives = Mutex<[Key: OneDNNConvolution?]>([:])
 
-  /// The primitive for `key`; a Winograd key without a Winograd kernel (a CPU without AVX-512, a
-  /// shape oneDNN refuses) falls back to the direct blocked kernels.
+  /// The primitive for `key`; a Winograd key for a shape that oneDNN has no Winograd kernel for
+  /// falls back to the direct blocked kernels.
   static func primitive(_ key: Key) -> OneDNNConvolution? {
     if let p = cached(key) { return p }
     guard key.layout == .winograd else { return nil }
