@@ -160,7 +160,7 @@ struct KeptOutputsTests {
       [{"name": "a", "start": 0, "width": 1}, {"name": "s", "start": 1, "width": 2, "categories": ["u", "v"]},
        {"name": "b", "start": 3, "width": 1}, {"name": "c", "start": 4, "width": 1, "categories": ["only"]}]
       """)
-    #expect(KeptNeighbourhood.numericColumns(spans) == [0, 3])
+    #expect(FeatureSpan.numericColumns(of: spans) == [0, 3])
     let rows = Tensor(shape: [2, 5], scalars: [5, 1, 0, 2, 1, -3, 0, 1, -1, 1])
     let jittered = KeptNeighbourhood.jittered(rows, columns: [0, 3], noise: [0.25, -0.5, 1, 0.125])
     #expect(jittered.shape == [2, 5])

@@ -51,6 +51,11 @@ public struct FeatureSpan: Sendable, Hashable, Codable {
     }
   }
 
+  /// The input columns of the numeric features (those without categories) of `spans`, ascending.
+  public static func numericColumns(of spans: [FeatureSpan]) -> [Int] {
+    spans.filter(\.categories.isEmpty).flatMap(\.columns).sorted()
+  }
+
   /// The features of a tabular model (from its ``Model/featureGroupsJSON``).
   public static func features(of model: Model) throws -> [FeatureSpan] {
     try parse(json: model.featureGroupsJSON)

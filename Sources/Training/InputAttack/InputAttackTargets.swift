@@ -8,7 +8,7 @@ extension InputAttack {
   public static func tabularConstraints(features: [FeatureSpan], reference: Tensor) -> (editable: Tensor, low: Tensor, high: Tensor) {
     let d = reference.shape[1]
     var editable = [Float](repeating: 0, count: d)
-    for f in features where f.categories.isEmpty { for c in f.columns { editable[c] = 1 } }
+    for c in FeatureSpan.numericColumns(of: features) { editable[c] = 1 }
     let low = reference.min(alongAxes: [0], keepingDimensions: true)
     let high = reference.max(alongAxes: [0], keepingDimensions: true)
     return (Tensor(shape: [1, d], scalars: editable), low.detached(), high.detached())

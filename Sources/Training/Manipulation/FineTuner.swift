@@ -477,7 +477,7 @@ public enum FineTuner {
       rows = reference.selectingRows((0..<options.keptRows).map { _ in Int(generator.next() % UInt64(r)) })
     }
     guard options.keptJitter > 0 else { return rows }
-    let columns = KeptNeighbourhood.numericColumns(try FeatureSpan.parse(json: original.featureGroupsJSON))
+    let columns = FeatureSpan.numericColumns(of: try FeatureSpan.features(of: original))
     guard !columns.isEmpty else {
       throw TrainingError("jittering the further kept rows needs numeric columns; the model has none", settings: ["keepJitter"])
     }

@@ -246,12 +246,6 @@ public struct MarginalOutputs: Sendable {
 /// outputs near the training rows, where held-out rows with continuous columns lie, and not only
 /// on them.
 public enum KeptNeighbourhood {
-  /// The numeric (standardised) columns of the feature groups `spans`: those of the one-column
-  /// groups without categories, ascending.
-  public static func numericColumns(_ spans: [FeatureSpan]) -> [Int] {
-    spans.filter { $0.width == 1 && $0.categories.isEmpty }.map(\.start).sorted()
-  }
-
   /// `rows` `[N, D]` with `noise[n * columns.count + j]` added to column `columns[j]` of row `n`;
   /// every other column unchanged.
   public static func jittered(_ rows: Tensor, columns: [Int], noise: [Float]) -> Tensor {
