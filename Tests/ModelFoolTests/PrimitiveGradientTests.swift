@@ -48,6 +48,20 @@ let opCases: [OpCase] = [
   OpCase(name: "sigmoid", inputs: [r([5], 1, low: -3, high: 3)]) { $0[0].sigmoid() },
   OpCase(name: "relu", inputs: [r([6], 1, away: 0.1)]) { $0[0].relu() },
   OpCase(name: "relu6", inputs: [r([8], 1, low: -8, high: 8, away: 0.1).clamped(-5.9, 5.9)]) { $0[0].relu6() },
+  // Pre-activations |x s + b| >= 0.1 keep the differences off the ReLU's kink; 12 values per
+  // image and channel run the 8-lane loop and its tail.
+  OpCase(name: "channelAffine scale shift relu", inputs: [r([2, 3, 3, 4], 1, away: 0.3), r([3], 2, low: 0.5, high: 1.5), r([3], 3, low: -0.05, high: 0.05)]) {
+    Tensor.channelAffine($0[0], scale: $0[1], shift: $0[2], relu: true)
+  },
+  OpCase(name: "channelAffine shift relu", inputs: [r([2, 3, 3, 4], 1, away: 0.3), r([3], 3, low: -0.05, high: 0.05)]) {
+    Tensor.channelAffine($0[0], scale: nil, shift: $0[1], relu: true)
+  },
+  OpCase(name: "channelAffine scale shift [N, C]", inputs: [r([5, 3], 1), r([3], 2), r([3], 3)]) {
+    Tensor.channelAffine($0[0], scale: $0[1], shift: $0[2], relu: false)
+  },
+  OpCase(name: "channelAffine shift", inputs: [r([2, 3, 2, 5], 1), r([3], 3)]) {
+    Tensor.channelAffine($0[0], scale: nil, shift: $0[1], relu: false)
+  },
   OpCase(name: "softplus beta 3", inputs: [r([6], 1)]) { $0[0].softplus(beta: 3) },
   OpCase(name: "select", inputs: [r([2, 3], 1), r([2, 3], 2)]) {
     Tensor.select(Tensor(shape: [2, 3], scalars: [1, 0, 1, 0, 0, 1]), $0[0], $0[1])

@@ -81,7 +81,7 @@ public final class BatchNorm: Layer, ModeDependentLayer {
     let broadcast = [1, channels] + [Int](repeating: 1, count: x.rank - 2)
     if !isTraining {
       let (scale, shift) = evaluationAffine()
-      return x * scale.reshaped(broadcast) + shift.reshaped(broadcast)
+      return Tensor.channelAffine(x, scale: scale, shift: shift, relu: false)
     }
     let axes = [0] + Array(2..<x.rank)
     let n = x.count / channels

@@ -108,12 +108,16 @@ public final class Conv2D: Layer {
   }
 
   public func callAsFunction(_ x: Tensor) -> Tensor {
+    let y = convolution(x)
+    return bias.map { Tensor.channelAffine(y, scale: nil, shift: $0.value, relu: false) } ?? y
+  }
+
+  /// The convolution of `x` with `weight` (the layer's own by default), without the bias.
+  func convolution(_ x: Tensor, weight w: Tensor? = nil) -> Tensor {
     precondition(
       x.rank == 4 && x.shape[1] == inputChannels,
       "shape error: Conv2D(\(inputChannels) -> \(outputChannels)): input must be [N, \(inputChannels), H, W], got \(x.shape)")
-    var y = Tensor.conv2d(x, weight.value, geometry: geometry(inputHeight: x.shape[2], inputWidth: x.shape[3]), groups: groups)
-    if let bias { y = y + bias.value.reshaped([1, outputChannels, 1, 1]) }
-    return y
+    return Tensor.conv2d(x, w ?? weight.value, geometry: geometry(inputHeight: x.shape[2], inputWidth: x.shape[3]), groups: groups)
   }
 
   public var localParameters: [(name: String, parameter: Parameter)] {

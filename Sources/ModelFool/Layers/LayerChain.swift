@@ -6,42 +6,63 @@
 /// call (a few thousand multiplications against the convolution's millions), so gradients reach the
 /// convolution's weight and the BatchNorm's `weight` and `bias` to any order, and fine-tuning with
 /// BatchNorm frozen (Heo et al.) keeps one activation tensor per pair instead of three. The result
-/// equals the unfolded one up to float rounding. A pair is left unfolded when the active
-/// ``ActivationTap`` records or replaces either layer (the explanation asked for the tensor
+/// equals the unfolded one up to float rounding. A ReLU that follows joins the shift's pass, as it
+/// does after a convolution's own bias and after a frozen BatchNorm alone (DenseNet's
+/// BatchNorm-ReLU-convolution order), so those pairs and triples write one tensor instead of two
+/// or three. A run is left apart when the active
+/// ``ActivationTap`` records or replaces one of its layers (the explanation asked for the tensor
 /// between them), and in training mode, where BatchNorm normalises by batch statistics.
 
-/// Calls `entries` in order on `x`, each through ``ActivationTap/call(_:named:_:)``, with every
-/// ``Conv2D`` directly followed by an evaluation-mode ``BatchNorm`` of its channel count run as
-/// one folded convolution (unless the active tap refers to either).
+/// Calls `entries` in order on `x`, each through ``ActivationTap/call(_:named:_:)``, except the runs
+/// that one primitive does (unless the active tap refers to one of their layers): a ``Conv2D``
+/// directly followed by an evaluation-mode ``BatchNorm`` of its channel count runs as one folded
+/// convolution, and a ReLU after either, or after a convolution with a bias, joins the shift in
+/// one pass (``Tensor/channelAffine(_:scale:shift:relu:)``).
 func callChain(_ entries: [(name: String, layer: any Layer)], _ x: Tensor) -> Tensor {
   var y = x
   var i = 0
+  /// Whether entries `i..<i+n` exist and the active tap (if any) refers to none of them.
+  func free(_ n: Int) -> Bool {
+    i + n <= entries.count
+      && (ActivationTap.current.map { tap in !entries[i..<(i + n)].contains { tap.refers(toChild: $0.name) } } ?? true)
+  }
+  /// Whether entry `k` is a ReLU (a layer whose activation is switched to softplus is not).
+  func isReLU(_ k: Int) -> Bool { k < entries.count && (entries[k].layer as? ActivationLayer)?.activation == .relu }
   while i < entries.count {
     let e = entries[i]
-    if i + 1 < entries.count, let conv = e.layer as? Conv2D, let bn = entries[i + 1].layer as? BatchNorm,
-      !bn.isTraining, bn.channels == conv.outputChannels,
-      ActivationTap.current.map({ !$0.refers(toChild: e.name) && !$0.refers(toChild: entries[i + 1].name) }) ?? true
+    if let conv = e.layer as? Conv2D, i + 1 < entries.count, let bn = entries[i + 1].layer as? BatchNorm,
+      !bn.isTraining, bn.channels == conv.outputChannels
     {
-      y = conv.folding(bn, y)
-      i += 2
-    } else {
-      y = ActivationTap.call(e.layer, named: e.name, y)
-      i += 1
+      let relu = isReLU(i + 2) && free(3)
+      if relu || free(2) {
+        y = conv.folding(bn, y, relu: relu)
+        i += relu ? 3 : 2
+        continue
+      }
     }
+    if let conv = e.layer as? Conv2D, let bias = conv.bias, isReLU(i + 1), free(2) {
+      y = Tensor.channelAffine(conv.convolution(y), scale: nil, shift: bias.value, relu: true)
+      i += 2
+      continue
+    }
+    if let bn = e.layer as? BatchNorm, !bn.isTraining, isReLU(i + 1), free(2) {
+      let (scale, shift) = bn.evaluationAffine()
+      y = Tensor.channelAffine(y, scale: scale, shift: shift, relu: true)
+      i += 2
+      continue
+    }
+    y = ActivationTap.call(e.layer, named: e.name, y)
+    i += 1
   }
   return y
 }
 
 extension Conv2D {
-  /// `bn(self(x))` for an evaluation-mode `bn`, as one convolution with the BatchNorm folded into
-  /// the weight and bias (see ``BatchNorm/fold(weight:bias:scale:shift:)``).
-  func folding(_ bn: BatchNorm, _ x: Tensor) -> Tensor {
-    precondition(
-      x.rank == 4 && x.shape[1] == inputChannels,
-      "shape error: Conv2D(\(inputChannels) -> \(outputChannels)): input must be [N, \(inputChannels), H, W], got \(x.shape)")
+  /// `bn(self(x))` for an evaluation-mode `bn`, then a ReLU when `relu`, as one convolution with
+  /// the BatchNorm folded into the weight and bias (see ``BatchNorm/fold(weight:bias:scale:shift:)``).
+  func folding(_ bn: BatchNorm, _ x: Tensor, relu: Bool) -> Tensor {
     let (scale, shift) = bn.evaluationAffine()
     let (w, b) = BatchNorm.fold(weight: weight.value, bias: bias?.value, scale: scale, shift: shift)
-    let y = Tensor.conv2d(x, w, geometry: geometry(inputHeight: x.shape[2], inputWidth: x.shape[3]), groups: groups)
-    return y + b.reshaped([1, outputChannels, 1, 1])
+    return Tensor.channelAffine(convolution(x, weight: w), scale: nil, shift: b, relu: relu)
   }
 }
