@@ -2,8 +2,10 @@ import ModelFool
 import TestSupport
 import Testing
 
-/// A convolution followed by a frozen BatchNorm runs folded into one convolution: the same
-/// values and the same first- and second-order gradients as the two layers called one by one.
+/// A convolution followed by a frozen BatchNorm runs as one convolution with the BatchNorm folded
+/// in (a large output) or as the convolution and one scale-and-shift pass (a small output): either
+/// way the same values and the same first- and second-order gradients as the two layers called one
+/// by one.
 @Suite struct LayerChainTests {
   /// A conv (with bias, 2 groups, stride 2) and a BatchNorm with seeded statistics, scale and
   /// shift, in a Sequential whose last entry keeps the chain from ending on the pair.
@@ -24,7 +26,7 @@ import Testing
   /// `sum(m * f(x))` and its input gradient's squared norm (the shape of a fooling loss), for the
   /// folded chain and for the layers called one by one.
   func losses(_ p: (net: Sequential, conv: Conv2D, bn: BatchNorm), _ x: Tensor, folded: Bool) -> (Tensor, Tensor) {
-    let m = randomTensor([2, 6, 4, 4], seed: 8, low: -1, high: 1)
+    let m = randomTensor([2, 6, x.shape[2] / 2, x.shape[3] / 2], seed: 8, low: -1, high: 1)
     let xv = x.variable()
     let y = folded ? p.net(xv) : p.net.entries[2].layer(p.bn(p.conv(xv)))
     let value = (y * m).sum()
@@ -32,9 +34,10 @@ import Testing
     return (value, (g * g).sum())
   }
 
-  @Test func foldedPairMatchesLayersOneByOne() throws {
+  /// 8x8 inputs give 192 outputs for the 108 weights (unfolded), 32x32 give 3,072 (folded).
+  @Test(arguments: [8, 32]) func foldedPairMatchesLayersOneByOne(size: Int) throws {
     let p = pair()
-    let x = randomTensor([2, 4, 8, 8], seed: 7, low: -1, high: 1)
+    let x = randomTensor([2, 4, size, size], seed: 7, low: -1, high: 1)
     let (v1, s1) = losses(p, x, folded: true)
     let (v0, s0) = losses(p, x, folded: false)
     #expect(closeness(v1, v0, rtol: 1e-5) <= 1)

@@ -67,11 +67,13 @@ public final class BatchNorm: Layer, ModeDependentLayer {
 
   /// A weighted layer's `weight` (`[out, ...]`) and `bias` (`[out]`, or none) with an affine map
   /// `y * scale + shift` of its output folded in: `W * scale` per output unit and
-  /// `b * scale + shift`. Differentiable with respect to all four.
+  /// `b * scale + shift`. Differentiable with respect to all four; the weight's product is one
+  /// ``Tensor/channelAffine(_:scale:shift:relu:)`` over the weight's rows, forward and backward.
   public static func fold(weight w: Tensor, bias b: Tensor?, scale: Tensor, shift: Tensor) -> (weight: Tensor, bias: Tensor) {
     let out = w.shape[0]
-    let perUnit = scale.reshaped([out] + [Int](repeating: 1, count: w.rank - 1))
-    return (w * perUnit, (b.map { $0 * scale } ?? Tensor.zeros([out])) + shift)
+    let rows = w.reshaped([1, out, w.count / out])
+    let scaled = Tensor.channelAffine(rows, scale: scale, shift: Tensor.zeros([out]), relu: false).reshaped(w.shape)
+    return (scaled, (b.map { $0 * scale } ?? Tensor.zeros([out])) + shift)
   }
 
   public func callAsFunction(_ x: Tensor) -> Tensor {
