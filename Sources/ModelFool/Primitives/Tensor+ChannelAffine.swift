@@ -48,7 +48,7 @@ extension Tensor {
       if GradientRecording.isEnabled {
         return channelAffineGradients(g, mask: mask, x: keptX, scale: scale, needs: needs)
       }
-      let (dx, dscale, dshift) = channelAffineGradientPass(g, mask: mask, x: keptX, scale: scale, needs: needs)
+      let (dx, dscale, dshift) = channelAffineGradientPass(g, mask: mask, x: keptX, scale: scale, shift: shift, needs: needs)
       return [dx, dscale, dshift]
     }
     let inputs = [x] + (scale.map { [$0] } ?? []) + [shift]
@@ -76,12 +76,16 @@ extension Tensor {
   }
 
   /// The VJP in one pass over `g` (not recorded): the input's gradient and the per-channel sums.
+  /// Where `x` and the scale are at hand, the ReLU's mask is `x * s + b > 0` recomputed with the
+  /// forward's arithmetic (the same bits as the output's sign), so the output is not read.
   private static func channelAffineGradientPass(
-    _ g: Tensor, mask: Tensor?, x: Tensor?, scale: Tensor?, needs: (x: Bool, scale: Bool, shift: Bool)
+    _ g: Tensor, mask: Tensor?, x: Tensor?, scale: Tensor?, shift: Tensor, needs: (x: Bool, scale: Bool, shift: Bool)
   ) -> (Tensor?, Tensor?, Tensor?) {
     let (batch, channels) = (g.shape[0], g.shape[1])
     let inner = g.count / Swift.max(batch * channels, 1)
-    let gp = g.storage.pointer, mp = mask?.storage.pointer, xp = x?.storage.pointer, sp = scale?.storage.pointer
+    let gp = g.storage.pointer, xp = x?.storage.pointer, sp = scale?.storage.pointer, bp = shift.storage.pointer
+    let recompute = mask != nil && xp != nil && sp != nil
+    let mp = recompute ? nil : mask?.storage.pointer
     var sums = [Float](repeating: 0, count: 2 * channels)  // the scale's, then the shift's
     func pass(_ dx: UnsafeMutablePointer<Float>?) {
       sums.withUnsafeMutableBufferPointer { sums in
@@ -94,6 +98,26 @@ extension Tensor {
             for n in 0..<batch {
               var i = (n * channels + c) * inner
               let end = i + inner
+              if recompute, let xp {
+                let b = bp[c]
+                while i + 8 <= end {
+                  let xv = UnsafeRawPointer(xp + i).loadUnaligned(as: SIMD8<Float>.self)
+                  var m = UnsafeRawPointer(gp + i).loadUnaligned(as: SIMD8<Float>.self)
+                  m.replace(with: 0, where: .!(xv * s + b .> 0))
+                  if let dx { UnsafeMutableRawPointer(dx + i).storeBytes(of: m * s, as: SIMD8<Float>.self) }
+                  ds += m * xv
+                  db += m
+                  i += 8
+                }
+                while i < end {
+                  let m: Float = xp[i] * s + b > 0 ? gp[i] : 0
+                  dx?[i] = m * s
+                  dsTail += m * xp[i]
+                  dbTail += m
+                  i += 1
+                }
+                continue
+              }
               while i + 8 <= end {
                 var m = UnsafeRawPointer(gp + i).loadUnaligned(as: SIMD8<Float>.self)
                 if let mp { m.replace(with: 0, where: .!(UnsafeRawPointer(mp + i).loadUnaligned(as: SIMD8<Float>.self) .> 0)) }
