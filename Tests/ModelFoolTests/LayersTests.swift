@@ -1,5 +1,6 @@
 import Foundation
 import ModelFool
+import TestSupport
 import Testing
 
 /// Element-wise closeness for layer tests.
@@ -103,6 +104,20 @@ struct LayersTests {
       body: [("fc", body)], shortcut: ("downsample", Dense(weight: Tensor(shape: [2, 2], scalars: [0, 1, 1, 0]))))
     #expect(proj(Tensor(shape: [1, 2], scalars: [2, 1])).scalars == [3, -1])
     #expect(proj.namedParameters().map(\.name) == ["fc.weight", "downsample.weight"])
+  }
+
+  /// The sum and its ReLU run as one op (the bits of the two ops, at a size the pool splits);
+  /// a tap on the ReLU or a ReLU switched to softplus takes the layer path.
+  @Test func residualSumAndReLURunAsOne() throws {
+    let (a, b) = (randomTensor([2, 8, 48, 48], seed: 1, low: -1, high: 1), randomTensor([2, 8, 48, 48], seed: 2, low: -1, high: 1))
+    #expect(Tensor.sumReLU(a, b).scalars == (a + b).relu().scalars)
+    let relu = ActivationLayer(.relu)
+    let r = Residual(body: [("id", ActivationLayer(.identity))], shortcut: ("neg", ActivationLayer(.identity)), post: ("relu", relu))
+    #expect(r(a).scalars == (a + a).relu().scalars)
+    let (y, captured) = try r.forward(a, capturingOutputsOf: ["relu"])
+    #expect(try #require(captured["relu"]).scalars == y.scalars)
+    relu.activation = .softplus(beta: 2)
+    #expect(r(a).scalars == (a + a).softplus(beta: 2).scalars)
   }
 
   @Test func denseNetLayerConcatenatesInputFirst() throws {

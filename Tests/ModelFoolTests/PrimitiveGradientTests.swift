@@ -62,6 +62,9 @@ let opCases: [OpCase] = [
   OpCase(name: "channelAffine shift", inputs: [r([2, 3, 2, 5], 1), r([3], 3)]) {
     Tensor.channelAffine($0[0], scale: nil, shift: $0[1], relu: false)
   },
+  OpCase(name: "sumReLU", inputs: [r([2, 3, 4], 1, away: 0.2), r([2, 3, 4], 2, low: -0.05, high: 0.05)]) {
+    Tensor.sumReLU($0[0], $0[1])
+  },
   OpCase(name: "softplus beta 3", inputs: [r([6], 1)]) { $0[0].softplus(beta: 3) },
   OpCase(name: "select", inputs: [r([2, 3], 1), r([2, 3], 2)]) {
     Tensor.select(Tensor(shape: [2, 3], scalars: [1, 0, 1, 0, 0, 1]), $0[0], $0[1])

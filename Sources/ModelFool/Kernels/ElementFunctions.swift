@@ -17,6 +17,10 @@ enum ElementFunction {
   struct Add: BinaryElementFunction {
     @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a + b }
   }
+  /// `relu(a + b)`: the sum rounded, then the ReLU.
+  struct AddReLU: BinaryElementFunction {
+    @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { let v = a + b; return v > 0 ? v : 0 }
+  }
   struct Subtract: BinaryElementFunction {
     @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a - b }
   }

@@ -36,8 +36,16 @@ public final class Residual: Layer {
     shortcut.map { ActivationTap.call($0.layer, named: $0.name, x) } ?? x
   }
 
+  /// A ReLU after the sum runs with it in one pass (``Tensor/sumReLU(_:_:)``) unless the active
+  /// tap refers to it.
   public func callAsFunction(_ x: Tensor) -> Tensor {
-    let sum = bodyOutput(x) + shortcutOutput(x)
+    let (b, s) = (bodyOutput(x), shortcutOutput(x))
+    if let post, (post.layer as? ActivationLayer)?.activation == .relu,
+      !(ActivationTap.current?.refers(toChild: post.name) ?? false)
+    {
+      return Tensor.sumReLU(b, s)
+    }
+    let sum = b + s
     return post.map { ActivationTap.call($0.layer, named: $0.name, sum) } ?? sum
   }
 

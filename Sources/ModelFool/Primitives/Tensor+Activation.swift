@@ -12,6 +12,18 @@ extension Tensor {
     return Tensor.record("relu", r, inputs: [self]) { g in [g.masked(where: r, lower: 0)] }
   }
 
+  /// `relu(a + b)` for tensors of one shape in one pass (a residual block's sum and ReLU), with
+  /// the bits of the two ops; the VJP masks with the output and passes the result to both.
+  public static func sumReLU(_ a: Tensor, _ b: Tensor) -> Tensor {
+    guard a.shape == b.shape else { return (a + b).relu() }
+    let r = broadcastKernel(a, b, op: "add", ElementFunction.AddReLU())
+    let (da, db) = (a.node != nil, b.node != nil)
+    return recordKeepingOutput("sumReLU", r, inputs: [a, b]) { g, out in
+      let m = g.masked(where: out, lower: 0)
+      return [da ? m : nil, db ? m : nil]
+    }
+  }
+
   /// `min(max(x, 0), 6)`; derivative 1 on (0, 6).
   /// Masks with the output as ``relu()`` does (`0 < relu6(x) < 6` exactly where `0 < x < 6`).
   public func relu6() -> Tensor {
