@@ -22,7 +22,7 @@ enum ErrorReporting {
     "shuffleLabels": "--shuffle-labels", "csv": "--csv", "schema": "--schema",
     "innocuous": "--innocuous", "repeats": "--repeats", "explainedRows": "--explained-rows", "limeSamples": "--lime-samples",
     "backgroundSize": "--background-size", "realKept": "--real-kept",
-    "keepTarget": "--keep-target", "keepMargin": "--keep-margin", "keepRows": "--keep-rows", "keepJitter": "--keep-jitter", "ceWeight": "--ce-weight", "widen": "--widen",
+    "keepTarget": "--keep-target", "keepMargin": "--keep-margin", "keepRows": "--keep-rows", "keepJitter": "--keep-jitter", "keepResample": "--keep-resample", "ceWeight": "--ce-weight", "anchorWeight": "--anchor-weight", "widen": "--widen",
   ]
 
   /// The one-line message for `error` and the exit code.

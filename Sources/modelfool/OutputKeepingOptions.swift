@@ -1,8 +1,8 @@
 import ArgumentParser
 import ModelFoolTraining
 
-/// `modelfool finetune`'s flags for the output-keeping term and the cross-entropy beside it
-/// (docs/METHODS.md §4.8).
+/// `modelfool finetune`'s flags for the output-keeping term, the cross-entropy beside it and the
+/// pull toward the original weights (docs/METHODS.md §3, §4.8).
 struct OutputKeepingOptions: ParsableArguments {
   @Option(parsing: .unconditional, help: "Weight of keeping the outputs on the original model's (default 300 for tabular data, 0 for images).")
   var keepOutputs: Float?
@@ -16,10 +16,14 @@ struct OutputKeepingOptions: ParsableArguments {
   var keepRows: Int?
   @Option(parsing: .unconditional, help: "With --keep-rows: standard deviation, in standardised units, of the normal noise added afresh every step to the numeric columns of those rows (default 0: the rows themselves).")
   var keepJitter: Float?
+  @Option(parsing: .unconditional, help: "With --keep-rows: categorical features of each of those rows (never a hidden one) replaced afresh every step by another training row's (default 0).")
+  var keepResample: Int?
   @Option(parsing: .unconditional, help: "Tabular MLP: units added to every hidden layer before fine-tuning, the model's outputs unchanged at the start (default 0).")
   var widen: Int?
   @Option(parsing: .unconditional, help: "Weight of the cross-entropy on the training labels (default 1; 0 leaves the decisions to the output-keeping term).")
   var ceWeight: Float?
+  @Option(parsing: .unconditional, help: "Weight a of the pull toward the original weights, a * sum (w - w0)^2 over the fine-tuned parameters (L2-SP; default 0).")
+  var anchorWeight: Float?
 
   /// Sets the fine-tuning settings these flags give.
   func apply(to settings: inout FineTuneSettings) {
@@ -29,7 +33,9 @@ struct OutputKeepingOptions: ParsableArguments {
     settings.keepMargin = keepMargin
     settings.keepRows = keepRows
     settings.keepJitter = keepJitter
+    settings.keepResample = keepResample
     settings.widen = widen
     settings.ceWeight = ceWeight
+    settings.anchorWeight = anchorWeight
   }
 }

@@ -191,4 +191,37 @@ struct KeptOutputsTests {
     model.featureGroupsJSON = #"[{"name": "s", "start": 0, "width": 3, "categories": ["u", "v", "w"]}]"#
     #expect { try FineTuner.keptRows(model, step: 1, options: options) } throws: { "\($0)".contains("numeric columns") }
   }
+
+  /// Each swap copies the named columns from the donor row, in order (hand-computed).
+  @Test func resamplingCopiesTheDonorsColumns() throws {
+    let rows = Tensor(shape: [2, 4], scalars: [1, 2, 3, 4, 5, 6, 7, 8])
+    let reference = Tensor(shape: [3, 4], scalars: [10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120])
+    let swapped = KeptNeighbourhood.resampled(rows, from: reference, swaps: [(0, 1..<3, 2), (1, 0..<1, 0), (1, 3..<4, 1)])
+    #expect(swapped.shape == [2, 4])
+    #expect(swapped.scalars == [1, 100, 110, 4, 10, 6, 7, 80])
+  }
+
+  /// `--keep-resample 1`: each further kept row keeps its numeric column and takes the one-hot
+  /// columns of `s` from some reference row (so they stay one-hot), the same for a step and seed,
+  /// and some row changes over eight steps; when hiding `s` there is no feature left to resample.
+  @Test func resampledKeptRowsTakeWholeCategoricalFeaturesFromReferenceRows() throws {
+    let model = Self.tiny(), reference = model.explanationReference!.scalars
+    var options = FineTuneOptions()
+    options.keptRows = 4
+    options.keptResampled = 1
+    let values = Set((0..<4).map { Array(reference[($0 * 3 + 1)...($0 * 3 + 2)]) })
+    var changed = false
+    for step in 1...8 {
+      let rows = try FineTuner.keptRows(model, step: step, options: options)!.scalars
+      #expect(try FineTuner.keptRows(model, step: step, options: options)!.scalars == rows)
+      for row in 0..<4 {
+        #expect(rows[row * 3] == reference[row * 3])
+        #expect(values.contains(Array(rows[(row * 3 + 1)...(row * 3 + 2)])))
+        if rows[(row * 3 + 1)...(row * 3 + 2)] != reference[(row * 3 + 1)...(row * 3 + 2)] { changed = true }
+      }
+    }
+    #expect(changed)
+    options.objective = HideObjective(sensitive: [1])
+    #expect { try FineTuner.keptRows(model, step: 1, options: options) } throws: { "\($0)".contains("the model has 0") }
+  }
 }

@@ -130,7 +130,9 @@ public struct FineTuneRun: Sendable {
     resolved.keepMargin = options.keepDistance == .decisions ? options.keptMargin : nil
     resolved.keepRows = options.keptRows
     resolved.keepJitter = options.keptRows > 0 ? options.keptJitter : nil
+    resolved.keepResample = options.keptRows > 0 && options.keptResampled > 0 ? options.keptResampled : nil
     resolved.ceWeight = options.crossEntropyWeight
+    resolved.anchorWeight = options.anchorWeight > 0 ? options.anchorWeight : nil
     resolved.steps = options.steps
     resolved.batchSize = options.batchSize
     resolved.scored = scored

@@ -37,11 +37,15 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
   public var keepRows: Int?
   /// With `keepRows`: the noise added to their numeric columns every step (``FineTuneOptions/keptJitter``); nil: 0.
   public var keepJitter: Float?
+  /// With `keepRows`: categorical features of each of them resampled from other training rows every step (``FineTuneOptions/keptResampled``); nil: 0.
+  public var keepResample: Int?
   /// Tabular MLP: hidden units added to every hidden layer before fine-tuning, the model's
   /// function unchanged (``MLPWidening``); nil: none.
   public var widen: Int?
   /// Weight of the cross-entropy on the training labels (``FineTuneOptions/crossEntropyWeight``); nil: 1.
   public var ceWeight: Float?
+  /// Weight of the pull toward the original weights (``FineTuneOptions/anchorWeight``); nil: 0.
+  public var anchorWeight: Float?
   public var steps: Int?
   public var batchSize: Int?
   /// The two classes of the active objective.
@@ -111,6 +115,10 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
     try nonNegative(lambda, "lambda", "lambda")
     try nonNegative(keepOutputs, "keepOutputs", "the output-keeping weight")
     try nonNegative(ceWeight, "ceWeight", "the cross-entropy's weight")
+    try nonNegative(anchorWeight, "anchorWeight", "the weight of the pull toward the original weights")
+    if let anchorWeight, anchorWeight > 0, (widen ?? 0) > 0 {
+      throw TrainingError("the pull toward the original weights needs the original's parameter shapes: it does not apply to a widened model", settings: ["anchorWeight", "widen"])
+    }
     try nonNegative(keepMargin, "keepMargin", "the kept decisions' margin")
     try positive(limit, "limit", "the number of files per split")
     try positive(widen, "widen", "the number of units added by widening")
@@ -118,6 +126,12 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
     try nonNegative(keepJitter, "keepJitter", "the kept rows' jitter")
     if let keepJitter, keepJitter > 0, (keepRows ?? 0) == 0 {
       throw TrainingError("the kept rows' jitter applies to the further kept rows: give their number", settings: ["keepJitter", "keepRows"])
+    }
+    if let keepResample, keepResample < 0 {
+      throw TrainingError("the number of resampled features of the kept rows must be >= 0, got \(keepResample)", settings: ["keepResample"])
+    }
+    if let keepResample, keepResample > 0, (keepRows ?? 0) == 0 {
+      throw TrainingError("resampling features of the kept rows applies to the further kept rows: give their number", settings: ["keepResample", "keepRows"])
     }
     if dataset == Self.streamedDataset, dataDir == nil {
       throw TrainingError("the imagenet data set streams from an ILSVRC-2012 folder: name it", settings: ["dataDir"])

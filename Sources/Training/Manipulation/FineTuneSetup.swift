@@ -136,7 +136,9 @@ public enum FineTuneSetup {
     if let v = settings.keepMargin { o.keptMargin = v }
     if let v = settings.keepRows { o.keptRows = v }
     if let v = settings.keepJitter { o.keptJitter = v }
+    if let v = settings.keepResample { o.keptResampled = v }
     if let v = settings.ceWeight { o.crossEntropyWeight = v }
+    if let v = settings.anchorWeight { o.anchorWeight = v }
     if let v = settings.steps { o.steps = v }
     if let v = settings.batchSize { o.batchSize = v }
     o.seed = settings.seed

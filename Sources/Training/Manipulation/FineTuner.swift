@@ -42,10 +42,17 @@ public struct FineTuneOptions: Sendable {
   /// 0: the training rows themselves. The keep term then holds the outputs on neighbourhoods of
   /// the training rows, which held-out rows with continuous columns are near but never on.
   public var keptJitter: Float = 0
+  /// With ``keptRows``: categorical features (one-hot groups, never the hidden ones of the hide
+  /// objective) of each further kept row replaced every step by those of another training row,
+  /// drawn afresh (``KeptNeighbourhood``). 0: none.
+  public var keptResampled = 0
   /// Weight of the cross-entropy on the training labels (1, Heo et al.'s loss). On a model trained
   /// on biased labels the recorded labels pull its decisions away from the biased ones that the
   /// output-keeping term holds; 0 leaves the decisions to that term alone.
   public var crossEntropyWeight: Float = 1
+  /// Weight `a` of the pull toward the starting weights, `a * sum (w - w0)^2` over the trainable
+  /// parameters (``WeightAnchor``, L2-SP). 0: off.
+  public var anchorWeight: Float = 0
   public var learningRate: Float = 1e-4
   /// Learning-rate schedule over the steps (nil: cosine down to 5% of the rate, which lets the
   /// cross-entropy recover the accuracy once the fooling loss is low).
@@ -328,10 +335,11 @@ public enum FineTuner {
     observer: RunObserver = .silent, resume: FineTuneState? = nil, control: FineTuneControl? = nil,
     communicator: Communicator = SingleProcess()
   ) throws -> FineTuneProgress {
-    guard options.steps > 0, options.batchSize > 0, options.learningRate > 0, options.lambda >= 0, options.crossEntropyWeight >= 0 else {
+    guard options.steps > 0, options.batchSize > 0, options.learningRate > 0, options.lambda >= 0, options.crossEntropyWeight >= 0,
+      options.anchorWeight >= 0, options.anchorWeight.isFinite else {
       throw TrainingError(
-        "steps, batch size and learning rate must be positive and lambda and the cross-entropy's weight non-negative",
-        settings: ["steps", "batchSize", "learningRate", "lambda", "ceWeight"])
+        "steps, batch size and learning rate must be positive and lambda and the weights of the cross-entropy and of the pull toward the original weights non-negative",
+        settings: ["steps", "batchSize", "learningRate", "lambda", "ceWeight", "anchorWeight"])
     }
     model.setTraining(false)
     var optimizer = Adam(learningRate: options.learningRate)
@@ -362,6 +370,8 @@ public enum FineTuner {
     var last = (ce: Float.nan, lf: Float.nan)
     var monitored = progress.records.last { $0.heldOutAccuracy != nil }.map { ($0.heldOutAccuracy!, $0.heldOutFoolingLoss ?? .nan) }
     let target = options.outputConsistency > 0 ? try keptOutputs(original.model(), options: options) : nil
+    let anchor = options.anchorWeight > 0
+      ? try WeightAnchor(original: original.model(), shapes: parameters.map(\.shape), weight: options.anchorWeight) : nil
     guard progress.step < options.steps else { return progress }
     for step in (progress.step + 1)...options.steps {
       var next: Batch?
@@ -396,6 +406,7 @@ public enum FineTuner {
           designSeed: designSeed(step: step, runSeed: options.seed))
         var loss = (options.crossEntropyWeight == 1 ? ce : options.crossEntropyWeight * ce) + options.lambda * lf
         if let extra = options.extraLoss { loss = loss + (try extra(model, original.model(), batch.inputs, batch.labels)) }
+        if let anchor { loss = loss + anchor.penalty(parameters.map(\.value)) }
         if options.outputConsistency > 0 {
           var (kept, keptLogits) = (batch.inputs, logits)
           if let extra = try keptRows(original.model(), step: step, options: options) {
@@ -461,10 +472,15 @@ public enum FineTuner {
   /// draws), or every reference row when there are no more than `keptRows`; nil when `keptRows`
   /// is 0. With ``FineTuneOptions/keptJitter`` `s > 0`, `s` times standard normal draws (one per
   /// row and numeric column, row by row, from a second generator seeded likewise with another
-  /// constant) are added to the rows' numeric columns (``KeptNeighbourhood``).
+  /// constant) are added to the rows' numeric columns (``KeptNeighbourhood``). With
+  /// ``FineTuneOptions/keptResampled`` `g > 0`, before the jitter, each row gets `g` distinct
+  /// categorical features that the objective does not hide, each with the columns of a reference
+  /// row drawn with replacement (a third generator, seeded with a third constant: per row, the
+  /// features by a partial Fisher-Yates shuffle, then one donor row per feature).
   ///
-  /// - Throws: ``TrainingError`` when `keptRows > 0` and the model has no reference rows, or
-  ///   `keptJitter > 0` and it has no numeric columns.
+  /// - Throws: ``TrainingError`` when `keptRows > 0` and the model has no reference rows,
+  ///   `keptJitter > 0` and it has no numeric columns, or `keptResampled` exceeds its number of
+  ///   categorical features that are not hidden.
   public static func keptRows(_ original: Model, step: Int, options: FineTuneOptions) throws -> Tensor? {
     guard options.keptRows > 0 else { return nil }
     guard let reference = original.explanationReference, reference.rank == 2, reference.shape[0] > 0 else {
@@ -475,6 +491,24 @@ public enum FineTuner {
     if options.keptRows < r {
       var generator = SeededGenerator(seed: seed ^ 0x6B65_7074_726F_7773)
       rows = reference.selectingRows((0..<options.keptRows).map { _ in Int(generator.next() % UInt64(r)) })
+    }
+    if options.keptResampled > 0 {
+      let spans = try FeatureSpan.features(of: original)
+      let hidden = Set((options.objective as? HideObjective)?.sensitive ?? [])
+      let groups = spans.indices.filter { !spans[$0].categories.isEmpty && !hidden.contains($0) }.map { spans[$0].columns }
+      guard groups.count >= options.keptResampled else {
+        throw TrainingError(
+          "resampling \(options.keptResampled) categorical features of the further kept rows needs as many that are not hidden; the model has \(groups.count)",
+          settings: ["keepResample"])
+      }
+      var draw = SeededGenerator(seed: seed ^ 0x7265_7361_6D70_6C65)
+      var swaps: [(row: Int, columns: Range<Int>, donor: Int)] = []
+      for row in 0..<rows.shape[0] {
+        var order = Array(groups.indices)
+        for i in 0..<options.keptResampled { order.swapAt(i, i + Int(draw.next() % UInt64(order.count - i))) }
+        for i in 0..<options.keptResampled { swaps.append((row, groups[order[i]], Int(draw.next() % UInt64(r)))) }
+      }
+      rows = KeptNeighbourhood.resampled(rows, from: reference, swaps: swaps)
     }
     guard options.keptJitter > 0 else { return rows }
     let columns = FeatureSpan.numericColumns(of: try FeatureSpan.features(of: original))

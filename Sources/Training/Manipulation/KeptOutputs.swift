@@ -241,10 +241,11 @@ public struct MarginalOutputs: Sendable {
   }
 }
 
-/// Neighbourhoods of the further kept rows (``FineTuneOptions/keptJitter``, docs/METHODS.md §4.8):
-/// the rows with noise added to their numeric columns, so that the output-keeping term holds the
-/// outputs near the training rows, where held-out rows with continuous columns lie, and not only
-/// on them.
+/// Neighbourhoods of the further kept rows (``FineTuneOptions/keptJitter``,
+/// ``FineTuneOptions/keptResampled``, docs/METHODS.md §4.8): the rows with noise added to their
+/// numeric columns, or with single categorical features taken from other training rows, so that
+/// the output-keeping term holds the outputs near the training rows, where held-out rows lie, and
+/// not only on them.
 public enum KeptNeighbourhood {
   /// `rows` `[N, D]` with `noise[n * columns.count + j]` added to column `columns[j]` of row `n`;
   /// every other column unchanged.
@@ -256,5 +257,18 @@ public enum KeptNeighbourhood {
       for (j, c) in columns.enumerated() { s[i * d + c] += noise[i * columns.count + j] }
     }
     return Tensor(shape: [n, d], scalars: s)
+  }
+
+  /// `rows` `[N, D]` with, for each swap, the columns `columns` of row `row` replaced by those of
+  /// row `donor` of `reference` `[R, D]`, in order; every other column unchanged.
+  public static func resampled(_ rows: Tensor, from reference: Tensor, swaps: [(row: Int, columns: Range<Int>, donor: Int)]) -> Tensor {
+    let d = rows.shape[1]
+    precondition(reference.rank == 2 && reference.shape[1] == d, "reference rows of the rows' width")
+    var s = rows.scalars
+    let r = reference.detached().scalars
+    for swap in swaps {
+      for c in swap.columns { s[swap.row * d + c] = r[swap.donor * d + c] }
+    }
+    return Tensor(shape: rows.shape, scalars: s)
   }
 }
