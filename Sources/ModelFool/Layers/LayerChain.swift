@@ -1,12 +1,13 @@
 /// Implementation note: every container that calls its children one after another (``Sequential``,
 /// a ``Residual`` body, a ``DenseLayer`` branch) goes through ``callChain(_:_:)``. It folds a
-/// frozen BatchNorm into the convolution before it: `bn(conv(x))` with BatchNorm in evaluation mode
-/// is `conv(x; W * scale) + (b * scale + shift)`, one convolution with a bias instead of a
-/// convolution followed by a scale and a shift. The fold is rebuilt from the parameters on every
-/// call (a few thousand multiplications against the convolution's millions), so gradients reach the
-/// convolution's weight and the BatchNorm's `weight` and `bias` to any order, and fine-tuning with
-/// BatchNorm frozen (Heo et al.) keeps one activation tensor per pair instead of three. The result
-/// equals the unfolded one up to float rounding. A ReLU that follows joins the shift's pass, as it
+/// frozen BatchNorm into the convolution before it where the convolution's output outnumbers its
+/// weight (``Conv2D/foldingRatio``): `bn(conv(x))` with BatchNorm in evaluation mode is
+/// `conv(x; W * scale) + (b * scale + shift)`, one convolution with a bias instead of a
+/// convolution followed by a scale and a shift; elsewhere the scale and shift follow the
+/// convolution in one pass. The fold is rebuilt from the parameters on every call, so gradients
+/// reach the convolution's weight and the BatchNorm's `weight` and `bias` to any order, and
+/// fine-tuning with BatchNorm frozen (Heo et al.) keeps one activation tensor per pair instead of
+/// three. The result equals the unfolded one up to float rounding. A ReLU that follows joins the shift's pass, as it
 /// does after a convolution's own bias and after a frozen BatchNorm alone (DenseNet's
 /// BatchNorm-ReLU-convolution order), so those pairs and triples write one tensor instead of two
 /// or three. A run is left apart when the active
@@ -26,8 +27,7 @@ func callChain(_ entries: [(name: String, layer: any Layer)], _ x: Tensor) -> Te
     i + n <= entries.count
       && (ActivationTap.current.map { tap in !entries[i..<(i + n)].contains { tap.refers(toChild: $0.name) } } ?? true)
   }
-  /// Whether entry `k` is a ReLU (a layer whose activation is switched to softplus is not).
-  func isReLU(_ k: Int) -> Bool { k < entries.count && (entries[k].layer as? ActivationLayer)?.activation == .relu }
+  func isReLU(_ k: Int) -> Bool { k < entries.count && isPlainReLU(entries[k].layer) }
   while i < entries.count {
     let e = entries[i]
     if let conv = e.layer as? Conv2D, i + 1 < entries.count, let bn = entries[i + 1].layer as? BatchNorm,
@@ -56,6 +56,10 @@ func callChain(_ entries: [(name: String, layer: any Layer)], _ x: Tensor) -> Te
   }
   return y
 }
+
+/// Whether `layer` applies a ReLU now (an ``ActivationLayer`` switched to softplus does not), so
+/// that a fused pass may stand in for it.
+func isPlainReLU(_ layer: any Layer) -> Bool { (layer as? ActivationLayer)?.activation == .relu }
 
 extension Conv2D {
   /// `bn(self(x))` for an evaluation-mode `bn`, then a ReLU when `relu`: one convolution with the

@@ -40,8 +40,7 @@ public final class Residual: Layer {
   /// tap refers to it.
   public func callAsFunction(_ x: Tensor) -> Tensor {
     let (b, s) = (bodyOutput(x), shortcutOutput(x))
-    if let post, (post.layer as? ActivationLayer)?.activation == .relu,
-      !(ActivationTap.current?.refers(toChild: post.name) ?? false)
+    if let post, isPlainReLU(post.layer), !(ActivationTap.current?.refers(toChild: post.name) ?? false)
     {
       return Tensor.sumReLU(b, s)
     }
