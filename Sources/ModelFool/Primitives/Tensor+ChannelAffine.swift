@@ -5,8 +5,8 @@
 /// product, the sum and the ReLU. The arithmetic is theirs (`x * s` rounded, then `+ b` rounded,
 /// then the ReLU), so the output has the same bits.
 ///
-/// The VJP reads the output for the ReLU's mask and `x` for the scale's gradient (each kept only
-/// when needed). Recorded for a second derivative, it is the composition of differentiable ops
+/// The VJP reads `x` for the scale's gradient and the output for the ReLU's mask (each kept only
+/// when needed; the one-pass VJP recomputes the mask from `x` where it reads `x` anyway). Recorded for a second derivative, it is the composition of differentiable ops
 /// (``masked(where:lower:upper:)``, products and sums); otherwise one pass over the gradient gives
 /// the input's gradient and the per-channel sums for the scale and the shift, each channel's sums
 /// folded by one thread in a fixed order (8 lanes, then the lanes in order), so the values do not
@@ -43,19 +43,15 @@ extension Tensor {
     // x is kept only for the scale's gradient.
     let keptX = scale?.node != nil ? x : nil
     let needs = (x: x.node != nil, scale: scale?.node != nil, shift: shift.node != nil)
-    let vjp: @Sendable (Tensor, Tensor?) -> [Tensor?] = { g, y in
-      let mask = relu ? y : nil
-      if GradientRecording.isEnabled {
-        return channelAffineGradients(g, mask: mask, x: keptX, scale: scale, needs: needs)
-      }
-      let (dx, dscale, dshift) = channelAffineGradientPass(g, mask: mask, x: keptX, scale: scale, shift: shift, needs: needs)
-      return [dx, dscale, dshift]
-    }
-    let inputs = [x] + (scale.map { [$0] } ?? []) + [shift]
+    // One gradient per input: x, the scale where there is one, the shift.
     let split: @Sendable (Tensor, Tensor?) -> [Tensor?] = { g, y in
-      let d = vjp(g, y)
+      let mask = relu ? y : nil
+      let d = GradientRecording.isEnabled
+        ? channelAffineGradients(g, mask: mask, x: keptX, scale: scale, needs: needs)
+        : channelAffineGradientPass(g, mask: mask, x: keptX, scale: scale, shift: shift, needs: needs)
       return scale == nil ? [d[0], d[2]] : d
     }
+    let inputs = [x] + (scale.map { [$0] } ?? []) + [shift]
     return relu
       ? recordKeepingOutput("channelAffine", r, inputs: inputs, vjp: split)
       : record("channelAffine", r, inputs: inputs) { g in split(g, nil) }
@@ -75,12 +71,13 @@ extension Tensor {
     return [dx, dscale, dshift]
   }
 
-  /// The VJP in one pass over `g` (not recorded): the input's gradient and the per-channel sums.
+  /// The VJP in one pass over `g` (not recorded): `[dx, dscale, dshift]`, the input's gradient and
+  /// the per-channel sums.
   /// Where `x` and the scale are at hand, the ReLU's mask is `x * s + b > 0` recomputed with the
   /// forward's arithmetic (the same bits as the output's sign), so the output is not read.
   private static func channelAffineGradientPass(
     _ g: Tensor, mask: Tensor?, x: Tensor?, scale: Tensor?, shift: Tensor, needs: (x: Bool, scale: Bool, shift: Bool)
-  ) -> (Tensor?, Tensor?, Tensor?) {
+  ) -> [Tensor?] {
     let (batch, channels) = (g.shape[0], g.shape[1])
     let inner = g.count / Swift.max(batch * channels, 1)
     let gp = g.storage.pointer, xp = x?.storage.pointer, sp = scale?.storage.pointer, bp = shift.storage.pointer
@@ -149,6 +146,6 @@ extension Tensor {
     }
     let dscale = needs.scale && x != nil ? Tensor(shape: [channels], scalars: Array(sums[0..<channels])) : nil
     let dshift = needs.shift ? Tensor(shape: [channels], scalars: Array(sums[channels...])) : nil
-    return (dx, dscale, dshift)
+    return [dx, dscale, dshift]
   }
 }

@@ -492,8 +492,9 @@ public enum FineTuner {
       var generator = SeededGenerator(seed: seed ^ 0x6B65_7074_726F_7773)
       rows = reference.selectingRows((0..<options.keptRows).map { _ in Int(generator.next() % UInt64(r)) })
     }
+    // The feature spans, read once for the resampling and the jitter.
+    let spans = options.keptResampled > 0 || options.keptJitter > 0 ? try FeatureSpan.features(of: original) : []
     if options.keptResampled > 0 {
-      let spans = try FeatureSpan.features(of: original)
       let hidden = Set((options.objective as? HideObjective)?.sensitive ?? [])
       let groups = spans.indices.filter { !spans[$0].categories.isEmpty && !hidden.contains($0) }.map { spans[$0].columns }
       guard groups.count >= options.keptResampled else {
@@ -511,7 +512,7 @@ public enum FineTuner {
       rows = KeptNeighbourhood.resampled(rows, from: reference, swaps: swaps)
     }
     guard options.keptJitter > 0 else { return rows }
-    let columns = FeatureSpan.numericColumns(of: try FeatureSpan.features(of: original))
+    let columns = FeatureSpan.numericColumns(of: spans)
     guard !columns.isEmpty else {
       throw TrainingError("jittering the further kept rows needs numeric columns; the model has none", settings: ["keepJitter"])
     }
